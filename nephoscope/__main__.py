@@ -1,0 +1,5 @@
+"""Allows ``python -m nephoscope``."""
+
+from nephoscope.cli import main
+
+main()

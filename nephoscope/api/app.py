@@ -1,0 +1,81 @@
+"""The FastAPI application: routers, error shapes, and the server's lifecycle.
+
+On start it opens the key store and the store (replaying the WAL), then starts the
+self-metrics task and, with ``--demo``, the simulated cloud; on stop it flushes and
+closes everything so a clean shutdown leaves nothing to replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from nephoscope import __version__
+from nephoscope.api import errors
+from nephoscope.api.monasca import metrics, versions
+from nephoscope.api.native import admin, health, points
+from nephoscope.auth.keys import KeyStore
+from nephoscope.auth.tokens import KeyAuthenticator
+from nephoscope.config import Config
+from nephoscope.store.engine import Store
+from nephoscope.telemetry.collector import SelfMetrics
+from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Monitoring for large OpenStack clouds, API-compatible with **Monasca v2.0** (under `/v2.0`)
+plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` header
+(an API key from `nephoscope keys create`).
+"""
+
+
+def create_app(config: Config, demo_token: str | None = None) -> FastAPI:
+    stats = RequestStats()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keys = KeyStore(config.data_path)
+        app.state.keys = keys
+        app.state.authenticator = KeyAuthenticator(keys, config.auth.admin_token)
+        store = Store(config)
+        await asyncio.to_thread(store.open)
+        app.state.store = store
+        stop = asyncio.Event()
+        tasks = []
+        if config.telemetry.enabled:
+            collector = SelfMetrics(store, stats, config.server.region)
+            tasks.append(asyncio.create_task(collector.run(config.telemetry.interval, stop)))
+        if config.demo.enabled and demo_token:
+            from nephoscope.demo import DemoConfig, run_demo
+
+            demo = DemoConfig(hypervisors=config.demo.hypervisors,
+                              instances_per_hypervisor=config.demo.instances_per_hypervisor,
+                              interval=config.demo.interval, backfill_minutes=config.demo.backfill_minutes,
+                              region=config.server.region)
+            host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
+            tasks.append(asyncio.create_task(run_demo(f"http://{host}:{config.server.port}", demo_token, demo, stop)))
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+            await asyncio.to_thread(store.close)
+
+    app = FastAPI(title="Nephoscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+    app.state.config = config
+    app.state.ready = False
+    errors.install(app, config.limits.retry_after_seconds)
+    for router in (versions.router, health.router, metrics.router, points.router, admin.router):
+        app.include_router(router)
+    app.add_middleware(RequestTimingMiddleware, stats=stats)
+    return app

@@ -1,0 +1,76 @@
+"""Error answers in Monasca's (falcon's) shape: ``{"title": ..., "description": ...}``.
+
+Native endpoints add ``field`` when one field is to blame, so clients can point at it.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from nephoscope.auth.policy import Denied
+from nephoscope.ingest.errors import IngestError
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, title: str | None = None, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.title = title or HTTPStatus(status).phrase
+        self.field = field
+        self.headers = headers or {}
+
+
+def unprocessable(description: str, field: str | None = None) -> ApiError:
+    return ApiError(422, description, "Unprocessable Entity", field)
+
+
+def error_response(status: int, title: str, description: str, field: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    body = {"title": title, "description": description}
+    if field:
+        body["field"] = field
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI app
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> Response:
+        return error_response(error.status, error.title, error.description, error.field, error.headers)
+
+    @app.exception_handler(IngestError)
+    async def _ingest_error(request: Request, error: IngestError) -> Response:
+        headers = {"Retry-After": str(retry_after_seconds)} if error.status in (429, 503) else None
+        return error_response(error.status, HTTPStatus(error.status).phrase, error.message, error.field, headers)
+
+    @app.exception_handler(Denied)
+    async def _denied(request: Request, error: Denied) -> Response:
+        # Monasca's Python API answers a missing role with 401 (title "Forbidden").
+        return error_response(401, "Forbidden", error.reason, headers={"WWW-Authenticate": "Token"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        location = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path"))
+        message = first.get("msg", "invalid request")
+        return error_response(422, "Unprocessable Entity", f"{location}: {message}" if location else message,
+                              location or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        return error_response(error.status_code, HTTPStatus(error.status_code).phrase, str(error.detail),
+                              headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        import logging
+
+        logging.getLogger("nephoscope.api").exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "Internal Server Error", "the server failed to answer; the error is logged")

@@ -1,0 +1,1 @@
+"""Monasca v2.0 wire compatibility: versions, metrics (and later alarms, notifications)."""

@@ -1,0 +1,254 @@
+"""Monasca v2.0 metrics: POST /metrics and the GET endpoints over series and points."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from nephoscope.api import responses
+from nephoscope.api.errors import ApiError, unprocessable
+from nephoscope.api.monasca import params
+from nephoscope.api.monasca.timestamps import millis_text, seconds_text
+from nephoscope.api.security import allowed
+from nephoscope.auth.policy import Action, effective_tenant, read_scope
+from nephoscope.ingest.bodies import read_body
+from nephoscope.ingest.monasca import reject_unknown_content_type
+from nephoscope.model import Principal
+from nephoscope.store.duckdb.catalog import SeriesFilter
+from nephoscope.store.query import (STATISTICS, MultipleMetrics, bucket_statistics, groups_for,
+                                    measurement_resolution, measurement_values, statistics_resolution)
+
+router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 metrics"])
+
+_METRIC_SCHEMA = {
+    "type": "object",
+    "required": ["name", "timestamp", "value"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "dimensions": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 255}},
+        "timestamp": {"type": "number", "description": "milliseconds since the epoch"},
+        "value": {"type": "number"},
+        "value_meta": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+@router.post(
+    "/metrics", status_code=204, summary="Create metrics (Monasca)",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": [_METRIC_SCHEMA, {"type": "array", "items": _METRIC_SCHEMA}]}}}}},
+    responses={204: {"description": "stored durably"}, 422: {"description": "a metric breaks Monasca's rules"}},
+)
+async def create_metrics(request: Request, tenant_id: str | None = None,
+                         principal: Principal = Depends(allowed(Action.WRITE_METRICS))) -> Response:
+    """One metric object or a list of them. Answers 204 once the metrics are durable."""
+    store = request.app.state.store
+    limits = request.app.state.config.limits
+    reject_unknown_content_type(request.headers.get("content-type"))
+    tenant = effective_tenant(principal, tenant_id)
+    store.admit()
+    body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
+    batch = store.monasca.decode(body, tenant, store.window())
+    if len(batch.points):
+        await store.write(batch)
+    return Response(status_code=204)
+
+
+def _filter(request: Request, principal: Principal, name: str | None, with_time: bool = True,
+            start_required: bool = False) -> SeriesFilter:
+    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    start, end = params.time_range(request, start_required) if with_time else (None, None)
+    return SeriesFilter(tenant, name, params.dimension_filter(request), start, end)
+
+
+@router.get("/metrics", summary="List metrics (series)")
+async def list_metrics(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+    store = request.app.state.store
+    series_filter = _filter(request, principal, request.query_params.get("name") or None)
+    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    offset = request.query_params.get("offset")
+    after = None
+    if offset:
+        try:
+            after = int(offset, 16)
+        except ValueError:
+            raise unprocessable(f"offset {offset!r} is not a metric id from a previous page", "offset") from None
+
+    def query():  # noqa: ANN202
+        store.sync_series()
+        head = store.head_series() if series_filter.start_ms is not None or series_filter.end_ms is not None else []
+        return store.catalog.find(series_filter, head, after, limit + 1)
+
+    found = await run_in_threadpool(query)
+    elements = [{"id": format(s.id, "x"), "name": s.name, "dimensions": s.dimensions} for s in found[:limit]]
+    return responses.page(request, elements, elements[-1]["id"] if len(found) > limit else None)
+
+
+@router.get("/metrics/names", summary="List metric names")
+async def list_names(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+    store = request.app.state.store
+    series_filter = _filter(request, principal, None, with_time=False)
+    limit = params.limit(request, request.app.state.config.limits.page_limit)
+
+    def query():  # noqa: ANN202
+        store.sync_series()
+        return store.catalog.names(series_filter, request.query_params.get("offset"), limit + 1)
+
+    names = await run_in_threadpool(query)
+    elements = [{"name": n} for n in names[:limit]]
+    return responses.page(request, elements, names[limit - 1] if len(names) > limit else None)
+
+
+async def _dimension_query(request: Request, principal: Principal, key: str | None) -> Response:
+    store = request.app.state.store
+    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    start, end = params.time_range(request, False)
+    series_filter = SeriesFilter(tenant, request.query_params.get("metric_name") or None, (), start, end)
+    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    offset = request.query_params.get("offset")
+
+    def query():  # noqa: ANN202
+        store.sync_series()
+        head = store.head_series() if start is not None or end is not None else []
+        if key is None:
+            return store.catalog.dimension_names(series_filter, head, offset, limit + 1)
+        return store.catalog.dimension_values(series_filter, head, key, offset, limit + 1)
+
+    values = await run_in_threadpool(query)
+    field = "dimension_name" if key is None else "dimension_value"
+    elements = [{field: v} for v in values[:limit]]
+    return responses.page(request, elements, values[limit - 1] if len(values) > limit else None)
+
+
+@router.get("/metrics/dimensions/names", summary="List dimension names")
+async def dimension_names(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+    return await _dimension_query(request, principal, None)
+
+
+@router.get("/metrics/dimensions/names/values", summary="List values of one dimension")
+async def dimension_values(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+    return await _dimension_query(request, principal, params.required(request, "dimension_name"))
+
+
+def _offset(request: Request) -> tuple[str | None, int | None]:
+    """Monasca offsets: ``<element id>_<timestamp>`` or a bare timestamp ("after this time")."""
+    raw = request.query_params.get("offset")
+    if not raw:
+        return None, None
+    element, separator, moment = raw.rpartition("_")
+    if not separator:
+        element, moment = None, raw
+    return element or None, params.parse_time(moment, "offset")
+
+
+def _groups(request: Request, principal: Principal):  # noqa: ANN202
+    store = request.app.state.store
+    name = params.required(request, "name")
+    series_filter = _filter(request, principal, name, start_required=True)
+    merge = params.flag(request, "merge_metrics")
+    group_by = params.group_by(request)
+    store.sync_series()
+    matches = store.catalog.find(SeriesFilter(series_filter.tenant, name, series_filter.dimensions))
+    try:
+        groups = groups_for(matches, params.equality_dimensions(series_filter.dimensions), merge, group_by)
+    except MultipleMetrics as error:
+        raise ApiError(409, str(error), "MultipleMetrics") from None
+    end = series_filter.end_ms if series_filter.end_ms is not None else int(time.time() * 1000) + 600_000
+    return store, groups, series_filter.start_ms, end
+
+
+@router.get("/metrics/measurements", summary="List measurements")
+async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    element_offset, time_offset = _offset(request)
+    policies = request.app.state.config.store.policies
+
+    def query():  # noqa: ANN202
+        store, groups, start, end = _groups(request, principal)
+        resolution = measurement_resolution(policies, start)
+        elements, remaining, next_offset = [], limit, None
+        skipping = element_offset is not None
+        for group in groups:
+            if skipping and group.id != element_offset:
+                continue
+            begin = start
+            if time_offset is not None and (skipping or element_offset is None):
+                begin = max(start, time_offset + 1)
+            skipping = False
+            points = store.read(group.series, begin, end, resolution)
+            timestamps, values = measurement_values(points)
+            if not len(timestamps):
+                continue
+            timestamps, values = timestamps[:remaining], values[:remaining]
+            meta = store.catalog.value_meta(group.series, begin, end) if resolution == 0 else {}
+            texts = millis_text(timestamps)
+            rows = [[t, v, {}] for t, v in zip(texts, values.tolist())]
+            if meta:
+                series_at = {ts: s for (s, ts) in meta}
+                for row, ts in zip(rows, timestamps.tolist()):
+                    if ts in series_at:
+                        row[2] = meta[(series_at[ts], ts)]
+            elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
+                             "columns": ["timestamp", "value", "value_meta"], "measurements": rows})
+            remaining -= len(rows)
+            if remaining <= 0:
+                next_offset = f"{group.id}_{texts[-1]}"
+                break
+        return elements, next_offset
+
+    elements, next_offset = await run_in_threadpool(query)
+    return responses.page(request, elements, next_offset)
+
+
+@router.get("/metrics/statistics", summary="Statistics of measurements per period")
+async def statistics(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+    requested = [s.strip().lower() for s in ",".join(request.query_params.getlist("statistics")).split(",") if s.strip()]
+    if not requested:
+        raise unprocessable("statistics is required: a comma list of avg, min, max, sum, count", "statistics")
+    unknown = [s for s in requested if s not in STATISTICS]
+    if unknown:
+        raise unprocessable(f"statistics: {', '.join(unknown)} not supported; use avg, min, max, sum, count",
+                            "statistics")
+    raw_period = request.query_params.get("period") or "300"
+    if not raw_period.lstrip("-").isdigit() or int(raw_period) < 0:
+        raise unprocessable(f"period must be a whole number of seconds >= 0, got {raw_period!r}", "period")
+    period = int(raw_period)
+    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    element_offset, time_offset = _offset(request)
+    policies = request.app.state.config.store.policies
+
+    def query():  # noqa: ANN202
+        store, groups, start, end = _groups(request, principal)
+        origin = (start // 1000) * 1000
+        resolution = statistics_resolution(policies, origin, period)
+        elements, remaining, next_offset = [], limit, None
+        skipping = element_offset is not None
+        for group in groups:
+            if skipping and group.id != element_offset:
+                continue
+            begin = origin
+            if time_offset is not None and (skipping or element_offset is None):
+                begin = time_offset + period * 1000 if period else end
+            skipping = False
+            points = store.read(group.series, begin, end, resolution)
+            buckets, values = bucket_statistics(points, origin, end, period)
+            if not len(buckets):
+                continue
+            buckets = buckets[:remaining]
+            texts = seconds_text(buckets)
+            columns = [values[s][:remaining] for s in requested]
+            rows = [[t, *row] for t, row in zip(texts, zip(*(c.tolist() for c in columns)))]
+            elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
+                             "columns": ["timestamp", *requested], "statistics": rows})
+            remaining -= len(rows)
+            if remaining <= 0:
+                next_offset = f"{group.id}_{texts[-1]}"
+                break
+        return elements, next_offset
+
+    elements, next_offset = await run_in_threadpool(query)
+    return responses.page(request, elements, next_offset)

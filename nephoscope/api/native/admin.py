@@ -1,0 +1,59 @@
+"""Admin-only endpoints: API keys and store maintenance."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from nephoscope.api import responses
+from nephoscope.api.errors import ApiError, unprocessable
+from nephoscope.api.security import allowed
+from nephoscope.auth.keys import ROLES, KeyError_, KeyRecord
+from nephoscope.auth.policy import Action
+from nephoscope.model import Principal
+
+router = APIRouter(prefix="/v1", tags=["Administration"])
+
+
+class KeyRequest(BaseModel):
+    project: str = Field(min_length=1, max_length=255, description="the project (tenant) id the key acts for")
+    roles: list[str] = Field(min_length=1, description=f"any of {', '.join(sorted(ROLES))}")
+    description: str = Field("", max_length=255)
+
+
+def _key(record: KeyRecord) -> dict:
+    return {"id": record.id, "project": record.project, "roles": list(record.roles),
+            "description": record.description, "created_at": record.created_at, "revoked_at": record.revoked_at}
+
+
+@router.get("/keys", summary="List API keys")
+async def list_keys(request: Request, include_revoked: bool = False,
+                    _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    keys = request.app.state.keys.list(include_revoked)
+    return responses.json_response({"elements": [_key(k) for k in keys]})
+
+
+@router.post("/keys", status_code=201, summary="Create an API key (the token is shown once)")
+async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    try:
+        record, token = request.app.state.keys.create(body.project, body.roles, body.description)
+    except KeyError_ as error:
+        raise unprocessable(str(error), "roles") from None
+    return responses.json_response({**_key(record), "token": token}, status=201)
+
+
+@router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
+async def revoke_key(request: Request, key_id: str, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    if not request.app.state.keys.revoke(key_id):
+        raise ApiError(404, f"no active key with id {key_id}")
+    return Response(status_code=204)
+
+
+@router.post("/admin/compact", summary="Flush and compact everything now (benchmarks, maintenance)")
+async def compact(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    report = await run_in_threadpool(request.app.state.store.compact, True)
+    return responses.json_response({"windows": report.windows, "points": report.points, "chunks": report.chunks,
+                                    "seconds": round(report.seconds, 3),
+                                    "store_bytes": request.app.state.store.size_bytes()})

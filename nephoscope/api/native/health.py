@@ -1,0 +1,35 @@
+"""Health: ``/healthz`` for orchestration (no auth), Monasca's ``/healthcheck``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from nephoscope.api import responses
+
+router = APIRouter(tags=["Health"])
+
+
+def _status(request: Request) -> tuple[bool, dict]:
+    store = getattr(request.app.state, "store", None)
+    ready = bool(getattr(request.app.state, "ready", False)) and store is not None
+    details = {"store": "ok" if ready else "starting"}
+    if ready:
+        details.update({"series": len(store.registry), "head_points": store.head.points,
+                        "wal_pending_points": store.wal.pending_points})
+    return ready, details
+
+
+@router.get("/healthz", summary="Ready to serve (200) or starting (503)")
+async def healthz(request: Request) -> Response:
+    ready, details = _status(request)
+    return responses.json_response(details, 200 if ready else 503)
+
+
+@router.get("/healthcheck", summary="Monasca's health check")
+@router.get("/v2.0/healthcheck", include_in_schema=False)
+async def healthcheck(request: Request) -> Response:
+    ready, _ = _status(request)
+    message = "OK" if ready else "starting"
+    return responses.json_response({"metrics_database": message, "alarms_database": message, "kafka": "n/a"},
+                                   200 if ready else 503)

@@ -1,0 +1,32 @@
+"""Authentication for every endpoint: ``X-Auth-Token`` to a principal, or 401."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from nephoscope.api.errors import ApiError
+from nephoscope.auth.policy import Action, authorize
+from nephoscope.model import Principal
+
+_token_header = APIKeyHeader(name="X-Auth-Token", auto_error=False, description="An API key (or Keystone token)")
+
+
+def authenticated(request: Request, token: str | None = Depends(_token_header)) -> Principal:
+    if not token:
+        raise ApiError(401, "the X-Auth-Token header is missing", "Unauthorized",
+                       headers={"WWW-Authenticate": "Token"})
+    principal = request.app.state.authenticator.authenticate(token)
+    if principal is None:
+        raise ApiError(401, "the token is not valid (unknown or revoked)", "Unauthorized",
+                       headers={"WWW-Authenticate": "Token"})
+    request.state.principal = principal
+    return principal
+
+
+def allowed(action: Action):  # noqa: ANN201 - a FastAPI dependency
+    def dependency(principal: Principal = Depends(authenticated)) -> Principal:
+        authorize(principal, action)
+        return principal
+
+    return dependency

@@ -1,0 +1,180 @@
+"""The ``nephoscope`` command: run the server, manage API keys.
+
+Run ``nephoscope --help`` or ``nephoscope COMMAND --help``: every option explains itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nephoscope.config import ConfigError, load_config
+
+app = typer.Typer(
+    help="Nephoscope: monitoring, logging and alarming for large OpenStack clouds (Monasca-compatible).\n\n"
+         "Start with `nephoscope serve --demo` and open the URL it prints.",
+    no_args_is_help=True, rich_markup_mode="markdown", add_completion=False)
+keys_app = typer.Typer(help="Manage API keys (tokens bound to one project and a set of roles).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+error_console = Console(stderr=True)
+
+
+def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optional[str] = None,
+            port: Optional[int] = None):  # noqa: ANN202
+    try:
+        config = load_config(config_file)
+    except ConfigError as error:
+        error_console.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    if data_dir is not None:
+        config.server.data_dir = str(data_dir)
+    if host is not None:
+        config.server.host = host
+    if port is not None:
+        config.server.port = port
+    return config
+
+
+ConfigOption = typer.Option(None, "--config", "-c", help="TOML configuration file (also NEPHOSCOPE_CONFIG). "
+                            "Any setting can be overridden by NEPHOSCOPE_<SECTION>_<KEY> variables.")
+DataDirOption = typer.Option(None, "--data-dir", "-d", help="Where the store, WAL and keys live "
+                             "(default ./var/nephoscope, or NEPHOSCOPE_DATA_DIR).")
+
+
+@app.command()
+def serve(
+    config_file: Optional[Path] = ConfigOption,
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port (default 8070, Monasca's)."),
+    data_dir: Optional[Path] = DataDirOption,
+    demo: bool = typer.Option(False, "--demo", help="Also run a simulated cloud (20 hypervisors x 10 instances) "
+                              "that pushes live metrics through the HTTP API."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run the server: Monasca v2.0 API under /v2.0, native API under /v1, docs at /docs.
+
+    One process holds everything (API, write-ahead log, DuckDB store, compaction).
+    Ready when GET /healthz answers 200.
+    """
+    import uvicorn
+
+    from nephoscope.api.app import create_app
+    from nephoscope.auth.keys import KeyStore
+    from nephoscope.logsetup import setup_logging
+
+    config = _config(config_file, data_dir, host, port)
+    if demo:
+        config.demo.enabled = True
+    setup_logging(log_level.upper())
+    keys = KeyStore(config.data_path)
+    admin_token = config.auth.admin_token
+    created_token = None
+    if not admin_token and not any("admin" in k.roles for k in keys.list()):
+        _, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
+    demo_token = None
+    if config.demo.enabled:
+        _, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
+    base = f"http://{config.server.host}:{config.server.port}"
+    console.print(f"[bold]Nephoscope[/bold] starting on {base} (data in {config.data_path})")
+    console.print(f"  Monasca endpoint: {base}/v2.0    API docs: {base}/docs    dashboard: {base}/ui/")
+    if created_token:
+        console.print("  [yellow]First admin key created; it is shown only this once:[/yellow]")
+        console.print(f"  admin token: {created_token}")
+    elif admin_token and config.demo.enabled:
+        console.print(f"  admin token: {admin_token}")
+    if config.demo.enabled:
+        console.print("  Demo cloud: 20 hypervisors x 10 instances pushing every 10 s.")
+    console.print(f"  Try: monasca --os-auth-type admin_token --os-token TOKEN --os-endpoint {base}/v2.0 metric-list")
+    application = create_app(config, demo_token)
+    uvicorn.run(application, host=config.server.host, port=config.server.port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=30, loop="uvloop" if _has("uvloop") else "asyncio",
+                http="httptools" if _has("httptools") else "h11")
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@keys_app.command("create")
+def keys_create(
+    project: str = typer.Option(..., "--project", "-P", help="The project (tenant) id the key acts for."),
+    role: list[str] = typer.Option(..., "--role", "-r", help="A role; repeat for several. One of: admin, "
+                                   "monasca-user, monasca-agent (write only), monasca-read-only-user, "
+                                   "monasca-delegate (may post for other projects with tenant_id)."),
+    description: str = typer.Option("", "--description", help="What the key is for."),
+    config_file: Optional[Path] = ConfigOption,
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Create a key; prints its id and, alone on the last line, the token (shown only once).
+
+    Works while the server runs on the same data dir: the server honours it at once.
+    """
+    from nephoscope.auth.keys import KeyError_, KeyStore
+
+    config = _config(config_file, data_dir)
+    try:
+        record, token = KeyStore(config.data_path).create(project, role, description)
+    except KeyError_ as error:
+        error_console.print(f"[red]cannot create the key:[/red] {error}")
+        raise typer.Exit(2) from None
+    print(f"created key {record.id} for project {record.project} with roles {', '.join(record.roles)}")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(
+    include_revoked: bool = typer.Option(False, "--all", help="Also show revoked keys."),
+    config_file: Optional[Path] = ConfigOption,
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """List keys (ids, projects, roles; never tokens)."""
+    from datetime import datetime, timezone
+
+    from nephoscope.auth.keys import KeyStore
+
+    config = _config(config_file, data_dir)
+    table = Table(title=f"API keys in {config.data_path}")
+    for column in ("id", "project", "roles", "created", "status", "description"):
+        table.add_column(column)
+    for record in KeyStore(config.data_path).list(include_revoked):
+        created = datetime.fromtimestamp(record.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        table.add_row(record.id, record.project, ", ".join(record.roles), created,
+                      "active" if record.active else "[red]revoked[/red]", record.description)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key id (from `nephoscope keys list`)."),
+    config_file: Optional[Path] = ConfigOption,
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Revoke a key; a running server refuses it from the next request on."""
+    from nephoscope.auth.keys import KeyStore
+
+    config = _config(config_file, data_dir)
+    if not KeyStore(config.data_path).revoke(key_id):
+        error_console.print(f"[red]no active key with id {key_id}[/red]")
+        raise typer.Exit(1)
+    print(f"revoked key {key_id}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,217 @@
+"""One typed configuration: a TOML file overlaid by ``NEPHOSCOPE_*`` environment variables.
+
+Every setting has a default, so ``nephoscope serve`` runs with no file at all.
+The environment wins over the file: ``NEPHOSCOPE_<SECTION>_<KEY>`` (for example
+``NEPHOSCOPE_SERVER_PORT=8070`` or ``NEPHOSCOPE_STORE_FLUSH_INTERVAL=2``), and the
+top-level shortcuts ``NEPHOSCOPE_DATA_DIR``, ``NEPHOSCOPE_HOST``, ``NEPHOSCOPE_PORT``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8070
+    data_dir: str = "./var/nephoscope"
+    region: str = "RegionOne"
+    # Public base URL used in links; empty means "derive from the request".
+    public_url: str = ""
+
+
+@dataclass
+class LimitsConfig:
+    # Bodies above these sizes answer 413 before being read in full.
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 256 * 1024 * 1024
+    # Points waiting to be written to the WAL; above it ingest answers 503.
+    max_pending_points: int = 4_000_000
+    # Points held in memory (not yet flushed to the store); above it ingest answers 429.
+    max_head_points: int = 8_000_000
+    retry_after_seconds: int = 2
+    page_limit: int = 10_000
+
+
+@dataclass
+class ArchivePolicy:
+    """Retention per resolution for metric names matching ``pattern`` (fnmatch glob)."""
+
+    pattern: str = "*"
+    # Seconds of retention per resolution; resolution 0 is raw. A missing or zero
+    # entry means that resolution is not kept for these metrics.
+    raw: int = 86_400
+    minute: int = 7 * 86_400
+    hour: int = 90 * 86_400
+    day: int = 730 * 86_400
+
+    def retention(self, resolution: int) -> int:
+        return {0: self.raw, 60: self.minute, 3600: self.hour, 86_400: self.day}[resolution]
+
+
+@dataclass
+class StoreConfig:
+    # Seconds between flushes of the in-memory head into the store.
+    flush_interval: float = 1.0
+    # Seconds between compaction passes; windows are compacted once closed for `grace`.
+    compaction_interval: float = 30.0
+    compaction_grace: float = 300.0
+    # Width of a raw-data window (one compressed chunk per series per window).
+    raw_window: int = 7200
+    # Samples older than the raw retention are refused: roll-ups stay exact.
+    max_future_seconds: int = 600
+    memory_limit: str = "1GB"
+    policies: list[ArchivePolicy] = field(default_factory=lambda: [ArchivePolicy()])
+
+
+@dataclass
+class AuthConfig:
+    # Accepted as an admin key of project `admin` when set (env NEPHOSCOPE_ADMIN_TOKEN).
+    admin_token: str = ""
+
+
+@dataclass
+class DemoSettings:
+    enabled: bool = False
+    hypervisors: int = 20
+    instances_per_hypervisor: int = 10
+    interval: float = 10.0
+    backfill_minutes: int = 60
+
+
+@dataclass
+class TelemetryConfig:
+    # Seconds between self-metric samples (nephoscope.* metrics of project admin).
+    interval: float = 10.0
+    enabled: bool = True
+
+
+@dataclass
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir).expanduser().resolve()
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable that cannot be used; the message says which and why."""
+
+
+_SHORTCUTS = {
+    "NEPHOSCOPE_DATA_DIR": ("server", "data_dir"),
+    "NEPHOSCOPE_HOST": ("server", "host"),
+    "NEPHOSCOPE_PORT": ("server", "port"),
+    "NEPHOSCOPE_ADMIN_TOKEN": ("auth", "admin_token"),
+}
+
+
+def _coerce(value: object, target: type, where: str) -> object:
+    origin = typing.get_origin(target)
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(f"expected a boolean, got {value!r}")
+        if target is int:
+            if isinstance(value, bool):
+                raise ValueError("expected an integer, got a boolean")
+            return int(value)
+        if target is float:
+            return float(value)
+        if target is str:
+            if not isinstance(value, (str, int, float)):
+                raise ValueError(f"expected a string, got {type(value).__name__}")
+            return str(value)
+        if origin is list:
+            return value
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return value
+
+
+def _apply(section: object, values: dict, where: str) -> None:
+    hints = typing.get_type_hints(type(section))
+    names = {f.name for f in dataclasses.fields(section)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(names))})")
+        if key == "policies":
+            setattr(section, key, [_policy(item, f"{where}.policies[{i}]") for i, item in enumerate(value)])
+            continue
+        setattr(section, key, _coerce(value, hints[key], f"{where}.{key}"))
+
+
+def _policy(values: dict, where: str) -> ArchivePolicy:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a table")
+    policy = ArchivePolicy()
+    _apply(policy, values, where)
+    return policy
+
+
+def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Build the configuration: defaults, then the TOML file, then the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    config = Config()
+    path = path or environ.get("NEPHOSCOPE_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                document = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"configuration file {path}: {error}") from None
+        for section_name, values in document.items():
+            section = getattr(config, section_name, None)
+            if section is None or not dataclasses.is_dataclass(section):
+                raise ConfigError(f"{path}: unknown section [{section_name}]")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: [{section_name}] must be a table")
+            _apply(section, values, f"[{section_name}]")
+    for variable, (section_name, key) in _SHORTCUTS.items():
+        if variable in environ:
+            _apply(getattr(config, section_name), {key: environ[variable]}, variable)
+    for variable, value in environ.items():
+        if not variable.startswith("NEPHOSCOPE_") or variable in _SHORTCUTS or variable == "NEPHOSCOPE_CONFIG":
+            continue
+        rest = variable[len("NEPHOSCOPE_"):].lower()
+        section_name, _, key = rest.partition("_")
+        section = getattr(config, section_name, None)
+        if section is None or not dataclasses.is_dataclass(section) or not key:
+            continue  # other tools' variables share the prefix (e.g. NEPHOSCOPE_URL for the CLI)
+        if key == "policies":
+            raise ConfigError(f"{variable}: archive policies are set in the configuration file")
+        _apply(section, {key: value}, variable)
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    if not 0 < config.server.port < 65536:
+        raise ConfigError(f"server.port: {config.server.port} is not a TCP port")
+    if config.store.raw_window % 3600 or config.store.raw_window <= 0 or 86_400 % config.store.raw_window:
+        raise ConfigError("store.raw_window: must be a whole number of hours that divides a day")
+    if not config.store.policies:
+        raise ConfigError("store.policies: at least one archive policy is needed (pattern '*')")
+    for index, policy in enumerate(config.store.policies):
+        if policy.raw <= 0:
+            raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")

@@ -1,0 +1,92 @@
+"""Monasca's rules for metric names, dimensions and value_meta (monasca-common's validation).
+
+Shared by ingest and by the query parameters, which apply the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from nephoscope.ingest.errors import invalid
+
+_RESTRICTED = '<>={}(),"\\\\;&'
+_NAME_FORBIDDEN = re.compile("[" + _RESTRICTED + " ]")
+_DIMENSION_FORBIDDEN = re.compile("[" + _RESTRICTED + "]")
+MAX_LENGTH = 255
+VALUE_META_MAX_ENTRIES = 16
+VALUE_META_MAX_BYTES = 2048
+
+
+def check_name(name: object, where: str) -> str:
+    if not isinstance(name, str):
+        raise invalid(where, f"metric name must be a string, got {type(name).__name__}")
+    if not 1 <= len(name) <= MAX_LENGTH:
+        raise invalid(where, f"metric name must be 1 to {MAX_LENGTH} characters, got {len(name)}")
+    bad = _NAME_FORBIDDEN.search(name)
+    if bad:
+        raise invalid(where, f"metric name {name!r} contains the forbidden character {bad.group()!r}")
+    return name
+
+
+def check_dimension_key(key: object, where: str) -> str:
+    if not isinstance(key, str):
+        raise invalid(where, "dimension names must be strings")
+    if not 1 <= len(key) <= MAX_LENGTH:
+        raise invalid(where, f"dimension name must be 1 to {MAX_LENGTH} characters, got {len(key)}")
+    if key.startswith("_"):
+        raise invalid(where, f"dimension name {key!r} must not start with '_' (reserved)")
+    bad = _DIMENSION_FORBIDDEN.search(key)
+    if bad:
+        raise invalid(where, f"dimension name {key!r} contains the forbidden character {bad.group()!r}")
+    return key
+
+
+def check_dimension_value(key: str, value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(where, f"dimension {key!r} must have a string value, got {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_LENGTH:
+        raise invalid(where, f"dimension {key!r} value must be 1 to {MAX_LENGTH} characters, got {len(value)}")
+    bad = _DIMENSION_FORBIDDEN.search(value)
+    if bad:
+        raise invalid(where, f"dimension {key!r} value {value!r} contains the forbidden character {bad.group()!r}")
+    return value
+
+
+def check_dimensions(dimensions: object, where: str) -> dict[str, str]:
+    if dimensions is None:
+        return {}
+    if not isinstance(dimensions, dict):
+        raise invalid(where, f"dimensions must be an object of strings, got {type(dimensions).__name__}")
+    for key, value in dimensions.items():
+        check_dimension_key(key, where)
+        check_dimension_value(key, value, where)
+    return dimensions
+
+
+def check_value_meta(value_meta: object, where: str) -> str | None:
+    """Returns the JSON text to keep, or None when there is nothing to keep."""
+    if value_meta is None:
+        return None
+    if not isinstance(value_meta, dict):
+        raise invalid(where, f"value_meta must be an object or null, got {type(value_meta).__name__}")
+    if not value_meta:
+        return None
+    if len(value_meta) > VALUE_META_MAX_ENTRIES:
+        raise invalid(where, f"value_meta has {len(value_meta)} entries; at most {VALUE_META_MAX_ENTRIES}")
+    for key, value in value_meta.items():
+        if not key or len(key) > MAX_LENGTH:
+            raise invalid(where, f"value_meta names must be 1 to {MAX_LENGTH} characters")
+        if not isinstance(value, str):
+            raise invalid(where, f"value_meta {key!r} must have a string value")
+    text = json.dumps(value_meta)  # Monasca measures the length of Python's json.dumps
+    if len(text) > VALUE_META_MAX_BYTES:
+        raise invalid(where, f"value_meta is {len(text)} characters as JSON; at most {VALUE_META_MAX_BYTES}")
+    return json.dumps(value_meta, ensure_ascii=False, separators=(",", ":"))
+
+
+def check_number(value: float, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise invalid(where, f"{value!r} is not a finite number")
+    return value

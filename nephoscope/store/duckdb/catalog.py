@@ -1,0 +1,125 @@
+"""What series exist: listing metrics, names, dimension names and values.
+
+Every function takes a tenant scope first; ``ALL_TENANTS`` (admins only, checked
+by the caller's policy) is the only way to cross it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from nephoscope.model import ALL_TENANTS
+from nephoscope.store.duckdb.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFilter:
+    tenant: str
+    name: str | None = None
+    # (key, allowed values) — None means "the key exists with any value".
+    dimensions: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    id: int
+    tenant: str
+    name: str
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+def _where(series_filter: SeriesFilter, head_ids: list[int], alias: str = "s") -> tuple[str, list]:
+    clauses, parameters = ["TRUE"], []
+    if series_filter.tenant != ALL_TENANTS:
+        clauses.append(f"{alias}.tenant = ?")
+        parameters.append(series_filter.tenant)
+    if series_filter.name is not None:
+        clauses.append(f"{alias}.name = ?")
+        parameters.append(series_filter.name)
+    for key, values in series_filter.dimensions:
+        if values:
+            marks = ",".join("?" * len(values))
+            clauses.append(f"{alias}.id IN (SELECT series_id FROM series_dimensions WHERE key = ? AND value IN ({marks}))")
+            parameters.extend([key, *values])
+        else:
+            clauses.append(f"{alias}.id IN (SELECT series_id FROM series_dimensions WHERE key = ?)")
+            parameters.append(key)
+    if series_filter.start_ms is not None or series_filter.end_ms is not None:
+        start = series_filter.start_ms if series_filter.start_ms is not None else -(2**62)
+        end = series_filter.end_ms if series_filter.end_ms is not None else 2**62
+        head_clause = f" OR {alias}.id IN ({','.join(str(int(i)) for i in head_ids)})" if head_ids else ""
+        clauses.append(
+            f"({alias}.id IN (SELECT series_id FROM chunks WHERE t_last >= ? AND t_first < ?)"
+            f" OR {alias}.id IN (SELECT series_id FROM recent_points WHERE ts >= ? AND ts < ?){head_clause})")
+        parameters.extend([start, end, start, end])
+    return " AND ".join(clauses), parameters
+
+
+class Catalog:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def find(self, series_filter: SeriesFilter, head_ids: list[int] = (), after_id: int | None = None,
+             limit: int | None = None) -> list[SeriesInfo]:
+        """Matching series ordered by (name, dimensions, id); ``after_id`` continues a page."""
+        where, parameters = _where(series_filter, list(head_ids))
+        query = f"SELECT s.id, s.tenant, s.name, s.dimensions FROM series s WHERE {where}"
+        if after_id is not None:
+            anchor = self.database.cursor().execute(
+                "SELECT name, dimensions FROM series WHERE id = ?", [after_id]).fetchone()
+            if anchor is not None:
+                query += " AND (s.name, s.dimensions, s.id) > (?, ?, ?)"
+                parameters.extend([anchor[0], anchor[1], after_id])
+        query += " ORDER BY s.name, s.dimensions, s.id"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        rows = self.database.cursor().execute(query, parameters).fetchall()
+        return [SeriesInfo(r[0], r[1], r[2], orjson.loads(r[3])) for r in rows]
+
+    def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
+        where, parameters = _where(series_filter, [])
+        query = f"SELECT DISTINCT s.name FROM series s WHERE {where}"
+        if after:
+            query += " AND s.name > ?"
+            parameters.append(after)
+        rows = self.database.cursor().execute(query + f" ORDER BY s.name LIMIT {int(limit)}", parameters).fetchall()
+        return [r[0] for r in rows]
+
+    def dimension_names(self, series_filter: SeriesFilter, head_ids: list[int], after: str | None,
+                        limit: int) -> list[str]:
+        where, parameters = _where(series_filter, head_ids)
+        query = (f"SELECT DISTINCT d.key FROM series_dimensions d JOIN series s ON s.id = d.series_id "
+                 f"WHERE {where}")
+        if after:
+            query += " AND d.key > ?"
+            parameters.append(after)
+        rows = self.database.cursor().execute(query + f" ORDER BY d.key LIMIT {int(limit)}", parameters).fetchall()
+        return [r[0] for r in rows]
+
+    def dimension_values(self, series_filter: SeriesFilter, head_ids: list[int], key: str, after: str | None,
+                         limit: int) -> list[str]:
+        where, parameters = _where(series_filter, head_ids)
+        query = (f"SELECT DISTINCT d.value FROM series_dimensions d JOIN series s ON s.id = d.series_id "
+                 f"WHERE d.key = ? AND {where}")
+        parameters = [key, *parameters]
+        if after:
+            query += " AND d.value > ?"
+            parameters.append(after)
+        rows = self.database.cursor().execute(query + f" ORDER BY d.value LIMIT {int(limit)}", parameters).fetchall()
+        return [r[0] for r in rows]
+
+    def value_meta(self, series: list[int], start_ms: int, end_ms: int) -> dict[tuple[int, int], dict]:
+        if not series:
+            return {}
+        marks = ",".join("?" * len(series))
+        rows = self.database.cursor().execute(
+            f"SELECT series_id, ts, meta FROM value_meta WHERE series_id IN ({marks}) AND ts >= ? AND ts < ?",
+            [*series, start_ms, end_ms]).fetchall()
+        return {(r[0], r[1]): orjson.loads(r[2]) for r in rows}
+
+    def count_series(self) -> int:
+        return int(self.database.cursor().execute("SELECT count(*) FROM series").fetchone()[0])

@@ -1,0 +1,101 @@
+"""Opening the DuckDB file, its schema, and the store's small key/value state."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id BIGINT PRIMARY KEY,
+    tenant VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    dimensions VARCHAR NOT NULL,      -- canonical JSON object, keys sorted
+    policy INTEGER NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS series_dimensions (
+    series_id BIGINT NOT NULL,
+    tenant VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    value VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recent_points (
+    series_id BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    sum DOUBLE NOT NULL,
+    min DOUBLE NOT NULL,
+    max DOUBLE NOT NULL,
+    last DOUBLE NOT NULL,
+    seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    resolution INTEGER NOT NULL,
+    window_start BIGINT NOT NULL,
+    series_id BIGINT NOT NULL,
+    t_first BIGINT NOT NULL,
+    t_last BIGINT NOT NULL,
+    n INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS value_meta (
+    series_id BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    meta VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS store_state (
+    key VARCHAR PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+"""
+
+
+class Database:
+    """One DuckDB connection per process; each thread works on its own cursor."""
+
+    def __init__(self, path: Path, memory_limit: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.connection = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": 2})
+        self.connection.execute(SCHEMA)
+        self._local = threading.local()
+        self.write_lock = threading.Lock()  # one writer at a time: flush and compaction take turns
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self.connection.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def state(self, key: str, default: int = 0) -> int:
+        row = self.cursor().execute("SELECT value FROM store_state WHERE key = ?", [key]).fetchone()
+        return int(row[0]) if row else default
+
+    @staticmethod
+    def set_state(cursor: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
+        cursor.execute("INSERT OR REPLACE INTO store_state VALUES (?, ?)", [key, int(value)])
+
+    def checkpoint(self) -> None:
+        self.cursor().execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def size_bytes(self) -> int:
+        total = 0
+        for candidate in (self.path, self.path.with_name(self.path.name + ".wal")):
+            if candidate.exists():
+                total += candidate.stat().st_size
+        return total
+
+
+def arrow_table(cursor: duckdb.DuckDBPyConnection):  # noqa: ANN201 - pyarrow.Table
+    """The pending result as a pyarrow Table, across DuckDB versions (1.x ``arrow()``, 2.x ``to_arrow_table()``)."""
+    fetch = getattr(cursor, "to_arrow_table", None) or getattr(cursor, "fetch_arrow_table", None)
+    table = fetch() if fetch else cursor.arrow()
+    return table.read_all() if hasattr(table, "read_all") else table

@@ -1,0 +1,94 @@
+"""Reading points back at a resolution, stitched from every place they live.
+
+Raw data lives in three places: compressed chunks (compacted windows), recent
+points (flushed, not yet compacted) and the head (acknowledged, not yet flushed);
+the copy written last wins. Roll-ups are stored up to the roll-up watermark (the
+end of the last compacted raw window); after it they are computed on the fly from
+finer data, so a query never waits for compaction and never sees a partial bucket
+in storage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks
+from nephoscope.store.duckdb.database import Database, arrow_table
+from nephoscope.store.head import Head
+from nephoscope.store.summary import Points, latest_per_timestamp, rollup
+
+FINER = {60: 0, 3600: 0, 86_400: 3600}
+
+
+class Reader:
+    def __init__(self, database: Database, head: Head) -> None:
+        self.database = database
+        self.head = head
+
+    def read(self, series: np.ndarray, start_ms: int, end_ms: int, resolution: int) -> Points:
+        """Points of ``series`` with start <= timestamp < end, sorted by (series, timestamp)."""
+        if not len(series) or start_ms >= end_ms:
+            return Points.empty()
+        cursor = self.database.cursor()
+        cursor.register("wanted", pa.table({"id": np.asarray(series, np.int64)}))
+        try:
+            return self._read_level(cursor, resolution, start_ms, end_ms)
+        finally:
+            cursor.unregister("wanted")
+
+    def _watermark(self, resolution: int) -> int:
+        watermark = self.database.state("rollup_watermark")
+        if resolution == 86_400:
+            return min(self.database.state("days_rolled_until"), (watermark // DAY_MS) * DAY_MS)
+        return watermark
+
+    def _read_level(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
+        if resolution == 0:
+            return self._read_raw(cursor, start_ms, end_ms)
+        width = resolution * 1000
+        start_ms = (start_ms // width) * width
+        watermark = max(start_ms, (self._watermark(resolution) // width) * width)
+        parts = []
+        if start_ms < min(end_ms, watermark):
+            parts.append(self._read_chunks(cursor, resolution, start_ms, min(end_ms, watermark)))
+        if end_ms > watermark:
+            finer = self._read_level(cursor, FINER[resolution], watermark, end_ms)
+            parts.append(rollup(finer, width))
+        points = Points.concat(parts)
+        if len(parts) > 1 and len(points):
+            order = np.lexsort((points.timestamp, points.series))
+            points = points.take(order)
+        return points
+
+    def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
+        table = arrow_table(cursor.execute(
+            "SELECT series_id, payload FROM chunks WHERE resolution = ? AND t_last >= ? AND t_first < ? "
+            "AND series_id IN (SELECT id FROM wanted) ORDER BY series_id, window_start",
+            [resolution, start_ms, end_ms]))
+        points = points_from_chunks(table)
+        if len(points):
+            inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
+            if not inside.all():
+                points = points.take(inside)
+        return points
+
+    def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
+        stored = self._read_chunks(cursor, 0, start_ms, end_ms)
+        recent = arrow_table(cursor.execute(
+            "SELECT series_id, ts, count, sum, min, max, last, seq FROM recent_points "
+            "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms]))
+        wanted = cursor.execute("SELECT id FROM wanted").fetchnumpy()["id"]
+        head, head_sequence = self.head.read(wanted, start_ms, end_ms)
+        parts = [stored]
+        sequences = [np.full(len(stored), -1, np.int64)]
+        if recent.num_rows:
+            parts.append(Points(*(recent.column(name).to_numpy() for name in
+                                  ("series_id", "ts", "count", "sum", "min", "max", "last"))))
+            sequences.append(recent.column("seq").to_numpy())
+        if len(head):
+            parts.append(head)
+            sequences.append(head_sequence)
+        if len(parts) == 1:
+            return stored
+        return latest_per_timestamp(Points.concat(parts), np.concatenate(sequences))

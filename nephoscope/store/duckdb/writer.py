@@ -1,0 +1,90 @@
+"""Flushing the head into DuckDB: new series, recent points, value_meta, in one transaction.
+
+After the commit the flushed sequence is recorded in the same transaction, so a
+restart replays exactly the WAL records the store does not have yet.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from nephoscope.model import IngestBatch, SeriesDefinition
+from nephoscope.store.duckdb.database import Database
+from nephoscope.store.head import batch_points
+from nephoscope.store.series import SeriesRegistry
+
+
+def _series_tables(definitions: list[SeriesDefinition], registry: SeriesRegistry) -> tuple[pa.Table, pa.Table]:
+    unique = list({d.id: d for d in definitions}.values())
+    now = int(time.time() * 1000)
+    series = pa.table({
+        "id": pa.array([d.id for d in unique], pa.int64()),
+        "tenant": [d.tenant for d in unique],
+        "name": [d.name for d in unique],
+        "dimensions": [orjson.dumps(d.dimensions, option=orjson.OPT_SORT_KEYS).decode() for d in unique],
+        "policy": pa.array([registry.policy_index(d.name) for d in unique], pa.int32()),
+        "created_ms": pa.array([now] * len(unique), pa.int64()),
+    })
+    rows = [(d.id, d.tenant, d.name, key, value) for d in unique for key, value in d.dimensions.items()]
+    dimensions = pa.table({
+        "series_id": pa.array([r[0] for r in rows], pa.int64()),
+        "tenant": [r[1] for r in rows],
+        "name": [r[2] for r in rows],
+        "key": [r[3] for r in rows],
+        "value": [r[4] for r in rows],
+    })
+    return series, dimensions
+
+
+def flush(database: Database, batches: list[tuple[int, IngestBatch]], registry: SeriesRegistry) -> int:
+    """Write the batches; returns the highest sequence written (0 when nothing was)."""
+    if not batches:
+        return 0
+    definitions = [d for _, batch in batches for d in batch.tenant_series]
+    parts = []
+    for sequence, batch in batches:
+        if len(batch.points):
+            points = batch_points(batch)
+            parts.append((points, np.full(len(points), sequence, np.int64)))
+    cursor = database.cursor()
+    with database.write_lock:
+        cursor.execute("BEGIN")
+        try:
+            if definitions:
+                series, dimensions = _series_tables(definitions, registry)
+                cursor.register("new_series", series)
+                cursor.register("new_dimensions", dimensions)
+                cursor.execute("INSERT INTO series_dimensions SELECT * FROM new_dimensions "
+                               "WHERE series_id NOT IN (SELECT id FROM series)")
+                cursor.execute("INSERT OR IGNORE INTO series SELECT * FROM new_series")
+                cursor.unregister("new_series")
+                cursor.unregister("new_dimensions")
+            if parts:
+                table = pa.table({
+                    "series_id": np.concatenate([p.series for p, _ in parts]),
+                    "ts": np.concatenate([p.timestamp for p, _ in parts]),
+                    "count": np.concatenate([p.count for p, _ in parts]),
+                    "sum": np.concatenate([p.sum for p, _ in parts]),
+                    "min": np.concatenate([p.min for p, _ in parts]),
+                    "max": np.concatenate([p.max for p, _ in parts]),
+                    "last": np.concatenate([p.last for p, _ in parts]),
+                    "seq": np.concatenate([s for _, s in parts]),
+                })
+                cursor.register("new_points", table)
+                cursor.execute("INSERT INTO recent_points SELECT * FROM new_points")
+                cursor.unregister("new_points")
+            meta = [(s, t, m) for _, batch in batches
+                    for s, t, m in zip(batch.value_meta.series, batch.value_meta.timestamp, batch.value_meta.meta)]
+            if meta:
+                cursor.executemany("INSERT INTO value_meta VALUES (?, ?, ?)", meta)
+            last_sequence = batches[-1][0]
+            Database.set_state(cursor, "flushed_sequence", last_sequence)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+    return last_sequence

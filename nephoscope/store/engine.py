@@ -1,0 +1,176 @@
+"""The store as the rest of the server sees it: write a batch durably, read it back.
+
+``Store`` wires the WAL, the head, the DuckDB tables, the flush loop and the
+compaction loop together and owns their lifecycle. Writes: ``write`` (async, from
+request handlers) and ``write_now`` (blocking, for in-process producers). Reads go
+through ``catalog`` (which series) and ``reader`` (their points), always with a
+tenant scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nephoscope.config import Config
+from nephoscope.ingest.errors import IngestError
+from nephoscope.ingest.monasca import MonascaDecoder
+from nephoscope.ingest.timewindow import TimeWindow
+from nephoscope.model import IngestBatch
+from nephoscope.store.duckdb.catalog import Catalog
+from nephoscope.store.duckdb.compaction import CompactionReport, Compactor
+from nephoscope.store.duckdb.database import Database
+from nephoscope.store.duckdb.reader import Reader
+from nephoscope.store.duckdb.writer import flush
+from nephoscope.store.head import Head
+from nephoscope.store.series import SeriesRegistry
+from nephoscope.store.wal import Overloaded, WriteAheadLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StoreCounters:
+    points_accepted: int = 0
+    requests_accepted: int = 0
+    flushes: int = 0
+    flush_seconds: float = 0.0
+    compactions: int = 0
+
+
+class Store:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data_dir: Path = config.data_path
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = SeriesRegistry(config.store.policies)
+        self.database = Database(self.data_dir / "store.duckdb", config.store.memory_limit)
+        self.head = Head()
+        self.catalog = Catalog(self.database)
+        self.reader = Reader(self.database, self.head)
+        self.compactor = Compactor(self.database, config.store)
+        self.monasca = MonascaDecoder(self.registry)
+        self.counters = StoreCounters()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.wal = WriteAheadLog(self.data_dir / "wal", self._on_durable, config.limits.max_pending_points,
+                                 self.database.state("flushed_sequence") + 1)
+        self.last_compaction: CompactionReport | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self) -> None:
+        started = time.perf_counter()
+        known = self.database.cursor().execute("SELECT id FROM series").fetchnumpy()["id"]
+        self.registry.add_known(known.tolist())
+        replayed = 0
+        for sequence, batch in self.wal.replay(self.database.state("flushed_sequence")):
+            self._on_durable(sequence, batch)
+            replayed += len(batch.points)
+        self.wal.start()
+        if replayed:
+            log.info("replayed %d acknowledged points from the write-ahead log", replayed)
+            self.flush_now()
+        for name, target in (("store-flush", self._flush_loop), ("store-compaction", self._compaction_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("store open at %s: %d series known, ready in %.2fs", self.data_dir, len(self.registry),
+                 time.perf_counter() - started)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self.wal.close()
+        self.flush_now()
+        self.database.checkpoint()
+        self.database.close()
+
+    # -- writing ------------------------------------------------------------------------------
+    def window(self) -> TimeWindow:
+        oldest = min(policy.raw for policy in self.config.store.policies)
+        return TimeWindow.around_now(oldest, self.config.store.max_future_seconds)
+
+    def _on_durable(self, sequence: int, batch: IngestBatch) -> None:
+        if batch.tenant_series:
+            self.registry.add_known(d.id for d in batch.tenant_series)
+        self.head.add(sequence, batch)
+        self.counters.points_accepted += len(batch.points)
+        self.counters.requests_accepted += 1
+
+    def admit(self) -> None:
+        """Refuse work early when the head is over its bound (flushing cannot keep up)."""
+        if self.head.points > self.config.limits.max_head_points:
+            raise IngestError(429, f"{self.head.points} points are waiting to be stored; retry shortly")
+
+    async def write(self, batch: IngestBatch) -> int:
+        """Make the batch durable; returns its WAL sequence. Raises IngestError 429/503 when overloaded."""
+        self.admit()
+        try:
+            future = self.wal.submit(batch)
+        except Overloaded as error:
+            raise IngestError(503, str(error)) from None
+        return await asyncio.shield(future)
+
+    def write_now(self, batch: IngestBatch) -> int:
+        return self.wal.write_now(batch)
+
+    # -- flushing and compaction -----------------------------------------------------------------
+    def flush_now(self) -> None:
+        with self._flush_lock:
+            batches = self.head.take()
+            if not batches:
+                return
+            started = time.perf_counter()
+            sequence = flush(self.database, batches, self.registry)
+            self.head.flushed(sequence)
+            self.wal.release(sequence)
+            self.counters.flushes += 1
+            self.counters.flush_seconds += time.perf_counter() - started
+
+    def sync_series(self) -> None:
+        """Read-your-writes for the catalog: series acknowledged but not yet flushed become visible."""
+        if self.head.points:
+            self.flush_now()
+
+    def compact(self, force: bool = False) -> CompactionReport:
+        self.flush_now()
+        report = self.compactor.run(force=force)
+        self.last_compaction = report
+        self.counters.compactions += 1
+        if force:
+            self.database.checkpoint()
+        return report
+
+    def _flush_loop(self) -> None:
+        interval = self.config.store.flush_interval
+        while not self._stop.wait(interval):
+            try:
+                self.flush_now()
+            except Exception:  # noqa: BLE001 - keep flushing; the WAL still holds the data
+                log.exception("flush failed; the points stay in the write-ahead log and will be retried")
+
+    def _compaction_loop(self) -> None:
+        interval = self.config.store.compaction_interval
+        while not self._stop.wait(interval):
+            try:
+                self.compact()
+            except Exception:  # noqa: BLE001
+                log.exception("compaction failed; will retry")
+
+    # -- reading ---------------------------------------------------------------------------------
+    def head_series(self) -> list[int]:
+        return list(self.head.series_ids())
+
+    def size_bytes(self) -> int:
+        return self.database.size_bytes() + self.wal.disk_bytes()
+
+    def read(self, series: list[int], start_ms: int, end_ms: int, resolution: int):  # noqa: ANN201
+        return self.reader.read(np.asarray(series, np.int64), start_ms, end_ms, resolution)

@@ -1,0 +1,78 @@
+"""The in-memory head: durable (in the WAL) batches not yet flushed to the store.
+
+Batches are added in sequence order by the WAL writer. A flush takes them out but
+they stay readable until the store has committed them, so a query never misses a
+point that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from nephoscope.model import IngestBatch
+from nephoscope.store.summary import Points
+
+
+def batch_points(batch: IngestBatch) -> Points:
+    points = batch.points
+    count, total, low, high, last = points.summary_columns()
+    return Points(points.series, points.timestamp, count, total, low, high, last)
+
+
+class Head:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches: list[tuple[int, IngestBatch]] = []
+        self._flushing: list[tuple[int, IngestBatch]] = []
+        self._points = 0
+        self.last_sequence = 0
+
+    @property
+    def points(self) -> int:
+        return self._points
+
+    def add(self, sequence: int, batch: IngestBatch) -> None:
+        with self._lock:
+            self._batches.append((sequence, batch))
+            self._points += len(batch.points)
+            self.last_sequence = sequence
+
+    def take(self) -> list[tuple[int, IngestBatch]]:
+        """Batches to flush, oldest first; they remain visible to readers until ``flushed``."""
+        with self._lock:
+            taken, self._batches = self._batches, []
+            self._flushing = self._flushing + taken
+            return taken
+
+    def flushed(self, up_to_sequence: int) -> None:
+        with self._lock:
+            remaining = [(s, b) for s, b in self._flushing if s > up_to_sequence]
+            self._points -= sum(len(b.points) for s, b in self._flushing if s <= up_to_sequence)
+            self._flushing = remaining
+
+    def read(self, series: np.ndarray | None, start_ms: int, end_ms: int) -> tuple[Points, np.ndarray]:
+        """Points of the given series (None: all) in [start, end), with their write sequence."""
+        with self._lock:
+            batches = self._flushing + self._batches
+        parts, sequences = [], []
+        for sequence, batch in batches:
+            points = batch_points(batch)
+            mask = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
+            if series is not None:
+                mask &= np.isin(points.series, series)
+            if mask.any():
+                parts.append(points.take(mask))
+                sequences.append(np.full(int(mask.sum()), sequence, np.int64))
+        if not parts:
+            return Points.empty(), np.empty(0, np.int64)
+        return Points.concat(parts), np.concatenate(sequences)
+
+    def series_ids(self) -> set[int]:
+        with self._lock:
+            batches = self._flushing + self._batches
+        ids: set[int] = set()
+        for _, batch in batches:
+            ids.update(np.unique(batch.points.series).tolist())
+        return ids

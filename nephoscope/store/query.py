@@ -1,0 +1,105 @@
+"""Measurements and statistics over groups of series, as Monasca defines them.
+
+Owns the choice of resolution: measurements read the finest resolution whose
+retention covers the range; statistics read the coarsest resolution whose buckets
+tile the requested period exactly (same answer, far fewer points), falling back to
+the finest covering one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from nephoscope.config import ArchivePolicy
+from nephoscope.model import RESOLUTIONS
+from nephoscope.store.duckdb.catalog import SeriesInfo
+from nephoscope.store.summary import Points, group_starts, merge_series, reduce_groups
+
+STATISTICS = ("avg", "min", "max", "sum", "count")
+
+
+class MultipleMetrics(Exception):
+    """Several series match and neither merge_metrics nor group_by was given (Monasca's 409)."""
+
+
+@dataclass
+class Group:
+    """Series answered together: one series, a merge of all, or one group_by value combination."""
+
+    id: str
+    name: str
+    dimensions: dict[str, str]
+    series: list[int]
+
+
+def _covers(policies: list[ArchivePolicy], resolution: int, start_ms: int, now_ms: int) -> bool:
+    return all(policy.retention(resolution) > 0 and now_ms - policy.retention(resolution) * 1000 <= start_ms
+               for policy in policies)
+
+
+def measurement_resolution(policies: list[ArchivePolicy], start_ms: int, now_ms: int | None = None) -> int:
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    for resolution in RESOLUTIONS:
+        if _covers(policies, resolution, start_ms, now_ms):
+            return resolution
+    return RESOLUTIONS[-1]
+
+
+def statistics_resolution(policies: list[ArchivePolicy], start_ms: int, period_s: int,
+                          now_ms: int | None = None) -> int:
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    exact = [r for r in RESOLUTIONS
+             if (r == 0 or (period_s and period_s % r == 0 and start_ms % (r * 1000) == 0))
+             and _covers(policies, r, start_ms, now_ms)]
+    return max(exact) if exact else measurement_resolution(policies, start_ms, now_ms)
+
+
+def groups_for(matches: list[SeriesInfo], query_dimensions: dict[str, str], merge: bool,
+               group_by: list[str]) -> list[Group]:
+    if not matches:
+        return []
+    if group_by:
+        keyed: dict[tuple, Group] = {}
+        every_key = "*" in group_by
+        for info in matches:
+            if every_key:
+                key_dimensions = dict(info.dimensions)
+            else:
+                key_dimensions = {k: info.dimensions[k] for k in group_by if k in info.dimensions}
+            key = (info.name, tuple(sorted(key_dimensions.items())))
+            group = keyed.get(key)
+            if group is None:
+                group = keyed[key] = Group(str(len(keyed)), info.name, key_dimensions, [])
+            group.series.append(info.id)
+        return list(keyed.values())
+    if merge:
+        return [Group("0", matches[0].name, query_dimensions, [info.id for info in matches])]
+    if len(matches) > 1:
+        raise MultipleMetrics(
+            "Found multiple metrics matching metric name and dimensions. Please refine your search criteria "
+            "using a unique metric name or additional dimensions. Alternatively, you may specify "
+            "'merge_metrics=True' as a query param to combine all metrics matching search criteria "
+            "into a single series.")
+    info = matches[0]
+    return [Group(format(info.id, "x"), info.name, info.dimensions, [info.id])]
+
+
+def bucket_statistics(points: Points, start_ms: int, end_ms: int, period_s: int) -> tuple[np.ndarray, dict]:
+    """Statistics per ``period`` bucket from ``start``; empty buckets are left out."""
+    if not len(points):
+        return np.empty(0, np.int64), {name: np.empty(0) for name in STATISTICS}
+    merged = merge_series(points)
+    width = period_s * 1000 if period_s > 0 else max(end_ms - start_ms, 1)
+    buckets = start_ms + ((merged.timestamp - start_ms) // width) * width
+    starts = group_starts(buckets)
+    count, total, low, high, _ = reduce_groups(merged, starts)
+    return buckets[starts], {"avg": total / count, "min": low, "max": high, "sum": total, "count": count}
+
+
+def measurement_values(points: Points) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, values) of one group in time order; a summary point's value is its average."""
+    merged = merge_series(points)
+    return merged.timestamp, merged.sum / merged.count

@@ -1,0 +1,81 @@
+"""Samples the server's own state every interval and stores it as ``nephoscope.*`` metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+import numpy as np
+import psutil
+
+from nephoscope.model import IngestBatch, PointBatch, ValueMeta
+from nephoscope.store.engine import Store
+from nephoscope.telemetry.requests import RequestStats
+
+log = logging.getLogger(__name__)
+TENANT = "admin"
+
+
+class SelfMetrics:
+    def __init__(self, store: Store, stats: RequestStats, region: str) -> None:
+        self.store = store
+        self.stats = stats
+        self.base = {"hostname": socket.gethostname(), "service": "nephoscope", "region": region}
+        self.process = psutil.Process()
+        self.process.cpu_percent()
+        self._last_time = time.monotonic()
+        self._last_points = store.counters.points_accepted
+        self._last_requests = store.counters.requests_accepted
+
+    def sample(self) -> IngestBatch:
+        now = time.monotonic()
+        elapsed = max(now - self._last_time, 1e-6)
+        counters = self.store.counters
+        gauges = {
+            "nephoscope.ingest.points_per_sec": (counters.points_accepted - self._last_points) / elapsed,
+            "nephoscope.ingest.requests_per_sec": (counters.requests_accepted - self._last_requests) / elapsed,
+            "nephoscope.wal.pending_points": self.store.wal.pending_points,
+            "nephoscope.head.points": self.store.head.points,
+            "nephoscope.store.size_bytes": self.store.size_bytes(),
+            "nephoscope.store.series": len(self.store.registry),
+            "nephoscope.process.rss_bytes": self.process.memory_info().rss,
+            "nephoscope.process.cpu_perc": self.process.cpu_percent(),
+        }
+        self._last_time, self._last_points = now, counters.points_accepted
+        self._last_requests = counters.requests_accepted
+        latency, rejected = self.stats.drain()
+        timestamp = int(time.time() * 1000)
+        definitions, summary_rows = [], []
+        for name, value in gauges.items():
+            definitions.append(self.store.registry.definition(TENANT, name, self.base))
+            summary_rows.append((1, value, value, value, value))
+        for status, count in rejected.items():
+            definitions.append(self.store.registry.definition(
+                TENANT, "nephoscope.api.rejected_requests", {**self.base, "status": str(status)}))
+            summary_rows.append((1, count, count, count, count))
+        for route, summary in latency.items():
+            definitions.append(self.store.registry.definition(
+                TENANT, "nephoscope.api.request_latency_ms", {**self.base, "route": route}))
+            summary_rows.append((summary.count, summary.sum, summary.min, summary.max, summary.last))
+        columns = np.array(summary_rows, dtype=np.float64).reshape(-1, 5)
+        points = PointBatch(
+            series=np.array([d.id for d in definitions], np.int64),
+            timestamp=np.full(len(definitions), timestamp, np.int64),
+            count=columns[:, 0].astype(np.int64), sum=columns[:, 1], min=columns[:, 2],
+            max=columns[:, 3], last=columns[:, 4])
+        return IngestBatch(self.store.registry.unknown(definitions), points, ValueMeta())
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                batch = self.sample()
+                await asyncio.to_thread(self.store.write_now, batch)
+            except Exception:  # noqa: BLE001 - self-metrics must never take the server down
+                log.exception("could not record self-metrics")
