@@ -99,7 +99,8 @@ def bucket_statistics(points: Points, start_ms: int, end_ms: int, period_s: int)
     return buckets[starts], {"avg": total / count, "min": low, "max": high, "sum": total, "count": count}
 
 
-def measurement_values(points: Points) -> tuple[np.ndarray, np.ndarray]:
-    """(timestamps, values) of one group in time order; a summary point's value is its average."""
-    merged = merge_series(points)
-    return merged.timestamp, merged.sum / merged.count
+def measurement_values(points: Points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(series, timestamps, values) of one group in time order; a summary point's value is its average."""
+    order = np.argsort(points.timestamp, kind="stable")
+    merged = points.take(order)
+    return merged.series, merged.timestamp, merged.sum / merged.count

@@ -180,18 +180,17 @@ async def measurements(request: Request, principal: Principal = Depends(allowed(
                 begin = max(start, time_offset + 1)
             skipping = False
             points = store.read(group.series, begin, end, resolution)
-            timestamps, values = measurement_values(points)
+            series, timestamps, values = measurement_values(points)
             if not len(timestamps):
                 continue
-            timestamps, values = timestamps[:remaining], values[:remaining]
+            series, timestamps, values = series[:remaining], timestamps[:remaining], values[:remaining]
             meta = store.catalog.value_meta(group.series, begin, end) if resolution == 0 else {}
             texts = millis_text(timestamps)
             rows = [[t, v, {}] for t, v in zip(texts, values.tolist())]
             if meta:
-                series_at = {ts: s for (s, ts) in meta}
-                for row, ts in zip(rows, timestamps.tolist()):
-                    if ts in series_at:
-                        row[2] = meta[(series_at[ts], ts)]
+                for row, key in zip(rows, zip(series.tolist(), timestamps.tolist())):
+                    if key in meta:
+                        row[2] = meta[key]
             elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
                              "columns": ["timestamp", "value", "value_meta"], "measurements": rows})
             remaining -= len(rows)

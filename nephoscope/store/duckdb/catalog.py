@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from nephoscope.model import ALL_TENANTS
-from nephoscope.store.duckdb.database import Database
+from nephoscope.store.duckdb.database import Database, first_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,7 @@ class Catalog:
         where, parameters = _where(series_filter, list(head_ids))
         query = f"SELECT s.id, s.tenant, s.name, s.dimensions FROM series s WHERE {where}"
         if after_id is not None:
-            anchor = self.database.cursor().execute(
-                "SELECT name, dimensions FROM series WHERE id = ?", [after_id]).fetchone()
+            anchor = first_row(self.database.cursor(), "SELECT name, dimensions FROM series WHERE id = ?", [after_id])
             if anchor is not None:
                 query += " AND (s.name, s.dimensions, s.id) > (?, ?, ?)"
                 parameters.extend([anchor[0], anchor[1], after_id])
@@ -122,4 +121,4 @@ class Catalog:
         return {(r[0], r[1]): orjson.loads(r[2]) for r in rows}
 
     def count_series(self) -> int:
-        return int(self.database.cursor().execute("SELECT count(*) FROM series").fetchone()[0])
+        return int(first_row(self.database.cursor(), "SELECT count(*) FROM series")[0])

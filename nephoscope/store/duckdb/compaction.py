@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from nephoscope.config import StoreConfig
 from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks
-from nephoscope.store.duckdb.database import Database, arrow_table
+from nephoscope.store.duckdb.database import Database, fetch_arrow, first_row
 from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, rollup
 
 log = logging.getLogger(__name__)
@@ -118,15 +118,14 @@ class Compactor:
         return report
 
     def _oldest_rollup_hour(self) -> int:
-        row = self.database.cursor().execute(
-            "SELECT min(window_start) FROM chunks WHERE resolution = 3600").fetchone()
+        row = first_row(self.database.cursor(), "SELECT min(window_start) FROM chunks WHERE resolution = 3600")
         return int(row[0]) if row and row[0] is not None else 2**62
 
     # -- raw windows ---------------------------------------------------------------------------
     def _compact_raw_window(self, window: int, width: int, days_done: int, report: CompactionReport) -> None:
         cursor = self.database.cursor()
-        rows = cursor.execute("SELECT count(*) FROM recent_points WHERE ts >= ? AND ts < ?",
-                              [window, window + width]).fetchone()[0]
+        rows = first_row(cursor, "SELECT count(*) FROM recent_points WHERE ts >= ? AND ts < ?",
+                         [window, window + width])[0]
         partitions = max(1, math.ceil(rows / PARTITION_ROWS))
         bounds = np.linspace(0, 2**63, partitions + 1, dtype=np.float64)
         for index in range(partitions):
@@ -139,10 +138,11 @@ class Compactor:
                            report: CompactionReport) -> None:
         cursor = self.database.cursor()
         with self.database.write_lock:
-            recent = arrow_table(cursor.execute(
+            recent = fetch_arrow(
+                cursor,
                 "SELECT series_id, ts, count, sum, min, max, last, seq FROM recent_points "
                 "WHERE ts >= ? AND ts < ? AND series_id >= ? AND series_id <= ?",
-                [window, window + width, low, high]))
+                [window, window + width, low, high])
             if recent.num_rows == 0:
                 return
             new = Points(*(recent.column(name).to_numpy() for name in
@@ -198,7 +198,7 @@ class Compactor:
         query = "SELECT series_id, payload FROM chunks WHERE resolution = ? AND window_start = ?"
         if ids_table:
             query += f" AND series_id IN (SELECT id FROM {ids_table})"
-        table = arrow_table(self.database.cursor().execute(query + " ORDER BY series_id", [resolution, window_start]))
+        table = fetch_arrow(self.database.cursor(), query + " ORDER BY series_id", [resolution, window_start])
         return points_from_chunks(table)
 
     @staticmethod
@@ -253,10 +253,10 @@ class Compactor:
                 for resolution in (0, 60, 3600, 86_400):
                     cutoff = now_ms - policy.retention(resolution) * 1000
                     width = window_ms(resolution, self.config)
-                    result = cursor.execute(
-                        "DELETE FROM chunks WHERE resolution = ? AND window_start + ? <= ? "
+                    result = first_row(
+                        cursor, "DELETE FROM chunks WHERE resolution = ? AND window_start + ? <= ? "
                         "AND series_id IN (SELECT id FROM series WHERE policy = ?)",
-                        [resolution, width, cutoff, index]).fetchone()
+                        [resolution, width, cutoff, index])
                     deleted += int(result[0]) if result else 0
             oldest_raw = now_ms - max(p.raw for p in self.config.policies) * 1000
             cursor.execute("DELETE FROM value_meta WHERE ts < ?", [oldest_raw])

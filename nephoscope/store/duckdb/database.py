@@ -73,7 +73,7 @@ class Database:
         return cursor
 
     def state(self, key: str, default: int = 0) -> int:
-        row = self.cursor().execute("SELECT value FROM store_state WHERE key = ?", [key]).fetchone()
+        row = first_row(self.cursor(), "SELECT value FROM store_state WHERE key = ?", [key])
         return int(row[0]) if row else default
 
     @staticmethod
@@ -94,8 +94,18 @@ class Database:
         return total
 
 
-def arrow_table(cursor: duckdb.DuckDBPyConnection):  # noqa: ANN201 - pyarrow.Table
-    """The pending result as a pyarrow Table, across DuckDB versions (1.x ``arrow()``, 2.x ``to_arrow_table()``)."""
-    fetch = getattr(cursor, "to_arrow_table", None) or getattr(cursor, "fetch_arrow_table", None)
-    table = fetch() if fetch else cursor.arrow()
+
+def first_row(cursor: duckdb.DuckDBPyConnection, query: str, parameters: list | None = None) -> tuple | None:
+    """The first row of a query, consuming the whole result (DuckDB 2 refuses work on a cursor
+    that still holds an unfinished result)."""
+    rows = cursor.execute(query, parameters or []).fetchall()
+    return rows[0] if rows else None
+
+
+def fetch_arrow(cursor: duckdb.DuckDBPyConnection, query: str, parameters: list | None = None):  # noqa: ANN201
+    """A query's result as a pyarrow Table, without DuckDB's extra DB-API copy."""
+    relation = cursor.sql(query, params=parameters or None)
+    if relation is None:
+        return None
+    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     return table.read_all() if hasattr(table, "read_all") else table

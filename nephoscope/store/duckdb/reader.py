@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks
-from nephoscope.store.duckdb.database import Database, arrow_table
+from nephoscope.store.duckdb.database import Database, fetch_arrow
 from nephoscope.store.head import Head
 from nephoscope.store.summary import Points, latest_per_timestamp, rollup
 
@@ -62,10 +62,11 @@ class Reader:
         return points
 
     def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
-        table = arrow_table(cursor.execute(
+        table = fetch_arrow(
+                cursor,
             "SELECT series_id, payload FROM chunks WHERE resolution = ? AND t_last >= ? AND t_first < ? "
             "AND series_id IN (SELECT id FROM wanted) ORDER BY series_id, window_start",
-            [resolution, start_ms, end_ms]))
+            [resolution, start_ms, end_ms])
         points = points_from_chunks(table)
         if len(points):
             inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
@@ -75,9 +76,10 @@ class Reader:
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         stored = self._read_chunks(cursor, 0, start_ms, end_ms)
-        recent = arrow_table(cursor.execute(
+        recent = fetch_arrow(
+                cursor,
             "SELECT series_id, ts, count, sum, min, max, last, seq FROM recent_points "
-            "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms]))
+            "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms])
         wanted = cursor.execute("SELECT id FROM wanted").fetchnumpy()["id"]
         head, head_sequence = self.head.read(wanted, start_ms, end_ms)
         parts = [stored]

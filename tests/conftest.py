@@ -1,0 +1,118 @@
+"""Shared fixtures: a real server process on a free port with its own data dir.
+
+``server`` is function-scoped (a fresh store per test); ``shared_server`` is one
+server for a whole module, for read-mostly tests. Both expose the admin token and
+helpers to create keys and to kill -9 / restart the process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ADMIN_TOKEN = "test-admin-token"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_token(self) -> str:
+        return ADMIN_TOKEN
+
+    def start(self, timeout: float = 60) -> "ServerProcess":
+        env = dict(os.environ, NEPHOSCOPE_ADMIN_TOKEN=ADMIN_TOKEN, NEPHOSCOPE_TELEMETRY_INTERVAL="1",
+                   NEPHOSCOPE_STORE_FLUSH_INTERVAL="0.2", PYTHONUNBUFFERED="1", **self.extra_env)
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "nephoscope", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> "ServerProcess":
+        self.stop()
+        return self.start()
+
+    def client(self, token: str | None = ADMIN_TOKEN) -> httpx.Client:
+        headers = {"X-Auth-Token": token} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def create_key(self, project: str, *roles: str) -> str:
+        """A new API key through the CLI (as an operator would, while the server runs)."""
+        command = [sys.executable, "-m", "nephoscope", "keys", "create", "--data-dir", str(self.data_dir),
+                   "--project", project]
+        for role in roles:
+            command += ["--role", role]
+        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    process = ServerProcess(tmp_path / "data").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory):
+    process = ServerProcess(tmp_path_factory.mktemp("shared") / "data").start()
+    yield process
+    process.stop()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
