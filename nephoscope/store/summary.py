@@ -121,14 +121,3 @@ def merge_series(points: Points) -> Points:
     merged.series = np.zeros(len(merged), np.int64)
     return merged
 
-
-def merge_same_bucket(points: Points) -> Points:
-    """Merge points of one series that share a timestamp (rolled-up buckets of merged series).
-
-    Sorted by timestamp; "last" is taken from the last point in that order.
-    """
-    if not len(points):
-        return points
-    starts = group_starts(points.series, points.timestamp)
-    count, total, low, high, last = reduce_groups(points, starts)
-    return Points(points.series[starts], points.timestamp[starts], count, total, low, high, last)

@@ -1,0 +1,179 @@
+"""The store below the HTTP layer: compaction, roll-ups, late data, de-duplication, retention."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from nephoscope.config import ArchivePolicy, Config
+from nephoscope.model import IngestBatch, PointBatch, ValueMeta
+from nephoscope.store.engine import Store
+from nephoscope.store.query import bucket_statistics, measurement_resolution, statistics_resolution
+
+DAY = 86_400_000
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def store(tmp_path):
+    config = Config()
+    config.server.data_dir = str(tmp_path / "data")
+    config.store.compaction_interval = 3600  # only explicit compaction in these tests
+    opened = Store(config)
+    opened.open()
+    yield opened
+    opened.close()
+
+
+def write_raw(store: Store, name: str, host: str, timestamps: np.ndarray, values: np.ndarray,
+              tenant: str = "t") -> int:
+    definition = store.registry.definition(tenant, name, {"hostname": host})
+    batch = IngestBatch(store.registry.unknown([definition]),
+                        PointBatch(np.full(len(values), definition.id, np.int64), timestamps.astype(np.int64),
+                                   value=values.astype(np.float64)), ValueMeta())
+    store.write_now(batch)
+    return definition.id
+
+
+def yesterday_start() -> int:
+    return (int(time.time() * 1000) // DAY) * DAY - DAY
+
+
+def stats(points) -> tuple:  # noqa: ANN001
+    return int(points.count.sum()), round(float(points.sum.sum()), 6), float(points.min.min()), float(points.max.max())
+
+
+def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> None:
+    start = yesterday_start()
+    timestamps = start + np.arange(8640) * 10_000
+    rng = np.random.default_rng(7)
+    ids = [write_raw(store, "cpu.percent", f"h{i}", timestamps, np.round(rng.uniform(0, 100, 8640), 1))
+           for i in range(3)]
+    before = store.read(ids, start, start + DAY, 0)
+    store.flush_now()
+    report = store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+    assert report.windows == 12 and report.days_rolled >= 1
+    remaining = store.database.cursor().execute("SELECT count(*) FROM recent_points").fetchall()[0][0]
+    assert remaining == 0
+    after = store.read(ids, start, start + DAY, 0)
+    assert np.array_equal(before.timestamp, after.timestamp) and np.array_equal(before.last, after.last)
+    for resolution in (60, 3600, 86_400):
+        rolled = store.read(ids, start, start + DAY, resolution)
+        assert stats(rolled) == stats(before), resolution
+    # Statistics per 300 s from 1-minute roll-ups equal those from raw data, bucket by bucket.
+    raw_buckets, raw_values = bucket_statistics(before, start, start + DAY, 300)
+    rollup_buckets, rollup_values = bucket_statistics(store.read(ids, start, start + DAY, 60), start, start + DAY, 300)
+    assert np.array_equal(raw_buckets, rollup_buckets)
+    for name in ("count", "min", "max"):
+        assert np.array_equal(raw_values[name], rollup_values[name])
+    assert np.allclose(raw_values["avg"], rollup_values["avg"], rtol=1e-12)
+
+
+def test_compressed_chunks_are_small_for_regular_cloud_series(store: Store) -> None:
+    start = yesterday_start()
+    timestamps = start + np.arange(8640) * 10_000
+    rng = np.random.default_rng(3)
+    cpu = np.clip(np.round(40 + np.cumsum(rng.normal(0, 0.5, 8640)), 1), 0, 100)
+    write_raw(store, "cpu.percent", "h1", timestamps, cpu)
+    store.flush_now()
+    store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+    raw_bytes = store.database.cursor().execute(
+        "SELECT sum(octet_length(payload)) FROM chunks WHERE resolution = 0").fetchall()[0][0]
+    assert raw_bytes / 8640 < 1.5
+
+
+def test_late_data_is_merged_into_compacted_windows_and_rollups(store: Store) -> None:
+    start = yesterday_start()
+    timestamps = start + np.arange(0, 720) * 10_000  # the first 2 h window, every 10 s
+    identifier = write_raw(store, "mem.used", "h1", timestamps[::2], np.full(360, 2.0))
+    store.flush_now()
+    store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+    write_raw(store, "mem.used", "h1", timestamps[1::2], np.full(360, 4.0))  # late, odd slots
+    store.flush_now()
+    store.compactor.run(now_ms=start + DAY + 20 * 60_000)
+    raw = store.read([identifier], start, start + DAY, 0)
+    assert len(raw) == 720 and raw.sum.sum() == 360 * 2.0 + 360 * 4.0
+    for resolution in (60, 3600, 86_400):
+        rolled = store.read([identifier], start, start + DAY, resolution)
+        assert int(rolled.count.sum()) == 720, resolution
+        assert rolled.sum.sum() == pytest.approx(2160.0), resolution
+        assert rolled.min.min() == 2.0 and rolled.max.max() == 4.0
+
+
+def test_a_resent_sample_replaces_the_stored_one_everywhere(store: Store) -> None:
+    start = yesterday_start()
+    timestamps = start + np.arange(10) * 60_000
+    identifier = write_raw(store, "disk.ops", "h1", timestamps, np.arange(10.0))
+    store.flush_now()
+    store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+    write_raw(store, "disk.ops", "h1", timestamps[3:4], np.array([100.0]))  # resent, in recent points
+    write_raw(store, "disk.ops", "h1", timestamps[5:6], np.array([200.0]))  # resent, still in the head
+    store.flush_now()
+    write_raw(store, "disk.ops", "h1", timestamps[5:6], np.array([300.0]))
+    raw = store.read([identifier], start, start + DAY, 0)
+    assert len(raw) == 10
+    assert raw.last.tolist() == [0, 1, 2, 100, 4, 300, 6, 7, 8, 9]
+
+
+def test_retention_drops_whole_windows_per_resolution(store: Store) -> None:
+    start = yesterday_start()
+    identifier = write_raw(store, "net.in", "h1", start + np.arange(720) * 10_000, np.ones(720))
+    store.flush_now()
+    store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+    count = lambda resolution: store.database.cursor().execute(  # noqa: E731
+        "SELECT count(*) FROM chunks WHERE resolution = ?", [resolution]).fetchall()[0][0]
+    assert count(0) == 1 and count(60) == 1
+    store.compactor.apply_retention(start + 3 * DAY)  # raw (1 day) expired; minutes (7 days) kept
+    assert count(0) == 0 and count(60) == 1
+    assert int(store.read([identifier], start, start + DAY, 60).count.sum()) == 720
+    store.compactor.apply_retention(start + 9 * DAY)
+    assert count(60) == 0 and count(3600) == 1
+
+
+def test_rollups_read_before_compaction_come_from_raw(store: Store) -> None:
+    now = int(time.time() * 1000)
+    start = (now // HOUR) * HOUR - HOUR
+    timestamps = start + np.arange(360) * 10_000
+    identifier = write_raw(store, "load", "h1", timestamps, np.arange(360.0))
+    rolled = store.read([identifier], start, start + HOUR, 60)
+    assert len(rolled) == 60 and int(rolled.count.sum()) == 360
+    assert rolled.sum.sum() == pytest.approx(np.arange(360.0).sum())
+
+
+def test_restart_keeps_flushed_and_unflushed_points(tmp_path) -> None:
+    config = Config()
+    config.server.data_dir = str(tmp_path / "data")
+    first = Store(config)
+    first.open()
+    start = yesterday_start()
+    identifier = write_raw(first, "cpu", "h1", start + np.arange(100) * 1000, np.arange(100.0))
+    first.flush_now()
+    write_raw(first, "cpu", "h1", start + 100_000 + np.arange(50) * 1000, np.arange(50.0))
+    first.wal.close()  # as after a crash: the second batch is only in the WAL
+    first.database.close()
+    second = Store(config)
+    second.open()
+    try:
+        points = second.read([identifier], start, start + DAY, 0)
+        assert len(points) == 150
+        assert identifier in second.registry
+    finally:
+        second.close()
+
+
+def test_resolution_choice() -> None:
+    policies = [ArchivePolicy()]
+    now = 1_800_000_000_000
+    assert measurement_resolution(policies, now - HOUR, now) == 0
+    assert measurement_resolution(policies, now - 3 * DAY, now) == 60
+    assert measurement_resolution(policies, now - 30 * DAY, now) == 3600
+    assert measurement_resolution(policies, now - 365 * DAY, now) == 86_400
+    recent = (now // HOUR) * HOUR - 2 * HOUR
+    assert statistics_resolution(policies, recent, 300, now) == 60
+    assert statistics_resolution(policies, recent, 7200, now) == 3600
+    assert statistics_resolution(policies, recent + 1000, 300, now) == 0  # unaligned start: raw is exact
+    assert statistics_resolution(policies, recent, 45, now) == 0
+    # Older than raw retention and unaligned: the finest resolution that covers the range.
+    assert statistics_resolution(policies, now - 3 * DAY + 1000, 300, now) == 60
