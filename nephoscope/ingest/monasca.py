@@ -20,6 +20,7 @@ import orjson
 
 from nephoscope.ingest import rules
 from nephoscope.ingest.errors import IngestError, invalid, malformed
+from nephoscope.ingest.seriescache import SeriesCache
 from nephoscope.ingest.timewindow import TimeWindow
 from nephoscope.model import IngestBatch, PointBatch, SeriesDefinition, ValueMeta
 from nephoscope.store.series import SeriesRegistry
@@ -53,11 +54,9 @@ def _where(path_message: str) -> tuple[str, str]:
 class MonascaDecoder:
     """Decodes Monasca metric bodies for one store; keeps the per-tenant series cache."""
 
-    def __init__(self, registry: SeriesRegistry, cache_limit: int = 2_000_000) -> None:
+    def __init__(self, registry: SeriesRegistry, cache: SeriesCache) -> None:
         self.registry = registry
-        self._cache: dict[str, dict[tuple[str, bytes], int]] = {}
-        self._cache_size = 0
-        self._cache_limit = cache_limit
+        self.cache = cache
 
     def decode(self, body: bytes, tenant: str, window: TimeWindow) -> IngestBatch:
         try:
@@ -73,14 +72,8 @@ class MonascaDecoder:
         values = np.fromiter((m.value for m in metrics), np.float64, count)
         window.check(timestamps, "metrics", ".timestamp")
 
-        cache = self._cache.setdefault(tenant, {})
         keys = [(m.name, bytes(m.dimensions)) for m in metrics]
-        ids = [cache.get(key) for key in keys]
-        new_series: dict[tuple[str, bytes], SeriesDefinition] = {}
-        if None in ids:
-            for index, identifier in enumerate(ids):
-                if identifier is None:
-                    ids[index] = self._resolve(tenant, keys[index], index, new_series)
+        ids, new_series = self.cache.resolve(tenant, keys, lambda index, key: self._define(tenant, key, index))
         series = np.array(ids, dtype=np.int64)
 
         meta = ValueMeta()
@@ -94,16 +87,11 @@ class MonascaDecoder:
                     meta.meta.append(text)
 
         definitions = self.registry.unknown(list({d.id: d for d in new_series.values()}.values()))
-        self._remember(cache, new_series)
+        self.cache.remember(tenant, new_series)
         points = PointBatch(series=series, timestamp=timestamps.astype(np.int64), value=values)
         return IngestBatch(definitions, points, meta)
 
-    def _resolve(
-        self, tenant: str, key: tuple[str, bytes], index: int, new_series: dict[tuple[str, bytes], SeriesDefinition]
-    ) -> int:
-        found = new_series.get(key)
-        if found is not None:
-            return found.id
+    def _define(self, tenant: str, key: tuple[str, bytes], index: int) -> SeriesDefinition:
         name, raw_dimensions = key
         rules.check_name(name, f"metrics[{index}].name")
         try:
@@ -111,19 +99,7 @@ class MonascaDecoder:
         except orjson.JSONDecodeError:
             raise invalid(f"metrics[{index}].dimensions", "not valid JSON") from None
         dimensions = rules.check_dimensions(dimensions, f"metrics[{index}].dimensions")
-        definition = self.registry.definition(tenant, name, dimensions)
-        new_series[key] = definition
-        return definition.id
-
-    def _remember(self, cache: dict[tuple[str, bytes], int], new_series: dict) -> None:
-        # Only after the whole request validated: a rejected request teaches the cache nothing.
-        if self._cache_size + len(new_series) > self._cache_limit:
-            self._cache.clear()
-            self._cache_size = 0
-            return
-        for key, definition in new_series.items():
-            cache[key] = definition.id
-        self._cache_size += len(new_series)
+        return self.registry.definition(tenant, name, dimensions)
 
 
 def reject_unknown_content_type(content_type: str | None) -> None:

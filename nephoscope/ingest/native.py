@@ -16,6 +16,7 @@ import numpy as np
 from nephoscope.ingest import rules
 from nephoscope.ingest.errors import invalid, malformed
 from nephoscope.ingest.monasca import _where
+from nephoscope.ingest.seriescache import SeriesCache
 from nephoscope.ingest.timewindow import TimeWindow
 from nephoscope.model import IngestBatch, PointBatch, ValueMeta
 from nephoscope.store.series import SeriesRegistry
@@ -33,7 +34,7 @@ class NativeBatch(msgspec.Struct, forbid_unknown_fields=True):
     """The native body. Binary columns are little-endian: series_index uint32,
     timestamp int64 (ms since the epoch), count uint32, the rest float64."""
 
-    series: list[NativeSeries]
+    series: list[msgspec.Raw]  # each a NativeSeries; decoded only when not seen before
     series_index: IntColumn
     timestamp: IntColumn
     value: Column | None = None
@@ -47,6 +48,8 @@ class NativeBatch(msgspec.Struct, forbid_unknown_fields=True):
 
 _JSON = msgspec.json.Decoder(NativeBatch)
 _MSGPACK = msgspec.msgpack.Decoder(NativeBatch)
+_SERIES_JSON = msgspec.json.Decoder(NativeSeries)
+_SERIES_MSGPACK = msgspec.msgpack.Decoder(NativeSeries)
 _SUMMARY = ("count", "sum", "min", "max", "last")
 
 
@@ -84,24 +87,33 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def to_ingest_batch(batch: NativeBatch, tenant: str, registry: SeriesRegistry, window: TimeWindow) -> IngestBatch:
-    definitions = []
-    for index, series in enumerate(batch.series):
-        where = f"series[{index}]"
-        rules.check_name(series.name, where + ".name")
-        rules.check_dimensions(series.dimensions, where + ".dimensions")
-        definitions.append(registry.definition(tenant, series.name, series.dimensions))
+def _define(registry: SeriesRegistry, tenant: str, raw: bytes, index: int, binary: bool):  # noqa: ANN202
+    where = f"series[{index}]"
+    try:
+        series = (_SERIES_MSGPACK if binary else _SERIES_JSON).decode(raw)
+    except msgspec.ValidationError as error:
+        field, message = _where(str(error))
+        raise invalid(where + field.removeprefix("metrics"), message) from None
+    rules.check_name(series.name, where + ".name")
+    rules.check_dimensions(series.dimensions, where + ".dimensions")
+    return registry.definition(tenant, series.name, series.dimensions)
+
+
+def to_ingest_batch(batch: NativeBatch, tenant: str, registry: SeriesRegistry, window: TimeWindow,
+                    cache: SeriesCache, binary: bool) -> IngestBatch:
+    keys = [bytes(raw) for raw in batch.series]
+    id_list, defined = cache.resolve(tenant, keys, lambda index, key: _define(registry, tenant, key, index, binary))
+    ids = np.array(id_list, np.int64)
 
     index_column = _column(batch.series_index, "<u4", "series_index", None)
     length = index_column.shape[0]
-    if length and int(index_column.max()) >= len(definitions):
-        position = _first(index_column >= len(definitions))
+    if length and int(index_column.max()) >= len(keys):
+        position = _first(index_column >= len(keys))
         raise invalid(f"series_index[{position}]", f"{int(index_column[position])} is not an index into series "
-                      f"(which has {len(definitions)} entries)")
+                      f"(which has {len(keys)} entries)")
     timestamps = _column(batch.timestamp, "<i8", "timestamp", length)
     window.check(timestamps, "timestamp", "")
 
-    ids = np.fromiter((d.id for d in definitions), np.int64, len(definitions))
     series_ids = ids[index_column] if length else np.empty(0, np.int64)
     if batch.value is not None:
         if any(getattr(batch, name) is not None for name in _SUMMARY):
@@ -128,6 +140,6 @@ def to_ingest_batch(batch: NativeBatch, tenant: str, registry: SeriesRegistry, w
         if outside.any():
             raise invalid(f"last[{_first(outside)}]", "last lies outside [min, max]")
         points = PointBatch(series_ids, timestamps.astype(np.int64), count=count, **columns)
-    used = np.unique(index_column) if length else np.empty(0, np.int64)
-    new = registry.unknown([definitions[int(i)] for i in used])
+    new = registry.unknown(list({d.id: d for d in defined.values()}.values()))
+    cache.remember(tenant, defined)
     return IngestBatch(new, points, ValueMeta())

@@ -21,6 +21,7 @@ import numpy as np
 from nephoscope.config import Config
 from nephoscope.ingest.errors import IngestError
 from nephoscope.ingest.monasca import MonascaDecoder
+from nephoscope.ingest.seriescache import SeriesCache
 from nephoscope.ingest.timewindow import TimeWindow
 from nephoscope.model import IngestBatch
 from nephoscope.store.duckdb.catalog import Catalog
@@ -55,7 +56,8 @@ class Store:
         self.catalog = Catalog(self.database)
         self.reader = Reader(self.database, self.head)
         self.compactor = Compactor(self.database, config.store)
-        self.monasca = MonascaDecoder(self.registry)
+        self.series_cache = SeriesCache()
+        self.monasca = MonascaDecoder(self.registry, self.series_cache)
         self.counters = StoreCounters()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()

@@ -52,7 +52,8 @@ async def ingest_points(request: Request, principal: Principal = Depends(allowed
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     parsed = native.parse(body, content_type)
     tenant = effective_tenant(principal, parsed.tenant_id)
-    batch = native.to_ingest_batch(parsed, tenant, store.registry, store.window())
+    batch = native.to_ingest_batch(parsed, tenant, store.registry, store.window(), store.series_cache,
+                                   binary="msgpack" in content_type)
     if len(batch.points):
         await store.write(batch)
     return responses.json_response({"accepted": len(batch.points)})

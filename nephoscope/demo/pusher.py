@@ -1,0 +1,317 @@
+"""The demo's push loop: posts the simulated cloud's samples through the server's real HTTP API.
+
+Each step's samples go to ``POST {base_url}/v2.0/metrics`` as Monasca JSON, in
+batches of at most 1,000. Operator series (hypervisors, ``vm.*``) are posted to the
+token's own project; each VM's owner-facing series are posted on behalf of its
+project with ``?tenant_id=<project>`` (the token carries a delegate role).
+
+At start the loop first posts ``backfill_minutes`` of history, then keeps one step
+per ``interval`` on a wall-clock grid. Both are the same loop: it posts every step
+that is due, oldest first, and sleeps only once it has caught up. It retries 429/503
+after ``Retry-After``, logs and drops what cannot be delivered, and never raises
+out of :func:`run_demo`: it runs inside the server process it feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+import numpy as np
+import orjson
+
+from nephoscope.demo.cloud import DemoCloud
+from nephoscope.demo.config import DemoConfig
+
+log = logging.getLogger("nephoscope.demo")
+
+_T = TypeVar("_T")
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_MAX_RETRY_AFTER = 60.0
+_FLUSH_POINTS = 10_000
+"""Points buffered while catching up before they are posted: big enough to fill 1,000-metric
+batches for every tenant, small enough that encoding one flush never stalls the event loop."""
+_SUFFIX = b',"value_meta":null}'
+
+
+class _Stopped(Exception):
+    """The stop event was set while waiting; unwinds the loop without posting more."""
+
+
+@dataclass
+class DemoStats:
+    """Counters of one run, for logs and tests."""
+
+    steps: int = 0
+    requests: int = 0
+    metrics_sent: int = 0
+    metrics_dropped: int = 0
+    retries: int = 0
+    failures: int = 0
+    skipped_steps: int = 0
+    backfill_done: bool = False
+
+
+@dataclass(slots=True)
+class _Frame:
+    timestamp_ms: int
+    values: np.ndarray
+
+
+async def _until_stopped(awaitable: Awaitable[_T], stop: asyncio.Event) -> _T:
+    """Await ``awaitable`` unless ``stop`` is set first, in which case it is cancelled."""
+    if stop.is_set():
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        raise _Stopped
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        # Cancelled from outside: leave no orphaned request behind.
+        task.cancel()
+        raise
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    # asyncio.wait, unlike awaiting the task, lets an outer cancellation through untouched.
+    await asyncio.wait({task})
+    raise _Stopped
+
+
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    """Sleep, but return early (raising :class:`_Stopped`) as soon as ``stop`` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        return
+    raise _Stopped
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), capped."""
+    if not value:
+        return default
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return default
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+class DemoPusher:
+    """Drives a :class:`DemoCloud` and posts its samples; :meth:`run` is the whole lifecycle."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        config: DemoConfig | None = None,
+        *,
+        cloud: DemoCloud | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config or DemoConfig()
+        self.cloud = cloud or DemoCloud(self.config)
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.stats = DemoStats()
+        self._transport = transport
+        self._failing = False
+        # Each series' JSON up to its timestamp, encoded once: a step then only formats
+        # numbers, instead of building and serialising ~2,500 dicts.
+        self._prefixes = [
+            orjson.dumps({"name": s.name, "dimensions": s.dimensions})[:-1] + b',"timestamp":'
+            for s in self.cloud.series
+        ]
+        groups: dict[str | None, list[int]] = {}
+        for index, series in enumerate(self.cloud.series):
+            groups.setdefault(series.tenant_id, []).append(index)
+        self._groups = {tenant: np.array(idx, dtype=np.int64) for tenant, idx in groups.items()}
+
+    # -- encoding ------------------------------------------------------------------
+
+    def _encode(self, frames: list[_Frame], indices: np.ndarray) -> list[bytes]:
+        """One JSON object per (frame, series), in frame order."""
+        items: list[bytes] = []
+        prefixes = [self._prefixes[i] for i in indices.tolist()]
+        for frame in frames:
+            middle = str(frame.timestamp_ms).encode() + b',"value":'
+            # orjson formats the floats in C; splitting its array text is safe for numbers.
+            numbers = orjson.dumps(np.nan_to_num(frame.values[indices]).tolist())[1:-1].split(b",")
+            items.extend([p + middle + v + _SUFFIX for p, v in zip(prefixes, numbers)])
+        return items
+
+    # -- HTTP ----------------------------------------------------------------------
+
+    async def _post(
+        self, client: httpx.AsyncClient, tenant: str | None, items: list[bytes], stop: asyncio.Event
+    ) -> None:
+        body = b"[" + b",".join(items) + b"]"
+        params = {"tenant_id": tenant} if tenant else None
+        backoff = 1.0
+        for attempt in range(1, self.config.max_attempts + 1):
+            wait: float | None = None
+            try:
+                self.stats.requests += 1
+                response = await _until_stopped(client.post("/v2.0/metrics", content=body, params=params), stop)
+            except httpx.HTTPError as error:
+                problem = f"{type(error).__name__}: {error}"
+                wait = backoff
+            else:
+                if response.status_code in (200, 201, 202, 204):
+                    self.stats.metrics_sent += len(items)
+                    if self._failing:
+                        log.info("demo: the server accepts metrics again")
+                        self._failing = False
+                    return
+                problem = f"HTTP {response.status_code}: {response.text[:300]}"
+                if response.status_code in _RETRYABLE:
+                    wait = retry_after_seconds(response.headers.get("retry-after"), backoff)
+            self.stats.failures += 1
+            if wait is None or attempt == self.config.max_attempts:
+                break
+            self.stats.retries += 1
+            log.debug("demo: POST for %s failed (%s), retrying in %.1f s", tenant or "operator", problem, wait)
+            await _sleep(wait, stop)
+            backoff = min(backoff * 2.0, 30.0)
+        self.stats.metrics_dropped += len(items)
+        # One warning per outage, not one per batch: a down server must not flood the log.
+        level = logging.DEBUG if self._failing else logging.WARNING
+        log.log(level, "demo: dropped %d metrics for %s after %s", len(items), tenant or "operator project", problem)
+        self._failing = True
+
+    async def _flush(self, client: httpx.AsyncClient, frames: list[_Frame], stop: asyncio.Event) -> None:
+        size = self.config.batch_size
+        for tenant, indices in self._groups.items():
+            items = self._encode(frames, indices)
+            for start in range(0, len(items), size):
+                await self._post(client, tenant, items[start : start + size], stop)
+
+    # -- loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Backfill, then push live samples until ``stop`` is set. Never raises (but honours cancel)."""
+        cfg = self.config
+        interval_ms = max(int(round(cfg.interval * 1000)), 1)
+        backfill_ms = max(int(round(cfg.backfill_interval * 1000)), 1)
+        now_ms = int(time.time() * 1000)
+        live_from = -(-now_ms // interval_ms) * interval_ms  # first live grid point
+        next_ms = live_from - cfg.backfill_minutes * 60_000 if cfg.backfill_minutes else live_from
+        # A stall longer than this (server down, laptop asleep) is skipped, not replayed.
+        max_lag_ms = max(cfg.backfill_minutes, 5) * 60_000
+        points_per_step = len(self.cloud.series)
+        log.info(
+            "demo: simulating %d hypervisors and %d instances in %d projects (%d series), pushing to %s every %gs",
+            len(self.cloud.hypervisors), len(self.cloud.instances), len(cfg.projects), points_per_step,
+            self.base_url, cfg.interval,
+        )  # fmt: skip
+        if cfg.backfill_minutes:
+            log.info("demo: backfilling the last %d minutes", cfg.backfill_minutes)
+        started = time.monotonic()
+        headers = {"X-Auth-Token": self.token, "Content-Type": "application/json", "Accept": "application/json"}
+        try:
+            # trust_env=False: the server posts to itself; an HTTP(S)_PROXY must not intercept that.
+            async with httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=cfg.request_timeout,
+                transport=self._transport,
+                trust_env=False,
+            ) as client:
+                while not stop.is_set():
+                    try:
+                        next_ms = await self._catch_up(client, stop, next_ms, live_from, interval_ms, backfill_ms,
+                                                       max_lag_ms, points_per_step)  # fmt: skip
+                        if not self.stats.backfill_done and next_ms >= live_from:
+                            self.stats.backfill_done = True
+                            if cfg.backfill_minutes:
+                                log.info(
+                                    "demo: backfill done in %.1f s (%d metrics sent, %d dropped)",
+                                    time.monotonic() - started, self.stats.metrics_sent, self.stats.metrics_dropped,
+                                )  # fmt: skip
+                        await _sleep((next_ms - time.time() * 1000) / 1000.0, stop)
+                    except _Stopped:
+                        break
+                    except Exception:  # noqa: BLE001 - a demo bug must never take the server down
+                        log.exception("demo: unexpected error in the push loop; continuing")
+                        try:
+                            await _sleep(cfg.interval, stop)
+                        except _Stopped:
+                            break
+                        next_ms = max(next_ms, (int(time.time() * 1000) // interval_ms) * interval_ms)
+        except Exception:  # noqa: BLE001 - e.g. a client that cannot be built: log, do not crash
+            log.exception("demo: push loop failed")
+        log.info(
+            "demo: stopped after %d steps (%d metrics sent, %d dropped)",
+            self.stats.steps, self.stats.metrics_sent, self.stats.metrics_dropped,
+        )  # fmt: skip
+
+    async def _catch_up(
+        self,
+        client: httpx.AsyncClient,
+        stop: asyncio.Event,
+        next_ms: int,
+        live_from: int,
+        interval_ms: int,
+        backfill_ms: int,
+        max_lag_ms: int,
+        points_per_step: int,
+    ) -> int:
+        """Post every step due by now, oldest first; returns the timestamp of the next step."""
+        frames: list[_Frame] = []
+        while True:
+            now_ms = int(time.time() * 1000)
+            if next_ms >= live_from and now_ms - next_ms > max_lag_ms:
+                skipped = (now_ms - next_ms) // interval_ms
+                self.stats.skipped_steps += int(skipped)
+                log.warning("demo: %d s behind; skipping to now", (now_ms - next_ms) // 1000)
+                next_ms += skipped * interval_ms
+            if next_ms > now_ms:
+                break
+            frames.append(_Frame(next_ms, self.cloud.advance(next_ms)))
+            self.stats.steps += 1
+            if next_ms < live_from:
+                next_ms = min(next_ms + backfill_ms, live_from)  # the coarse grid joins the live one exactly
+            else:
+                next_ms += interval_ms
+            if len(frames) * points_per_step >= _FLUSH_POINTS:
+                await self._flush(client, frames, stop)
+                frames = []
+            await asyncio.sleep(0)  # let the server serve requests between steps
+        if frames:
+            await self._flush(client, frames, stop)
+        return next_ms
+
+
+async def run_demo(
+    base_url: str,
+    token: str,
+    config: DemoConfig | None = None,
+    stop: asyncio.Event | None = None,
+) -> DemoStats:
+    """Run the simulated cloud against ``base_url`` until ``stop`` is set (or the task is cancelled).
+
+    ``token`` should carry the admin and delegate roles: operator metrics go to its own
+    project, VM metrics to their owners' projects via ``tenant_id``. Never raises.
+    """
+    pusher = DemoPusher(base_url, token, config)
+    await pusher.run(stop or asyncio.Event())
+    return pusher.stats
