@@ -43,7 +43,7 @@ def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optiona
 
 
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML configuration file (also NEPHOSCOPE_CONFIG). "
-                            "Any setting can be overridden by NEPHOSCOPE_<SECTION>_<KEY> variables.")
+                            "Any setting can be overridden by environment variables named NEPHOSCOPE_SECTION_KEY, e.g. NEPHOSCOPE_SERVER_PORT.")
 DataDirOption = typer.Option(None, "--data-dir", "-d", help="Where the store, WAL and keys live "
                              "(default ./var/nephoscope, or NEPHOSCOPE_DATA_DIR).")
 
