@@ -35,6 +35,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
 
     @property
@@ -51,7 +52,8 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nephoscope", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            [sys.executable, "-m", "nephoscope", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
+             *self.extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
