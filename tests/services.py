@@ -37,7 +37,21 @@ def ensure(name: str, port: int, start: list[str]) -> None:
     sys.exit(f"{name} did not come up on port {port}")
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (Playwright never downloads browsers here)."""
+    if shutil.which("chromium"):
+        print("chromium: installed")
+        return
+    if not shutil.which("apt-get"):
+        sys.exit("chromium is needed by the browser tests; install Debian's chromium package")
+    print("chromium: installing Debian's chromium package")
+    subprocess.run(["apt-get", "update", "-qq"], check=False)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
+                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
 if __name__ == "__main__":
+    ensure_chromium()
     for service, (service_port, command) in SERVICES.items():
         ensure(service, service_port, command)
     print("services ready")

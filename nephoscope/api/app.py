@@ -24,6 +24,7 @@ from nephoscope.config import Config
 from nephoscope.store.engine import Store
 from nephoscope.telemetry.collector import SelfMetrics
 from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
+from nephoscope.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def create_app(config: Config, demo_token: str | None = None) -> FastAPI:
     app.state.config = config
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
-    for router in (versions.router, health.router, metrics.router, points.router, admin.router):
+    for router in (versions.router, health.router, metrics.router, points.router, admin.router, web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)
     return app

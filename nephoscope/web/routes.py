@@ -1,0 +1,45 @@
+"""Routes of the dashboard: ``/ui/`` (the page) and ``/ui/static/<file>`` (its assets).
+
+No authentication here: the files hold no data. Every figure the page shows comes
+from the API, with the token the user typed in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from nephoscope.api.errors import error_response
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Revalidate on every load (the ETag makes that cheap), so an upgraded server is never
+# paired with a stale script in the browser's cache.
+_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+_MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+                ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
+
+router = APIRouter(tags=["Dashboard"], include_in_schema=False)
+
+
+@router.get("/ui")
+async def ui_redirect() -> Response:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/ui/")
+async def ui_index() -> Response:
+    return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA_TYPES[".html"], headers=_HEADERS)
+
+
+@router.get("/ui/static/{name:path}")
+async def ui_static(name: str) -> Response:
+    """One file of ``static/``; anything outside it (``..``, absolute paths) is simply not found."""
+    path = (STATIC_DIR / name).resolve()
+    if not path.is_relative_to(STATIC_DIR) or not path.is_file():
+        return error_response(404, "Not Found", f"no dashboard file {name!r}")
+    media_type = _MEDIA_TYPES.get(path.suffix, "application/octet-stream")
+    return FileResponse(path, media_type=media_type, headers=_HEADERS)
