@@ -55,8 +55,9 @@ def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> Non
     store.flush_now()
     report = store.compactor.run(now_ms=start + DAY + 10 * 60_000)
     assert report.windows == 12 and report.days_rolled >= 1
-    remaining = store.database.cursor().execute("SELECT count(*) FROM recent_points").fetchall()[0][0]
+    remaining = store.database.cursor().execute("SELECT count(*) FROM recent.recent_points").fetchall()[0][0]
     assert remaining == 0
+    # Today's windows are still open, so the recent file is kept; drained, it is replaced by an empty one.
     after = store.read(ids, start, start + DAY, 0)
     assert np.array_equal(before.timestamp, after.timestamp) and np.array_equal(before.last, after.last)
     for resolution in (60, 3600, 86_400):
@@ -69,6 +70,20 @@ def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> Non
     for name in ("count", "min", "max"):
         assert np.array_equal(raw_values[name], rollup_values[name])
     assert np.allclose(raw_values["avg"], rollup_values["avg"], rtol=1e-12)
+
+
+def test_a_drained_recent_file_gives_its_disk_space_back(store: Store) -> None:
+    start = yesterday_start()
+    rng = np.random.default_rng(1)
+    for host in range(20):
+        write_raw(store, "cpu", f"h{host}", start + np.arange(8640) * 10_000, rng.uniform(0, 100, 8640))
+    store.flush_now()
+    store.database.checkpoint()
+    full = store.database.recent_path.stat().st_size
+    store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+    assert store.database.recent_path.stat().st_size < full / 4
+    assert int(store.read([store.registry.definition("t", "cpu", {"hostname": "h3"}).id],
+                          start, start + DAY, 0).count.sum()) == 8640
 
 
 def test_compressed_chunks_are_small_for_regular_cloud_series(store: Store) -> None:

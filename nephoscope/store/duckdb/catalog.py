@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from nephoscope.model import ALL_TENANTS
-from nephoscope.store.duckdb.database import Database, first_row
+from nephoscope.store.duckdb.database import RECENT, Database, first_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def _where(series_filter: SeriesFilter, head_ids: list[int], alias: str = "s") -
         head_clause = f" OR {alias}.id IN ({','.join(str(int(i)) for i in head_ids)})" if head_ids else ""
         clauses.append(
             f"({alias}.id IN (SELECT series_id FROM chunks WHERE t_last >= ? AND t_first < ?)"
-            f" OR {alias}.id IN (SELECT series_id FROM recent_points WHERE ts >= ? AND ts < ?){head_clause})")
+            f" OR {alias}.id IN (SELECT series_id FROM {RECENT} WHERE ts >= ? AND ts < ?){head_clause})")
         parameters.extend([start, end, start, end])
     return " AND ".join(clauses), parameters
 
@@ -76,8 +76,12 @@ class Catalog:
         query += " ORDER BY s.name, s.dimensions, s.id"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        rows = self.database.cursor().execute(query, parameters).fetchall()
+        rows = self._rows(query, parameters)
         return [SeriesInfo(r[0], r[1], r[2], orjson.loads(r[3])) for r in rows]
+
+    def _rows(self, query: str, parameters: list) -> list[tuple]:
+        with self.database.recent_lock.shared():
+            return self.database.cursor().execute(query, parameters).fetchall()
 
     def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
         where, parameters = _where(series_filter, [])
@@ -96,7 +100,7 @@ class Catalog:
         if after:
             query += " AND d.key > ?"
             parameters.append(after)
-        rows = self.database.cursor().execute(query + f" ORDER BY d.key LIMIT {int(limit)}", parameters).fetchall()
+        rows = self._rows(query + f" ORDER BY d.key LIMIT {int(limit)}", parameters)
         return [r[0] for r in rows]
 
     def dimension_values(self, series_filter: SeriesFilter, head_ids: list[int], key: str, after: str | None,
@@ -108,7 +112,7 @@ class Catalog:
         if after:
             query += " AND d.value > ?"
             parameters.append(after)
-        rows = self.database.cursor().execute(query + f" ORDER BY d.value LIMIT {int(limit)}", parameters).fetchall()
+        rows = self._rows(query + f" ORDER BY d.value LIMIT {int(limit)}", parameters)
         return [r[0] for r in rows]
 
     def value_meta(self, series: list[int], start_ms: int, end_ms: int) -> dict[tuple[int, int], dict]:

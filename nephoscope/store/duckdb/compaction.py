@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from nephoscope.config import StoreConfig
 from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks
-from nephoscope.store.duckdb.database import Database, fetch_arrow, first_row
+from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, Database, fetch_arrow, first_row
 from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, rollup
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,10 @@ class Compactor:
         scan_until = now_ms + int(self.config.max_future_seconds * 1000) + width if force else closed_until
         report = CompactionReport()
         cursor = self.database.cursor()
-        windows = [int(row[0]) for row in cursor.execute(
-            "SELECT DISTINCT (ts // ?) * ? AS w FROM recent_points WHERE ts < ? ORDER BY w",
-            [width, width, scan_until]).fetchall()]
+        with self.database.recent_lock.shared():
+            windows = [int(row[0]) for row in cursor.execute(
+                f"SELECT DISTINCT (ts // ?) * ? AS w FROM {RECENT} WHERE ts < ? ORDER BY w",
+                [width, width, scan_until]).fetchall()]
         watermark = max(self.database.state("rollup_watermark"), closed_until)
         days_done = self.database.state("days_rolled_until")
         for window in windows:
@@ -111,6 +112,8 @@ class Compactor:
             with self.database.write_lock:
                 Database.set_state(cursor, "days_rolled_until", day)
         self.apply_retention(now_ms)
+        if windows:
+            self.database.replace_recent_if_empty()
         report.seconds = time.perf_counter() - started
         if report.windows:
             log.info("compacted %d windows: %d points into %d chunks, %d day roll-ups in %.2fs",
@@ -124,8 +127,9 @@ class Compactor:
     # -- raw windows ---------------------------------------------------------------------------
     def _compact_raw_window(self, window: int, width: int, days_done: int, report: CompactionReport) -> None:
         cursor = self.database.cursor()
-        rows = first_row(cursor, "SELECT count(*) FROM recent_points WHERE ts >= ? AND ts < ?",
-                         [window, window + width])[0]
+        with self.database.recent_lock.shared():
+            rows = first_row(cursor, f"SELECT count(*) FROM {RECENT} WHERE ts >= ? AND ts < ?",
+                             [window, window + width])[0]
         partitions = max(1, math.ceil(rows / PARTITION_ROWS))
         bounds = np.linspace(0, 2**63, partitions + 1, dtype=np.float64)
         for index in range(partitions):
@@ -137,10 +141,9 @@ class Compactor:
     def _compact_partition(self, window: int, width: int, low: int, high: int, days_done: int,
                            report: CompactionReport) -> None:
         cursor = self.database.cursor()
-        with self.database.write_lock:
+        with self.database.write_lock, self.database.recent_lock.shared():
             recent = fetch_arrow(
-                cursor,
-                "SELECT series_id, ts, count, sum, min, max, last, seq FROM recent_points "
+                cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
                 "WHERE ts >= ? AND ts < ? AND series_id >= ? AND series_id <= ?",
                 [window, window + width, low, high])
             if recent.num_rows == 0:
@@ -183,12 +186,14 @@ class Compactor:
                         cursor.register("new_chunks", table)
                         cursor.execute("INSERT INTO chunks SELECT * FROM new_chunks")
                         cursor.unregister("new_chunks")
-                    cursor.execute("DELETE FROM recent_points WHERE ts >= ? AND ts < ? AND series_id >= ? "
-                                   "AND series_id <= ? AND seq <= ?", [window, window + width, low, high, max_sequence])
                     cursor.execute("COMMIT")
                 except BaseException:
                     cursor.execute("ROLLBACK")
                     raise
+                # Separately committed (another file): if a crash comes first, the next pass merges
+                # these rows into the chunk again, which changes nothing.
+                cursor.execute(f"DELETE FROM {RECENT} WHERE ts >= ? AND ts < ? AND series_id >= ? "
+                               "AND series_id <= ? AND seq <= ?", [window, window + width, low, high, max_sequence])
             finally:
                 cursor.unregister("touched")
         report.points += len(merged)

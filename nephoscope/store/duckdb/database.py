@@ -1,11 +1,36 @@
-"""Opening the DuckDB file, its schema, and the store's small key/value state."""
+"""Opening the DuckDB files, their schema, and the store's small key/value state.
+
+Two files: ``store.duckdb`` (series, chunks, value_meta, state) and ``recent.duckdb``,
+attached as ``recent``, for points flushed but not yet compacted. DuckDB reuses freed
+blocks but never shrinks a file, so transient data lives in its own file, which is
+replaced by an empty one whenever compaction has drained it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+
+RECENT = "recent.recent_points"
+# Raw samples keep min/max/last NULL (they equal sum): far cheaper to store.
+RECENT_COLUMNS = ("series_id, ts, count, sum, coalesce(min, sum) AS min, coalesce(max, sum) AS max, "
+                  "coalesce(last, sum) AS last, seq")
+RECENT_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {RECENT} (
+    series_id BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    sum DOUBLE NOT NULL,
+    min DOUBLE,
+    max DOUBLE,
+    last DOUBLE,
+    seq BIGINT NOT NULL
+);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -22,16 +47,6 @@ CREATE TABLE IF NOT EXISTS series_dimensions (
     name VARCHAR NOT NULL,
     key VARCHAR NOT NULL,
     value VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS recent_points (
-    series_id BIGINT NOT NULL,
-    ts BIGINT NOT NULL,
-    count BIGINT NOT NULL,
-    sum DOUBLE NOT NULL,
-    min DOUBLE NOT NULL,
-    max DOUBLE NOT NULL,
-    last DOUBLE NOT NULL,
-    seq BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chunks (
     resolution INTEGER NOT NULL,
@@ -60,10 +75,29 @@ class Database:
     def __init__(self, path: Path, memory_limit: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.recent_path = path.with_name("recent.duckdb")
         self.connection = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": 2})
         self.connection.execute(SCHEMA)
+        self._attach_recent()
         self._local = threading.local()
         self.write_lock = threading.Lock()  # one writer at a time: flush and compaction take turns
+        self.recent_lock = SharedLock()  # shared by every use of recent points, exclusive to replace the file
+
+    def _attach_recent(self) -> None:
+        self.connection.execute(f"ATTACH '{self.recent_path}' AS recent")
+        self.connection.execute(RECENT_SCHEMA)
+
+    def replace_recent_if_empty(self) -> bool:
+        """Swap the drained recent-points file for an empty one, giving its disk space back."""
+        with self.write_lock, self.recent_lock.exclusive():
+            if first_row(self.cursor(), f"SELECT count(*) FROM {RECENT}")[0]:
+                return False
+            self._local = threading.local()  # cursors hold the catalog; start afresh
+            self.connection.execute("DETACH recent")
+            for leftover in (self.recent_path, self.recent_path.with_name(self.recent_path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            self._attach_recent()
+            return True
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
@@ -88,11 +122,47 @@ class Database:
 
     def size_bytes(self) -> int:
         total = 0
-        for candidate in (self.path, self.path.with_name(self.path.name + ".wal")):
+        for candidate in (self.path, self.path.with_name(self.path.name + ".wal"), self.recent_path,
+                          self.recent_path.with_name(self.recent_path.name + ".wal")):
             if candidate.exists():
                 total += candidate.stat().st_size
         return total
 
+
+
+class SharedLock:
+    """Many holders at once (``shared``) or one alone (``exclusive``)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._holders = 0
+        self._exclusive = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._condition:
+            while self._exclusive:
+                self._condition.wait()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._holders -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._condition:
+            while self._exclusive or self._holders:
+                self._condition.wait()
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._exclusive = False
+                self._condition.notify_all()
 
 
 def first_row(cursor: duckdb.DuckDBPyConnection, query: str, parameters: list | None = None) -> tuple | None:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks
-from nephoscope.store.duckdb.database import Database, fetch_arrow
+from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, Database, fetch_arrow
 from nephoscope.store.head import Head
 from nephoscope.store.summary import Points, latest_per_timestamp, rollup
 
@@ -76,10 +76,9 @@ class Reader:
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         stored = self._read_chunks(cursor, 0, start_ms, end_ms)
-        recent = fetch_arrow(
-                cursor,
-            "SELECT series_id, ts, count, sum, min, max, last, seq FROM recent_points "
-            "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms])
+        with self.database.recent_lock.shared():
+            recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
+                                 "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms])
         wanted = cursor.execute("SELECT id FROM wanted").fetchnumpy()["id"]
         head, head_sequence = self.head.read(wanted, start_ms, end_ms)
         parts = [stored]

@@ -13,8 +13,7 @@ import orjson
 import pyarrow as pa
 
 from nephoscope.model import IngestBatch, SeriesDefinition
-from nephoscope.store.duckdb.database import Database
-from nephoscope.store.head import batch_points
+from nephoscope.store.duckdb.database import RECENT, Database
 from nephoscope.store.series import SeriesRegistry
 
 
@@ -40,18 +39,45 @@ def _series_tables(definitions: list[SeriesDefinition], registry: SeriesRegistry
     return series, dimensions
 
 
+def _recent_table(batches: list[tuple[int, IngestBatch]]) -> pa.Table | None:
+    """The batches' points as rows of recent points; raw samples carry NULL min/max/last."""
+    columns: dict[str, list] = {name: [] for name in ("series_id", "ts", "count", "sum", "min", "max", "last", "seq")}
+    for sequence, batch in batches:
+        points = batch.points
+        length = len(points)
+        if not length:
+            continue
+        columns["series_id"].append(pa.array(points.series))
+        columns["ts"].append(pa.array(points.timestamp))
+        columns["seq"].append(pa.array(np.full(length, sequence, np.int64)))
+        if points.value is not None:
+            columns["count"].append(pa.array(np.ones(length, np.int64)))
+            columns["sum"].append(pa.array(points.value))
+            for name in ("min", "max", "last"):
+                columns[name].append(pa.nulls(length, pa.float64()))
+        else:
+            for name in ("count", "sum", "min", "max", "last"):
+                columns[name].append(pa.array(getattr(points, name)))
+    if not columns["ts"]:
+        return None
+    return pa.table({name: pa.chunked_array(parts) for name, parts in columns.items()})
+
+
 def flush(database: Database, batches: list[tuple[int, IngestBatch]], registry: SeriesRegistry) -> int:
     """Write the batches; returns the highest sequence written (0 when nothing was)."""
     if not batches:
         return 0
     definitions = [d for _, batch in batches for d in batch.tenant_series]
-    parts = []
-    for sequence, batch in batches:
-        if len(batch.points):
-            points = batch_points(batch)
-            parts.append((points, np.full(len(points), sequence, np.int64)))
     cursor = database.cursor()
+    recent = _recent_table(batches)
     with database.write_lock:
+        if recent is not None:
+            # Its own transaction (DuckDB writes one attached file per transaction). A crash before
+            # the main commit replays these WAL records: the same rows again, which reads de-duplicate.
+            with database.recent_lock.shared():
+                cursor.register("new_points", recent)
+                cursor.execute(f"INSERT INTO {RECENT} SELECT * FROM new_points")
+                cursor.unregister("new_points")
         cursor.execute("BEGIN")
         try:
             if definitions:
@@ -63,20 +89,6 @@ def flush(database: Database, batches: list[tuple[int, IngestBatch]], registry: 
                 cursor.execute("INSERT OR IGNORE INTO series SELECT * FROM new_series")
                 cursor.unregister("new_series")
                 cursor.unregister("new_dimensions")
-            if parts:
-                table = pa.table({
-                    "series_id": np.concatenate([p.series for p, _ in parts]),
-                    "ts": np.concatenate([p.timestamp for p, _ in parts]),
-                    "count": np.concatenate([p.count for p, _ in parts]),
-                    "sum": np.concatenate([p.sum for p, _ in parts]),
-                    "min": np.concatenate([p.min for p, _ in parts]),
-                    "max": np.concatenate([p.max for p, _ in parts]),
-                    "last": np.concatenate([p.last for p, _ in parts]),
-                    "seq": np.concatenate([s for _, s in parts]),
-                })
-                cursor.register("new_points", table)
-                cursor.execute("INSERT INTO recent_points SELECT * FROM new_points")
-                cursor.unregister("new_points")
             meta = [(s, t, m) for _, batch in batches
                     for s, t, m in zip(batch.value_meta.series, batch.value_meta.timestamp, batch.value_meta.meta)]
             if meta:
