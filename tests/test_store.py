@@ -64,8 +64,8 @@ def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> Non
         rolled = store.read(ids, start, start + DAY, resolution)
         assert stats(rolled) == stats(before), resolution
     # Statistics per 300 s from 1-minute roll-ups equal those from raw data, bucket by bucket.
-    raw_buckets, raw_values = bucket_statistics(before, start, start + DAY, 300)
-    rollup_buckets, rollup_values = bucket_statistics(store.read(ids, start, start + DAY, 60), start, start + DAY, 300)
+    raw_buckets, raw_values = bucket_statistics(before, start, 300)
+    rollup_buckets, rollup_values = bucket_statistics(store.read(ids, start, start + DAY, 60), start, 300)
     assert np.array_equal(raw_buckets, rollup_buckets)
     for name in ("count", "min", "max"):
         assert np.array_equal(raw_values[name], rollup_values[name])
@@ -188,7 +188,28 @@ def test_resolution_choice() -> None:
     recent = (now // HOUR) * HOUR - 2 * HOUR
     assert statistics_resolution(policies, recent, 300, now) == 60
     assert statistics_resolution(policies, recent, 7200, now) == 3600
-    assert statistics_resolution(policies, recent + 1000, 300, now) == 0  # unaligned start: raw is exact
+    assert statistics_resolution(policies, recent + 1000, 300, now) == 60  # partial edge buckets come from raw
     assert statistics_resolution(policies, recent, 45, now) == 0
     # Older than raw retention and unaligned: the finest resolution that covers the range.
     assert statistics_resolution(policies, now - 3 * DAY + 1000, 300, now) == 60
+
+
+def test_unaligned_ranges_read_from_rollups_are_exact(store: Store) -> None:
+    now = int(time.time() * 1000)
+    start = (now // HOUR) * HOUR - 6 * HOUR
+    rng = np.random.default_rng(11)
+    timestamps = start + np.sort(rng.choice(6 * 3600, 3000, replace=False)) * 1000
+    identifier = write_raw(store, "io.read", "h1", timestamps, np.round(rng.uniform(0, 50, 3000), 1))
+    store.flush_now()
+    store.compactor.run(now_ms=now, force=True)
+    begin, end = start + 37_123, start + 5 * HOUR + 59_001  # neither on a minute nor an hour
+    raw = store.read([identifier], begin, end, 0)
+    for resolution in (60, 3600):
+        rolled = store.read([identifier], begin, end, resolution)
+        assert stats(rolled) == stats(raw), resolution
+        period = 1800 if resolution == 60 else 7200  # a multiple of the resolution, as the API chooses
+        raw_buckets, raw_values = bucket_statistics(raw, begin, period)
+        rolled_buckets, rolled_values = bucket_statistics(rolled, begin, period)
+        assert np.array_equal(raw_buckets, rolled_buckets)
+        assert np.array_equal(raw_values["count"], rolled_values["count"])
+        assert np.allclose(raw_values["sum"], rolled_values["sum"], rtol=1e-12)

@@ -9,12 +9,9 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 
-import cramjam
-import numpy as np
+import zstandard
 
 from nephoscope.ingest.errors import IngestError
-
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def too_large(limit: int, what: str = "request body") -> IngestError:
@@ -39,47 +36,48 @@ async def read_body(stream: AsyncIterator[bytes], content_length: str | None, li
     return b"".join(parts)
 
 
-def _zstd_content_size(data: bytes) -> int | None:
-    """Frame_Content_Size from a zstd frame header, when the compressor recorded it."""
-    if len(data) < 6 or data[:4] != _ZSTD_MAGIC:
-        return None
-    descriptor = data[4]
-    size_flag = descriptor >> 6
-    single_segment = (descriptor >> 5) & 1
-    dictionary_flag = descriptor & 3
-    position = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[dictionary_flag]
-    width = (1 if single_segment else 0, 2, 4, 8)[size_flag]
-    if width == 0 or len(data) < position + width:
-        return None
-    value = int.from_bytes(data[position:position + width], "little")
-    return value + 256 if width == 2 else value
+def _inflate_zlib(body: bytes, encoding: str, limit: int) -> bytes:
+    """gzip (every member, as gzip -d does) or deflate, stopping at ``limit`` bytes of output."""
+    output, size, data = [], 0, body
+    while True:
+        inflater = zlib.decompressobj(wbits=31 if encoding != "deflate" else 15)
+        chunk = inflater.decompress(data, limit + 1 - size)
+        size += len(chunk)
+        output.append(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise too_large(limit, "decompressed body")
+        if not inflater.eof:
+            raise IngestError(400, f"body is not valid {encoding} data: it ends before the compressed stream does")
+        data = inflater.unused_data
+        if encoding == "deflate" or not data.strip(b"\0"):
+            return b"".join(output)
+
+
+def _inflate_zstd(body: bytes, limit: int) -> bytes:
+    """Every zstd frame, whether or not its header declares a size, stopping at ``limit`` bytes."""
+    reader = zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True)
+    output, size = [], 0
+    while True:
+        chunk = reader.read(min(1 << 20, limit + 1 - size))
+        if not chunk:
+            return b"".join(output)
+        size += len(chunk)
+        output.append(chunk)
+        if size > limit:
+            raise too_large(limit, "decompressed body")
 
 
 def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     encoding = (encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
+    if encoding not in ("gzip", "x-gzip", "deflate", "zstd"):
+        raise IngestError(415, f"Content-Encoding {encoding!r} is not supported (use gzip, deflate or zstd)")
     try:
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            inflater = zlib.decompressobj(wbits=47 if encoding != "deflate" else 15)
-            data = inflater.decompress(body, limit + 1)
-            if len(data) > limit or inflater.unconsumed_tail:
-                raise too_large(limit, "decompressed body")
-            return data
         if encoding == "zstd":
-            declared = _zstd_content_size(body)
-            if declared is not None and declared > limit:
-                raise too_large(limit, "decompressed body")
-            if declared is not None:
-                return bytes(cramjam.zstd.decompress(body, output_len=declared))
-            # No size in the header: inflate into a bounded buffer (untouched pages cost nothing).
-            buffer = np.empty(limit + 1, np.uint8)
-            written = cramjam.zstd.decompress_into(body, buffer)
-            if written > limit:
-                raise too_large(limit, "decompressed body")
-            return buffer[:written].tobytes()
+            return _inflate_zstd(body, limit)
+        return _inflate_zlib(body, "deflate" if encoding == "deflate" else "gzip", limit)
     except IngestError:
         raise
-    except Exception as error:  # noqa: BLE001 - any codec failure is the client's corrupt body
+    except (zlib.error, zstandard.ZstdError) as error:
         raise IngestError(400, f"body is not valid {encoding} data: {error}") from None
-    raise IngestError(415, f"Content-Encoding {encoding!r} is not supported (use gzip, deflate or zstd)")

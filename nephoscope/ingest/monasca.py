@@ -64,7 +64,7 @@ class MonascaDecoder:
         except msgspec.ValidationError as error:
             field, message = _where(str(error))
             raise invalid(field, message) from None
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
             raise malformed(f"body is not valid JSON: {error}") from None
         metrics = [decoded] if isinstance(decoded, _Metric) else decoded
         count = len(metrics)
@@ -80,7 +80,11 @@ class MonascaDecoder:
         for index, metric in enumerate(metrics):
             raw_meta = bytes(metric.value_meta)
             if raw_meta not in _NO_META:
-                text = rules.check_value_meta(orjson.loads(raw_meta), f"metrics[{index}].value_meta")
+                try:
+                    parsed_meta = orjson.loads(raw_meta)
+                except orjson.JSONDecodeError as error:
+                    raise invalid(f"metrics[{index}].value_meta", f"not valid JSON text: {error}") from None
+                text = rules.check_value_meta(parsed_meta, f"metrics[{index}].value_meta")
                 if text is not None:
                     meta.series.append(ids[index])
                     meta.timestamp.append(int(timestamps[index]))
@@ -107,4 +111,4 @@ def reject_unknown_content_type(content_type: str | None) -> None:
     if content_type is None:
         raise IngestError(400, "Content-Type application/json is required")
     if content_type.split(";")[0].strip().lower() != "application/json":
-        raise IngestError(415, f"Content-Type {content_type!r} is not supported; use application/json")
+        raise IngestError(400, f"Content-Type {content_type!r} is not supported; use application/json")

@@ -60,7 +60,7 @@ def parse(body: bytes, content_type: str) -> NativeBatch:
     except msgspec.ValidationError as error:
         field, message = _where(str(error))
         raise invalid(field.replace("metrics", "body", 1), message) from None
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         kind = "msgpack" if decoder is _MSGPACK else "JSON"
         raise malformed(f"body is not valid {kind}: {error}") from None
 
@@ -94,6 +94,8 @@ def _define(registry: SeriesRegistry, tenant: str, raw: bytes, index: int, binar
     except msgspec.ValidationError as error:
         field, message = _where(str(error))
         raise invalid(where + field.removeprefix("metrics"), message) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise invalid(where, f"not a valid series object: {error}") from None
     rules.check_name(series.name, where + ".name")
     rules.check_dimensions(series.dimensions, where + ".dimensions")
     return registry.definition(tenant, series.name, series.dimensions)

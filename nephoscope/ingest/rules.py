@@ -11,9 +11,10 @@ import re
 
 from nephoscope.ingest.errors import invalid
 
-_RESTRICTED = '<>={}(),"\\\\;&'
-_NAME_FORBIDDEN = re.compile("[" + _RESTRICTED + " ]")
-_DIMENSION_FORBIDDEN = re.compile("[" + _RESTRICTED + "]")
+# monasca-common: dimensions may not contain <>={},"\\;& ; names additionally not ( ) or space.
+_DIMENSION_RESTRICTED = '<>={},"\\\\;&'
+_DIMENSION_FORBIDDEN = re.compile("[" + _DIMENSION_RESTRICTED + "]")
+_NAME_FORBIDDEN = re.compile("[" + _DIMENSION_RESTRICTED + "() ]")
 MAX_LENGTH = 255
 VALUE_META_MAX_ENTRIES = 16
 VALUE_META_MAX_BYTES = 2048
@@ -75,11 +76,9 @@ def check_value_meta(value_meta: object, where: str) -> str | None:
         return None
     if len(value_meta) > VALUE_META_MAX_ENTRIES:
         raise invalid(where, f"value_meta has {len(value_meta)} entries; at most {VALUE_META_MAX_ENTRIES}")
-    for key, value in value_meta.items():
+    for key in value_meta:
         if not key or len(key) > MAX_LENGTH:
             raise invalid(where, f"value_meta names must be 1 to {MAX_LENGTH} characters")
-        if not isinstance(value, str):
-            raise invalid(where, f"value_meta {key!r} must have a string value")
     text = json.dumps(value_meta)  # Monasca measures the length of Python's json.dumps
     if len(text) > VALUE_META_MAX_BYTES:
         raise invalid(where, f"value_meta is {len(text)} characters as JSON; at most {VALUE_META_MAX_BYTES}")

@@ -54,7 +54,7 @@ class Store:
         self.database = Database(self.data_dir / "store.duckdb", config.store.memory_limit)
         self.head = Head()
         self.catalog = Catalog(self.database)
-        self.reader = Reader(self.database, self.head)
+        self.reader = Reader(self.database, self.head, min(p.raw for p in config.store.policies))
         self.compactor = Compactor(self.database, config.store)
         self.series_cache = SeriesCache()
         self.monasca = MonascaDecoder(self.registry, self.series_cache)

@@ -50,11 +50,25 @@ def measurement_resolution(policies: list[ArchivePolicy], start_ms: int, now_ms:
 
 def statistics_resolution(policies: list[ArchivePolicy], start_ms: int, period_s: int,
                           now_ms: int | None = None) -> int:
+    """The coarsest covering resolution whose buckets tile ``period`` (exact, fewest points)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     exact = [r for r in RESOLUTIONS
-             if (r == 0 or (period_s and period_s % r == 0 and start_ms % (r * 1000) == 0))
-             and _covers(policies, r, start_ms, now_ms)]
+             if (r == 0 or (period_s and period_s % r == 0)) and _covers(policies, r, start_ms, now_ms)]
     return max(exact) if exact else measurement_resolution(policies, start_ms, now_ms)
+
+
+def measurement_segments(policies: list[ArchivePolicy], start_ms: int, end_ms: int,
+                         now_ms: int | None = None) -> list[tuple[int, int, int]]:
+    """(resolution, start, end) pieces: raw data wherever it is still kept, the finest
+    covering roll-up before that."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    raw_from = now_ms - min(policy.raw for policy in policies) * 1000
+    if start_ms >= raw_from or end_ms <= start_ms:
+        return [(0, start_ms, end_ms)]
+    older = measurement_resolution(policies, start_ms, now_ms)
+    if end_ms <= raw_from:
+        return [(older, start_ms, end_ms)]
+    return [(older, start_ms, raw_from), (0, raw_from, end_ms)]
 
 
 def groups_for(matches: list[SeriesInfo], query_dimensions: dict[str, str], merge: bool,
@@ -87,13 +101,21 @@ def groups_for(matches: list[SeriesInfo], query_dimensions: dict[str, str], merg
     return [Group(format(info.id, "x"), info.name, info.dimensions, [info.id])]
 
 
-def bucket_statistics(points: Points, start_ms: int, end_ms: int, period_s: int) -> tuple[np.ndarray, dict]:
-    """Statistics per ``period`` bucket from ``start``; empty buckets are left out."""
+def bucket_statistics(points: Points, start_ms: int, period_s: int) -> tuple[np.ndarray, dict]:
+    """Statistics per ``period`` bucket; empty buckets are left out.
+
+    Buckets are aligned to the epoch, as Monasca's InfluxDB backend (``GROUP BY time(period)``)
+    does: the answer does not depend on the start, and stored roll-ups tile it exactly.
+    Period 0 means one bucket for the whole range, labelled with the start.
+    """
     if not len(points):
         return np.empty(0, np.int64), {name: np.empty(0) for name in STATISTICS}
     merged = merge_series(points)
-    width = period_s * 1000 if period_s > 0 else max(end_ms - start_ms, 1)
-    buckets = start_ms + ((merged.timestamp - start_ms) // width) * width
+    if period_s > 0:
+        width = period_s * 1000
+        buckets = (merged.timestamp // width) * width
+    else:
+        buckets = np.full(len(merged), start_ms, np.int64)
     starts = group_starts(buckets)
     count, total, low, high, _ = reduce_groups(merged, starts)
     return buckets[starts], {"avg": total / count, "min": low, "max": high, "sum": total, "count": count}

@@ -20,9 +20,11 @@ from nephoscope.ingest.monasca import reject_unknown_content_type
 from nephoscope.model import Principal
 from nephoscope.store.duckdb.catalog import SeriesFilter
 from nephoscope.store.query import (STATISTICS, MultipleMetrics, bucket_statistics, groups_for,
-                                    measurement_resolution, measurement_values, statistics_resolution)
+                                    measurement_segments, measurement_values, statistics_resolution)
+from nephoscope.store.summary import Points
 
 router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 metrics"])
+MAX_PERIOD_SECONDS = 100 * 365 * 86_400
 
 _METRIC_SCHEMA = {
     "type": "object",
@@ -76,7 +78,9 @@ async def list_metrics(request: Request, principal: Principal = Depends(allowed(
         try:
             after = int(offset, 16)
         except ValueError:
-            raise unprocessable(f"offset {offset!r} is not a metric id from a previous page", "offset") from None
+            after = -1
+        if not 0 <= after < 2**63:
+            raise unprocessable(f"offset {offset!r} is not a metric id from a previous page", "offset")
 
     def query():  # noqa: ANN202
         store.sync_series()
@@ -169,7 +173,6 @@ async def measurements(request: Request, principal: Principal = Depends(allowed(
 
     def query():  # noqa: ANN202
         store, groups, start, end = _groups(request, principal)
-        resolution = measurement_resolution(policies, start)
         elements, remaining, next_offset = [], limit, None
         skipping = element_offset is not None
         for group in groups:
@@ -179,12 +182,13 @@ async def measurements(request: Request, principal: Principal = Depends(allowed(
             if time_offset is not None and (skipping or element_offset is None):
                 begin = max(start, time_offset + 1)
             skipping = False
-            points = store.read(group.series, begin, end, resolution)
+            points = Points.concat([store.read(group.series, a, b, resolution)
+                                    for resolution, a, b in measurement_segments(policies, begin, end)])
             series, timestamps, values = measurement_values(points)
             if not len(timestamps):
                 continue
             series, timestamps, values = series[:remaining], timestamps[:remaining], values[:remaining]
-            meta = store.catalog.value_meta(group.series, begin, end) if resolution == 0 else {}
+            meta = store.catalog.value_meta(group.series, begin, end)
             texts = millis_text(timestamps)
             rows = [[t, v, {}] for t, v in zip(texts, values.tolist())]
             if meta:
@@ -213,8 +217,9 @@ async def statistics(request: Request, principal: Principal = Depends(allowed(Ac
         raise unprocessable(f"statistics: {', '.join(unknown)} not supported; use avg, min, max, sum, count",
                             "statistics")
     raw_period = request.query_params.get("period") or "300"
-    if not raw_period.lstrip("-").isdigit() or int(raw_period) < 0:
-        raise unprocessable(f"period must be a whole number of seconds >= 0, got {raw_period!r}", "period")
+    if not raw_period.isdigit() or int(raw_period) > MAX_PERIOD_SECONDS:
+        raise unprocessable(f"period must be a whole number of seconds from 0 to {MAX_PERIOD_SECONDS}, "
+                            f"got {raw_period!r}", "period")
     period = int(raw_period)
     limit = params.limit(request, request.app.state.config.limits.page_limit)
     element_offset, time_offset = _offset(request)
@@ -222,19 +227,18 @@ async def statistics(request: Request, principal: Principal = Depends(allowed(Ac
 
     def query():  # noqa: ANN202
         store, groups, start, end = _groups(request, principal)
-        origin = (start // 1000) * 1000
-        resolution = statistics_resolution(policies, origin, period)
+        resolution = statistics_resolution(policies, start, period)
         elements, remaining, next_offset = [], limit, None
         skipping = element_offset is not None
         for group in groups:
             if skipping and group.id != element_offset:
                 continue
-            begin = origin
+            begin = start
             if time_offset is not None and (skipping or element_offset is None):
                 begin = time_offset + period * 1000 if period else end
             skipping = False
             points = store.read(group.series, begin, end, resolution)
-            buckets, values = bucket_statistics(points, origin, end, period)
+            buckets, values = bucket_statistics(points, start, period)
             if not len(buckets):
                 continue
             buckets = buckets[:remaining]

@@ -40,8 +40,8 @@ def dimension_filter(request: Request, parameter: str = "dimensions") -> tuple[t
 
 
 def equality_dimensions(filters: tuple[tuple[str, tuple[str, ...] | None], ...]) -> dict[str, str]:
-    """The filter as a dimensions dict (what merged elements report): single values only."""
-    return {k: v[0] for k, v in filters if v and len(v) == 1}
+    """The filter as a dimensions dict, as merged elements report it (``a|c`` for alternatives)."""
+    return {k: "|".join(v) for k, v in filters if v}
 
 
 def parse_time(value: str | None, name: str, required: bool = False) -> int | None:

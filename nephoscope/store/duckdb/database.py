@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,7 +116,17 @@ class Database:
         cursor.execute("INSERT OR REPLACE INTO store_state VALUES (?, ?)", [key, int(value)])
 
     def checkpoint(self) -> None:
-        self.cursor().execute("CHECKPOINT")
+        """Write DuckDB's WAL into the file; waits for the store's own writers, retries briefly
+        if a reader's transaction is still open (DuckDB refuses to checkpoint then)."""
+        with self.write_lock:
+            for attempt in range(50):
+                try:
+                    self.cursor().execute("CHECKPOINT")
+                    return
+                except duckdb.Error:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
 
     def close(self) -> None:
         self.connection.close()

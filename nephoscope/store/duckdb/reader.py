@@ -10,6 +10,8 @@ in storage.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyarrow as pa
 
@@ -22,9 +24,13 @@ FINER = {60: 0, 3600: 0, 86_400: 3600}
 
 
 class Reader:
-    def __init__(self, database: Database, head: Head) -> None:
+    def __init__(self, database: Database, head: Head, raw_retention_seconds: int) -> None:
         self.database = database
         self.head = head
+        self.raw_retention_ms = raw_retention_seconds * 1000
+
+    def raw_retained_from(self) -> int:
+        return int(time.time() * 1000) - self.raw_retention_ms
 
     def read(self, series: np.ndarray, start_ms: int, end_ms: int, resolution: int) -> Points:
         """Points of ``series`` with start <= timestamp < end, sorted by (series, timestamp)."""
@@ -44,22 +50,36 @@ class Reader:
         return watermark
 
     def _read_level(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
+        """Buckets of ``resolution`` holding exactly the data in [start, end).
+
+        Whole buckets come from storage up to the watermark; partial buckets at either edge and
+        everything after the watermark are computed from finer data, so a range that does not
+        fall on bucket boundaries is still answered exactly (while finer data is retained).
+        """
         if resolution == 0:
             return self._read_raw(cursor, start_ms, end_ms)
         width = resolution * 1000
-        start_ms = (start_ms // width) * width
-        watermark = max(start_ms, (self._watermark(resolution) // width) * width)
+        finer = FINER[resolution]
+        inner_start = -(-start_ms // width) * width
+        stored_end = min((end_ms // width) * width, (self._watermark(resolution) // width) * width)
         parts = []
-        if start_ms < min(end_ms, watermark):
-            parts.append(self._read_chunks(cursor, resolution, start_ms, min(end_ms, watermark)))
-        if end_ms > watermark:
-            finer = self._read_level(cursor, FINER[resolution], watermark, end_ms)
-            parts.append(rollup(finer, width))
+        if start_ms < min(inner_start, end_ms):
+            if self._finer_covers(finer, start_ms):
+                parts.append(rollup(self._read_level(cursor, finer, start_ms, min(inner_start, end_ms)), width))
+            else:  # finer data expired: the whole stored bucket is the best answer left
+                parts.append(self._read_chunks(cursor, resolution, inner_start - width, min(inner_start, end_ms)))
+        if inner_start < stored_end:
+            parts.append(self._read_chunks(cursor, resolution, inner_start, stored_end))
+        tail_start = max(inner_start, stored_end)
+        if tail_start < end_ms:
+            parts.append(rollup(self._read_level(cursor, finer, tail_start, end_ms), width))
         points = Points.concat(parts)
         if len(parts) > 1 and len(points):
-            order = np.lexsort((points.timestamp, points.series))
-            points = points.take(order)
+            points = points.take(np.lexsort((points.timestamp, points.series)))
         return points
+
+    def _finer_covers(self, finer: int, start_ms: int) -> bool:
+        return finer != 0 or start_ms >= self.raw_retained_from()
 
     def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         table = fetch_arrow(
