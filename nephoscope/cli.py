@@ -142,13 +142,23 @@ def keys_list(
     from nephoscope.auth.keys import KeyStore
 
     config = _config(config_file, data_dir)
-    table = Table(title=f"API keys in {config.data_path}")
-    for column in ("id", "project", "roles", "created", "status", "description"):
-        table.add_column(column)
+    columns = ("id", "project", "roles", "created", "status", "description")
+    rows = []
     for record in KeyStore(config.data_path).list(include_revoked):
         created = datetime.fromtimestamp(record.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M")
-        table.add_row(record.id, record.project, ", ".join(record.roles), created,
-                      "active" if record.active else "[red]revoked[/red]", record.description)
+        rows.append((record.id, record.project, ",".join(record.roles), created,
+                     "active" if record.active else "revoked", record.description))
+    if not console.is_terminal:
+        # Piped or captured: tab-separated lines that scripts can cut, never truncated.
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table(title=f"API keys in {config.data_path}")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("id", "created"))
+    for row in rows:
+        table.add_row(*row[:4], row[4] if row[4] == "active" else f"[red]{row[4]}[/red]", row[5])
     console.print(table)
 
 

@@ -79,11 +79,17 @@ class ValueMeta:
 
 @dataclass(slots=True)
 class IngestBatch:
-    """What one accepted request adds: new series, points, value metadata."""
+    """What one accepted request adds: new series, points, value metadata.
+
+    ``learned`` maps the raw bytes that named each newly seen series to its definition,
+    for the decoders' series cache — remembered only once the batch is durable.
+    """
 
     tenant_series: list[SeriesDefinition]
     points: PointBatch
     value_meta: ValueMeta
+    tenant: str = ""
+    learned: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

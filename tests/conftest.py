@@ -47,8 +47,8 @@ class ServerProcess:
         return ADMIN_TOKEN
 
     def start(self, timeout: float = 60) -> "ServerProcess":
-        env = dict(os.environ, NEPHOSCOPE_ADMIN_TOKEN=ADMIN_TOKEN, NEPHOSCOPE_TELEMETRY_INTERVAL="1",
-                   NEPHOSCOPE_STORE_FLUSH_INTERVAL="0.2", PYTHONUNBUFFERED="1", **self.extra_env)
+        env = {**os.environ, "NEPHOSCOPE_ADMIN_TOKEN": ADMIN_TOKEN, "NEPHOSCOPE_TELEMETRY_INTERVAL": "1",
+               "NEPHOSCOPE_STORE_FLUSH_INTERVAL": "0.2", "PYTHONUNBUFFERED": "1", **self.extra_env}
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(

@@ -72,6 +72,7 @@ class KeyStore:
         self.path = data_dir / "keys.sqlite"
         self._local = threading.local()
         self._cache: dict[str, Principal | None] = {}
+        self._generation = 0
         self._lock = threading.Lock()
         with self._connect() as connection:
             connection.executescript(_SCHEMA)
@@ -125,6 +126,7 @@ class KeyStore:
         # This connection's own commits do not move its data_version: clear explicitly.
         with self._lock:
             self._cache.clear()
+            self._generation += 1
 
     def lookup(self, token: str) -> Principal | None:
         """The principal of an active key, or None. Cached until any process changes the keys."""
@@ -135,15 +137,19 @@ class KeyStore:
             # data_version moves when another connection (the CLI, another thread) commits.
             if version != getattr(self._local, "version", None):
                 self._cache.clear()
+                self._generation += 1
                 self._local.version = version
             if token_hash in self._cache:
                 return self._cache[token_hash]
+            generation = self._generation
         row = connection.execute(
             "SELECT id, project, roles FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
         ).fetchone()
         principal = Principal(row[1], frozenset(row[2].split(",")), row[0]) if row else None
         with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[token_hash] = principal
+            # A revocation seen meanwhile by another thread makes this answer stale: do not cache it.
+            if generation == self._generation:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                self._cache[token_hash] = principal
         return principal

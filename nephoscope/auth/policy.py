@@ -47,6 +47,8 @@ def effective_tenant(principal: Principal, tenant_id: str | None) -> str:
     """The project a request acts on: its own, or ``tenant_id`` for delegates and admins."""
     if not tenant_id or tenant_id == principal.project:
         return principal.project
+    if tenant_id == ALL_TENANTS:
+        raise Denied("tenant_id=* means every project and is only for reading (admin role)")
     if not principal.roles & DELEGATE_ROLES:
         raise Denied("tenant_id (acting for another project) needs the monasca-delegate or admin role")
     return tenant_id

@@ -91,9 +91,8 @@ class MonascaDecoder:
                     meta.meta.append(text)
 
         definitions = self.registry.unknown(list({d.id: d for d in new_series.values()}.values()))
-        self.cache.remember(tenant, new_series)
         points = PointBatch(series=series, timestamp=timestamps.astype(np.int64), value=values)
-        return IngestBatch(definitions, points, meta)
+        return IngestBatch(definitions, points, meta, tenant, new_series)
 
     def _define(self, tenant: str, key: tuple[str, bytes], index: int) -> SeriesDefinition:
         name, raw_dimensions = key

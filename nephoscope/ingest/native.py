@@ -143,5 +143,4 @@ def to_ingest_batch(batch: NativeBatch, tenant: str, registry: SeriesRegistry, w
             raise invalid(f"last[{_first(outside)}]", "last lies outside [min, max]")
         points = PointBatch(series_ids, timestamps.astype(np.int64), count=count, **columns)
     new = registry.unknown(list({d.id: d for d in defined.values()}.values()))
-    cache.remember(tenant, defined)
-    return IngestBatch(new, points, ValueMeta())
+    return IngestBatch(new, points, ValueMeta(), tenant, defined)

@@ -3,8 +3,9 @@
 Clients send the same series in the same bytes request after request, so the raw
 bytes (a metric's name plus its dimensions object as received) identify a series
 that was already validated and hashed: a known series then costs one dict lookup.
-Entries are added only after a whole request validated, so a rejected request
-teaches the cache nothing.
+Entries are added only once a request's batch is durable (the store calls
+``remember``), so a rejected, refused or empty request teaches the cache nothing and a
+cache hit always means the series definition is already in the WAL.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class SeriesCache:
                 define: Callable[[int, Hashable], SeriesDefinition]) -> tuple[list[int], dict[Hashable, SeriesDefinition]]:
         """Series ids for ``keys``; ``define(index, key)`` validates and defines a series seen first.
 
-        Returns the ids and the series defined by this call (to remember once the request is accepted).
+        Returns the ids and the series defined by this call (remembered once the batch is durable).
         """
         cache = self._tenants.get(tenant) or {}
         ids = [cache.get(key) for key in keys]

@@ -103,6 +103,8 @@ class Store:
     def _on_durable(self, sequence: int, batch: IngestBatch) -> None:
         if batch.tenant_series:
             self.registry.add_known(d.id for d in batch.tenant_series)
+        if batch.learned:
+            self.series_cache.remember(batch.tenant, batch.learned)
         self.head.add(sequence, batch)
         self.counters.points_accepted += len(batch.points)
         self.counters.requests_accepted += 1

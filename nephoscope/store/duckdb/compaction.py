@@ -4,11 +4,13 @@ Raw points of a closed window (``store.raw_window``, 2 h by default) are merged
 with whatever chunk the window already had (late data), de-duplicated (the last
 write of a series and timestamp wins), and written as one compressed chunk per
 series. The same merged points give the window's 1-minute and 1-hour buckets —
-complete, because a raw window holds whole minutes and hours — which are folded
-into the longer roll-up chunks (a day of minutes, 30 days of hours). When a day is
-closed, its 1-day buckets are computed from its hours. A roll-up is therefore always
-a complete recomputation from finer data, never an estimate, and replacing a bucket
-with its recomputation is idempotent.
+complete, because a raw window holds whole minutes and hours — which are staged
+(``recent.rollup_buckets``) until their day closes. Then the day's buckets are
+written once: a chunk of the day's minutes, the day's hours folded into the 30-day
+chunk of hours, and the day's 1-day bucket computed from those hours. A roll-up is
+always a complete recomputation from finer data, never an estimate, so replacing a
+bucket with its recomputation (late data) is idempotent. Writing each roll-up chunk
+once a day, not once a window, keeps DuckDB from accumulating dead rows.
 
 Retention deletes whole chunk windows per resolution and archive policy.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 import time
 from dataclasses import dataclass
 
@@ -25,7 +29,7 @@ import pyarrow as pa
 
 from nephoscope.config import StoreConfig
 from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks
-from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, Database, fetch_arrow, first_row
+from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, STAGED, Database, fetch_arrow
 from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, rollup
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,27 @@ class CompactionReport:
     seconds: float = 0.0
 
 
+_SUMMARY = ("series_id", "ts", "count", "sum", "min", "max", "last")
+
+
+def _points(table: pa.Table) -> Points:
+    return Points(*(table.column(name).to_numpy() for name in _SUMMARY))
+
+
+def _staged_table(resolution: int, points: Points) -> pa.Table:
+    return pa.table({"resolution": pa.array(np.full(len(points), resolution, np.int32)),
+                     "series_id": points.series, "ts": points.timestamp, "count": points.count,
+                     "sum": points.sum, "min": points.min, "max": points.max, "last": points.last})
+
+
+def replace_buckets(existing: Points, buckets: Points) -> Points:
+    """``existing`` with every bucket that ``buckets`` recomputes replaced by the recomputation."""
+    if not len(existing):
+        return buckets
+    sequence = np.concatenate([np.zeros(len(existing), np.int64), np.ones(len(buckets), np.int64)])
+    return latest_per_timestamp(Points.concat([existing, buckets]), sequence)
+
+
 class Compactor:
     def __init__(self, database: Database, config: StoreConfig) -> None:
         self.database = database
@@ -98,48 +123,71 @@ class Compactor:
             windows = [int(row[0]) for row in cursor.execute(
                 f"SELECT DISTINCT (ts // ?) * ? AS w FROM {RECENT} WHERE ts < ? ORDER BY w",
                 [width, width, scan_until]).fetchall()]
-        watermark = max(self.database.state("rollup_watermark"), closed_until)
-        days_done = self.database.state("days_rolled_until")
         for window in windows:
-            self._compact_raw_window(window, width, days_done, report)
+            self._compact_raw_window(window, width, report)
+        watermark = max(self.database.state("rollup_watermark"), closed_until)
         with self.database.write_lock:
             Database.set_state(cursor, "rollup_watermark", watermark)
-        closed_day_end = window_of(watermark, DAY_MS)
-        day = max(days_done, window_of(self._oldest_rollup_hour(), DAY_MS)) if days_done == 0 else days_done
-        while day + DAY_MS <= closed_day_end:
-            report.days_rolled += self._roll_day(day, None)
-            day += DAY_MS
-            with self.database.write_lock:
-                Database.set_state(cursor, "days_rolled_until", day)
+        closed_days_end = window_of(watermark, DAY_MS)
+        with self.database.recent_lock.shared():
+            days = [int(row[0]) for row in cursor.execute(
+                f"SELECT DISTINCT (ts // {DAY_MS}) * {DAY_MS} AS d FROM {STAGED} WHERE ts < ? ORDER BY d",
+                [closed_days_end]).fetchall()]
+        for day in days:
+            report.days_rolled += self._roll_day(day, report)
+        with self.database.write_lock:
+            Database.set_state(cursor, "days_rolled_until", max(closed_days_end, self.database.state("days_rolled_until")))
         self.apply_retention(now_ms)
-        if windows:
-            self.database.replace_recent_if_empty()
+        if windows or days:
+            self.database.shrink_recent()
         report.seconds = time.perf_counter() - started
-        if report.windows:
-            log.info("compacted %d windows: %d points into %d chunks, %d day roll-ups in %.2fs",
+        if report.windows or report.days_rolled:
+            log.info("compacted %d windows: %d points into %d chunks, rolled up %d series-days in %.2fs",
                      report.windows, report.points, report.chunks, report.days_rolled, report.seconds)
         return report
 
-    def _oldest_rollup_hour(self) -> int:
-        row = first_row(self.database.cursor(), "SELECT min(window_start) FROM chunks WHERE resolution = 3600")
-        return int(row[0]) if row and row[0] is not None else 2**62
+    @contextmanager
+    def _registered(self, name: str, table: pa.Table) -> Iterator[None]:
+        cursor = self.database.cursor()
+        cursor.register(name, table)
+        try:
+            yield
+        finally:
+            cursor.unregister(name)
+
+    def _replace_chunks(self, replaced: list[tuple[int, int]], tables: list[pa.Table]) -> None:
+        """One transaction: drop the touched series' chunks of each (resolution, window), insert the new."""
+        cursor = self.database.cursor()
+        cursor.execute("BEGIN")
+        try:
+            for resolution, window_start in replaced:
+                cursor.execute("DELETE FROM chunks WHERE resolution = ? AND window_start = ? "
+                               "AND series_id IN (SELECT id FROM touched)", [resolution, window_start])
+            for table in tables:
+                if table.num_rows:
+                    cursor.register("new_chunks", table)
+                    cursor.execute("INSERT INTO chunks SELECT * FROM new_chunks")
+                    cursor.unregister("new_chunks")
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
 
     # -- raw windows ---------------------------------------------------------------------------
-    def _compact_raw_window(self, window: int, width: int, days_done: int, report: CompactionReport) -> None:
+    def _compact_raw_window(self, window: int, width: int, report: CompactionReport) -> None:
         cursor = self.database.cursor()
         with self.database.recent_lock.shared():
-            rows = first_row(cursor, f"SELECT count(*) FROM {RECENT} WHERE ts >= ? AND ts < ?",
-                             [window, window + width])[0]
+            rows = cursor.execute(f"SELECT count(*) FROM {RECENT} WHERE ts >= ? AND ts < ?",
+                                  [window, window + width]).fetchall()[0][0]
         partitions = max(1, math.ceil(rows / PARTITION_ROWS))
         bounds = np.linspace(0, 2**63, partitions + 1, dtype=np.float64)
         for index in range(partitions):
             low = int(bounds[index])
             high = 2**63 - 1 if index == partitions - 1 else int(bounds[index + 1])
-            self._compact_partition(window, width, low, high, days_done, report)
+            self._compact_partition(window, width, low, high, report)
         report.windows += 1
 
-    def _compact_partition(self, window: int, width: int, low: int, high: int, days_done: int,
-                           report: CompactionReport) -> None:
+    def _compact_partition(self, window: int, width: int, low: int, high: int, report: CompactionReport) -> None:
         cursor = self.database.cursor()
         with self.database.write_lock, self.database.recent_lock.shared():
             recent = fetch_arrow(
@@ -148,105 +196,63 @@ class Compactor:
                 [window, window + width, low, high])
             if recent.num_rows == 0:
                 return
-            new = Points(*(recent.column(name).to_numpy() for name in
-                           ("series_id", "ts", "count", "sum", "min", "max", "last")))
-            max_sequence = int(recent.column("seq").to_numpy().max())
-            touched = pa.table({"id": np.unique(new.series)})
-            cursor.register("touched", touched)
-            try:
+            new = _points(recent)
+            sequences = recent.column("seq").to_numpy()
+            with self._registered("touched", pa.table({"id": np.unique(new.series)})):
                 old = self._read_chunks(0, window, "touched")
-                sequence = np.concatenate([np.full(len(old), -1, np.int64), recent.column("seq").to_numpy()])
-                merged = latest_per_timestamp(Points.concat([old, new]) if len(old) else new, sequence)
-                tables = [chunk_rows(merged, 0, window)]
-                replaced = [(0, window)]
-                hours = None
-                for resolution in (60, 3600):
-                    buckets = rollup(merged, resolution * 1000)
-                    rollup_window = window_of(window, ROLLUP_WINDOWS_MS[resolution])
-                    existing = self._read_chunks(resolution, rollup_window, "touched")
-                    combined = self._replace_buckets(existing, buckets)
-                    tables.append(chunk_rows(combined, resolution, rollup_window))
-                    replaced.append((resolution, rollup_window))
-                    if resolution == 3600:
-                        hours = combined
-                day = window_of(window, DAY_MS)
-                if day + DAY_MS <= days_done and hours is not None:
-                    # Late data in a day already rolled up: recompute that day for these series.
-                    day_buckets = self._day_buckets(hours, day)
-                    year = window_of(day, ROLLUP_WINDOWS_MS[86_400])
-                    existing = self._read_chunks(86_400, year, "touched")
-                    tables.append(chunk_rows(self._replace_buckets(existing, day_buckets), 86_400, year))
-                    replaced.append((86_400, year))
-                cursor.execute("BEGIN")
-                try:
-                    for resolution, window_start in replaced:
-                        cursor.execute("DELETE FROM chunks WHERE resolution = ? AND window_start = ? "
-                                       "AND series_id IN (SELECT id FROM touched)", [resolution, window_start])
-                    for table in tables:
-                        cursor.register("new_chunks", table)
-                        cursor.execute("INSERT INTO chunks SELECT * FROM new_chunks")
-                        cursor.unregister("new_chunks")
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-                # Separately committed (another file): if a crash comes first, the next pass merges
-                # these rows into the chunk again, which changes nothing.
-                cursor.execute(f"DELETE FROM {RECENT} WHERE ts >= ? AND ts < ? AND series_id >= ? "
-                               "AND series_id <= ? AND seq <= ?", [window, window + width, low, high, max_sequence])
-            finally:
-                cursor.unregister("touched")
+                merged = latest_per_timestamp(
+                    Points.concat([old, new]), np.concatenate([np.full(len(old), -1, np.int64), sequences]))
+                table = chunk_rows(merged, 0, window)
+                self._replace_chunks([(0, window)], [table])
+                # The window's complete minute and hour buckets wait for their day to close.
+                staged = pa.concat_tables([_staged_table(r, rollup(merged, r * 1000)) for r in (60, 3600)])
+                cursor.execute(f"DELETE FROM {STAGED} WHERE ts >= ? AND ts < ? "
+                               "AND series_id IN (SELECT id FROM touched)", [window, window + width])
+                with self._registered("new_buckets", staged):
+                    cursor.execute(f"INSERT INTO {STAGED} SELECT * FROM new_buckets")
+            # Committed separately (another file): should a crash come first, the next pass merges
+            # these rows into the chunk again, which changes nothing.
+            cursor.execute(f"DELETE FROM {RECENT} WHERE ts >= ? AND ts < ? AND series_id >= ? "
+                           "AND series_id <= ? AND seq <= ?",
+                           [window, window + width, low, high, int(sequences.max())])
         report.points += len(merged)
-        report.chunks += sum(t.num_rows for t in tables)
+        report.chunks += table.num_rows
 
-    def _read_chunks(self, resolution: int, window_start: int, ids_table: str | None) -> Points:
-        query = "SELECT series_id, payload FROM chunks WHERE resolution = ? AND window_start = ?"
-        if ids_table:
-            query += f" AND series_id IN (SELECT id FROM {ids_table})"
-        table = fetch_arrow(self.database.cursor(), query + " ORDER BY series_id", [resolution, window_start])
+    def _read_chunks(self, resolution: int, window_start: int, ids_table: str) -> Points:
+        table = fetch_arrow(
+            self.database.cursor(),
+            "SELECT series_id, payload FROM chunks WHERE resolution = ? AND window_start = ? "
+            f"AND series_id IN (SELECT id FROM {ids_table}) ORDER BY series_id", [resolution, window_start])
         return points_from_chunks(table)
 
-    @staticmethod
-    def _replace_buckets(existing: Points, buckets: Points) -> Points:
-        if not len(existing):
-            return buckets
-        sequence = np.concatenate([np.zeros(len(existing), np.int64), np.ones(len(buckets), np.int64)])
-        return latest_per_timestamp(Points.concat([existing, buckets]), sequence)
-
-    @staticmethod
-    def _day_buckets(hours: Points, day: int) -> Points:
-        in_day = (hours.timestamp >= day) & (hours.timestamp < day + DAY_MS)
-        return rollup(hours.take(in_day), DAY_MS)
-
-    # -- closed days --------------------------------------------------------------------------------
-    def _roll_day(self, day: int, ids_table: str | None) -> int:
-        """1-day buckets of ``day`` from its 1-hour buckets, for every series that has some."""
+    # -- closed days ------------------------------------------------------------------------------
+    def _roll_day(self, day: int, report: CompactionReport) -> int:
+        """Write a closed day's staged buckets into roll-up chunks; returns the series rolled."""
+        cursor = self.database.cursor()
         month = window_of(day, ROLLUP_WINDOWS_MS[3600])
         year = window_of(day, ROLLUP_WINDOWS_MS[86_400])
-        with self.database.write_lock:
-            hours = self._read_chunks(3600, month, ids_table)
-            buckets = self._day_buckets(hours, day)
-            if not len(buckets):
+        with self.database.write_lock, self.database.recent_lock.shared():
+            staged = fetch_arrow(
+                cursor, f"SELECT resolution, {', '.join(_SUMMARY)} FROM {STAGED} WHERE ts >= ? AND ts < ? "
+                "ORDER BY resolution, series_id, ts", [day, day + DAY_MS])
+            if staged.num_rows == 0:
                 return 0
-            cursor = self.database.cursor()
-            cursor.register("touched_days", pa.table({"id": np.unique(buckets.series)}))
-            try:
-                existing = self._read_chunks(86_400, year, "touched_days")
-                table = chunk_rows(self._replace_buckets(existing, buckets), 86_400, year)
-                cursor.execute("BEGIN")
-                try:
-                    cursor.execute("DELETE FROM chunks WHERE resolution = 86400 AND window_start = ? "
-                                   "AND series_id IN (SELECT id FROM touched_days)", [year])
-                    cursor.register("new_chunks", table)
-                    cursor.execute("INSERT INTO chunks SELECT * FROM new_chunks")
-                    cursor.unregister("new_chunks")
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-            finally:
-                cursor.unregister("touched_days")
-        return len(buckets)
+            resolution = staged.column("resolution").to_numpy()
+            minutes = _points(staged.filter(pa.array(resolution == 60)))
+            hours = _points(staged.filter(pa.array(resolution == 3600)))
+            with self._registered("touched", pa.table({"id": np.unique(staged.column("series_id").to_numpy())})):
+                minute_chunks = replace_buckets(self._read_chunks(60, day, "touched"), minutes)
+                hour_chunks = replace_buckets(self._read_chunks(3600, month, "touched"), hours)
+                in_day = (hour_chunks.timestamp >= day) & (hour_chunks.timestamp < day + DAY_MS)
+                days = replace_buckets(self._read_chunks(86_400, year, "touched"),
+                                       rollup(hour_chunks.take(in_day), DAY_MS))
+                tables = [chunk_rows(minute_chunks, 60, day), chunk_rows(hour_chunks, 3600, month),
+                          chunk_rows(days, 86_400, year)]
+                self._replace_chunks([(60, day), (3600, month), (86_400, year)], tables)
+                cursor.execute(f"DELETE FROM {STAGED} WHERE ts >= ? AND ts < ? "
+                               "AND series_id IN (SELECT id FROM touched)", [day, day + DAY_MS])
+        report.chunks += sum(t.num_rows for t in tables)
+        return int(len(np.unique(hours.series)))
 
     # -- retention ------------------------------------------------------------------------------------
     def apply_retention(self, now_ms: int) -> int:
@@ -258,11 +264,11 @@ class Compactor:
                 for resolution in (0, 60, 3600, 86_400):
                     cutoff = now_ms - policy.retention(resolution) * 1000
                     width = window_ms(resolution, self.config)
-                    result = first_row(
-                        cursor, "DELETE FROM chunks WHERE resolution = ? AND window_start + ? <= ? "
+                    rows = cursor.execute(
+                        "DELETE FROM chunks WHERE resolution = ? AND window_start + ? <= ? "
                         "AND series_id IN (SELECT id FROM series WHERE policy = ?)",
-                        [resolution, width, cutoff, index])
-                    deleted += int(result[0]) if result else 0
+                        [resolution, width, cutoff, index]).fetchall()
+                    deleted += int(rows[0][0]) if rows else 0
             oldest_raw = now_ms - max(p.raw for p in self.config.policies) * 1000
             cursor.execute("DELETE FROM value_meta WHERE ts < ?", [oldest_raw])
         return deleted

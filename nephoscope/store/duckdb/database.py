@@ -20,7 +20,19 @@ RECENT = "recent.recent_points"
 # Raw samples keep min/max/last NULL (they equal sum): far cheaper to store.
 RECENT_COLUMNS = ("series_id, ts, count, sum, coalesce(min, sum) AS min, coalesce(max, sum) AS max, "
                   "coalesce(last, sum) AS last, seq")
+STAGED = "recent.rollup_buckets"
+SHRINK_MIN_FREE_BYTES = 16 * 2**20  # rewriting the recent file is worth it past this much free space
 RECENT_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {STAGED} (
+    resolution INTEGER NOT NULL,
+    series_id BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    sum DOUBLE NOT NULL,
+    min DOUBLE NOT NULL,
+    max DOUBLE NOT NULL,
+    last DOUBLE NOT NULL
+);
 CREATE TABLE IF NOT EXISTS {RECENT} (
     series_id BIGINT NOT NULL,
     ts BIGINT NOT NULL,
@@ -88,15 +100,28 @@ class Database:
         self.connection.execute(f"ATTACH '{self.recent_path}' AS recent")
         self.connection.execute(RECENT_SCHEMA)
 
-    def replace_recent_if_empty(self) -> bool:
-        """Swap the drained recent-points file for an empty one, giving its disk space back."""
+    def shrink_recent(self) -> bool:
+        """Rewrite the recent-points file when most of it is free blocks, giving the space back
+        (DuckDB reuses freed blocks but never shrinks a file)."""
         with self.write_lock, self.recent_lock.exclusive():
-            if first_row(self.cursor(), f"SELECT count(*) FROM {RECENT}")[0]:
+            self.cursor().execute("CHECKPOINT recent")  # deleted rows become free blocks only now
+            rows = self.cursor().execute(
+                "SELECT block_size * free_blocks, block_size * total_blocks FROM pragma_database_size() "
+                "WHERE database_name = 'recent'").fetchall()
+            if not rows or rows[0][0] < SHRINK_MIN_FREE_BYTES or rows[0][0] * 2 < rows[0][1]:
                 return False
+            fresh = self.recent_path.with_name("recent.duckdb.new")
+            fresh.unlink(missing_ok=True)
+            connection = self.connection
+            connection.execute(f"ATTACH '{fresh}' AS recent_new")
+            connection.execute(RECENT_SCHEMA.replace("recent.", "recent_new."))
+            for table in (RECENT, STAGED):
+                connection.execute(f"INSERT INTO {table.replace('recent.', 'recent_new.')} SELECT * FROM {table}")
+            connection.execute("DETACH recent_new")
             self._local = threading.local()  # cursors hold the catalog; start afresh
-            self.connection.execute("DETACH recent")
-            for leftover in (self.recent_path, self.recent_path.with_name(self.recent_path.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+            connection.execute("DETACH recent")
+            self.recent_path.with_name(self.recent_path.name + ".wal").unlink(missing_ok=True)
+            fresh.replace(self.recent_path)
             self._attach_recent()
             return True
 

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks
-from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, Database, fetch_arrow
+from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
+from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, STAGED, Database, fetch_arrow
 from nephoscope.store.head import Head
 from nephoscope.store.summary import Points, latest_per_timestamp, rollup
 
@@ -82,8 +82,9 @@ class Reader:
         return finer != 0 or start_ms >= self.raw_retained_from()
 
     def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
+        """Stored points of a resolution: chunks, and for roll-ups the buckets staged for open days."""
         table = fetch_arrow(
-                cursor,
+            cursor,
             "SELECT series_id, payload FROM chunks WHERE resolution = ? AND t_last >= ? AND t_first < ? "
             "AND series_id IN (SELECT id FROM wanted) ORDER BY series_id, window_start",
             [resolution, start_ms, end_ms])
@@ -92,6 +93,16 @@ class Reader:
             inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
             if not inside.all():
                 points = points.take(inside)
+        if resolution in (60, 3600):
+            with self.database.recent_lock.shared():
+                staged = fetch_arrow(
+                    cursor, f"SELECT series_id, ts, count, sum, min, max, last FROM {STAGED} "
+                    "WHERE resolution = ? AND ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)",
+                    [resolution, start_ms, end_ms])
+            if staged.num_rows:
+                buckets = Points(*(staged.column(n).to_numpy() for n in
+                                   ("series_id", "ts", "count", "sum", "min", "max", "last")))
+                points = replace_buckets(points, buckets)
         return points
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
