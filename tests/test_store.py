@@ -216,3 +216,19 @@ def test_unaligned_ranges_read_from_rollups_are_exact(store: Store) -> None:
         assert np.array_equal(raw_buckets, rolled_buckets)
         assert np.array_equal(raw_values["count"], rolled_values["count"])
         assert np.allclose(raw_values["sum"], rolled_values["sum"], rtol=1e-12)
+
+
+def test_late_raw_points_show_in_rollups_before_the_next_compaction(store: Store) -> None:
+    now = int(time.time() * 1000)
+    window = 7_200_000
+    start = (now // window) * window - window  # the previous raw window: compacted below
+    identifier = write_raw(store, "late", "h1", start + np.arange(0, 60) * 60_000, np.ones(60))
+    store.flush_now()
+    store.compactor.run(now_ms=now, force=True)
+    write_raw(store, "late", "h1", start + np.arange(60, 120) * 60_000, np.full(60, 3.0))  # late, same window
+    for flushed in (False, True):
+        if flushed:
+            store.flush_now()
+        for resolution in (60, 3600):
+            rolled = store.read([identifier], start, start + window, resolution)
+            assert int(rolled.count.sum()) == 120 and rolled.sum.sum() == 240.0, (resolution, flushed)

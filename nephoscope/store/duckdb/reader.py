@@ -69,7 +69,16 @@ class Reader:
             else:  # finer data expired: the whole stored bucket is the best answer left
                 parts.append(self._read_chunks(cursor, resolution, inner_start - width, min(inner_start, end_ms)))
         if inner_start < stored_end:
-            parts.append(self._read_chunks(cursor, resolution, inner_start, stored_end))
+            stored = self._read_chunks(cursor, resolution, inner_start, stored_end)
+            late = self._late_span(cursor, inner_start, stored_end)
+            if late is not None:
+                # Raw points arrived for windows already rolled up: recompute those buckets from raw,
+                # which is complete there, rather than answer from stale roll-ups until compaction.
+                first, last = (late[0] // width) * width, (late[1] // width + 1) * width
+                recomputed = rollup(self._read_level(cursor, finer, max(first, inner_start), min(last, stored_end)),
+                                    width)
+                stored = replace_buckets(stored, recomputed)
+            parts.append(stored)
         tail_start = max(inner_start, stored_end)
         if tail_start < end_ms:
             parts.append(rollup(self._read_level(cursor, finer, tail_start, end_ms), width))
@@ -77,6 +86,23 @@ class Reader:
         if len(parts) > 1 and len(points):
             points = points.take(np.lexsort((points.timestamp, points.series)))
         return points
+
+    def _late_span(self, cursor, start_ms: int, end_ms: int) -> tuple[int, int] | None:  # noqa: ANN001
+        """(first, last) timestamp of raw points not yet compacted in [start, end), if any."""
+        if start_ms < self.raw_retained_from():
+            start_ms = self.raw_retained_from()
+        if start_ms >= end_ms:
+            return None
+        with self.database.recent_lock.shared():
+            first, last = cursor.execute(
+                f"SELECT min(ts), max(ts) FROM {RECENT} WHERE ts >= ? AND ts < ? "
+                "AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms]).fetchall()[0]
+        wanted = cursor.execute("SELECT id FROM wanted").fetchnumpy()["id"]
+        head, _ = self.head.read(wanted, start_ms, end_ms)
+        if len(head):
+            first = min(first, int(head.timestamp.min())) if first is not None else int(head.timestamp.min())
+            last = max(last, int(head.timestamp.max())) if last is not None else int(head.timestamp.max())
+        return None if first is None else (int(first), int(last))
 
     def _finer_covers(self, finer: int, start_ms: int) -> bool:
         return finer != 0 or start_ms >= self.raw_retained_from()
