@@ -106,6 +106,17 @@ def pcodec_reference(ds: D.Dataset) -> dict:
     }
 
 
+def storage_breakdown(url: str, token: str) -> dict | None:
+    """The server's own account of its disk use (GET /v1/admin/storage), if it has one."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url}/v1/admin/storage", headers={"X-Auth-Token": token}, timeout=60)
+    except httpx.HTTPError:
+        return None
+    return answer.json() if answer.status_code == 200 else None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     systems = common.systems_of(args)
@@ -145,6 +156,15 @@ def main(argv=None) -> int:
                 bps["nephoscope"] = rep.add("nephoscope.bytes_per_sample", size / n, "B/sample",
                                             target=TARGET_B_PER_SAMPLE, op="<=")
                 rep.add("nephoscope.disk_bytes", size, "B", note=f"empty data dir: {empty:,} B" if empty else "")
+                breakdown = storage_breakdown(srv.url, srv.token)
+                if breakdown:
+                    rep.detail("nephoscope.storage", breakdown)
+                    payload = {r: v["payload_bytes"] for r, v in breakdown["resolutions"].items()}
+                    rep.add("nephoscope.raw_bytes_per_sample", payload.get("0", 0) / n, "B/sample",
+                            note="raw chunks only: the figure comparable with VictoriaMetrics (no roll-ups)")
+                    rep.add("nephoscope.rollup_bytes_per_sample",
+                            sum(v for r, v in payload.items() if r != "0") / n, "B/sample",
+                            note="1-minute, 1-hour and 1-day roll-ups kept beside the raw data")
         except Exception as e:
             rep.error("nephoscope", e)
         finally:

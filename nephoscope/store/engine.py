@@ -173,6 +173,18 @@ class Store:
     def head_series(self) -> list[int]:
         return list(self.head.series_ids())
 
+    def storage_report(self) -> dict:
+        """Where the disk goes: compressed payload per resolution, transient data, file sizes."""
+        cursor = self.database.cursor()
+        resolutions = {
+            str(r): {"chunks": n, "points": int(p or 0), "payload_bytes": int(b or 0)}
+            for r, n, p, b in cursor.execute(
+                "SELECT resolution, count(*), sum(n), sum(octet_length(payload)) FROM chunks "
+                "GROUP BY resolution ORDER BY resolution").fetchall()}
+        files = {path.name: path.stat().st_size for path in sorted(self.data_dir.glob("*.duckdb*"))}
+        return {"resolutions": resolutions, "files": files, "wal_bytes": self.wal.disk_bytes(),
+                "total_bytes": self.size_bytes(), "series": len(self.registry)}
+
     def size_bytes(self) -> int:
         return self.database.size_bytes() + self.wal.disk_bytes()
 

@@ -57,3 +57,8 @@ async def compact(request: Request, _: Principal = Depends(allowed(Action.ADMIN)
     return responses.json_response({"windows": report.windows, "points": report.points, "chunks": report.chunks,
                                     "seconds": round(report.seconds, 3),
                                     "store_bytes": request.app.state.store.size_bytes()})
+
+
+@router.get("/admin/storage", summary="Where the disk goes: bytes and points per resolution, file sizes")
+async def storage(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    return responses.json_response(await run_in_threadpool(request.app.state.store.storage_report))

@@ -4,10 +4,12 @@ Raw points of a closed window (``store.raw_window``, 2 h by default) are merged
 with whatever chunk the window already had (late data), de-duplicated (the last
 write of a series and timestamp wins), and written as one compressed chunk per
 series. The same merged points give the window's 1-minute and 1-hour buckets —
-complete, because a raw window holds whole minutes and hours — which are staged
-(``recent.rollup_buckets``) until their day closes. Then the day's buckets are
-written once: a chunk of the day's minutes, the day's hours folded into the 30-day
-chunk of hours, and the day's 1-day bucket computed from those hours. A roll-up is
+complete, because a raw window holds whole minutes and hours — which wait as
+compressed parts (``recent.rollup_parts``, one per series and window) until their
+day closes. Then the day's parts are merged once: a chunk of the day's minutes, the
+day's hours folded into the 30-day chunk of hours, and the day's 1-day bucket
+computed from those hours. Parts live in the transient recent file, so the main file
+only ever receives final chunks. A roll-up is
 always a complete recomputation from finer data, never an estimate, so replacing a
 bucket with its recomputation (late data) is idempotent. Writing each roll-up chunk
 once a day, not once a window, keeps DuckDB from accumulating dead rows.
@@ -29,7 +31,7 @@ import pyarrow as pa
 
 from nephoscope.config import StoreConfig
 from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks
-from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, STAGED, Database, fetch_arrow
+from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
 from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, rollup
 
 log = logging.getLogger(__name__)
@@ -89,12 +91,6 @@ def _points(table: pa.Table) -> Points:
     return Points(*(table.column(name).to_numpy() for name in _SUMMARY))
 
 
-def _staged_table(resolution: int, points: Points) -> pa.Table:
-    return pa.table({"resolution": pa.array(np.full(len(points), resolution, np.int32)),
-                     "series_id": points.series, "ts": points.timestamp, "count": points.count,
-                     "sum": points.sum, "min": points.min, "max": points.max, "last": points.last})
-
-
 def replace_buckets(existing: Points, buckets: Points) -> Points:
     """``existing`` with every bucket that ``buckets`` recomputes replaced by the recomputation."""
     if not len(existing):
@@ -131,8 +127,8 @@ class Compactor:
         closed_days_end = window_of(watermark, DAY_MS)
         with self.database.recent_lock.shared():
             days = [int(row[0]) for row in cursor.execute(
-                f"SELECT DISTINCT (ts // {DAY_MS}) * {DAY_MS} AS d FROM {STAGED} WHERE ts < ? ORDER BY d",
-                [closed_days_end]).fetchall()]
+                f"SELECT DISTINCT (window_start // {DAY_MS}) * {DAY_MS} AS d FROM {PARTS} "
+                "WHERE window_start < ? ORDER BY d", [closed_days_end]).fetchall()]
         for day in days:
             report.days_rolled += self._roll_day(day, report)
         with self.database.write_lock:
@@ -155,19 +151,20 @@ class Compactor:
         finally:
             cursor.unregister(name)
 
-    def _replace_chunks(self, replaced: list[tuple[int, int]], tables: list[pa.Table]) -> None:
-        """One transaction: drop the touched series' chunks of each (resolution, window), insert the new."""
+    def _replace_rows(self, table_name: str, replaced: list[tuple[int, int]], tables: list[pa.Table]) -> None:
+        """One transaction on one file: drop the touched series' rows of each (resolution, window)
+        of ``table_name``, insert the new ones."""
         cursor = self.database.cursor()
         cursor.execute("BEGIN")
         try:
             for resolution, window_start in replaced:
-                cursor.execute("DELETE FROM chunks WHERE resolution = ? AND window_start = ? "
+                cursor.execute(f"DELETE FROM {table_name} WHERE resolution = ? AND window_start = ? "
                                "AND series_id IN (SELECT id FROM touched)", [resolution, window_start])
             for table in tables:
                 if table.num_rows:
-                    cursor.register("new_chunks", table)
-                    cursor.execute("INSERT INTO chunks SELECT * FROM new_chunks")
-                    cursor.unregister("new_chunks")
+                    cursor.register("new_rows", table)
+                    cursor.execute(f"INSERT INTO {table_name} SELECT * FROM new_rows")
+                    cursor.unregister("new_rows")
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
@@ -203,13 +200,12 @@ class Compactor:
                 merged = latest_per_timestamp(
                     Points.concat([old, new]), np.concatenate([np.full(len(old), -1, np.int64), sequences]))
                 table = chunk_rows(merged, 0, window)
-                self._replace_chunks([(0, window)], [table])
-                # The window's complete minute and hour buckets wait for their day to close.
-                staged = pa.concat_tables([_staged_table(r, rollup(merged, r * 1000)) for r in (60, 3600)])
-                cursor.execute(f"DELETE FROM {STAGED} WHERE ts >= ? AND ts < ? "
-                               "AND series_id IN (SELECT id FROM touched)", [window, window + width])
-                with self._registered("new_buckets", staged):
-                    cursor.execute(f"INSERT INTO {STAGED} SELECT * FROM new_buckets")
+                self._replace_rows("chunks", [(0, window)], [table])
+                # The window's complete minute and hour buckets wait, compressed, for their day to close.
+                # Each file commits on its own: a crash in between only makes the next pass redo the
+                # window, which yields the same chunk and parts.
+                parts = [chunk_rows(rollup(merged, r * 1000), r, window) for r in (60, 3600)]
+                self._replace_rows(PARTS, [(60, window), (3600, window)], parts)
             # Committed separately (another file): should a crash come first, the next pass merges
             # these rows into the chunk again, which changes nothing.
             cursor.execute(f"DELETE FROM {RECENT} WHERE ts >= ? AND ts < ? AND series_id >= ? "
@@ -225,22 +221,25 @@ class Compactor:
             f"AND series_id IN (SELECT id FROM {ids_table}) ORDER BY series_id", [resolution, window_start])
         return points_from_chunks(table)
 
+    def _read_parts(self, resolution: int, day: int) -> pa.Table:
+        with self.database.recent_lock.shared():
+            return fetch_arrow(
+                self.database.cursor(),
+                f"SELECT series_id, payload FROM {PARTS} WHERE resolution = ? AND window_start >= ? "
+                "AND window_start < ? ORDER BY series_id, window_start", [resolution, day, day + DAY_MS])
+
     # -- closed days ------------------------------------------------------------------------------
     def _roll_day(self, day: int, report: CompactionReport) -> int:
-        """Write a closed day's staged buckets into roll-up chunks; returns the series rolled."""
-        cursor = self.database.cursor()
+        """Merge a closed day's roll-up parts into roll-up chunks; returns the series rolled."""
         month = window_of(day, ROLLUP_WINDOWS_MS[3600])
         year = window_of(day, ROLLUP_WINDOWS_MS[86_400])
-        with self.database.write_lock, self.database.recent_lock.shared():
-            staged = fetch_arrow(
-                cursor, f"SELECT resolution, {', '.join(_SUMMARY)} FROM {STAGED} WHERE ts >= ? AND ts < ? "
-                "ORDER BY resolution, series_id, ts", [day, day + DAY_MS])
-            if staged.num_rows == 0:
+        with self.database.write_lock:
+            minutes = points_from_chunks(self._read_parts(60, day))
+            hours = points_from_chunks(self._read_parts(3600, day))
+            if not len(minutes) and not len(hours):
                 return 0
-            resolution = staged.column("resolution").to_numpy()
-            minutes = _points(staged.filter(pa.array(resolution == 60)))
-            hours = _points(staged.filter(pa.array(resolution == 3600)))
-            with self._registered("touched", pa.table({"id": np.unique(staged.column("series_id").to_numpy())})):
+            touched = np.unique(np.concatenate([minutes.series, hours.series]))
+            with self._registered("touched", pa.table({"id": touched})):
                 minute_chunks = replace_buckets(self._read_chunks(60, day, "touched"), minutes)
                 hour_chunks = replace_buckets(self._read_chunks(3600, month, "touched"), hours)
                 in_day = (hour_chunks.timestamp >= day) & (hour_chunks.timestamp < day + DAY_MS)
@@ -248,11 +247,14 @@ class Compactor:
                                        rollup(hour_chunks.take(in_day), DAY_MS))
                 tables = [chunk_rows(minute_chunks, 60, day), chunk_rows(hour_chunks, 3600, month),
                           chunk_rows(days, 86_400, year)]
-                self._replace_chunks([(60, day), (3600, month), (86_400, year)], tables)
-                cursor.execute(f"DELETE FROM {STAGED} WHERE ts >= ? AND ts < ? "
-                               "AND series_id IN (SELECT id FROM touched)", [day, day + DAY_MS])
+                self._replace_rows("chunks", [(60, day), (3600, month), (86_400, year)], tables)
+                # After the chunks are committed: a crash before this re-rolls the day, to the same chunks.
+                with self.database.recent_lock.shared():
+                    self.database.cursor().execute(
+                        f"DELETE FROM {PARTS} WHERE window_start >= ? AND window_start < ? "
+                        "AND series_id IN (SELECT id FROM touched)", [day, day + DAY_MS])
         report.chunks += sum(t.num_rows for t in tables)
-        return int(len(np.unique(hours.series)))
+        return int(len(touched))
 
     # -- retention ------------------------------------------------------------------------------------
     def apply_retention(self, now_ms: int) -> int:

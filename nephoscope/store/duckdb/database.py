@@ -1,7 +1,8 @@
 """Opening the DuckDB files, their schema, and the store's small key/value state.
 
 Two files: ``store.duckdb`` (series, chunks, value_meta, state) and ``recent.duckdb``,
-attached as ``recent``, for points flushed but not yet compacted. DuckDB reuses freed
+attached as ``recent``, for what is transient: points flushed but not yet compacted,
+and roll-up parts waiting for their day to close. DuckDB reuses freed
 blocks but never shrinks a file, so transient data lives in its own file, which is
 replaced by an empty one whenever compaction has drained it.
 """
@@ -20,18 +21,19 @@ RECENT = "recent.recent_points"
 # Raw samples keep min/max/last NULL (they equal sum): far cheaper to store.
 RECENT_COLUMNS = ("series_id, ts, count, sum, coalesce(min, sum) AS min, coalesce(max, sum) AS max, "
                   "coalesce(last, sum) AS last, seq")
-STAGED = "recent.rollup_buckets"
 SHRINK_MIN_FREE_BYTES = 16 * 2**20  # rewriting the recent file is worth it past this much free space
+PARTS = "recent.rollup_parts"
 RECENT_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {STAGED} (
+-- Roll-up buckets of compacted raw windows whose day is still open, as compressed chunks
+-- (one per series, resolution and raw window); merged into ``chunks`` once the day closes.
+CREATE TABLE IF NOT EXISTS {PARTS} (
     resolution INTEGER NOT NULL,
+    window_start BIGINT NOT NULL,
     series_id BIGINT NOT NULL,
-    ts BIGINT NOT NULL,
-    count BIGINT NOT NULL,
-    sum DOUBLE NOT NULL,
-    min DOUBLE NOT NULL,
-    max DOUBLE NOT NULL,
-    last DOUBLE NOT NULL
+    t_first BIGINT NOT NULL,
+    t_last BIGINT NOT NULL,
+    n INTEGER NOT NULL,
+    payload BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {RECENT} (
     series_id BIGINT NOT NULL,
@@ -115,7 +117,7 @@ class Database:
             connection = self.connection
             connection.execute(f"ATTACH '{fresh}' AS recent_new")
             connection.execute(RECENT_SCHEMA.replace("recent.", "recent_new."))
-            for table in (RECENT, STAGED):
+            for table in (RECENT, PARTS):
                 connection.execute(f"INSERT INTO {table.replace('recent.', 'recent_new.')} SELECT * FROM {table}")
             connection.execute("DETACH recent_new")
             self._local = threading.local()  # cursors hold the catalog; start afresh

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
-from nephoscope.store.duckdb.database import RECENT, RECENT_COLUMNS, STAGED, Database, fetch_arrow
+from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
 from nephoscope.store.head import Head
 from nephoscope.store.summary import Points, latest_per_timestamp, rollup
 
@@ -108,7 +108,7 @@ class Reader:
         return finer != 0 or start_ms >= self.raw_retained_from()
 
     def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
-        """Stored points of a resolution: chunks, and for roll-ups the buckets staged for open days."""
+        """Stored points of a resolution: chunks, and for roll-ups the parts waiting for their day to close."""
         table = fetch_arrow(
             cursor,
             "SELECT series_id, payload FROM chunks WHERE resolution = ? AND t_last >= ? AND t_first < ? "
@@ -121,14 +121,14 @@ class Reader:
                 points = points.take(inside)
         if resolution in (60, 3600):
             with self.database.recent_lock.shared():
-                staged = fetch_arrow(
-                    cursor, f"SELECT series_id, ts, count, sum, min, max, last FROM {STAGED} "
-                    "WHERE resolution = ? AND ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)",
-                    [resolution, start_ms, end_ms])
-            if staged.num_rows:
-                buckets = Points(*(staged.column(n).to_numpy() for n in
-                                   ("series_id", "ts", "count", "sum", "min", "max", "last")))
-                points = replace_buckets(points, buckets)
+                parts = points_from_chunks(fetch_arrow(
+                    cursor,
+                    f"SELECT series_id, payload FROM {PARTS} WHERE resolution = ? AND t_last >= ? AND t_first < ? "
+                    "AND series_id IN (SELECT id FROM wanted) ORDER BY series_id, window_start",
+                    [resolution, start_ms, end_ms]))
+            if len(parts):
+                inside = (parts.timestamp >= start_ms) & (parts.timestamp < end_ms)
+                points = replace_buckets(points, parts.take(inside))
         return points
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
