@@ -66,7 +66,9 @@ class StoreConfig:
     raw_window: int = 7200
     # Samples older than the raw retention are refused: roll-ups stay exact.
     max_future_seconds: int = 600
-    memory_limit: str = "1GB"
+    memory_limit: str = "512MB"
+    # Decoded chunks kept in memory for repeated queries (dashboards refresh every few seconds).
+    chunk_cache_bytes: int = 256 * 1024 * 1024
     policies: list[ArchivePolicy] = field(default_factory=lambda: [ArchivePolicy()])
 
 

@@ -11,6 +11,7 @@ from nephoscope.config import ArchivePolicy, Config
 from nephoscope.model import IngestBatch, PointBatch, ValueMeta
 from nephoscope.store.engine import Store
 from nephoscope.store.query import bucket_statistics, measurement_resolution, statistics_resolution
+from nephoscope.store.summary import ordered
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -51,14 +52,14 @@ def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> Non
     rng = np.random.default_rng(7)
     ids = [write_raw(store, "cpu.percent", f"h{i}", timestamps, np.round(rng.uniform(0, 100, 8640), 1))
            for i in range(3)]
-    before = store.read(ids, start, start + DAY, 0)
+    before = ordered(store.read(ids, start, start + DAY, 0))
     store.flush_now()
     report = store.compactor.run(now_ms=start + DAY + 10 * 60_000)
     assert report.windows == 12 and report.days_rolled >= 1
     remaining = store.database.cursor().execute("SELECT count(*) FROM recent.recent_points").fetchall()[0][0]
     assert remaining == 0
     # Today's windows are still open, so the recent file is kept; drained, it is replaced by an empty one.
-    after = store.read(ids, start, start + DAY, 0)
+    after = ordered(store.read(ids, start, start + DAY, 0))
     assert np.array_equal(before.timestamp, after.timestamp) and np.array_equal(before.last, after.last)
     for resolution in (60, 3600, 86_400):
         rolled = store.read(ids, start, start + DAY, resolution)
@@ -130,7 +131,7 @@ def test_a_resent_sample_replaces_the_stored_one_everywhere(store: Store) -> Non
     write_raw(store, "disk.ops", "h1", timestamps[5:6], np.array([200.0]))  # resent, still in the head
     store.flush_now()
     write_raw(store, "disk.ops", "h1", timestamps[5:6], np.array([300.0]))
-    raw = store.read([identifier], start, start + DAY, 0)
+    raw = ordered(store.read([identifier], start, start + DAY, 0))
     assert len(raw) == 10
     assert raw.last.tolist() == [0, 1, 2, 100, 4, 300, 6, 7, 8, 9]
 

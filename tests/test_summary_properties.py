@@ -104,3 +104,24 @@ def test_resent_points_replace_rather_than_add(data, draw) -> None:  # noqa: ANN
     order = np.lexsort((timestamps, series))
     assert np.array_equal(kept.last, expected[order])
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw_samples(), st.sampled_from([0, 7, 60, 300, 3600]))
+def test_statistics_over_merged_series_equal_direct_aggregation(data, period) -> None:  # noqa: ANN001
+    from nephoscope.store.query import bucket_statistics
+
+    series, timestamps, samples = data
+    start = int(timestamps.min())
+    buckets, stats = bucket_statistics(as_points(series, timestamps, samples), start, period)
+    expected: dict[int, list[float]] = {}
+    for t, v in zip(timestamps.tolist(), samples.tolist()):
+        key = (t // (period * 1000)) * period * 1000 if period else start
+        expected.setdefault(key, []).append(v)
+    assert buckets.tolist() == sorted(expected)
+    for i, bucket in enumerate(buckets.tolist()):
+        values = expected[bucket]
+        assert stats["count"][i] == len(values)
+        assert stats["min"][i] == min(values) and stats["max"][i] == max(values)
+        assert np.isclose(stats["sum"][i], sum(values), rtol=1e-12, atol=1e-6)
+        assert np.isclose(stats["avg"][i], sum(values) / len(values), rtol=1e-9, atol=1e-6)

@@ -24,6 +24,7 @@ from nephoscope.ingest.monasca import MonascaDecoder
 from nephoscope.ingest.seriescache import SeriesCache
 from nephoscope.ingest.timewindow import TimeWindow
 from nephoscope.model import IngestBatch
+from nephoscope.store.chunkcache import ChunkCache
 from nephoscope.store.duckdb.catalog import Catalog
 from nephoscope.store.duckdb.compaction import CompactionReport, Compactor
 from nephoscope.store.duckdb.database import Database
@@ -54,7 +55,8 @@ class Store:
         self.database = Database(self.data_dir / "store.duckdb", config.store.memory_limit)
         self.head = Head()
         self.catalog = Catalog(self.database)
-        self.reader = Reader(self.database, self.head, min(p.raw for p in config.store.policies))
+        self.chunk_cache = ChunkCache(config.store.chunk_cache_bytes)
+        self.reader = Reader(self.database, self.head, min(p.raw for p in config.store.policies), self.chunk_cache)
         self.compactor = Compactor(self.database, config.store)
         self.series_cache = SeriesCache()
         self.monasca = MonascaDecoder(self.registry, self.series_cache)

@@ -70,6 +70,17 @@ def latest_per_timestamp(points: Points, sequence: np.ndarray) -> Points:
     return ordered if keep.all() else ordered.take(keep)
 
 
+def ordered(points: Points) -> Points:
+    """``points`` sorted by (series, timestamp); a linear check first, sorting only if needed."""
+    if len(points) < 2:
+        return points
+    series_step = np.diff(points.series)
+    in_order = (series_step > 0) | ((series_step == 0) & (np.diff(points.timestamp) >= 0))
+    if in_order.all():
+        return points
+    return points.take(np.lexsort((points.timestamp, points.series)))
+
+
 def group_starts(*keys: np.ndarray) -> np.ndarray:
     """Start offsets of runs of equal key tuples in sorted columns."""
     length = keys[0].shape[0]
@@ -99,12 +110,13 @@ def bucket_start(timestamp: np.ndarray, width_ms: int, origin_ms: int = 0) -> np
 
 
 def rollup(points: Points, width_ms: int, origin_ms: int = 0) -> Points:
-    """Merge points sorted by (series, timestamp) into buckets ``width_ms`` wide.
-
-    Each bucket's timestamp is its start; buckets never straddle ``origin_ms + k*width``.
+    """Merge points into buckets ``width_ms`` wide, per series; the result is sorted by
+    (series, timestamp). Each bucket's timestamp is its start; buckets never straddle
+    ``origin_ms + k*width``.
     """
     if not len(points):
         return points
+    points = ordered(points)
     buckets = bucket_start(points.timestamp, width_ms, origin_ms)
     starts = group_starts(points.series, buckets)
     count, total, low, high, last = reduce_groups(points, starts)

@@ -30,9 +30,10 @@ import numpy as np
 import pyarrow as pa
 
 from nephoscope.config import StoreConfig
+from nephoscope.store.chunkcache import ChunkCache
 from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks
 from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
-from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, rollup
+from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, ordered, rollup
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,18 @@ def window_of(timestamp: int, width: int) -> int:
     return (timestamp // width) * width
 
 
-def points_from_chunks(table: pa.Table) -> Points:
+def points_from_chunks(table: pa.Table, cache: ChunkCache | None = None) -> Points:
     if table.num_rows == 0:
         return Points.empty()
-    lengths, columns = decode_chunks(table.column("payload").to_pylist())
+    payloads = table.column("payload").to_pylist()
+    lengths, columns = cache.decode(payloads) if cache is not None else decode_chunks(payloads)
     series = np.repeat(table.column("series_id").to_numpy(), lengths)
     return Points(series, columns.timestamps, columns.count, columns.sum, columns.min, columns.max, columns.last)
 
 
 def chunk_rows(points: Points, resolution: int, window_start: int) -> pa.Table:
-    """One compressed chunk per series of ``points`` (sorted by series, timestamp)."""
+    """One compressed chunk per series of ``points``."""
+    points = ordered(points)
     starts = group_starts(points.series)
     offsets = np.append(starts, len(points)).astype(np.int64)
     blobs = encode_chunks(offsets, ChunkColumns(points.timestamp, points.count, points.sum,
@@ -92,9 +95,14 @@ def _points(table: pa.Table) -> Points:
 
 
 def replace_buckets(existing: Points, buckets: Points) -> Points:
-    """``existing`` with every bucket that ``buckets`` recomputes replaced by the recomputation."""
+    """``existing`` with every bucket that ``buckets`` recomputes replaced by the recomputation
+    (in no particular order)."""
     if not len(existing):
         return buckets
+    if not len(buckets):
+        return existing
+    if int(buckets.timestamp.min()) > int(existing.timestamp.max()):
+        return Points.concat([existing, buckets])  # nothing to replace: the usual case, no sort
     sequence = np.concatenate([np.zeros(len(existing), np.int64), np.ones(len(buckets), np.int64)])
     return latest_per_timestamp(Points.concat([existing, buckets]), sequence)
 

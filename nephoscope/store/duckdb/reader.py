@@ -10,11 +10,13 @@ in storage.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import pyarrow as pa
 
+from nephoscope.store.chunkcache import ChunkCache
 from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
 from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
 from nephoscope.store.head import Head
@@ -24,29 +26,37 @@ FINER = {60: 0, 3600: 0, 86_400: 3600}
 
 
 class Reader:
-    def __init__(self, database: Database, head: Head, raw_retention_seconds: int) -> None:
+    def __init__(self, database: Database, head: Head, raw_retention_seconds: int, cache: ChunkCache) -> None:
         self.database = database
         self.head = head
+        self.cache = cache
+        self._query = threading.local()
         self.raw_retention_ms = raw_retention_seconds * 1000
 
     def raw_retained_from(self) -> int:
         return int(time.time() * 1000) - self.raw_retention_ms
 
     def read(self, series: np.ndarray, start_ms: int, end_ms: int, resolution: int) -> Points:
-        """Points of ``series`` with start <= timestamp < end, sorted by (series, timestamp)."""
+        """Points of ``series`` with start <= timestamp < end, in no particular order
+        (``summary.ordered`` sorts them when needed)."""
         if not len(series) or start_ms >= end_ms:
             return Points.empty()
         cursor = self.database.cursor()
-        cursor.register("wanted", pa.table({"id": np.asarray(series, np.int64)}))
+        ids = np.asarray(series, np.int64)
+        cursor.register("wanted", pa.table({"id": ids}))
+        # Per read, on this thread: the series and the watermarks (one state query, not one per level).
+        self._query.ids = ids
+        self._query.watermark = self.database.state("rollup_watermark")
+        self._query.days_rolled = self.database.state("days_rolled_until")
         try:
             return self._read_level(cursor, resolution, start_ms, end_ms)
         finally:
             cursor.unregister("wanted")
 
     def _watermark(self, resolution: int) -> int:
-        watermark = self.database.state("rollup_watermark")
+        watermark = self._query.watermark
         if resolution == 86_400:
-            return min(self.database.state("days_rolled_until"), (watermark // DAY_MS) * DAY_MS)
+            return min(self._query.days_rolled, (watermark // DAY_MS) * DAY_MS)
         return watermark
 
     def _read_level(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
@@ -82,10 +92,7 @@ class Reader:
         tail_start = max(inner_start, stored_end)
         if tail_start < end_ms:
             parts.append(rollup(self._read_level(cursor, finer, tail_start, end_ms), width))
-        points = Points.concat(parts)
-        if len(parts) > 1 and len(points):
-            points = points.take(np.lexsort((points.timestamp, points.series)))
-        return points
+        return Points.concat(parts)
 
     def _late_span(self, cursor, start_ms: int, end_ms: int) -> tuple[int, int] | None:  # noqa: ANN001
         """(first, last) timestamp of raw points not yet compacted in [start, end), if any."""
@@ -97,8 +104,7 @@ class Reader:
             first, last = cursor.execute(
                 f"SELECT min(ts), max(ts) FROM {RECENT} WHERE ts >= ? AND ts < ? "
                 "AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms]).fetchall()[0]
-        wanted = cursor.execute("SELECT id FROM wanted").fetchnumpy()["id"]
-        head, _ = self.head.read(wanted, start_ms, end_ms)
+        head, _ = self.head.read(self._query.ids, start_ms, end_ms)
         if len(head):
             first = min(first, int(head.timestamp.min())) if first is not None else int(head.timestamp.min())
             last = max(last, int(head.timestamp.max())) if last is not None else int(head.timestamp.max())
@@ -109,26 +115,26 @@ class Reader:
 
     def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         """Stored points of a resolution: chunks, and for roll-ups the parts waiting for their day to close."""
-        table = fetch_arrow(
-            cursor,
-            "SELECT series_id, payload FROM chunks WHERE resolution = ? AND t_last >= ? AND t_first < ? "
-            "AND series_id IN (SELECT id FROM wanted) ORDER BY series_id, window_start",
-            [resolution, start_ms, end_ms])
-        points = points_from_chunks(table)
+        query = ("SELECT series_id, payload, false AS part FROM chunks WHERE resolution = ? AND t_last >= ? "
+                 "AND t_first < ? AND series_id IN (SELECT id FROM wanted)")
+        parameters = [resolution, start_ms, end_ms]
+        with_parts = resolution in (60, 3600)
+        if with_parts:
+            query += (f" UNION ALL SELECT series_id, payload, true FROM {PARTS} WHERE resolution = ? AND t_last >= ? "
+                      "AND t_first < ? AND series_id IN (SELECT id FROM wanted)")
+            parameters += parameters
+        with self.database.recent_lock.shared():
+            table = fetch_arrow(cursor, query, parameters)
+        is_part = table.column("part").to_numpy(zero_copy_only=False)
+        if with_parts and is_part.any():
+            points = replace_buckets(points_from_chunks(table.filter(pa.array(~is_part)), self.cache),
+                                     points_from_chunks(table.filter(pa.array(is_part)), self.cache))
+        else:
+            points = points_from_chunks(table, self.cache)
         if len(points):
             inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
             if not inside.all():
                 points = points.take(inside)
-        if resolution in (60, 3600):
-            with self.database.recent_lock.shared():
-                parts = points_from_chunks(fetch_arrow(
-                    cursor,
-                    f"SELECT series_id, payload FROM {PARTS} WHERE resolution = ? AND t_last >= ? AND t_first < ? "
-                    "AND series_id IN (SELECT id FROM wanted) ORDER BY series_id, window_start",
-                    [resolution, start_ms, end_ms]))
-            if len(parts):
-                inside = (parts.timestamp >= start_ms) & (parts.timestamp < end_ms)
-                points = replace_buckets(points, parts.take(inside))
         return points
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
@@ -136,8 +142,7 @@ class Reader:
         with self.database.recent_lock.shared():
             recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
                                  "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms])
-        wanted = cursor.execute("SELECT id FROM wanted").fetchnumpy()["id"]
-        head, head_sequence = self.head.read(wanted, start_ms, end_ms)
+        head, head_sequence = self.head.read(self._query.ids, start_ms, end_ms)
         parts = [stored]
         sequences = [np.full(len(stored), -1, np.int64)]
         if recent.num_rows:

@@ -1,0 +1,71 @@
+"""Decoded chunks kept in memory, least recently used first out.
+
+Dashboards ask for the same windows every few seconds; decoding a chunk costs far
+more than finding it. Entries are keyed by the payload's CRC-32 and length, so a
+rewritten chunk (late data, a new day merged) is simply a different entry.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from nephoscope.store.codec import ChunkColumns, decode_chunks
+
+_FIELDS = ("timestamps", "count", "sum", "min", "max", "last")
+
+
+class ChunkCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[int, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def decode(self, payloads: Sequence[bytes]) -> tuple[np.ndarray, ChunkColumns]:
+        """Like ``codec.decode_chunks``: lengths per payload and the concatenated columns."""
+        keys = [(zlib.crc32(p), len(p)) for p in payloads]
+        found: list[tuple[np.ndarray, ...] | None] = []
+        with self._lock:
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    self._entries.move_to_end(key)
+                found.append(entry)
+        missing = [i for i, entry in enumerate(found) if entry is None]
+        self.hits += len(payloads) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            lengths, columns = decode_chunks([payloads[i] for i in missing])
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            arrays = [getattr(columns, name) for name in _FIELDS]
+            with self._lock:
+                for position, index in enumerate(missing):
+                    a, b = offsets[position], offsets[position + 1]
+                    entry = tuple(array[a:b] for array in arrays)
+                    found[index] = entry
+                    self._store(keys[index], entry)
+        lengths = np.fromiter((len(entry[0]) for entry in found), np.int64, len(found))
+        if not found:
+            empty = np.empty(0, np.int64), np.empty(0, np.float64)
+            return lengths, ChunkColumns(empty[0], empty[0], *(empty[1],) * 4)
+        merged = [np.concatenate([entry[i] for entry in found]) for i in range(len(_FIELDS))]
+        return lengths, ChunkColumns(*merged)
+
+    def _store(self, key: tuple[int, int], entry: tuple[np.ndarray, ...]) -> None:
+        size = sum(array.nbytes for array in entry)
+        if size > self.max_bytes:
+            return
+        if key in self._entries:
+            return
+        self._entries[key] = entry
+        self._bytes += size
+        while self._bytes > self.max_bytes and self._entries:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= sum(array.nbytes for array in evicted)
