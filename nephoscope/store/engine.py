@@ -143,7 +143,7 @@ class Store:
 
     def sync_series(self) -> None:
         """Read-your-writes for the catalog: series acknowledged but not yet flushed become visible."""
-        if self.head.points:
+        if self.head.has_new_series:
             self.flush_now()
 
     def compact(self, force: bool = False) -> CompactionReport:

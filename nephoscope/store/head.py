@@ -33,6 +33,12 @@ class Head:
     def points(self) -> int:
         return self._points
 
+    @property
+    def has_new_series(self) -> bool:
+        """Whether some batch not yet flushed brings series the store's tables do not list yet."""
+        with self._lock:
+            return any(batch.tenant_series for _, batch in self._batches + self._flushing)
+
     def add(self, sequence: int, batch: IngestBatch) -> None:
         with self._lock:
             self._batches.append((sequence, batch))

@@ -131,7 +131,7 @@ class Compactor:
             self._compact_raw_window(window, width, report)
         watermark = max(self.database.state("rollup_watermark"), closed_until)
         with self.database.write_lock:
-            Database.set_state(cursor, "rollup_watermark", watermark)
+            self.database.set_state(cursor, "rollup_watermark", watermark)
         closed_days_end = window_of(watermark, DAY_MS)
         with self.database.recent_lock.shared():
             days = [int(row[0]) for row in cursor.execute(
@@ -140,7 +140,7 @@ class Compactor:
         for day in days:
             report.days_rolled += self._roll_day(day, report)
         with self.database.write_lock:
-            Database.set_state(cursor, "days_rolled_until", max(closed_days_end, self.database.state("days_rolled_until")))
+            self.database.set_state(cursor, "days_rolled_until", max(closed_days_end, self.database.state("days_rolled_until")))
         self.apply_retention(now_ms)
         if windows or days:
             self.database.shrink_recent()

@@ -95,6 +95,7 @@ class Database:
         self.connection.execute(SCHEMA)
         self._attach_recent()
         self._local = threading.local()
+        self._state: dict[str, int] = {}
         self.write_lock = threading.Lock()  # one writer at a time: flush and compaction take turns
         self.recent_lock = SharedLock()  # shared by every use of recent points, exclusive to replace the file
 
@@ -135,12 +136,18 @@ class Database:
         return cursor
 
     def state(self, key: str, default: int = 0) -> int:
-        row = first_row(self.cursor(), "SELECT value FROM store_state WHERE key = ?", [key])
-        return int(row[0]) if row else default
+        """A value of the store's small state (watermarks, flushed sequence); kept in memory once read."""
+        value = self._state.get(key)
+        if value is None:
+            row = first_row(self.cursor(), "SELECT value FROM store_state WHERE key = ?", [key])
+            value = self._state[key] = int(row[0]) if row else default
+        return value
 
-    @staticmethod
-    def set_state(cursor: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
+    def set_state(self, cursor: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
+        """Set inside the caller's transaction (if any); the memory copy follows at once, which is
+        safe because a failed transaction stops the store's writers before anyone rereads it."""
         cursor.execute("INSERT OR REPLACE INTO store_state VALUES (?, ?)", [key, int(value)])
+        self._state[key] = int(value)
 
     def checkpoint(self) -> None:
         """Write DuckDB's WAL into the file; waits for the store's own writers, retries briefly

@@ -44,6 +44,9 @@ class Reader:
         cursor = self.database.cursor()
         ids = np.asarray(series, np.int64)
         cursor.register("wanted", pa.table({"id": ids}))
+        # A short literal list lets DuckDB skip row groups by their min/max; a long one is a join.
+        self._query.ids_sql = (f"IN ({','.join(str(int(i)) for i in ids)})" if len(ids) <= 64
+                               else "IN (SELECT id FROM wanted)")
         # Per read, on this thread: the series and the watermarks (one state query, not one per level).
         self._query.ids = ids
         self._query.watermark = self.database.state("rollup_watermark")
@@ -103,7 +106,7 @@ class Reader:
         with self.database.recent_lock.shared():
             first, last = cursor.execute(
                 f"SELECT min(ts), max(ts) FROM {RECENT} WHERE ts >= ? AND ts < ? "
-                "AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms]).fetchall()[0]
+                f"AND series_id {self._query.ids_sql}", [start_ms, end_ms]).fetchall()[0]
         head, _ = self.head.read(self._query.ids, start_ms, end_ms)
         if len(head):
             first = min(first, int(head.timestamp.min())) if first is not None else int(head.timestamp.min())
@@ -116,12 +119,12 @@ class Reader:
     def _read_chunks(self, cursor, resolution: int, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         """Stored points of a resolution: chunks, and for roll-ups the parts waiting for their day to close."""
         query = ("SELECT series_id, payload, false AS part FROM chunks WHERE resolution = ? AND t_last >= ? "
-                 "AND t_first < ? AND series_id IN (SELECT id FROM wanted)")
+                 f"AND t_first < ? AND series_id {self._query.ids_sql}")
         parameters = [resolution, start_ms, end_ms]
         with_parts = resolution in (60, 3600)
         if with_parts:
             query += (f" UNION ALL SELECT series_id, payload, true FROM {PARTS} WHERE resolution = ? AND t_last >= ? "
-                      "AND t_first < ? AND series_id IN (SELECT id FROM wanted)")
+                      f"AND t_first < ? AND series_id {self._query.ids_sql}")
             parameters += parameters
         with self.database.recent_lock.shared():
             table = fetch_arrow(cursor, query, parameters)
@@ -141,7 +144,7 @@ class Reader:
         stored = self._read_chunks(cursor, 0, start_ms, end_ms)
         with self.database.recent_lock.shared():
             recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
-                                 "WHERE ts >= ? AND ts < ? AND series_id IN (SELECT id FROM wanted)", [start_ms, end_ms])
+                                 f"WHERE ts >= ? AND ts < ? AND series_id {self._query.ids_sql}", [start_ms, end_ms])
         head, head_sequence = self.head.read(self._query.ids, start_ms, end_ms)
         parts = [stored]
         sequences = [np.full(len(stored), -1, np.int64)]

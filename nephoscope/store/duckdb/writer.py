@@ -94,7 +94,7 @@ def flush(database: Database, batches: list[tuple[int, IngestBatch]], registry: 
             if meta:
                 cursor.executemany("INSERT INTO value_meta VALUES (?, ?, ?)", meta)
             last_sequence = batches[-1][0]
-            Database.set_state(cursor, "flushed_sequence", last_sequence)
+            database.set_state(cursor, "flushed_sequence", last_sequence)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
