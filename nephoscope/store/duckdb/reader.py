@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from nephoscope.store.chunkcache import ChunkCache
-from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
+from nephoscope.store.duckdb.compaction import DAY_MS, replace_buckets
 from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
 from nephoscope.store.head import Head
 from nephoscope.store.summary import Points, latest_per_timestamp, rollup
@@ -43,18 +43,33 @@ class Reader:
             return Points.empty()
         cursor = self.database.cursor()
         ids = np.asarray(series, np.int64)
-        cursor.register("wanted", pa.table({"id": ids}))
         # A short literal list lets DuckDB skip row groups by their min/max; a long one is a join.
-        self._query.ids_sql = (f"IN ({','.join(str(int(i)) for i in ids)})" if len(ids) <= 64
-                               else "IN (SELECT id FROM wanted)")
-        # Per read, on this thread: the series and the watermarks (one state query, not one per level).
+        joined = len(ids) > 64
+        self._query.ids_sql = "IN (SELECT id FROM wanted)" if joined else f"IN ({','.join(str(int(i)) for i in ids)})"
+        if joined:
+            cursor.register("wanted", pa.table({"id": ids}))
+        try:
+            self._prepare(cursor, ids, start_ms, end_ms)
+            return self._read_level(cursor, resolution, start_ms, end_ms)
+        finally:
+            if joined:
+                cursor.unregister("wanted")
+
+    def _prepare(self, cursor, ids: np.ndarray, start_ms: int, end_ms: int) -> None:  # noqa: ANN001
+        """Per read, on this thread: the series, the watermarks, and the points not yet compacted
+        (recent, then the head), fetched once: every raw read below (edges, the tail after the
+        watermark, late data) asks for a part of [start, end)."""
         self._query.ids = ids
         self._query.watermark = self.database.state("rollup_watermark")
         self._query.days_rolled = self.database.state("days_rolled_until")
-        try:
-            return self._read_level(cursor, resolution, start_ms, end_ms)
-        finally:
-            cursor.unregister("wanted")
+        with self.database.recent_lock.shared():
+            recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
+                                 f"WHERE ts >= ? AND ts < ? AND series_id {self._query.ids_sql}", [start_ms, end_ms])
+        head, head_sequence = self.head.read(ids, start_ms, end_ms)
+        self._query.uncompacted = (
+            Points.concat([Points(*(recent.column(name).to_numpy() for name in
+                                    ("series_id", "ts", "count", "sum", "min", "max", "last"))), head]),
+            np.concatenate([recent.column("seq").to_numpy(), head_sequence]))
 
     def _watermark(self, resolution: int) -> int:
         watermark = self._query.watermark
@@ -97,21 +112,18 @@ class Reader:
             parts.append(rollup(self._read_level(cursor, finer, tail_start, end_ms), width))
         return Points.concat(parts)
 
+    def _uncompacted(self, start_ms: int, end_ms: int) -> tuple[Points, np.ndarray]:
+        points, sequence = self._query.uncompacted
+        inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
+        return points.take(inside), sequence[inside]
+
     def _late_span(self, cursor, start_ms: int, end_ms: int) -> tuple[int, int] | None:  # noqa: ANN001
         """(first, last) timestamp of raw points not yet compacted in [start, end), if any."""
-        if start_ms < self.raw_retained_from():
-            start_ms = self.raw_retained_from()
+        start_ms = max(start_ms, self.raw_retained_from())
         if start_ms >= end_ms:
             return None
-        with self.database.recent_lock.shared():
-            first, last = cursor.execute(
-                f"SELECT min(ts), max(ts) FROM {RECENT} WHERE ts >= ? AND ts < ? "
-                f"AND series_id {self._query.ids_sql}", [start_ms, end_ms]).fetchall()[0]
-        head, _ = self.head.read(self._query.ids, start_ms, end_ms)
-        if len(head):
-            first = min(first, int(head.timestamp.min())) if first is not None else int(head.timestamp.min())
-            last = max(last, int(head.timestamp.max())) if last is not None else int(head.timestamp.max())
-        return None if first is None else (int(first), int(last))
+        late, _ = self._uncompacted(start_ms, end_ms)
+        return (int(late.timestamp.min()), int(late.timestamp.max())) if len(late) else None
 
     def _finer_covers(self, finer: int, start_ms: int) -> bool:
         return finer != 0 or start_ms >= self.raw_retained_from()
@@ -127,34 +139,29 @@ class Reader:
                       f"AND t_first < ? AND series_id {self._query.ids_sql}")
             parameters += parameters
         with self.database.recent_lock.shared():
-            table = fetch_arrow(cursor, query, parameters)
-        is_part = table.column("part").to_numpy(zero_copy_only=False)
-        if with_parts and is_part.any():
-            points = replace_buckets(points_from_chunks(table.filter(pa.array(~is_part)), self.cache),
-                                     points_from_chunks(table.filter(pa.array(is_part)), self.cache))
-        else:
-            points = points_from_chunks(table, self.cache)
+            rows = cursor.execute(query, parameters).fetchall()  # few rows of blobs: cheaper than Arrow
+        chunks = [row for row in rows if not row[2]]
+        points = self._decode(chunks)
+        if len(chunks) < len(rows):
+            points = replace_buckets(points, self._decode([row for row in rows if row[2]]))
         if len(points):
             inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
             if not inside.all():
                 points = points.take(inside)
         return points
 
+    def _decode(self, rows: list[tuple]) -> Points:
+        """(series_id, payload, …) rows to points, through the decoded-chunk cache."""
+        if not rows:
+            return Points.empty()
+        lengths, columns = self.cache.decode([row[1] for row in rows])
+        series = np.repeat(np.fromiter((row[0] for row in rows), np.int64, len(rows)), lengths)
+        return Points(series, columns.timestamps, columns.count, columns.sum, columns.min, columns.max, columns.last)
+
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         stored = self._read_chunks(cursor, 0, start_ms, end_ms)
-        with self.database.recent_lock.shared():
-            recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
-                                 f"WHERE ts >= ? AND ts < ? AND series_id {self._query.ids_sql}", [start_ms, end_ms])
-        head, head_sequence = self.head.read(self._query.ids, start_ms, end_ms)
-        parts = [stored]
-        sequences = [np.full(len(stored), -1, np.int64)]
-        if recent.num_rows:
-            parts.append(Points(*(recent.column(name).to_numpy() for name in
-                                  ("series_id", "ts", "count", "sum", "min", "max", "last"))))
-            sequences.append(recent.column("seq").to_numpy())
-        if len(head):
-            parts.append(head)
-            sequences.append(head_sequence)
-        if len(parts) == 1:
+        uncompacted, sequence = self._uncompacted(start_ms, end_ms)
+        if not len(uncompacted):
             return stored
-        return latest_per_timestamp(Points.concat(parts), np.concatenate(sequences))
+        return latest_per_timestamp(Points.concat([stored, uncompacted]),
+                                    np.concatenate([np.full(len(stored), -1, np.int64), sequence]))
