@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -165,45 +166,58 @@ def _groups(request: Request, principal: Principal):  # noqa: ANN202
     return store, groups, series_filter.start_ms, end
 
 
-@router.get("/metrics/measurements", summary="List measurements")
-async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+def _page_of_groups(request: Request, principal: Principal, columns: list[str], key: str,
+                    rows_for: Callable, resume_after: Callable[[int, int, int], int]) -> tuple[list, str | None]:
+    """Monasca's paging over groups of series: ``limit`` counts rows across elements, and the
+    ``next`` offset ``<element id>_<timestamp>`` resumes inside the element where a page ended.
+
+    ``rows_for(store, group, begin, end, start, remaining)`` gives (timestamp texts, rows);
+    ``resume_after(offset_time, start, end)`` is where a group continues after an offset.
+    """
     limit = params.limit(request, request.app.state.config.limits.page_limit)
     element_offset, time_offset = _offset(request)
+    store, groups, start, end = _groups(request, principal)
+    elements, remaining, next_offset = [], limit, None
+    skipping = element_offset is not None
+    for group in groups:
+        if skipping and group.id != element_offset:
+            continue
+        begin = start
+        if time_offset is not None and (skipping or element_offset is None):
+            begin = resume_after(time_offset, start, end)
+        skipping = False
+        texts, rows = rows_for(store, group, begin, end, start, remaining)
+        if not rows:
+            continue
+        elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
+                         "columns": columns, key: rows})
+        remaining -= len(rows)
+        if remaining <= 0:
+            next_offset = f"{group.id}_{texts[-1]}"
+            break
+    return elements, next_offset
+
+
+@router.get("/metrics/measurements", summary="List measurements")
+async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
     policies = request.app.state.config.store.policies
 
-    def query():  # noqa: ANN202
-        store, groups, start, end = _groups(request, principal)
-        elements, remaining, next_offset = [], limit, None
-        skipping = element_offset is not None
-        for group in groups:
-            if skipping and group.id != element_offset:
-                continue
-            begin = start
-            if time_offset is not None and (skipping or element_offset is None):
-                begin = max(start, time_offset + 1)
-            skipping = False
-            points = Points.concat([store.read(group.series, a, b, resolution)
-                                    for resolution, a, b in measurement_segments(policies, begin, end)])
-            series, timestamps, values = measurement_values(points)
-            if not len(timestamps):
-                continue
-            series, timestamps, values = series[:remaining], timestamps[:remaining], values[:remaining]
-            meta = store.catalog.value_meta(group.series, begin, end)
-            texts = millis_text(timestamps)
-            rows = [[t, v, {}] for t, v in zip(texts, values.tolist())]
-            if meta:
-                for row, key in zip(rows, zip(series.tolist(), timestamps.tolist())):
-                    if key in meta:
-                        row[2] = meta[key]
-            elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
-                             "columns": ["timestamp", "value", "value_meta"], "measurements": rows})
-            remaining -= len(rows)
-            if remaining <= 0:
-                next_offset = f"{group.id}_{texts[-1]}"
-                break
-        return elements, next_offset
+    def rows_for(store, group, begin: int, end: int, start: int, remaining: int):  # noqa: ANN001, ANN202
+        points = Points.concat([store.read(group.series, a, b, resolution)
+                                for resolution, a, b in measurement_segments(policies, begin, end)])
+        series, timestamps, values = measurement_values(points)
+        series, timestamps, values = series[:remaining], timestamps[:remaining], values[:remaining]
+        texts = millis_text(timestamps)
+        rows = [[t, v, {}] for t, v in zip(texts, values.tolist())]
+        meta = store.catalog.value_meta(group.series, begin, end) if rows else {}
+        for row, key in zip(rows, zip(series.tolist(), timestamps.tolist())):
+            if key in meta:
+                row[2] = meta[key]
+        return texts, rows
 
-    elements, next_offset = await run_in_threadpool(query)
+    elements, next_offset = await run_in_threadpool(
+        _page_of_groups, request, principal, ["timestamp", "value", "value_meta"], "measurements", rows_for,
+        lambda offset, start, end: max(start, offset + 1))
     return responses.page(request, elements, next_offset)
 
 
@@ -221,37 +235,16 @@ async def statistics(request: Request, principal: Principal = Depends(allowed(Ac
         raise unprocessable(f"period must be a whole number of seconds from 0 to {MAX_PERIOD_SECONDS}, "
                             f"got {raw_period!r}", "period")
     period = int(raw_period)
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
-    element_offset, time_offset = _offset(request)
     policies = request.app.state.config.store.policies
 
-    def query():  # noqa: ANN202
-        store, groups, start, end = _groups(request, principal)
-        resolution = statistics_resolution(policies, start, period)
-        elements, remaining, next_offset = [], limit, None
-        skipping = element_offset is not None
-        for group in groups:
-            if skipping and group.id != element_offset:
-                continue
-            begin = start
-            if time_offset is not None and (skipping or element_offset is None):
-                begin = time_offset + period * 1000 if period else end
-            skipping = False
-            points = store.read(group.series, begin, end, resolution)
-            buckets, values = bucket_statistics(points, start, period)
-            if not len(buckets):
-                continue
-            buckets = buckets[:remaining]
-            texts = seconds_text(buckets)
-            columns = [values[s][:remaining] for s in requested]
-            rows = [[t, *row] for t, row in zip(texts, zip(*(c.tolist() for c in columns)))]
-            elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
-                             "columns": ["timestamp", *requested], "statistics": rows})
-            remaining -= len(rows)
-            if remaining <= 0:
-                next_offset = f"{group.id}_{texts[-1]}"
-                break
-        return elements, next_offset
+    def rows_for(store, group, begin: int, end: int, start: int, remaining: int):  # noqa: ANN001, ANN202
+        points = store.read(group.series, begin, end, statistics_resolution(policies, start, period))
+        buckets, values = bucket_statistics(points, start, period)
+        texts = seconds_text(buckets[:remaining])
+        columns = [values[name][:remaining].tolist() for name in requested]
+        return texts, [[t, *row] for t, row in zip(texts, zip(*columns))]
 
-    elements, next_offset = await run_in_threadpool(query)
+    elements, next_offset = await run_in_threadpool(
+        _page_of_groups, request, principal, ["timestamp", *requested], "statistics", rows_for,
+        lambda offset, start, end: offset + period * 1000 if period else end)
     return responses.page(request, elements, next_offset)

@@ -23,10 +23,8 @@ RECENT_COLUMNS = ("series_id, ts, count, sum, coalesce(min, sum) AS min, coalesc
                   "coalesce(last, sum) AS last, seq")
 SHRINK_MIN_FREE_BYTES = 16 * 2**20  # rewriting the recent file is worth it past this much free space
 PARTS = "recent.rollup_parts"
-RECENT_SCHEMA = f"""
--- Roll-up buckets of compacted raw windows whose day is still open, as compressed chunks
--- (one per series, resolution and raw window); merged into ``chunks`` once the day closes.
-CREATE TABLE IF NOT EXISTS {PARTS} (
+# One compressed chunk per row: a series' points of one window at one resolution.
+CHUNK_COLUMNS = """(
     resolution INTEGER NOT NULL,
     window_start BIGINT NOT NULL,
     series_id BIGINT NOT NULL,
@@ -34,7 +32,11 @@ CREATE TABLE IF NOT EXISTS {PARTS} (
     t_last BIGINT NOT NULL,
     n INTEGER NOT NULL,
     payload BLOB NOT NULL
-);
+)"""
+RECENT_SCHEMA = f"""
+-- Roll-up buckets of compacted raw windows whose day is still open, as compressed chunks
+-- (one per series, resolution and raw window); merged into ``chunks`` once the day closes.
+CREATE TABLE IF NOT EXISTS {PARTS} {CHUNK_COLUMNS};
 CREATE TABLE IF NOT EXISTS {RECENT} (
     series_id BIGINT NOT NULL,
     ts BIGINT NOT NULL,
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS {RECENT} (
 );
 """
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS series (
     id BIGINT PRIMARY KEY,
     tenant VARCHAR NOT NULL,
@@ -63,15 +65,7 @@ CREATE TABLE IF NOT EXISTS series_dimensions (
     key VARCHAR NOT NULL,
     value VARCHAR NOT NULL
 );
-CREATE TABLE IF NOT EXISTS chunks (
-    resolution INTEGER NOT NULL,
-    window_start BIGINT NOT NULL,
-    series_id BIGINT NOT NULL,
-    t_first BIGINT NOT NULL,
-    t_last BIGINT NOT NULL,
-    n INTEGER NOT NULL,
-    payload BLOB NOT NULL
-);
+CREATE TABLE IF NOT EXISTS chunks {CHUNK_COLUMNS};
 CREATE TABLE IF NOT EXISTS value_meta (
     series_id BIGINT NOT NULL,
     ts BIGINT NOT NULL,
