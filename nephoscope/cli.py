@@ -22,7 +22,7 @@ app = typer.Typer(
     no_args_is_help=True, rich_markup_mode="markdown", add_completion=False)
 keys_app = typer.Typer(help="Manage API keys (tokens bound to one project and a set of roles).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-console = Console()
+console = Console(soft_wrap=True)  # URLs and tokens must stay whole for copy and paste
 error_console = Console(stderr=True)
 
 
@@ -84,14 +84,16 @@ def serve(
     base = f"http://{config.server.host}:{config.server.port}"
     console.print(f"[bold]Nephoscope[/bold] starting on {base} (data in {config.data_path})")
     console.print(f"  Monasca endpoint: {base}/v2.0    API docs: {base}/docs    dashboard: {base}/ui/")
+    shown_token = created_token or (admin_token if config.demo.enabled else None)
     if created_token:
         console.print("  [yellow]First admin key created; it is shown only this once:[/yellow]")
-        console.print(f"  admin token: {created_token}")
-    elif admin_token and config.demo.enabled:
-        console.print(f"  admin token: {admin_token}")
+    if shown_token:
+        console.print(f"  admin token: {shown_token}")
     if config.demo.enabled:
-        console.print("  Demo cloud: 20 hypervisors x 10 instances pushing every 10 s.")
-    console.print(f"  Try: monasca --os-auth-type admin_token --os-token TOKEN --os-endpoint {base}/v2.0 metric-list")
+        console.print(f"  Demo cloud: {config.demo.hypervisors} hypervisors x {config.demo.instances_per_hypervisor} "
+                      f"instances pushing every {config.demo.interval:g} s.")
+    console.print(f"  Try: monasca --os-auth-type admin_token --os-token {shown_token or 'TOKEN'} "
+                  f"--os-endpoint {base}/v2.0 metric-list")
     application = create_app(config, demo_token)
     uvicorn.run(application, host=config.server.host, port=config.server.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30, loop="uvloop" if _has("uvloop") else "asyncio",
