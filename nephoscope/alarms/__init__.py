@@ -1,0 +1,1 @@
+"""Alarm definitions, the expression grammar, the evaluator and the alarm state machine."""
