@@ -14,7 +14,6 @@ import gzip
 import json
 import time
 import zlib
-from collections import defaultdict
 
 import cramjam
 import httpx

@@ -16,11 +16,13 @@ from fastapi import FastAPI
 
 from nephoscope import __version__
 from nephoscope.api import errors
-from nephoscope.api.monasca import metrics, versions
+from nephoscope.alarms.definitions import DefinitionStore
+from nephoscope.api.monasca import alarm_definitions, metrics, notification_methods, versions
 from nephoscope.api.native import admin, health, points
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import KeyAuthenticator
 from nephoscope.config import Config
+from nephoscope.notify import NotificationService, NotifyConfig
 from nephoscope.store.engine import Store
 from nephoscope.telemetry.collector import SelfMetrics
 from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
@@ -35,7 +37,7 @@ plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` h
 """
 
 
-def create_app(config: Config, demo_token: str | None = None) -> FastAPI:
+def create_app(config: Config, demo_token: str | None = None, notify_config: NotifyConfig | None = None) -> FastAPI:
     stats = RequestStats()
 
     @contextlib.asynccontextmanager
@@ -46,6 +48,12 @@ def create_app(config: Config, demo_token: str | None = None) -> FastAPI:
         store = Store(config)
         await asyncio.to_thread(store.open)
         app.state.store = store
+        notifications = NotificationService(config.data_path, notify_config or NotifyConfig.from_environ())
+        await notifications.start()
+        app.state.notifications = notifications
+        app.state.definitions = DefinitionStore(config.data_path)
+        app.state.notification_method_exists = (
+            lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)
         stop = asyncio.Event()
         tasks = []
         if config.telemetry.enabled:
@@ -69,6 +77,7 @@ def create_app(config: Config, demo_token: str | None = None) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=10)
+            await notifications.stop()
             await asyncio.to_thread(store.close)
 
     app = FastAPI(title="Nephoscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
@@ -76,7 +85,9 @@ def create_app(config: Config, demo_token: str | None = None) -> FastAPI:
     app.state.config = config
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
-    for router in (versions.router, health.router, metrics.router, points.router, admin.router, web.router):
+    for router in (versions.router, health.router, metrics.router, alarm_definitions.router,
+                   notification_methods.router, notification_methods.deliveries_router, points.router, admin.router,
+                   web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)
     return app

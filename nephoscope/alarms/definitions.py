@@ -1,0 +1,291 @@
+"""Alarm definitions: the record, Monasca's validation and update rules, and their SQLite table.
+
+Definitions live in ``<data dir>/alarms.sqlite`` beside alarms and notification methods: small
+rows changed one at a time, which is what SQLite is for. Every read and write takes the tenant.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from nephoscope.alarms.expression import Expression, ExpressionError, parse, sub_expressions
+from nephoscope.ingest import rules
+from nephoscope.ingest.errors import IngestError
+from nephoscope.model import ALL_TENANTS
+
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+ACTION_FIELDS = ("alarm_actions", "ok_actions", "undetermined_actions")
+SORT_FIELDS = ("id", "name", "severity", "updated_at", "created_at")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarm_definitions (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    expression TEXT NOT NULL,
+    match_by TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    alarm_actions TEXT NOT NULL,
+    ok_actions TEXT NOT NULL,
+    undetermined_actions TEXT NOT NULL,
+    actions_enabled INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (tenant, name)
+);
+"""
+
+
+class DefinitionError(Exception):
+    """A request Monasca refuses: ``status`` 422 (invalid), 409 (duplicate name) or 404."""
+
+    def __init__(self, status: int, title: str, description: str) -> None:
+        super().__init__(description)
+        self.status, self.title, self.description = status, title, description
+
+
+@dataclass
+class AlarmDefinition:
+    id: str
+    tenant: str
+    name: str
+    expression: str
+    description: str = ""
+    match_by: list[str] = field(default_factory=list)
+    severity: str = "LOW"
+    alarm_actions: list[str] = field(default_factory=list)
+    ok_actions: list[str] = field(default_factory=list)
+    undetermined_actions: list[str] = field(default_factory=list)
+    actions_enabled: bool = True
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def parsed(self) -> Expression:
+        return parse(self.expression)
+
+    @property
+    def deterministic(self) -> bool:
+        return all(sub.deterministic for sub in sub_expressions(self.parsed))
+
+
+def _invalid(description: str) -> DefinitionError:
+    return DefinitionError(422, "Unprocessable Entity", description)
+
+
+def _text(body: dict, name: str, maximum: int, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be a string")
+    if len(value) > maximum:
+        raise _invalid(f"{name} must be at most {maximum} characters")
+    return value
+
+
+def _actions(body: dict, name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 50 for v in value):
+        raise _invalid(f"{name} must be a list of notification method ids (at most 50 characters each)")
+    if len(set(value)) != len(value):
+        raise _invalid(f"{name} lists the same notification method twice")
+    return value
+
+
+def parse_expression(text: object) -> Expression:
+    if not isinstance(text, str) or not text.strip():
+        raise _invalid("expression is required")
+    try:
+        return parse(text)
+    except ExpressionError as error:
+        raise DefinitionError(422, "Invalid alarm expression", str(error)) from None
+
+
+_REQUIRED = {
+    "create": ("name", "expression"),
+    # PUT replaces the whole definition: Monasca requires every field.
+    "replace": ("name", "expression", "description", "match_by", "severity", *ACTION_FIELDS, "actions_enabled"),
+    "patch": (),
+}
+
+
+def validated_fields(body: dict, mode: Literal["create", "replace", "patch"]) -> dict:
+    """The definition fields present in a POST, PUT or PATCH body, checked as Monasca does."""
+    if not isinstance(body, dict):
+        raise _invalid("the body must be a JSON object")
+    for name in _REQUIRED[mode]:
+        if name not in body:
+            raise _invalid(f"{name} is required")
+    fields: dict = {}
+    if "name" in body:
+        fields["name"] = _text(body, "name", 255)
+        if not fields["name"].strip():
+            raise _invalid("name must not be empty")
+    if "description" in body:
+        fields["description"] = _text(body, "description", 255, "") or ""
+    if "expression" in body:
+        parse_expression(body["expression"])
+        fields["expression"] = body["expression"]
+    if "match_by" in body:
+        match_by = body["match_by"] or []
+        if not isinstance(match_by, list):
+            raise _invalid("match_by must be a list of dimension names")
+        for key in match_by:
+            try:
+                rules.check_dimension_key(key, "match_by")
+            except IngestError as error:
+                raise _invalid(error.message) from None
+        fields["match_by"] = list(match_by)
+    if "severity" in body:
+        severity = body["severity"]
+        if not isinstance(severity, str) or severity.upper() not in SEVERITIES:
+            raise _invalid(f"severity must be one of {', '.join(SEVERITIES)}")
+        fields["severity"] = severity.upper()
+    for name in ACTION_FIELDS:
+        if name in body:
+            fields[name] = _actions(body, name)
+    if "actions_enabled" in body:
+        if not isinstance(body["actions_enabled"], bool):
+            raise _invalid("actions_enabled must be true or false")
+        fields["actions_enabled"] = body["actions_enabled"]
+    return fields
+
+
+def check_update(current: AlarmDefinition, fields: dict) -> None:
+    """What may not change on update: match_by, the number of sub-expressions and their metrics."""
+    if "match_by" in fields and fields["match_by"] != current.match_by:
+        raise _invalid("match_by must not change")
+    if "expression" in fields:
+        old, new = sub_expressions(current.parsed), sub_expressions(parse(fields["expression"]))
+        if len(old) != len(new):
+            raise _invalid("number of subexpressions must not change")
+        for before, after in zip(old, new):
+            if (before.metric_name, before.dimensions) != (after.metric_name, after.dimensions):
+                raise _invalid("metrics in subexpression must not change")
+
+
+Listener = Callable[[str, AlarmDefinition], None]
+"""Called with ("created" | "updated" | "deleted", definition) after each committed change."""
+
+
+class DefinitionStore:
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "alarms.sqlite"
+        self._local = threading.local()
+        self._listeners: list[Listener] = []
+        self._connect().executescript(_SCHEMA)
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _publish(self, change: str, definition: AlarmDefinition) -> None:
+        for listener in self._listeners:
+            listener(change, definition)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            self._local.connection = connection
+        return connection
+
+    @staticmethod
+    def _row(row: tuple) -> AlarmDefinition:
+        return AlarmDefinition(
+            id=row[0], tenant=row[1], name=row[2], description=row[3], expression=row[4],
+            match_by=json.loads(row[5]), severity=row[6], alarm_actions=json.loads(row[7]),
+            ok_actions=json.loads(row[8]), undetermined_actions=json.loads(row[9]),
+            actions_enabled=bool(row[10]), created_at=row[11], updated_at=row[12])
+
+    def _save(self, definition: AlarmDefinition, insert: bool) -> None:
+        values = (definition.tenant, definition.name, definition.description, definition.expression,
+                  json.dumps(definition.match_by), definition.severity, json.dumps(definition.alarm_actions),
+                  json.dumps(definition.ok_actions), json.dumps(definition.undetermined_actions),
+                  int(definition.actions_enabled), definition.created_at, definition.updated_at)
+        try:
+            if insert:
+                self._connect().execute(
+                    "INSERT INTO alarm_definitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (definition.id, *values))
+            else:
+                self._connect().execute(
+                    "UPDATE alarm_definitions SET tenant=?, name=?, description=?, expression=?, match_by=?, "
+                    "severity=?, alarm_actions=?, ok_actions=?, undetermined_actions=?, actions_enabled=?, "
+                    "created_at=?, updated_at=? WHERE id=?", (*values, definition.id))
+        except sqlite3.IntegrityError:
+            raise DefinitionError(409, "Conflict",
+                                  f"An alarm definition with the name {definition.name!r} already exists") from None
+
+    def create(self, tenant: str, fields: dict) -> AlarmDefinition:
+        now = time.time()
+        definition = AlarmDefinition(id=str(uuid.uuid4()), tenant=tenant, created_at=now, updated_at=now,
+                                     **{"description": "", **fields})
+        self._save(definition, insert=True)
+        self._publish("created", definition)
+        return definition
+
+    def get(self, scope: str, definition_id: str) -> AlarmDefinition:
+        query = "SELECT * FROM alarm_definitions WHERE id = ?"
+        parameters: list = [definition_id]
+        if scope != ALL_TENANTS:
+            query += " AND tenant = ?"
+            parameters.append(scope)
+        row = self._connect().execute(query, parameters).fetchone()
+        if row is None:
+            raise DefinitionError(404, "Not Found", f"No alarm definition with id {definition_id}")
+        return self._row(row)
+
+    def update(self, scope: str, definition_id: str, fields: dict) -> AlarmDefinition:
+        current = self.get(scope, definition_id)
+        check_update(current, fields)
+        for name, value in fields.items():
+            setattr(current, name, value)
+        current.updated_at = time.time()
+        self._save(current, insert=False)
+        self._publish("updated", current)
+        return current
+
+    def delete(self, scope: str, definition_id: str) -> AlarmDefinition:
+        current = self.get(scope, definition_id)
+        self._connect().execute("DELETE FROM alarm_definitions WHERE id = ?", (definition_id,))
+        self._publish("deleted", current)
+        return current
+
+    def list(self, scope: str, name: str | None = None, severities: list[str] | None = None,
+             dimensions: tuple[tuple[str, tuple[str, ...] | None], ...] = (),
+             sort_by: list[tuple[str, bool]] | None = None) -> list[AlarmDefinition]:
+        query, parameters = "SELECT * FROM alarm_definitions WHERE 1=1", []
+        if scope != ALL_TENANTS:
+            query += " AND tenant = ?"
+            parameters.append(scope)
+        if name:
+            query += " AND name = ?"
+            parameters.append(name)
+        if severities:
+            query += f" AND severity IN ({','.join('?' * len(severities))})"
+            parameters.extend(severities)
+        definitions = [self._row(row) for row in self._connect().execute(query, parameters).fetchall()]
+        if dimensions:
+            definitions = [d for d in definitions if _has_dimensions(d, dimensions)]
+        order = sort_by or [("id", False)]
+        severity_rank = {s: i for i, s in enumerate(SEVERITIES)}
+        for field_name, descending in reversed(order):
+            key = (lambda d: severity_rank[d.severity]) if field_name == "severity" else \
+                (lambda d, f=field_name: getattr(d, f))
+            definitions.sort(key=key, reverse=descending)
+        return definitions
+
+
+def _has_dimensions(definition: AlarmDefinition, wanted: tuple[tuple[str, tuple[str, ...] | None], ...]) -> bool:
+    """Monasca's `dimensions` filter: some sub-expression carries each wanted dimension."""
+    dims = {k: v for sub in sub_expressions(definition.parsed) for k, v in sub.dimensions}
+    return all(key in dims and (values is None or dims[key] in values) for key, values in wanted)

@@ -1,0 +1,34 @@
+"""What the API reaches as ``app.state.notifications``: methods, outbox and worker together."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from nephoscope.notify.model import DeliveryStats, NotifyConfig
+from nephoscope.notify.outbox import Outbox
+from nephoscope.notify.repository import Database, DeliveryRepository, MethodRepository
+from nephoscope.notify.senders import Senders
+from nephoscope.notify.worker import DeliveryWorker
+
+
+class NotificationService:
+    """Opens ``<data_dir>/alarms.sqlite``; ``start()``/``stop()`` run the delivery worker."""
+
+    def __init__(self, data_dir: Path, config: NotifyConfig | None = None) -> None:
+        self.config = config or NotifyConfig.from_environ()
+        self.database = Database(Path(data_dir))
+        self.methods = MethodRepository(self.database)
+        self.outbox = Outbox(self.database, self.config)
+        self.deliveries: DeliveryRepository = self.outbox.deliveries
+        self.worker = DeliveryWorker(self.outbox, Senders(self.config))
+
+    async def start(self) -> None:
+        await self.worker.start()
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+        await asyncio.to_thread(self.database.close)
+
+    def stats(self) -> DeliveryStats:
+        return self.outbox.stats()
