@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from nephoscope.alarms.expression import Expression, ExpressionError, parse, sub
 from nephoscope.ingest import rules
 from nephoscope.ingest.errors import IngestError
 from nephoscope.model import ALL_TENANTS
+from nephoscope.sqlitefile import SqliteFile
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 ACTION_FIELDS = ("alarm_actions", "ok_actions", "undetermined_actions")
@@ -177,11 +177,8 @@ Listener = Callable[[str, AlarmDefinition], None]
 
 class DefinitionStore:
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / "alarms.sqlite"
-        self._local = threading.local()
+        self.database = SqliteFile(data_dir / "alarms.sqlite", _SCHEMA)
         self._listeners: list[Listener] = []
-        self._connect().executescript(_SCHEMA)
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -191,13 +188,7 @@ class DefinitionStore:
             listener(change, definition)
 
     def _connect(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            self._local.connection = connection
-        return connection
+        return self.database.connect()
 
     @staticmethod
     def _row(row: tuple) -> AlarmDefinition:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nephoscope.model import Principal
+from nephoscope.sqlitefile import SqliteFile
 
 ROLES = frozenset({"admin", "monasca-user", "monasca-agent", "monasca-read-only-user", "monasca-delegate"})
 
@@ -68,23 +69,14 @@ class KeyStore:
     """Create, list, revoke and look up API keys in ``<data dir>/keys.sqlite``."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / "keys.sqlite"
-        self._local = threading.local()
+        self.database = SqliteFile(data_dir / "keys.sqlite", _SCHEMA)
+        self._local = threading.local()  # per thread: the data_version last seen
         self._cache: dict[str, Principal | None] = {}
         self._generation = 0
         self._lock = threading.Lock()
-        with self._connect() as connection:
-            connection.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            self._local.connection = connection
-        return connection
+        return self.database.connect()
 
     def create(self, project: str, roles: list[str] | tuple[str, ...], description: str = "") -> tuple[KeyRecord, str]:
         """Make a new key; returns its record and the token, which is never shown again."""

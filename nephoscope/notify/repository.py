@@ -9,17 +9,16 @@ per thread; writes that read-then-write run inside ``BEGIN IMMEDIATE``.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from nephoscope.model import ALL_TENANTS
 from nephoscope.notify.model import AlarmTransition, Delivery, NotificationMethod
+from nephoscope.sqlitefile import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notification_methods (
@@ -80,45 +79,11 @@ class DuplicateName(Exception):
     """Another method of the project already has this name."""
 
 
-class Database:
-    """The SQLite file and its per-thread connections."""
+class Database(SqliteFile):
+    """``<data_dir>/alarms.sqlite`` with the notification tables."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / "alarms.sqlite"
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self.connect().executescript(_SCHEMA)
-
-    def connect(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            self._local.connection = connection
-            with self._lock:
-                self._all.append(connection)
-        return connection
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self.connect()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._all:
-                connection.close()
-            self._all.clear()
-        self._local = threading.local()
+        super().__init__(Path(data_dir) / "alarms.sqlite", _SCHEMA)
 
 
 def _method(row: tuple) -> NotificationMethod:
