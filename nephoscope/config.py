@@ -95,6 +95,37 @@ class TelemetryConfig:
 
 
 @dataclass
+class NotifyConfig:
+    """Notification methods and their delivery (section ``[notify]``)."""
+
+    # Periods (seconds) a method may have; 0 means "send once per transition".
+    valid_periods: tuple[int, ...] = (0, 60)
+    types: tuple[str, ...] = ("EMAIL", "PAGERDUTY", "WEBHOOK", "SLACK")
+    # Seconds to wait for a webhook, Slack or PagerDuty endpoint (Monasca: 5).
+    webhook_timeout: float = 5.0
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "nephoscope@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout: float = 15.0
+    # Attempts per delivery before it becomes a dead letter.
+    max_attempts: int = 8
+    # Retry n waits min(backoff_max, backoff_base * 2**(n-1)) seconds, shortened by up to `jitter` (a fraction).
+    backoff_base: float = 2.0
+    backoff_max: float = 600.0
+    jitter: float = 0.2
+    # Longest idle sleep of the worker between looks at the outbox (it is also woken on enqueue).
+    poll_interval: float = 1.0
+    # Deliveries sent at the same time.
+    concurrency: int = 16
+    # A claimed delivery not finished within this many seconds is tried again (crash mid-send).
+    lease_seconds: float = 120.0
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -102,6 +133,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     demo: DemoSettings = field(default_factory=DemoSettings)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def data_path(self) -> Path:
@@ -142,8 +174,14 @@ def _coerce(value: object, target: type, where: str) -> object:
             if not isinstance(value, (str, int, float)):
                 raise ValueError(f"expected a string, got {type(value).__name__}")
             return str(value)
-        if origin is list:
-            return value
+        if origin in (list, tuple):
+            item_type = typing.get_args(target)[0]
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)):
+                raise ValueError(f"expected a list, got {type(value).__name__}")
+            converted = [item_type(item.strip() if isinstance(item, str) else item) for item in items
+                         if not (isinstance(item, str) and not item.strip())]
+            return tuple(converted) if origin is tuple else converted
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: {error}") from None
     return value
@@ -214,6 +252,9 @@ def _check(config: Config) -> None:
         raise ConfigError("store.raw_window: must be a whole number of hours that divides a day")
     if not config.store.policies:
         raise ConfigError("store.policies: at least one archive policy is needed (pattern '*')")
+    if 0 not in config.notify.valid_periods:
+        config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
+    config.notify.types = tuple(t.upper() for t in config.notify.types)
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")

@@ -48,7 +48,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         store = Store(config)
         await asyncio.to_thread(store.open)
         app.state.store = store
-        notifications = NotificationService(config.data_path, notify_config or NotifyConfig.from_environ())
+        notifications = NotificationService(config.data_path, notify_config or config.notify)
         await notifications.start()
         app.state.notifications = notifications
         app.state.definitions = DefinitionStore(config.data_path)

@@ -16,7 +16,7 @@ class NotificationService:
     """Opens ``<data_dir>/alarms.sqlite``; ``start()``/``stop()`` run the delivery worker."""
 
     def __init__(self, data_dir: Path, config: NotifyConfig | None = None) -> None:
-        self.config = config or NotifyConfig.from_environ()
+        self.config = config or NotifyConfig()
         self.database = Database(Path(data_dir))
         self.methods = MethodRepository(self.database)
         self.outbox = Outbox(self.database, self.config)
