@@ -34,7 +34,8 @@ def test_self_metrics_are_admin_metrics(server: ServerProcess) -> None:
         names = wait_for(lambda: {e["name"] for e in admin.get("/v2.0/metrics/names").json()["elements"]}
                          >= {"nephoscope.ingest.points_per_sec", "nephoscope.api.request_latency_ms",
                              "nephoscope.api.rejected_requests", "nephoscope.store.size_bytes",
-                             "nephoscope.wal.pending_points", "nephoscope.head.points"} or None)
+                             "nephoscope.wal.pending_points", "nephoscope.head.points",
+                             "nephoscope.notify.queue_depth", "nephoscope.notify.dead_letters"} or None)
         assert names
         latency = admin.get("/v2.0/metrics/statistics", params={
             "name": "nephoscope.api.request_latency_ms", "start_time": iso(5), "statistics": "count,max",

@@ -37,6 +37,14 @@ plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` h
 """
 
 
+def _delivery_gauges(notifications: NotificationService) -> dict[str, float]:
+    counters = notifications.stats()
+    return {"nephoscope.notify.delivered": counters.delivered,
+            "nephoscope.notify.failed_attempts": counters.failed_attempts,
+            "nephoscope.notify.dead_letters": counters.dead_letters,
+            "nephoscope.notify.queue_depth": counters.queue_depth}
+
+
 def create_app(config: Config, demo_token: str | None = None, notify_config: NotifyConfig | None = None) -> FastAPI:
     stats = RequestStats()
 
@@ -57,7 +65,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         stop = asyncio.Event()
         tasks = []
         if config.telemetry.enabled:
-            collector = SelfMetrics(store, stats, config.server.region)
+            collector = SelfMetrics(store, stats, config.server.region, [lambda: _delivery_gauges(notifications)])
             tasks.append(asyncio.create_task(collector.run(config.telemetry.interval, stop)))
         if config.demo.enabled and demo_token:
             from nephoscope.demo import DemoConfig, run_demo

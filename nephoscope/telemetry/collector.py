@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 
 import numpy as np
 import psutil
@@ -19,9 +20,12 @@ TENANT = "admin"
 
 
 class SelfMetrics:
-    def __init__(self, store: Store, stats: RequestStats, region: str) -> None:
+    def __init__(self, store: Store, stats: RequestStats, region: str,
+                 gauge_sources: list[Callable[[], dict[str, float]]] | None = None) -> None:
         self.store = store
         self.stats = stats
+        # Other parts' own figures (e.g. notification delivery), sampled with the store's.
+        self.gauge_sources = gauge_sources or []
         self.base = {"hostname": socket.gethostname(), "service": "nephoscope", "region": region}
         self.process = psutil.Process()
         self.process.cpu_percent()
@@ -43,6 +47,8 @@ class SelfMetrics:
             "nephoscope.process.rss_bytes": self.process.memory_info().rss,
             "nephoscope.process.cpu_perc": self.process.cpu_percent(),
         }
+        for source in self.gauge_sources:
+            gauges.update(source())
         self._last_time, self._last_points = now, counters.points_accepted
         self._last_requests = counters.requests_accepted
         latency, rejected = self.stats.drain()
