@@ -15,9 +15,6 @@ only in the write-ahead log at the moment of the crash).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -28,7 +25,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, ROOT, ServerProcess, now_ms
+from tests.conftest import ServerProcess, now_ms
 
 JSON = {"Content-Type": "application/json"}
 MSGPACK = {"Content-Type": "application/msgpack"}
@@ -36,41 +33,13 @@ MSGPACK = {"Content-Type": "application/msgpack"}
 Key = tuple[str, str]  # (metric name, dimensions as sorted JSON)
 
 
-@dataclass
-class TunedServer(ServerProcess):
-    """``ServerProcess`` whose flush interval can be changed (conftest pins it to 0.2 s and its
-    ``extra_env`` cannot override variables it sets itself)."""
-
-    flush_interval: str = "0.2"
-
-    def start(self, timeout: float = 60) -> "TunedServer":
-        env = dict(os.environ, NEPHOSCOPE_ADMIN_TOKEN=ADMIN_TOKEN, NEPHOSCOPE_TELEMETRY_INTERVAL="1",
-                   PYTHONUNBUFFERED="1")
-        env.update(NEPHOSCOPE_STORE_FLUSH_INTERVAL=self.flush_interval, **self.extra_env)
-        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "nephoscope", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
-             *self.extra_args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
-
-
 FLUSH = {"flushing": "0.2", "wal-only": "100000"}
 
 
 @pytest.fixture(params=list(FLUSH), ids=list(FLUSH))
 def durable_server(request: pytest.FixtureRequest, tmp_path):
-    server = TunedServer(tmp_path / "data", flush_interval=FLUSH[request.param]).start()
+    server = ServerProcess(tmp_path / "data",
+                           extra_env={"NEPHOSCOPE_STORE_FLUSH_INTERVAL": FLUSH[request.param]}).start()
     yield server
     server.stop()
 
