@@ -96,7 +96,7 @@ async def create(request: Request, principal: Principal = Depends(allowed(Action
     store = request.app.state.definitions
     try:
         fields = validated_fields(await _json(request), "create")
-        _check_actions(request, principal.project, fields)
+        await run_in_threadpool(_check_actions, request, principal.project, fields)
         definition = await run_in_threadpool(store.create, principal.project, fields)
     except DefinitionError as error:
         raise _translate(error) from None
@@ -121,8 +121,8 @@ async def list_definitions(request: Request, principal: Principal = Depends(allo
 @router.get("/alarm-definitions/{definition_id}", summary="Get an alarm definition")
 async def get(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.READ))) -> Response:
     try:
-        definition = request.app.state.definitions.get(read_scope(principal, request.query_params.get("tenant_id")),
-                                                       definition_id)
+        definition = await run_in_threadpool(request.app.state.definitions.get,
+                                             read_scope(principal, request.query_params.get("tenant_id")), definition_id)
     except DefinitionError as error:
         raise _translate(error) from None
     return responses.json_response(element(request, definition))
@@ -132,7 +132,7 @@ async def _update(request: Request, definition_id: str, principal: Principal, mo
     store = request.app.state.definitions
     try:
         fields = validated_fields(await _json(request), mode)  # type: ignore[arg-type]
-        _check_actions(request, principal.project, fields)
+        await run_in_threadpool(_check_actions, request, principal.project, fields)
         definition = await run_in_threadpool(store.update, principal.project, definition_id, fields)
     except DefinitionError as error:
         raise _translate(error) from None
