@@ -15,6 +15,7 @@ Progress bars and logs go to stderr so stdout stays table + JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import multiprocessing as mp
 import os
@@ -524,6 +525,22 @@ def nephoscope_from_args(args):
         return ExternalServer(args.url, args.token, args.server_pid, args.data_dir)
     return NephoscopeServer(token=args.token, server_cmd=args.server_cmd, work_dir=args.work_dir,
                             keep_data=args.keep_data, startup_timeout=args.startup_timeout)
+
+
+@contextlib.contextmanager
+def nephoscope_session(rep: "Report", args):
+    """A started nephoscope server for one bench phase. An error is reported (with the server's
+    log tail) instead of raised, so the bench carries on with the VictoriaMetrics reference."""
+    srv = nephoscope_from_args(args)
+    try:
+        srv.start()
+        yield srv
+    except Exception as e:  # noqa: BLE001
+        rep.error("nephoscope", e)
+    finally:
+        if rep.errors:
+            rep.detail("nephoscope.server_log_tail", srv.log_tail(40))
+        srv.stop()
 
 
 def admin_compact(url: str, token: str, data_dir: str | None, timeout: float = 1800.0) -> dict:

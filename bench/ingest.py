@@ -157,9 +157,7 @@ def main(argv=None) -> int:
     rates: dict[str, float] = {}
 
     if "nephoscope" in systems:
-        srv = common.nephoscope_from_args(args)
-        try:
-            srv.start()
+        with common.nephoscope_session(rep, args) as srv:
             if args.format == "monasca":
                 path, headers = "/v2.0/metrics", {"Content-Type": "application/json"}
             else:
@@ -172,12 +170,6 @@ def main(argv=None) -> int:
                                   args.seconds, server_pid=srv.pid, expected_samples=ds.n_samples)
             res.clients = args.clients
             rates["nephoscope"] = result_metrics(rep, f"nephoscope.{args.format}", res, target)
-        except Exception as e:  # report and carry on with the reference
-            rep.error("nephoscope", e)
-        finally:
-            if rep.errors:
-                rep.detail("nephoscope.server_log_tail", srv.log_tail(40))
-            srv.stop()
 
     if "victoria" in systems:
         from victoria import VictoriaMetrics, version

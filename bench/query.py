@@ -185,9 +185,7 @@ def main(argv=None) -> int:
     picks = [rng.choice(hosts) for _ in range(args.warmup + args.iterations)]
 
     if "nephoscope" in systems:
-        srv = common.nephoscope_from_args(args)
-        try:
-            srv.start()
+        with common.nephoscope_session(rep, args) as srv:
             st = common.post_stream(srv.url + "/v1/points", load_bodies(ds, "native", args), headers=srv.headers,
                                     concurrency=args.concurrency, total_samples=ds.n_samples,
                                     label="nephoscope load")
@@ -232,12 +230,6 @@ def main(argv=None) -> int:
                             rep.note(f"nephoscope {kind}: answer differs from expected averages: {chk}")
                     except Exception as e:
                         rep.error(f"nephoscope {kind}", e)
-        except Exception as e:
-            rep.error("nephoscope", e)
-        finally:
-            if rep.errors:
-                rep.detail("nephoscope.server_log_tail", srv.log_tail(40))
-            srv.stop()
 
     if "victoria" in systems:
         from victoria import VictoriaMetrics, version

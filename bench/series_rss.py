@@ -138,9 +138,7 @@ def main(argv=None) -> int:
 
     if "nephoscope" in systems:
         src = RoundSource(ds, n, args.series_per_batch, "native")
-        srv = common.nephoscope_from_args(args)
-        try:
-            srv.start()
+        with common.nephoscope_session(rep, args) as srv:
             rss0 = common.tree_rss(srv.pid)["rss"] if srv.pid else None
             if rss0:
                 rep.add("nephoscope.rss_idle", rss0 / MB, "MiB", note="right after /healthz")
@@ -149,12 +147,6 @@ def main(argv=None) -> int:
             size = srv.disk_bytes()
             if size is not None:
                 rep.add("nephoscope.disk_bytes", size, "B", note="data dir, not compacted")
-        except Exception as e:
-            rep.error("nephoscope", e)
-        finally:
-            if rep.errors:
-                rep.detail("nephoscope.server_log_tail", srv.log_tail(40))
-            srv.stop()
 
     if "victoria" in systems:
         from victoria import VictoriaMetrics, version

@@ -133,9 +133,7 @@ def main(argv=None) -> int:
     bps: dict[str, float] = {}
 
     if "nephoscope" in systems:
-        srv = common.nephoscope_from_args(args)
-        try:
-            srv.start()
+        with common.nephoscope_session(rep, args) as srv:
             empty = srv.disk_bytes()
             st = common.post_stream(srv.url + "/v1/points", native_bodies(ds, args), headers=srv.headers,
                                     concurrency=args.concurrency, total_samples=n, label="nephoscope load")
@@ -165,12 +163,6 @@ def main(argv=None) -> int:
                     rep.add("nephoscope.rollup_bytes_per_sample",
                             sum(v for r, v in payload.items() if r != "0") / n, "B/sample",
                             note="1-minute, 1-hour and 1-day roll-ups kept beside the raw data")
-        except Exception as e:
-            rep.error("nephoscope", e)
-        finally:
-            if rep.errors:
-                rep.detail("nephoscope.server_log_tail", srv.log_tail(40))
-            srv.stop()
 
     if "victoria" in systems:
         from victoria import VictoriaMetrics, version
