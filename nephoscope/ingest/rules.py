@@ -6,7 +6,6 @@ Shared by ingest and by the query parameters, which apply the same rules.
 from __future__ import annotations
 
 import json
-import math
 import re
 
 from nephoscope.ingest.errors import invalid
@@ -20,39 +19,32 @@ VALUE_META_MAX_ENTRIES = 16
 VALUE_META_MAX_BYTES = 2048
 
 
-def check_name(name: object, where: str) -> str:
-    if not isinstance(name, str):
-        raise invalid(where, f"metric name must be a string, got {type(name).__name__}")
-    if not 1 <= len(name) <= MAX_LENGTH:
-        raise invalid(where, f"metric name must be 1 to {MAX_LENGTH} characters, got {len(name)}")
-    bad = _NAME_FORBIDDEN.search(name)
+def _check_text(value: object, what: str, forbidden: re.Pattern, where: str) -> str:
+    """Monasca's rule for names and dimension keys and values: a string of 1 to 255 characters
+    without the forbidden characters."""
+    if not isinstance(value, str):
+        raise invalid(where, f"{what} must be a string, got {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_LENGTH:
+        raise invalid(where, f"{what} must be 1 to {MAX_LENGTH} characters, got {len(value)}")
+    bad = forbidden.search(value)
     if bad:
-        raise invalid(where, f"metric name {name!r} contains the forbidden character {bad.group()!r}")
-    return name
+        raise invalid(where, f"{what} {value!r} contains the forbidden character {bad.group()!r}")
+    return value
+
+
+def check_name(name: object, where: str) -> str:
+    return _check_text(name, "metric name", _NAME_FORBIDDEN, where)
 
 
 def check_dimension_key(key: object, where: str) -> str:
-    if not isinstance(key, str):
-        raise invalid(where, "dimension names must be strings")
-    if not 1 <= len(key) <= MAX_LENGTH:
-        raise invalid(where, f"dimension name must be 1 to {MAX_LENGTH} characters, got {len(key)}")
-    if key.startswith("_"):
+    _check_text(key, "dimension name", _DIMENSION_FORBIDDEN, where)
+    if key.startswith("_"):  # type: ignore[union-attr]
         raise invalid(where, f"dimension name {key!r} must not start with '_' (reserved)")
-    bad = _DIMENSION_FORBIDDEN.search(key)
-    if bad:
-        raise invalid(where, f"dimension name {key!r} contains the forbidden character {bad.group()!r}")
-    return key
+    return key  # type: ignore[return-value]
 
 
 def check_dimension_value(key: str, value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(where, f"dimension {key!r} must have a string value, got {type(value).__name__}")
-    if not 1 <= len(value) <= MAX_LENGTH:
-        raise invalid(where, f"dimension {key!r} value must be 1 to {MAX_LENGTH} characters, got {len(value)}")
-    bad = _DIMENSION_FORBIDDEN.search(value)
-    if bad:
-        raise invalid(where, f"dimension {key!r} value {value!r} contains the forbidden character {bad.group()!r}")
-    return value
+    return _check_text(value, f"dimension {key!r} value", _DIMENSION_FORBIDDEN, where)
 
 
 def check_dimensions(dimensions: object, where: str) -> dict[str, str]:
@@ -83,9 +75,3 @@ def check_value_meta(value_meta: object, where: str) -> str | None:
     if len(text) > VALUE_META_MAX_BYTES:
         raise invalid(where, f"value_meta is {len(text)} characters as JSON; at most {VALUE_META_MAX_BYTES}")
     return json.dumps(value_meta, ensure_ascii=False, separators=(",", ":"))
-
-
-def check_number(value: float, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise invalid(where, f"{value!r} is not a finite number")
-    return value
