@@ -70,10 +70,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         if config.demo.enabled and demo_token:
             from nephoscope.demo import DemoConfig, run_demo
 
-            demo = DemoConfig(hypervisors=config.demo.hypervisors,
-                              instances_per_hypervisor=config.demo.instances_per_hypervisor,
-                              interval=config.demo.interval, backfill_minutes=config.demo.backfill_minutes,
-                              region=config.server.region)
+            demo = DemoConfig.from_settings(config.demo, region=config.server.region)
             host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
             tasks.append(asyncio.create_task(run_demo(f"http://{host}:{config.server.port}", demo_token, demo, stop)))
         app.state.ready = True

@@ -121,15 +121,3 @@ def rollup(points: Points, width_ms: int, origin_ms: int = 0) -> Points:
     starts = group_starts(points.series, buckets)
     count, total, low, high, last = reduce_groups(points, starts)
     return Points(points.series[starts], buckets[starts], count, total, low, high, last)
-
-
-def merge_series(points: Points) -> Points:
-    """All series as one (merge_metrics): sorted by time, series id set to 0.
-
-    Points of different series at the same timestamp stay separate points.
-    """
-    order = np.argsort(points.timestamp, kind="stable")
-    merged = points.take(order)
-    merged.series = np.zeros(len(merged), np.int64)
-    return merged
-

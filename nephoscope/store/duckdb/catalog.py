@@ -123,6 +123,3 @@ class Catalog:
             f"SELECT series_id, ts, meta FROM value_meta WHERE series_id IN ({marks}) AND ts >= ? AND ts < ?",
             [*series, start_ms, end_ms]).fetchall()
         return {(r[0], r[1]): orjson.loads(r[2]) for r in rows}
-
-    def count_series(self) -> int:
-        return int(first_row(self.database.cursor(), "SELECT count(*) FROM series")[0])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 import time
 from dataclasses import dataclass
@@ -50,13 +50,18 @@ def window_of(timestamp: int, width: int) -> int:
     return (timestamp // width) * width
 
 
-def points_from_chunks(table: pa.Table, cache: ChunkCache | None = None) -> Points:
-    if table.num_rows == 0:
+def points_from_chunks(series_ids: Sequence[int] | np.ndarray, payloads: Sequence[bytes],
+                       cache: ChunkCache | None = None) -> Points:
+    """Chunks (one series id and payload each) decoded into points, through ``cache`` if given."""
+    if not len(payloads):
         return Points.empty()
-    payloads = table.column("payload").to_pylist()
     lengths, columns = cache.decode(payloads) if cache is not None else decode_chunks(payloads)
-    series = np.repeat(table.column("series_id").to_numpy(), lengths)
+    series = np.repeat(np.asarray(series_ids, np.int64), lengths)
     return Points(series, columns.timestamps, columns.count, columns.sum, columns.min, columns.max, columns.last)
+
+
+def _chunk_table_points(table: pa.Table) -> Points:
+    return points_from_chunks(table.column("series_id").to_numpy(), table.column("payload").to_pylist())
 
 
 def chunk_rows(points: Points, resolution: int, window_start: int) -> pa.Table:
@@ -227,7 +232,7 @@ class Compactor:
             self.database.cursor(),
             "SELECT series_id, payload FROM chunks WHERE resolution = ? AND window_start = ? "
             f"AND series_id IN (SELECT id FROM {ids_table}) ORDER BY series_id", [resolution, window_start])
-        return points_from_chunks(table)
+        return _chunk_table_points(table)
 
     def _read_parts(self, resolution: int, day: int) -> pa.Table:
         with self.database.recent_lock.shared():
@@ -242,8 +247,8 @@ class Compactor:
         month = window_of(day, ROLLUP_WINDOWS_MS[3600])
         year = window_of(day, ROLLUP_WINDOWS_MS[86_400])
         with self.database.write_lock:
-            minutes = points_from_chunks(self._read_parts(60, day))
-            hours = points_from_chunks(self._read_parts(3600, day))
+            minutes = _chunk_table_points(self._read_parts(60, day))
+            hours = _chunk_table_points(self._read_parts(3600, day))
             if not len(minutes) and not len(hours):
                 return 0
             touched = np.unique(np.concatenate([minutes.series, hours.series]))

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from nephoscope.store.chunkcache import ChunkCache
-from nephoscope.store.duckdb.compaction import DAY_MS, replace_buckets
+from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
 from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
 from nephoscope.store.head import Head
 from nephoscope.store.summary import Points, latest_per_timestamp, rollup
@@ -152,11 +152,7 @@ class Reader:
 
     def _decode(self, rows: list[tuple]) -> Points:
         """(series_id, payload, …) rows to points, through the decoded-chunk cache."""
-        if not rows:
-            return Points.empty()
-        lengths, columns = self.cache.decode([row[1] for row in rows])
-        series = np.repeat(np.fromiter((row[0] for row in rows), np.int64, len(rows)), lengths)
-        return Points(series, columns.timestamps, columns.count, columns.sum, columns.min, columns.max, columns.last)
+        return points_from_chunks([row[0] for row in rows], [row[1] for row in rows], self.cache)
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         stored = self._read_chunks(cursor, 0, start_ms, end_ms)
