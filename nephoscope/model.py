@@ -54,10 +54,6 @@ class PointBatch:
     def __len__(self) -> int:
         return int(self.series.shape[0])
 
-    @property
-    def is_raw(self) -> bool:
-        return self.value is not None
-
     def summary_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(count, sum, min, max, last), expanding raw samples into windows of one."""
         if self.value is not None:

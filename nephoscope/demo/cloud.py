@@ -438,7 +438,3 @@ class DemoCloud:
             {"name": s.name, "dimensions": dict(s.dimensions), "timestamp": ts, "value": v, "value_meta": None}
             for s, v in zip(self.series, values)
         ]
-
-    def episodes_active(self, timestamp_ms: int) -> np.ndarray:
-        """Per instance: whether a load episode covers ``timestamp_ms`` (as of the last step)."""
-        return int(timestamp_ms) < self._state.episode_end_ms

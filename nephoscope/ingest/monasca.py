@@ -77,18 +77,18 @@ class MonascaDecoder:
         series = np.array(ids, dtype=np.int64)
 
         meta = ValueMeta()
-        for index, metric in enumerate(metrics):
-            raw_meta = bytes(metric.value_meta)
-            if raw_meta not in _NO_META:
-                try:
-                    parsed_meta = orjson.loads(raw_meta)
-                except orjson.JSONDecodeError as error:
-                    raise invalid(f"metrics[{index}].value_meta", f"not valid JSON text: {error}") from None
-                text = rules.check_value_meta(parsed_meta, f"metrics[{index}].value_meta")
-                if text is not None:
-                    meta.series.append(ids[index])
-                    meta.timestamp.append(int(timestamps[index]))
-                    meta.meta.append(text)
+        # value_meta is rare: pick out the few metrics that carry some, then parse only those.
+        carrying = [(i, raw) for i, raw in enumerate(bytes(m.value_meta) for m in metrics) if raw not in _NO_META]
+        for index, raw_meta in carrying:
+            try:
+                parsed_meta = orjson.loads(raw_meta)
+            except orjson.JSONDecodeError as error:
+                raise invalid(f"metrics[{index}].value_meta", f"not valid JSON text: {error}") from None
+            text = rules.check_value_meta(parsed_meta, f"metrics[{index}].value_meta")
+            if text is not None:
+                meta.series.append(ids[index])
+                meta.timestamp.append(int(timestamps[index]))
+                meta.meta.append(text)
 
         definitions = self.registry.unknown(list({d.id: d for d in new_series.values()}.values()))
         points = PointBatch(series=series, timestamp=timestamps.astype(np.int64), value=values)
