@@ -126,6 +126,18 @@ class NotifyConfig:
 
 
 @dataclass
+class AlarmSettings:
+    """The alarm engine (docs/alarm-evaluation.md)."""
+    # Seconds after a period closes before it is evaluated, so late points still count (Monasca: 30).
+    grace_seconds: float = 30.0
+    # A batch whose newest point is older than this is backlog (an agent replaying its spool):
+    # while backlog arrives, empty periods do not count toward UNDETERMINED.
+    lag_seconds: float = 120.0
+    # ... but for at most this long in a row, so a dead source still goes UNDETERMINED.
+    max_catch_up_seconds: float = 600.0
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -134,6 +146,7 @@ class Config:
     demo: DemoSettings = field(default_factory=DemoSettings)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
 
     @property
     def data_path(self) -> Path:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from nephoscope.alarms.definitions import AlarmDefinition
-from nephoscope.alarms.evaluator import Evaluator, SeriesInfo, alarm_id
-from nephoscope.alarms.window import ALARM, OK, UNDETERMINED
+from nephoscope.alarms.evaluator import Evaluator, alarm_id
+from nephoscope.alarms.windows import ALARM, OK, UNDETERMINED
+from nephoscope.store.duckdb.catalog import SeriesInfo
 from nephoscope.store.summary import Points
 
 MINUTE = 60_000
@@ -16,12 +17,19 @@ SCALE_OUT = AlarmDefinition(id="scale", tenant="p", name="scale out", match_by=[
                             expression="avg(cpu.utilization_perc{service=compute}, 60) > 90 times 3")
 
 
-def host(name: str) -> SeriesInfo:
-    return SeriesInfo("p", "cpu.utilization_perc", {"service": "compute", "hostname": name})
+def host(series_id: int, name: str) -> SeriesInfo:
+    return SeriesInfo(series_id, "p", "cpu.utilization_perc", {"service": "compute", "hostname": name})
 
 
-SERIES = {1: host("h1"), 2: host("h2"), 3: SeriesInfo("p", "cpu.utilization_perc", {"service": "network",
-                                                                                   "hostname": "h3"})}
+SERIES = [host(1, "h1"), host(2, "h2"), SeriesInfo(3, "p", "cpu.utilization_perc", {"service": "network",
+                                                                                   "hostname": "h3"})]
+
+
+def started(*definitions: AlarmDefinition, series: list[SeriesInfo] = SERIES) -> Evaluator:
+    evaluator = Evaluator(grace_ms=GRACE)
+    evaluator.load(list(definitions))
+    evaluator.route(series, T0)
+    return evaluator
 
 
 def samples(series_id: int, minute: int, *values: float) -> Points:
@@ -36,14 +44,13 @@ def run_minutes(evaluator: Evaluator, per_minute: dict[int, list[tuple[int, list
     transitions = []
     for minute in range(minutes):
         for series_id, values in per_minute.get(minute, []):
-            transitions += evaluator.ingest(samples(series_id, minute, *values), SERIES, T0 + minute * MINUTE + 30_000)
+            transitions += evaluator.ingest(samples(series_id, minute, *values), T0 + minute * MINUTE + 30_000)
         transitions += evaluator.tick(T0 + (minute + 1) * MINUTE + GRACE)
     return transitions
 
 
 def test_auto_scaling_one_spike_nothing_three_hot_minutes_one_alarm_then_one_ok() -> None:
-    evaluator = Evaluator(grace_ms=GRACE)
-    evaluator.load([SCALE_OUT])
+    evaluator = started(SCALE_OUT)
     normal = [20.0, 25.0, 22.0]
     per_minute = {m: [(1, normal)] for m in range(12)}
     per_minute[1] = [(1, [95.0, 25.0, 22.0])]          # a lone spike: the minute's average is low
@@ -61,8 +68,7 @@ def test_auto_scaling_one_spike_nothing_three_hot_minutes_one_alarm_then_one_ok(
 
 
 def test_match_by_gives_one_alarm_per_host_and_unmatched_series_none() -> None:
-    evaluator = Evaluator(grace_ms=GRACE)
-    evaluator.load([SCALE_OUT])
+    evaluator = started(SCALE_OUT)
     per_minute = {m: [(1, [95.0]), (2, [10.0]), (3, [99.0])] for m in range(3)}
     transitions = run_minutes(evaluator, per_minute, 3)
     assert {(t.alarm.instance, t.new_state) for t in transitions} == {(("h1",), ALARM), (("h2",), OK)}
@@ -72,22 +78,19 @@ def test_match_by_gives_one_alarm_per_host_and_unmatched_series_none() -> None:
 def test_an_alarm_waits_for_every_sub_expression_to_have_a_metric() -> None:
     both = AlarmDefinition(id="both", tenant="p", name="both", expression="max(cpu.utilization_perc) > 50 and "
                            "max(mem.usage{hostname=h1}) > 80")
-    series = {**SERIES, 9: SeriesInfo("p", "mem.usage", {"hostname": "h1"})}
-    evaluator = Evaluator(grace_ms=GRACE)
-    evaluator.load([both])
-    assert evaluator.ingest(samples(1, 0, 99.0), series, T0 + 30_000) == []
-    assert evaluator.tick(T0 + MINUTE + GRACE) == [], "no alarm until mem.usage has been seen"
-    assert evaluator.ingest(samples(9, 1, 90.0), series, T0 + MINUTE + 30_000)[0].new_state == ALARM  # immediate
+    evaluator = started(both, series=[*SERIES, SeriesInfo(9, "p", "mem.usage", {"hostname": "h1"})])
+    assert evaluator.ingest(samples(1, 0, 99.0), T0 + 30_000) == []
+    assert evaluator.tick(T0 + MINUTE + GRACE) == [], "no alarm until mem.usage has been measured"
+    assert not evaluator.alarms[alarm_id("both", ())].created
+    assert evaluator.ingest(samples(9, 1, 90.0), T0 + MINUTE + 30_000)[0].new_state == ALARM  # immediate
     assert evaluator.alarms[alarm_id("both", ())].created
 
 
 def test_deterministic_alarms_start_ok_and_never_go_undetermined() -> None:
     errors = AlarmDefinition(id="errors", tenant="p", name="errors",
                              expression="count(log.error{service=nova}, deterministic) > 2")
-    series = {5: SeriesInfo("p", "log.error", {"service": "nova", "hostname": "c1"})}
-    evaluator = Evaluator(grace_ms=GRACE)
-    evaluator.load([errors])
-    transitions = evaluator.ingest(samples(5, 0, 1.0, 1.0, 1.0), series, T0 + 40_000)
+    evaluator = started(errors, series=[SeriesInfo(5, "p", "log.error", {"service": "nova", "hostname": "c1"})])
+    transitions = evaluator.ingest(samples(5, 0, 1.0, 1.0, 1.0), T0 + 40_000)
     assert [(t.old_state, t.new_state) for t in transitions] == [(OK, ALARM)]  # count > 2: immediate
     later = []
     for minute in range(1, 8):
@@ -96,14 +99,16 @@ def test_deterministic_alarms_start_ok_and_never_go_undetermined() -> None:
 
 
 def test_deleting_a_definition_drops_its_alarms_and_updates_take_effect() -> None:
-    evaluator = Evaluator(grace_ms=GRACE)
-    evaluator.load([SCALE_OUT])
+    evaluator = started(SCALE_OUT)
     run_minutes(evaluator, {0: [(1, [95.0])]}, 1)
     assert evaluator.alarms
     stricter = AlarmDefinition(id="scale", tenant="p", name="scale out", match_by=["hostname"],
-                               expression="avg(cpu.utilization_perc{service=compute}, 60) > 99 times 3")
-    evaluator.on_change("updated", stricter)
-    assert next(iter(evaluator.alarms.values())).subs[0].expression.threshold == 99.0
-    evaluator.on_change("deleted", stricter)
-    assert not evaluator.alarms
-    assert evaluator.ingest(samples(1, 1, 95.0), SERIES, T0 + MINUTE + 30_000) == [] and not evaluator.alarms
+                               expression="avg(cpu.utilization_perc{service=compute}, 60) > 99 times 1")
+    evaluator.on_change("updated", stricter, T0 + MINUTE)
+    assert next(iter(evaluator.alarms.values())).definition.expression.endswith("> 99 times 1")
+    evaluator.ingest(samples(1, 1, 98.0), T0 + MINUTE + 30_000)
+    assert [t.new_state for t in evaluator.tick(T0 + 2 * MINUTE + GRACE)] == [OK], "the new threshold applies"
+    removed = evaluator.on_change("deleted", stricter, T0 + 2 * MINUTE)
+    assert removed == [alarm_id("scale", ("h1",)), alarm_id("scale", ("h2",))] or len(removed) == 2
+    assert not evaluator.alarms and not len(evaluator.routes)
+    assert evaluator.ingest(samples(1, 2, 95.0), T0 + 2 * MINUTE + 30_000) == [] and not evaluator.alarms

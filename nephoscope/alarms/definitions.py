@@ -6,6 +6,7 @@ rows changed one at a time, which is what SQLite is for. Every read and write ta
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -15,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from nephoscope.alarms.expression import Expression, ExpressionError, parse, sub_expressions
+from nephoscope.alarms.expression import (
+    Expression,
+    ExpressionError,
+    SubExpression,
+    parse,
+    sub_expressions,
+)
 from nephoscope.ingest import rules
 from nephoscope.ingest.errors import IngestError
 from nephoscope.model import ALL_TENANTS
@@ -70,11 +77,37 @@ class AlarmDefinition:
 
     @property
     def parsed(self) -> Expression:
-        return parse(self.expression)
+        return _parsed(self.expression)
+
+    @property
+    def sub_expressions(self) -> tuple[SubExpression, ...]:
+        return _sub_expressions(self.expression)
+
+    @property
+    def sub_texts(self) -> tuple[str, ...]:
+        """Each sub-expression's normalised text (for reasons and history)."""
+        return _sub_texts(self.expression)
 
     @property
     def deterministic(self) -> bool:
-        return all(sub.deterministic for sub in sub_expressions(self.parsed))
+        return all(sub.deterministic for sub in self.sub_expressions)
+
+
+# The evaluator asks for a definition's expression at every alarm it creates or changes;
+# parsed expressions are immutable, so one parse per distinct text serves them all.
+@functools.lru_cache(maxsize=16384)
+def _parsed(text: str) -> Expression:
+    return parse(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _sub_expressions(text: str) -> tuple[SubExpression, ...]:
+    return tuple(sub_expressions(_parsed(text)))
+
+
+@functools.lru_cache(maxsize=16384)
+def _sub_texts(text: str) -> tuple[str, ...]:
+    return tuple(sub.text() for sub in _sub_expressions(text))
 
 
 def _invalid(description: str) -> DefinitionError:

@@ -4,8 +4,13 @@
 ``Outbox`` (enqueue transitions, periodic re-sends, counters) and the ``DeliveryWorker``.
 """
 
-from nephoscope.notify.model import (AlarmTransition, Delivery, DeliveryStats, NotificationMethod,
-                                     NotifyConfig)
+from nephoscope.notify.model import (
+                                     AlarmTransition,
+                                     Delivery,
+                                     DeliveryStats,
+                                     NotificationMethod,
+                                     NotifyConfig,
+)
 from nephoscope.notify.outbox import Outbox, idempotency_key
 from nephoscope.notify.service import NotificationService
 

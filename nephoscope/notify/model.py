@@ -55,7 +55,7 @@ class AlarmTransition:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AlarmTransition":
+    def from_dict(cls, data: dict) -> AlarmTransition:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

@@ -15,7 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from nephoscope.notify.model import AlarmTransition, Delivery, DeliveryStats, NotifyConfig
+from nephoscope.notify.model import (
+    AlarmTransition,
+    Delivery,
+    DeliveryStats,
+    NotifyConfig,
+)
 from nephoscope.notify.repository import Database, DeliveryRepository, MethodRepository
 
 
@@ -58,16 +63,22 @@ class Outbox:
         default), schedules of the alarm's previous transitions stop, and methods with a
         period > 0 are scheduled to re-send this one.
         """
-        methods = self.methods.get_many(transition.tenant_id, list(method_ids))
+        return self.enqueue_many([(transition, method_ids)], periodic)
+
+    def enqueue_many(self, items: list[tuple[AlarmTransition, list[str]]], periodic: bool = True) -> list[int]:
+        """``enqueue`` for many transitions in one transaction (a mass state change costs one fsync)."""
         now = time.time()
-        created = self.deliveries.insert(
-            [(idempotency_key(transition, method.id), method, transition, False) for method in methods], now)
-        if periodic:
-            key = transition_key(transition)
-            self.deliveries.cancel_periodic(transition.alarm_id, keep_transition_key=key)
-            for method in methods:
-                if method.period > 0:
-                    self.deliveries.schedule_periodic(transition, key, method, now + method.period)
+        rows, cancels, schedules = [], [], []
+        for transition, method_ids in items:
+            methods = self.methods.get_many(transition.tenant_id, list(method_ids)) if method_ids else []
+            rows += [(idempotency_key(transition, method.id), method, transition, False) for method in methods]
+            if periodic:
+                key = transition_key(transition)
+                cancels.append((transition.alarm_id, key))
+                schedules += [(transition, key, method, now + method.period) for method in methods if method.period > 0]
+        if not (rows or cancels):
+            return []
+        created = self.deliveries.enqueue(rows, cancels, schedules, now)
         self._wake()
         return created
 

@@ -170,6 +170,20 @@ class MethodRepository:
         return cursor.rowcount > 0
 
 
+def _schedule(connection: sqlite3.Connection, transition: AlarmTransition, transition_key: str,
+              method: NotificationMethod, first_due: float) -> None:
+    existing = connection.execute(
+        "SELECT transition_key, period FROM notification_periodic WHERE alarm_id = ? AND method_id = ?",
+        (transition.alarm_id, method.id)).fetchone()
+    if existing and existing[0] == transition_key and existing[1] == method.period:
+        return
+    connection.execute(
+        "INSERT OR REPLACE INTO notification_periodic (alarm_id, method_id, tenant, period, transition, "
+        "transition_key, next_due) VALUES (?,?,?,?,?,?,?)",
+        (transition.alarm_id, method.id, method.tenant, method.period,
+         orjson.dumps(transition.to_dict()).decode(), transition_key, first_due))
+
+
 class DeliveryRepository:
     """The outbox rows: insert once per idempotency key, claim due rows, record outcomes."""
 
@@ -178,6 +192,13 @@ class DeliveryRepository:
 
     def insert(self, rows: list[tuple[str, NotificationMethod, AlarmTransition, bool]], now: float) -> list[int]:
         """Insert (key, method, transition, periodic) rows; a known key is skipped. Returns the new ids."""
+        return self.enqueue(rows, [], [], now)
+
+    def enqueue(self, rows: list[tuple[str, NotificationMethod, AlarmTransition, bool]],
+                cancels: list[tuple[str, str]], schedules: list[tuple[AlarmTransition, str, NotificationMethod, float]],
+                now: float) -> list[int]:
+        """In one transaction (one fsync, however many transitions): insert deliveries, stop the
+        periodic re-sends of (alarm id, all but this transition key), schedule new ones."""
         created = []
         with self.db.transaction() as connection:
             for key, method, transition, periodic in rows:
@@ -189,6 +210,11 @@ class DeliveryRepository:
                      orjson.dumps(transition.to_dict()).decode(), now, now, now, int(periodic)))
                 if cursor.rowcount:
                     created.append(int(cursor.lastrowid))
+            if cancels:
+                connection.executemany("DELETE FROM notification_periodic WHERE alarm_id = ? AND transition_key != ?",
+                                       cancels)
+            for transition, transition_key, method, first_due in schedules:
+                _schedule(connection, transition, transition_key, method, first_due)
         return created
 
     def claim_due(self, now: float, limit: int, lease: float) -> list[Delivery]:
@@ -270,16 +296,7 @@ class DeliveryRepository:
                           first_due: float) -> None:
         """Re-send ``transition`` through ``method`` every period; kept if already scheduled for it."""
         with self.db.transaction() as connection:
-            existing = connection.execute(
-                "SELECT transition_key, period FROM notification_periodic WHERE alarm_id = ? AND method_id = ?",
-                (transition.alarm_id, method.id)).fetchone()
-            if existing and existing[0] == transition_key and existing[1] == method.period:
-                return
-            connection.execute(
-                "INSERT OR REPLACE INTO notification_periodic (alarm_id, method_id, tenant, period, transition, "
-                "transition_key, next_due) VALUES (?,?,?,?,?,?,?)",
-                (transition.alarm_id, method.id, method.tenant, method.period,
-                 orjson.dumps(transition.to_dict()).decode(), transition_key, first_due))
+            _schedule(connection, transition, transition_key, method, first_due)
 
     def cancel_periodic(self, alarm_id: str, keep_transition_key: str | None = None) -> int:
         if keep_transition_key is None:

@@ -104,7 +104,7 @@ def pagerduty_body(transition: AlarmTransition, routing_key: str) -> dict:
 
 
 def _iso(timestamp_ms: int) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp_ms / 1000, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(timestamp_ms / 1000, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

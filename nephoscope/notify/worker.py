@@ -91,7 +91,7 @@ class DeliveryWorker:
                         next_due = await asyncio.to_thread(self.outbox.next_due)
                         if next_due is not None:
                             wait = min(wait, max(0.01, next_due - time.time()))
-            except Exception:  # noqa: BLE001 - keep delivering after a transient storage error
+            except Exception:
                 log.exception("notification outbox pass failed")
             if self._stopping:
                 break
@@ -105,7 +105,7 @@ class DeliveryWorker:
             raise
         except DeliveryError as error:
             await self._failed(delivery, str(error))
-        except Exception as error:  # noqa: BLE001 - a sender bug must not kill the worker
+        except Exception as error:
             log.exception("sending delivery %s failed unexpectedly", delivery.id)
             await self._failed(delivery, f"{type(error).__name__}: {error}")
         else:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,8 @@ class Store:
         self.wal = WriteAheadLog(self.data_dir / "wal", self._on_durable, config.limits.max_pending_points,
                                  self.database.state("flushed_sequence") + 1)
         self.last_compaction: CompactionReport | None = None
+        self._listeners: list[Callable[[IngestBatch], None]] = []
+        self._backlogs: list[Callable[[], int]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
@@ -110,11 +113,25 @@ class Store:
         self.head.add(sequence, batch)
         self.counters.points_accepted += len(batch.points)
         self.counters.requests_accepted += 1
+        for listener in self._listeners:
+            listener(batch)
+
+    def subscribe(self, listener: Callable[[IngestBatch], None], backlog: Callable[[], int] | None = None) -> None:
+        """Call ``listener`` with every batch once it is durable (on the WAL thread: it must only
+        hand the batch over). ``backlog`` counts the points it has yet to process; ingest is
+        refused with 429 while that is over ``limits.max_head_points``."""
+        self._listeners.append(listener)
+        if backlog is not None:
+            self._backlogs.append(backlog)
 
     def admit(self) -> None:
         """Refuse work early when the head is over its bound (flushing cannot keep up)."""
         if self.head.points > self.config.limits.max_head_points:
             raise IngestError(429, f"{self.head.points} points are waiting to be stored; retry shortly")
+        for backlog in self._backlogs:
+            waiting = backlog()
+            if waiting > self.config.limits.max_head_points:
+                raise IngestError(429, f"{waiting} points are waiting for the alarm evaluator; retry shortly")
 
     async def write(self, batch: IngestBatch) -> int:
         """Make the batch durable; returns its WAL sequence. Raises IngestError 429/503 when overloaded."""
@@ -160,7 +177,7 @@ class Store:
         while not self._stop.wait(interval):
             try:
                 self.flush_now()
-            except Exception:  # noqa: BLE001 - keep flushing; the WAL still holds the data
+            except Exception:
                 log.exception("flush failed; the points stay in the write-ahead log and will be retried")
 
     def _compaction_loop(self) -> None:
@@ -168,7 +185,7 @@ class Store:
         while not self._stop.wait(interval):
             try:
                 self.compact()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("compaction failed; will retry")
 
     # -- reading ---------------------------------------------------------------------------------
@@ -190,5 +207,5 @@ class Store:
     def size_bytes(self) -> int:
         return self.database.size_bytes() + self.wal.disk_bytes()
 
-    def read(self, series: list[int], start_ms: int, end_ms: int, resolution: int):  # noqa: ANN201
+    def read(self, series: list[int], start_ms: int, end_ms: int, resolution: int):
         return self.reader.read(np.asarray(series, np.int64), start_ms, end_ms, resolution)
