@@ -520,18 +520,19 @@ class ExternalServer:
         self.stop()
 
 
-def nephoscope_from_args(args):
+def nephoscope_from_args(args, env: dict | None = None):
     if args.url:
         return ExternalServer(args.url, args.token, args.server_pid, args.data_dir)
     return NephoscopeServer(token=args.token, server_cmd=args.server_cmd, work_dir=args.work_dir,
-                            keep_data=args.keep_data, startup_timeout=args.startup_timeout)
+                            keep_data=args.keep_data, startup_timeout=args.startup_timeout, env=dict(env or {}))
 
 
 @contextlib.contextmanager
-def nephoscope_session(rep: "Report", args):
-    """A started nephoscope server for one bench phase. An error is reported (with the server's
-    log tail) instead of raised, so the bench carries on with the VictoriaMetrics reference."""
-    srv = nephoscope_from_args(args)
+def nephoscope_session(rep: "Report", args, env: dict | None = None):
+    """A started nephoscope server for one bench phase (``env``: extra environment, e.g. settings).
+    An error is reported (with the server's log tail) instead of raised, so the bench carries on
+    with the VictoriaMetrics reference."""
+    srv = nephoscope_from_args(args, env)
     try:
         srv.start()
         yield srv

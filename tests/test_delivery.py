@@ -15,92 +15,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import orjson
 import pytest
 from aiosmtpd.controller import Controller
 
 from nephoscope.notify import AlarmTransition, NotificationService, NotifyConfig
 from nephoscope.notify.model import NotificationMethod
 from tests.conftest import free_port
+from tests.receivers import Receiver
 
 pytestmark = pytest.mark.timeout(60)
 
 
 # Receivers -----------------------------------------------------------------------------------------
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: dict
-    at: float
-
-
-@dataclass
-class Receiver:
-    """An HTTP server recording every POST; answers 500 to the first ``fail_first`` of each path."""
-
-    port: int = field(default_factory=free_port)
-    fail_first: int = 0
-    always_fail: bool = False
-    delay_first: float = 0.0
-    received: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "Receiver":
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      orjson.loads(raw), time.monotonic()))
-                    seen = sum(1 for r in receiver.received if r.path == self.path)
-                if receiver.delay_first and seen == 1:
-                    time.sleep(receiver.delay_first)
-                status = 500 if receiver.always_fail or seen <= receiver.fail_first else 202
-                payload = b'{"error": "try later"}' if status == 500 else b'{"status": "success"}'
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def bodies(self, path: str) -> list[dict]:
-        with self.lock:
-            return [r.body for r in self.received if r.path == path]
-
-    def at(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.path == path]
-
 
 class Mailbox:
     """aiosmtpd handler keeping every message."""
@@ -108,7 +37,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], Message]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 - aiosmtpd's hook
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
         return "250 Message accepted for delivery"
 
@@ -142,7 +71,7 @@ class Running:
         if start_worker:
             self.call(self.service.start())
 
-    def call(self, coroutine):  # noqa: ANN001, ANN201
+    def call(self, coroutine):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
 
     def stop(self) -> None:

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from nephoscope import __version__
 from nephoscope.api import errors
 from nephoscope.alarms.definitions import DefinitionStore
-from nephoscope.api.monasca import alarm_definitions, metrics, notification_methods, versions
+from nephoscope.alarms.engine import AlarmEngine
+from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.native import admin, health, points
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import KeyAuthenticator
@@ -45,6 +46,17 @@ def _delivery_gauges(notifications: NotificationService) -> dict[str, float]:
             "nephoscope.notify.queue_depth": counters.queue_depth}
 
 
+def _alarm_gauges(engine: AlarmEngine) -> dict[str, float]:
+    counters = engine.counters
+    return {"nephoscope.alarms.points_evaluated": counters.points_evaluated,
+            "nephoscope.alarms.transitions": counters.transitions,
+            "nephoscope.alarms.notifications_enqueued": counters.notifications_enqueued,
+            "nephoscope.alarms.pending_points": engine.pending_points,
+            "nephoscope.alarms.dropped_points": engine.evaluator.dropped_points,
+            "nephoscope.alarms.instances": len(engine.evaluator.alarms),
+            "nephoscope.alarms.tick_seconds": counters.tick_seconds}
+
+
 def create_app(config: Config, demo_token: str | None = None, notify_config: NotifyConfig | None = None) -> FastAPI:
     stats = RequestStats()
 
@@ -60,12 +72,16 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         await notifications.start()
         app.state.notifications = notifications
         app.state.definitions = DefinitionStore(config.data_path)
+        engine = AlarmEngine(store, app.state.definitions, notifications.outbox, config.alarms)
+        await asyncio.to_thread(engine.start)
+        app.state.alarm_engine = engine
         app.state.notification_method_exists = (
             lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)
         stop = asyncio.Event()
         tasks = []
         if config.telemetry.enabled:
-            collector = SelfMetrics(store, stats, config.server.region, [lambda: _delivery_gauges(notifications)])
+            collector = SelfMetrics(store, stats, config.server.region,
+                                    [lambda: _delivery_gauges(notifications), lambda: _alarm_gauges(engine)])
             tasks.append(asyncio.create_task(collector.run(config.telemetry.interval, stop)))
         if config.demo.enabled and demo_token:
             from nephoscope.demo import DemoConfig, run_demo
@@ -82,6 +98,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
             for task in tasks:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=10)
+            await asyncio.to_thread(engine.stop)
             await notifications.stop()
             await asyncio.to_thread(store.close)
 
@@ -90,7 +107,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     app.state.config = config
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
-    for router in (versions.router, health.router, metrics.router, alarm_definitions.router,
+    for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, admin.router,
                    web.router):
         app.include_router(router)

@@ -73,8 +73,9 @@ def limit(request: Request, maximum: int) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return maximum
-    if not raw.isdigit():
-        raise unprocessable(f"limit must be a whole number, got {raw!r}", "limit")
+    # isdigit() alone accepts digits int() refuses ("²"), and int() refuses 4,300+ digit strings.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise unprocessable(f"limit must be a whole number, got {raw[:40]!r}", "limit")
     return max(1, min(int(raw), maximum))
 
 
