@@ -51,7 +51,7 @@ def parse_args(argv=None):
     ap.add_argument("--instances", type=int, default=100_000, help="alarm instances (evaluation)")
     ap.add_argument("--minutes", type=int, default=8, help="simulated minutes (evaluation)")
     ap.add_argument("--definitions", type=int, default=1000, help="alarm definitions (overhead)")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating with/without rounds (overhead)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating with/without rounds (overhead)")
     ap.add_argument("--seconds", type=float, default=20.0, help="load seconds per round (overhead)")
     ap.add_argument("--clients", type=int, default=4, help="client processes (overhead)")
     ap.add_argument("--ingest-hosts", type=int, default=2500, help="hosts in the ingest dataset (overhead)")
@@ -92,7 +92,7 @@ def _evaluation(rep: Report, args) -> None:
     rep.add("evaluation.route_seconds", time.perf_counter() - began, "s",
             note=f"once per series: {len(series_ids):,} series to {len(evaluator.alarms):,} instances")
     per_minute = 6
-    ingest_seconds, points_in, steady, mass = 0.0, 0, [], []
+    ingest_seconds, points_in, closes = 0.0, 0, []
     rng = np.random.default_rng(7)
     for minute in range(args.minutes):
         hot = minute in (args.minutes - 3, args.minutes - 2)  # everything breaches, then recovers
@@ -115,34 +115,53 @@ def _evaluation(rep: Report, args) -> None:
             transitions = evaluator.tick(start + (minute + 1) * MINUTE + 10_000)
             elapsed = time.perf_counter() - began
         created = len(evaluator.take_changes()[0])
-        kind = "mass" if len(transitions) > len(evaluator.alarms) // 2 else "steady"
-        (mass if kind == "mass" else steady).append(elapsed)
+        closes.append((elapsed, len(transitions)))
         log(f"minute {minute}: period close {elapsed * 1000:,.0f} ms, {len(transitions):,} transitions, "
             f"{created:,} alarms created")
     rep.add("evaluation.instances", len(evaluator.alarms), "alarms")
-    if steady:
-        rep.add("evaluation.period_close_steady_max_s", max(steady), "s", target=1.0, op="<=",
-                note="no state changes; one core")
-    if mass:
-        rep.add("evaluation.period_close_all_transition_max_s", max(mass), "s", target=1.0, op="<=",
-                note="every alarm changes state (reasons, history records built); one core")
+    quiet = [elapsed for elapsed, transitions in closes if transitions == 0]
+    if quiet:
+        rep.add("evaluation.period_close_no_change_max_s", max(quiet), "s", note="no state changes; one core")
+    worst, changed = max(closes)
+    rep.add("evaluation.period_close_max_s", worst, "s", target=1.0, op="<=",
+            note=f"worst period close: {changed:,} alarms changed state (transitions built); one core")
+    rep.detail("evaluation.closes", [{"seconds": round(e, 4), "transitions": t} for e, t in closes])
     rep.add("evaluation.ingest_ns_per_point", ingest_seconds / max(1, points_in) * 1e9, "ns")
 
 
 # -- overhead -------------------------------------------------------------------------------------------
+BROAD = ("avg({m}, 3600) > {x} times 3", "max({m}, 3600) > {x} times 3", "min({m}, 3600) < -{x} times 3",
+         "count({m}, 3600) > {x} times 3", "last({m}, 3600) > {x} times 3")
+
+
 def _definitions(client: httpx.Client, dataset: D.Dataset, count: int) -> int:
+    """``count`` definitions as an operator might have them: 10 per-metric ones fanned out per host
+    (match_by hostname) and the rest each about one host. Their windows (3 x 1 hour) hold the
+    whole dataset, so every point lands in a window (none dropped as too old), the costly case.
+    Thresholds are out of reach: the cost measured is evaluation, not notification."""
     names = [name for templates in D.GROUPS.values() for name, _, _ in templates]
+    huge = 10**15
     created = 0
     broad = min(10, count)
     for index in range(broad):
         body = {"name": f"broad-{index}", "match_by": ["hostname"],
-                "expression": f"avg({names[index % len(names)]}) > {1e15 + index} times 3"}
+                "expression": BROAD[index % len(BROAD)].format(m=names[index % len(names)], x=huge)}
         created += client.post("/v2.0/alarm-definitions", json=body).status_code == 201
     for index in range(count - broad):
         host = dataset.hostname(index % dataset.hosts)
-        body = {"name": f"host-{index}", "expression": f"max({names[index % len(names)]}{{hostname={host}}}) > 1e15"}
-        created += client.post("/v2.0/alarm-definitions", json=body).status_code == 201
+        expression = BROAD[index % len(BROAD)].format(m=f"{names[index % len(names)]}{{hostname={host}}}", x=huge)
+        created += client.post("/v2.0/alarm-definitions", json={"name": f"host-{index}",
+                                                               "expression": expression}).status_code == 201
     return created
+
+
+def _warm_up(client: httpx.Client, dataset: D.Dataset) -> None:
+    """One point per series first: creating series (and their alarms) is a one-off, not ingest cost."""
+    metrics = [{"name": dataset.series_name(row), "dimensions": dataset.series_dims(row),
+                "timestamp": dataset.start_ms - 10_000, "value": 0.0} for row in range(dataset.n_series)]
+    for begin in range(0, len(metrics), 1000):
+        client.post("/v2.0/metrics", json=metrics[begin:begin + 1000]).raise_for_status()
+    time.sleep(2)  # let the evaluator finish routing before the clock starts
 
 
 def overhead(rep: Report, args) -> None:
@@ -158,15 +177,15 @@ def overhead(rep: Report, args) -> None:
     for round_number in range(args.rounds):
         for mode in ("without", "with"):
             with common.nephoscope_session(rep, args) as server:
-                if mode == "with":
-                    with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as client:
-                        made = _definitions(client, dataset, args.definitions)
-                    rep.detail("overhead.definitions_created", made)
+                with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as client:
+                    if mode == "with":
+                        rep.detail("overhead.definitions_created", _definitions(client, dataset, args.definitions))
+                    _warm_up(client, dataset)
                 headers = {"Content-Type": "application/json", "X-Auth-Token": args.token}
                 result = common.run_load(f"monasca {mode} definitions (round {round_number + 1})", server.url,
                                          "/v2.0/metrics", headers,
                                          ingest.make_builders(dataset, args.clients, points, "monasca", args,
-                                                              512 * MB), args.seconds, server_pid=server.pid,
+                                                              1200 * MB), args.seconds, server_pid=server.pid,
                                          expected_samples=dataset.n_samples)
                 rates[mode].append(result.rate)
                 if mode == "with":
@@ -176,8 +195,10 @@ def overhead(rep: Report, args) -> None:
     without, with_ = float(np.median(rates["without"])), float(np.median(rates["with"]))
     rep.add("overhead.samples_per_s_without", without, "samples/s")
     rep.add("overhead.samples_per_s_with", with_, "samples/s", note=f"{args.definitions} definitions")
-    rep.add("overhead.evaluator_cost", max(0.0, 1 - with_ / without) * 100, "%", target=20.0, op="<=",
-            note="median of rounds; throughput lost to evaluating")
+    costs = [(1 - w / o) * 100 for o, w in zip(rates["without"], rates["with"])]
+    rep.add("overhead.evaluator_cost", float(np.mean(costs)), "%", target=20.0, op="<=",
+            note=f"mean over rounds of 1 - with/without (each round: {', '.join(f'{c:.1f}' for c in costs)} %)")
+    rep.add("overhead.evaluator_cost_of_medians", max(0.0, 1 - with_ / without) * 100, "%")
     rep.detail("overhead.rates", rates)
 
 

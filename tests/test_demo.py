@@ -49,6 +49,7 @@ class Receiver:
     fail_status: int = 503
     retry_after: str = "1"
     requests: list[Request] = field(default_factory=list)
+    definition_bodies: list[dict] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> str:
@@ -64,6 +65,13 @@ class Receiver:
                     return  # the client hung up mid-request (stopped): nothing was delivered
                 url = urlsplit(self.path)
                 tenant = parse_qs(url.query).get("tenant_id", [None])[0]
+                if url.path == "/v2.0/alarm-definitions":  # the demo's alarms, created once at start
+                    with receiver.lock:
+                        receiver.definition_bodies.append(orjson.loads(body))
+                    self.send_response(201)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver.lock:
                     failing = len(receiver.requests) < receiver.fail_first
                     status = receiver.fail_status if failing else 204
@@ -102,6 +110,10 @@ class Receiver:
     def accepted(self) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if r.status == 204]
+
+    def definitions(self) -> list[dict]:
+        with self.lock:
+            return list(self.definition_bodies)
 
     def metrics(self) -> list[tuple[str | None, dict]]:
         return [(r.tenant_id, m) for r in self.accepted() for m in orjson.loads(r.body)]
@@ -366,6 +378,7 @@ def test_push_backfills_groups_by_tenant_and_batches(receiver) -> None:
 
     start_ms, stop_seconds = asyncio.run(scenario())
     assert stop_seconds < 1.0
+    assert [d["name"] for d in rec.definitions()] == ["demo: hypervisor CPU busy", "demo: hypervisor disk filling"]
 
     requests = rec.accepted()
     assert requests

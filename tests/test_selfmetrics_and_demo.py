@@ -76,3 +76,9 @@ def test_demo_cloud_pushes_live_data_through_http(demo_server: ServerProcess) ->
         rows = stats[0]["statistics"]
         assert len(rows) >= 8
         assert all(0 <= row[2] <= row[3] <= 100 for row in rows)
+        # The demo brings alarm definitions, and their alarms appear per hypervisor as metrics arrive.
+        expected = {"demo: hypervisor CPU busy", "demo: hypervisor disk filling"}
+        wait_for(lambda: expected <= {d["name"] for d in admin.get("/v2.0/alarm-definitions").json()["elements"]})
+        alarms = wait_for(lambda: len(admin.get("/v2.0/alarms").json()["elements"]) >= 4 and
+                          admin.get("/v2.0/alarms").json()["elements"])
+        assert {a["metrics"][0]["dimensions"]["hostname"] for a in alarms} == {h["dimension_value"] for h in hosts}

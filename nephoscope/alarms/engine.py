@@ -47,7 +47,11 @@ from nephoscope.store.summary import Points
 log = logging.getLogger(__name__)
 
 _ACTIONS = {ALARM: "alarm_actions", OK: "ok_actions", UNDETERMINED: "undetermined_actions"}
-_BATCHES_PER_STEP = 64
+_BATCHES_PER_STEP = 2000
+# Batches arriving within this long are evaluated together: each step has fixed costs (a few NumPy
+# calls per bank, one SQLite transaction), so under load merging ~10 batches per step cuts the
+# evaluator's share of ingest by half, for at most this much added delay.
+_STEP_SECONDS = 0.05
 
 
 @dataclass
@@ -151,10 +155,9 @@ class AlarmEngine:
 
     def _rebuild_windows(self, now: int) -> None:
         """Refill the open windows from the store: minute roll-ups are exact summaries."""
-        banks = self.evaluator._banks
-        if not banks or not len(self.evaluator.routes):
+        start = self.evaluator.earliest_window_ms()
+        if start is None or not len(self.evaluator.routes):
             return
-        start = min(bank.view_end - bank.periods * bank.width for bank in banks)
         series = np.unique(self.evaluator.routes.series())
         points = self.store.read(series.tolist(), start, now + 1, 60)
         self.evaluator.ingest(points, now)
@@ -189,7 +192,11 @@ class AlarmEngine:
 
     # -- the engine thread ------------------------------------------------------------------------
     def _run(self) -> None:
+        last_step = 0.0
         while True:
+            pause = last_step + _STEP_SECONDS - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
             with self._wake:
                 while not self._queue and not self._stop:
                     due = self.evaluator.next_close_ms()
@@ -200,6 +207,7 @@ class AlarmEngine:
                 if self._stop:
                     return
                 items = [self._queue.popleft() for _ in range(min(len(self._queue), _BATCHES_PER_STEP))]
+            last_step = time.monotonic()
             try:
                 self._step(items)
             except Exception:
@@ -281,6 +289,8 @@ class AlarmEngine:
             self._route_definition(definition, now)
         if removed:
             self.repository.delete(removed)
+            for identifier in removed:  # a deleted alarm's periodic re-sends stop with it
+                self.outbox.cancel_periodic(identifier)
 
     # -- persistence and notification ---------------------------------------------------------------
     def _persist(self, transitions: list[Transition], created: list[Alarm], new_metrics: list[tuple[str, dict]],

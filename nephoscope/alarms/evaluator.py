@@ -101,6 +101,7 @@ class Evaluator:
         self._sub_pending = np.zeros(0, np.bool_)  # its alarm is not created yet
         self._sub_alarm: list[Alarm | None] = []
         self._free_subs: list[int] = []
+        self._pending_count = 0  # alarms waiting for a measurement on every sub-expression
         # What the engine persists after each call: alarms created, new metrics, sub-states changed.
         self.created: list[Alarm] = []
         self.new_metrics: list[tuple[str, dict]] = []
@@ -161,6 +162,7 @@ class Evaluator:
             alarm = Alarm(identifier, definition, instance, [], OK if definition.deterministic else UNDETERMINED)
             alarm.subs = [self._new_sub(alarm, expression, now_ms) for expression in definition.sub_expressions]
             self.alarms[identifier] = alarm
+            self._pending_count += 1
         return alarm
 
     def restore(self, alarm: Alarm, sub_states: list[str], now_ms: int) -> None:
@@ -222,6 +224,7 @@ class Evaluator:
         self._banks[self._sub_bank[sub]].seen[self._sub_row[sub]] = seen
 
     def _drop(self, alarm: Alarm) -> None:
+        self._pending_count -= int(not alarm.created)
         for sub in alarm.subs:
             self._banks[self._sub_bank[sub]].free_row(int(self._sub_row[sub]))
             self._sub_alarm[sub] = None
@@ -249,18 +252,20 @@ class Evaluator:
         banks = self._sub_bank[subs]
         rows = self._sub_row[subs]
         changed: dict[str, tuple[Alarm, dict[int, np.ndarray]]] = {}
-        for index in np.unique(banks).tolist():
-            mine = banks == index
-            bank, picked = self._banks[index], point_index[mine]
-            touched = bank.add(rows[mine], points.timestamp[picked], points.count[picked], points.sum[picked],
-                               points.min[picked], points.max[picked], points.last[picked])
-            if not len(touched):
-                continue
-            touched_subs = self._bank_subs[index][touched]
-            for sub in touched_subs[self._sub_pending[touched_subs]].tolist():
-                self._maybe_create(self._sub_alarm[sub])
-            if bank.immediate[touched].any():
-                self._collect(index, bank.evaluate_immediately(touched), changed)
+        present = [int(banks[0])] if len(self._banks) == 1 else np.flatnonzero(np.bincount(banks)).tolist()
+        for index in present:
+            mine = banks == index if len(present) > 1 else slice(None)
+            bank, picked, bank_rows = self._banks[index], point_index[mine], rows[mine]
+            cells = bank.add(bank_rows, points.timestamp[picked], points.count[picked], points.sum[picked],
+                             points.min[picked], points.max[picked], points.last[picked])
+            if self._pending_count:
+                fed = self._bank_subs[index][bank_rows]
+                for sub in np.unique(fed[self._sub_pending[fed]]).tolist():
+                    self._maybe_create(self._sub_alarm[sub])
+            if len(cells) and bank.has_immediate:
+                candidates = bank.may_fire_now(cells)
+                if len(candidates):
+                    self._collect(index, bank.evaluate_immediately(candidates), changed)
         return self._decide_all(changed, now_ms)
 
     def _maybe_create(self, alarm: Alarm | None) -> None:
@@ -268,6 +273,7 @@ class Evaluator:
             return
         if all(self._banks[self._sub_bank[sub]].seen[self._sub_row[sub]] for sub in alarm.subs):
             alarm.created = True
+            self._pending_count -= 1
             self._sub_pending[alarm.subs] = False
             for sub in alarm.subs:  # its first evaluation is reported even if the state is unchanged
                 self._banks[self._sub_bank[sub]].reported[self._sub_row[sub]] = False
@@ -285,6 +291,12 @@ class Evaluator:
             bank.slide(closed)
             self._collect(index, bank.evaluate(hold_empty=hold), changed)
         return self._decide_all(changed, now_ms)
+
+    def earliest_window_ms(self) -> int | None:
+        """The start of the oldest open window (what a rebuild from the store must read)."""
+        if not self._banks:
+            return None
+        return min(bank.view_end - bank.periods * bank.width for bank in self._banks)
 
     def next_close_ms(self) -> int | None:
         """When the next period closes (plus grace): when ``tick`` next has work."""

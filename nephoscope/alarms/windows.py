@@ -56,6 +56,7 @@ class WindowBank:
         self.dropped = 0  # points older than the view or too far ahead: a self-metric
         self._free: list[int] = []
         self.size = 0
+        self.immediate_rows = 0  # active rows of immediate cases: 0 skips immediate evaluation
         self._allocate(capacity)
 
     # -- rows -------------------------------------------------------------------------------------
@@ -100,6 +101,7 @@ class WindowBank:
         self.threshold[row] = expression.threshold
         self.deterministic[row] = expression.deterministic
         self.immediate[row] = is_immediate(expression)
+        self.immediate_rows += int(self.immediate[row])
         default = OK if expression.deterministic else UNDETERMINED
         self.state[row] = STATE_CODES[state or default]
         self.reported[row] = reported
@@ -110,6 +112,7 @@ class WindowBank:
 
     def update_row(self, row: int, expression: SubExpression) -> None:
         """An updated definition: new function, operator or threshold; the window's data stays."""
+        self.immediate_rows += int(is_immediate(expression)) - int(self.immediate[row])
         self.function[row] = FUNCTIONS.index(expression.function)
         self.operator[row] = OPERATORS.index(expression.operator)
         self.threshold[row] = expression.threshold
@@ -117,6 +120,7 @@ class WindowBank:
         self.immediate[row] = is_immediate(expression)
 
     def free_row(self, row: int) -> None:
+        self.immediate_rows -= int(self.immediate[row])
         self.active[row] = False
         self._free.append(row)
 
@@ -130,15 +134,20 @@ class WindowBank:
         self.last_time[index] = _NEVER
 
     # -- points -----------------------------------------------------------------------------------
+    @property
+    def has_immediate(self) -> bool:
+        return self.immediate_rows > 0
+
     def _first_slot(self) -> int:
         return self.view_end // self.width - self.periods
 
     def add(self, rows: np.ndarray, timestamps: np.ndarray, count: np.ndarray, total: np.ndarray,
             low: np.ndarray, high: np.ndarray, last: np.ndarray) -> np.ndarray:
-        """Merge summary points (any order) into their rows' slots; returns the rows that took a point.
-
-        Points older than the view, or more than ``FUTURE_SLOTS`` periods ahead, are dropped and counted.
-        """
+        """Merge summary points (any order) into their rows' slots; returns the cells (row × ring +
+        slot, with repeats) the points landed in. Every row given counts as having seen a measurement (Monasca creates an
+        alarm from a matching metric even when it is too old to count); points older than the view,
+        or more than ``FUTURE_SLOTS`` periods ahead, are dropped and counted."""
+        self.seen[rows] = True
         slots = timestamps // self.width
         first = self._first_slot()
         keep = (slots >= first) & (slots < first + self.ring)
@@ -157,8 +166,23 @@ class WindowBank:
         np.maximum.at(newest, cell, timestamps)
         winners = newest[cell] == timestamps
         self.last.reshape(-1)[cell[winners]] = last[winners]
-        self.seen[rows] = True
-        return np.unique(rows)
+        return cell
+
+    def may_fire_now(self, cells: np.ndarray) -> np.ndarray:
+        """The rows, among those whose ``cells`` just took points, that immediate evaluation must look
+        at: immediate cases not already in ALARM whose touched slot now breaches. A run of breaching
+        slots can only appear where a slot changed, so the others cannot fire (cheap: per cell)."""
+        rows = cells // self.ring
+        candidates = self.immediate[rows] & (self.state[rows] != STATE_CODES[ALARM])
+        if not candidates.any():
+            return rows[:0]
+        cells, rows = cells[candidates], rows[candidates]
+        function = self.function[rows]
+        count = self.count.reshape(-1)[cells]
+        values = np.where(function == 1, self.min.reshape(-1)[cells],
+                          np.where(function == 2, self.max.reshape(-1)[cells],
+                                   np.where(function == 4, count.astype(np.float64), self.last.reshape(-1)[cells])))
+        return np.unique(rows[self._breached(rows, values[:, None])[:, 0]])
 
     # -- evaluation -------------------------------------------------------------------------------
     def _values(self, rows: np.ndarray | slice, first_slot: int, slots: int) -> np.ndarray:

@@ -236,8 +236,11 @@ class DemoPusher:
                 transport=self._transport,
                 trust_env=False,
             ) as client:
+                definitions_made = False
                 while not stop.is_set():
                     try:
+                        if not definitions_made:  # the server may not be listening yet: retried each step
+                            definitions_made = await _ensure_alarm_definitions(client)
                         next_ms = await self._catch_up(client, stop, next_ms, live_from, interval_ms, backfill_ms,
                                                        max_lag_ms, points_per_step)  # fmt: skip
                         if not self.stats.backfill_done and next_ms >= live_from:
@@ -299,6 +302,30 @@ class DemoPusher:
         if frames:
             await self._flush(client, frames, stop)
         return next_ms
+
+
+DEMO_ALARM_DEFINITIONS = (
+    {"name": "demo: hypervisor CPU busy", "severity": "HIGH", "match_by": ["hostname"],
+     "description": "Three minutes above 90 % on a hypervisor: sustained load, not a spike.",
+     "expression": "avg(cpu.percent) > 90 times 3"},
+    {"name": "demo: hypervisor disk filling", "severity": "MEDIUM", "match_by": ["hostname", "device"],
+     "expression": "max(disk.space_used_perc) > 85"},
+)
+
+
+async def _ensure_alarm_definitions(client: httpx.AsyncClient) -> bool:
+    """Give the demo's operator project alarms to watch; an existing name (409) is left alone.
+    False when the server could not be reached (try again later)."""
+    for body in DEMO_ALARM_DEFINITIONS:
+        try:
+            response = await client.post("/v2.0/alarm-definitions", json=body)
+        except httpx.HTTPError as error:  # the server is not reachable: the metric pushes will say so
+            log.debug("demo: could not create alarm definition %r: %s", body["name"], error)
+            return False
+        if response.status_code not in (201, 409):
+            log.warning("demo: alarm definition %r answered %d: %s", body["name"], response.status_code,
+                        response.text[:200])
+    return True
 
 
 async def run_demo(

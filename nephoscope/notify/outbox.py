@@ -112,10 +112,10 @@ class Outbox:
     def next_due(self) -> float | None:
         return self.deliveries.next_due()
 
-    def succeeded(self, delivery: Delivery) -> None:
-        self.deliveries.mark_delivered(delivery.id, time.time())
+    def succeeded(self, deliveries: list[Delivery]) -> None:
+        self.deliveries.mark_delivered([delivery.id for delivery in deliveries], time.time())
         with self._lock:
-            self._delivered += 1
+            self._delivered += len(deliveries)
 
     def failed(self, delivery: Delivery, error: str) -> bool:
         """Record a failed attempt; returns True when it became a dead letter."""
