@@ -12,6 +12,14 @@ import orjson
 from tests.conftest import free_port
 
 
+class BurstServer(ThreadingHTTPServer):
+    """http.server with a listen backlog for bursts: the default of 5 drops the SYNs of a burst of
+    notifications, which then wait a 1 s TCP retransmit — latency that is the receiver's, not ours."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Received:
     path: str
@@ -62,7 +70,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = BurstServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -150,3 +150,10 @@ def test_alarms_and_history_survive_a_kill9(server: ServerProcess, cloud: dict) 
         history = again.get(f"/v2.0/alarms/{alarm['id']}/state-history").json()["elements"]
         assert [h["new_state"] for h in history] == ["ALARM"]
         assert len(again.get("/v2.0/alarms").json()["elements"]) == 2
+
+
+def test_the_engine_status_is_for_admins(server: ServerProcess, cloud: dict) -> None:
+    status = server.client().get("/v1/admin/alarm-engine").json()
+    assert status["instances"] == 2 and status["definitions"] == 1 and status["routes"] == 2
+    assert status["points_evaluated"] >= 2 and status["cpu_seconds"] > 0 and status["pending_points"] >= 0
+    assert cloud["user"].get("/v1/admin/alarm-engine").status_code == 401

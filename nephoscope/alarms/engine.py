@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import contextlib
 import gc
 import logging
@@ -61,6 +62,10 @@ class EngineCounters:
     ticks: int = 0
     tick_seconds: float = 0.0
     notifications_enqueued: int = 0
+    cpu_seconds: float = 0.0  # the engine thread's own CPU time
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
 
 
 @contextlib.contextmanager
@@ -190,6 +195,12 @@ class AlarmEngine:
     def pending_points(self) -> int:
         return self._pending_points
 
+    def status(self) -> dict:
+        """What an operator asks first: how many alarms, how far behind, what it costs."""
+        return {**self.counters.as_dict(), "instances": len(self.evaluator.alarms), "routes": len(self.evaluator.routes),
+                "definitions": len(self.evaluator.definitions), "pending_points": self._pending_points,
+                "dropped_points": self.evaluator.dropped_points}
+
     # -- the engine thread ------------------------------------------------------------------------
     def _run(self) -> None:
         last_step = 0.0
@@ -208,10 +219,12 @@ class AlarmEngine:
                     return
                 items = [self._queue.popleft() for _ in range(min(len(self._queue), _BATCHES_PER_STEP))]
             last_step = time.monotonic()
+            cpu = time.thread_time()
             try:
                 self._step(items)
-            except Exception:
+            except Exception:  # the engine must outlive one bad step
                 log.exception("alarm engine step failed; continuing")
+            self.counters.cpu_seconds += time.thread_time() - cpu
 
     def _step(self, items: list[tuple]) -> None:
         answers: list[tuple[concurrent.futures.Future, object]] = []
@@ -343,20 +356,20 @@ class AlarmEngine:
         return alarm
 
     def update_alarm(self, scope: str, identifier: str, changes: dict) -> concurrent.futures.Future:
-        """Set any of ``state``, ``lifecycle_state``, ``link``; resolves to the AlarmRecord or None (unknown)."""
-        def apply() -> _Applied:
+        """Set any of ``state``, ``lifecycle_state``, ``link``; resolves to an ``AlarmUpdate``
+        (``record`` None when the alarm is unknown in ``scope``)."""
+        def apply() -> AlarmUpdate:
             alarm = self._owned(scope, identifier)
             if alarm is None:
-                return _Applied(None, [])
+                return AlarmUpdate(None, [])
             alarm.lifecycle_state = changes.get("lifecycle_state", alarm.lifecycle_state)
             alarm.link = changes.get("link", alarm.link)
             alarm.updated_at = self.clock()
-            transitions = []
-            if changes.get("state") and changes["state"] != alarm.state:
+            transition = None
+            if changes.get("state"):
                 transition = self.evaluator.set_state(alarm, changes["state"], self.now_ms())
-                transitions = [transition] if transition else []
             self.evaluator.dirty[alarm.id] = alarm
-            return _Applied(alarm, transitions, self)
+            return AlarmUpdate(record_of(alarm, self.evaluator.sub_states(alarm)), [transition] if transition else [])
 
         return self.call(apply)
 
@@ -374,9 +387,9 @@ class AlarmEngine:
         return self.call(apply)
 
 
-class _Applied:
-    """An API change's result: the alarm's record (None if unknown) and its transitions."""
+@dataclass(frozen=True)
+class AlarmUpdate:
+    """An API change's result: the alarm's record (None if unknown) and the transition it made."""
 
-    def __init__(self, alarm: Alarm | None, transitions: list[Transition], engine: AlarmEngine | None = None) -> None:
-        self.transitions = transitions
-        self.record = None if alarm is None or engine is None else record_of(alarm, engine.evaluator.sub_states(alarm))
+    record: AlarmRecord | None
+    transitions: list[Transition]

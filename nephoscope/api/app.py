@@ -47,14 +47,7 @@ def _delivery_gauges(notifications: NotificationService) -> dict[str, float]:
 
 
 def _alarm_gauges(engine: AlarmEngine) -> dict[str, float]:
-    counters = engine.counters
-    return {"nephoscope.alarms.points_evaluated": counters.points_evaluated,
-            "nephoscope.alarms.transitions": counters.transitions,
-            "nephoscope.alarms.notifications_enqueued": counters.notifications_enqueued,
-            "nephoscope.alarms.pending_points": engine.pending_points,
-            "nephoscope.alarms.dropped_points": engine.evaluator.dropped_points,
-            "nephoscope.alarms.instances": len(engine.evaluator.alarms),
-            "nephoscope.alarms.tick_seconds": counters.tick_seconds}
+    return {f"nephoscope.alarms.{name}": value for name, value in engine.status().items()}
 
 
 def create_app(config: Config, demo_token: str | None = None, notify_config: NotifyConfig | None = None) -> FastAPI:

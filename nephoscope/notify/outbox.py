@@ -69,8 +69,12 @@ class Outbox:
         """``enqueue`` for many transitions in one transaction (a mass state change costs one fsync)."""
         now = time.time()
         rows, cancels, schedules = [], [], []
+        known: dict[tuple[str, tuple[str, ...]], list] = {}  # a mass transition shares a few method lists
         for transition, method_ids in items:
-            methods = self.methods.get_many(transition.tenant_id, list(method_ids)) if method_ids else []
+            wanted = (transition.tenant_id, tuple(method_ids))
+            if wanted not in known:
+                known[wanted] = self.methods.get_many(transition.tenant_id, list(method_ids)) if method_ids else []
+            methods = known[wanted]
             rows += [(idempotency_key(transition, method.id), method, transition, False) for method in methods]
             if periodic:
                 key = transition_key(transition)

@@ -1,4 +1,4 @@
-"""Admin-only endpoints: API keys and store maintenance."""
+"""Admin-only endpoints: API keys, store maintenance, the alarm engine's status."""
 
 from __future__ import annotations
 
@@ -62,3 +62,8 @@ async def compact(request: Request, _: Principal = Depends(allowed(Action.ADMIN)
 @router.get("/admin/storage", summary="Where the disk goes: bytes and points per resolution, file sizes")
 async def storage(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
     return responses.json_response(await run_in_threadpool(request.app.state.store.storage_report))
+
+
+@router.get("/admin/alarm-engine", summary="The alarm engine: instances, routes, backlog, dropped points, CPU time")
+async def alarm_engine(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    return responses.json_response(request.app.state.alarm_engine.status())
