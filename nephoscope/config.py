@@ -206,25 +206,37 @@ def _apply(section: object, values: dict, where: str) -> None:
     for key, value in values.items():
         if key not in names:
             raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(names))})")
-        if key == "policies":
-            setattr(section, key, [_policy(item, f"{where}.policies[{i}]") for i, item in enumerate(value)])
+        item_type = _table_list_item(hints[key])
+        if item_type is not None:  # an array of tables: [[store.policies]], [[http_check]]
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}.{key}: expected an array of tables")
+            setattr(section, key, [_table(item_type, item, f"{where}.{key}[{i}]") for i, item in enumerate(value)])
             continue
         setattr(section, key, _coerce(value, hints[key], f"{where}.{key}"))
 
 
-def _policy(values: dict, where: str) -> ArchivePolicy:
+def _table_list_item(hint: object) -> type | None:
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        if dataclasses.is_dataclass(item):
+            return item
+    return None
+
+
+def _table(item_type: type, values: object, where: str) -> object:
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a table")
-    policy = ArchivePolicy()
-    _apply(policy, values, where)
-    return policy
+    item = item_type()
+    _apply(item, values, where)
+    return item
 
 
-def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Build the configuration: defaults, then the TOML file, then the environment."""
-    environ = dict(os.environ if environ is None else environ)
-    config = Config()
-    path = path or environ.get("NEPHOSCOPE_CONFIG")
+def load_sections(root: object, path: str | os.PathLike | None, environ: dict[str, str], prefix: str,
+                  shortcuts: dict[str, tuple[str, str]] | None = None, file_only: tuple[str, ...] = ()) -> None:
+    """Overlay ``root`` (a dataclass of section dataclasses) with the TOML file, then with
+    ``<prefix><SECTION>_<KEY>`` environment variables (``shortcuts``: other names for some keys;
+    ``file_only``: keys that can only be set in the file). Shared by the server and the agent."""
+    shortcuts = shortcuts or {}
     if path:
         try:
             with open(path, "rb") as handle:
@@ -233,27 +245,39 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
             raise ConfigError(f"configuration file {path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"configuration file {path}: {error}") from None
+        root_hints = typing.get_type_hints(type(root))
         for section_name, values in document.items():
-            section = getattr(config, section_name, None)
+            if isinstance(values, list) and _table_list_item(root_hints.get(section_name)) is not None:
+                _apply(root, {section_name: values}, "")  # a top-level array of tables
+                continue
+            section = getattr(root, section_name, None)
             if section is None or not dataclasses.is_dataclass(section):
                 raise ConfigError(f"{path}: unknown section [{section_name}]")
             if not isinstance(values, dict):
                 raise ConfigError(f"{path}: [{section_name}] must be a table")
             _apply(section, values, f"[{section_name}]")
-    for variable, (section_name, key) in _SHORTCUTS.items():
+    for variable, (section_name, key) in shortcuts.items():
         if variable in environ:
-            _apply(getattr(config, section_name), {key: environ[variable]}, variable)
+            _apply(getattr(root, section_name), {key: environ[variable]}, variable)
     for variable, value in environ.items():
-        if not variable.startswith("NEPHOSCOPE_") or variable in _SHORTCUTS or variable == "NEPHOSCOPE_CONFIG":
+        if not variable.startswith(prefix) or variable in shortcuts:
             continue
-        rest = variable[len("NEPHOSCOPE_"):].lower()
-        section_name, _, key = rest.partition("_")
-        section = getattr(config, section_name, None)
+        section_name, _, key = variable[len(prefix):].lower().partition("_")
+        section = getattr(root, section_name, None)
         if section is None or not dataclasses.is_dataclass(section) or not key:
             continue  # other tools' variables share the prefix (e.g. NEPHOSCOPE_URL for the CLI)
-        if key == "policies":
-            raise ConfigError(f"{variable}: archive policies are set in the configuration file")
+        if key in file_only:
+            raise ConfigError(f"{variable}: {key} can only be set in the configuration file")
         _apply(section, {key: value}, variable)
+
+
+def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Build the configuration: defaults, then the TOML file, then the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    config = Config()
+    path = path or environ.get("NEPHOSCOPE_CONFIG")
+    environ.pop("NEPHOSCOPE_CONFIG", None)
+    load_sections(config, path, environ, "NEPHOSCOPE_", _SHORTCUTS, file_only=("policies",))
     _check(config)
     return config
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +119,24 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    """Poll ``condition`` until it returns something truthy (returned), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP receiver (tests/receivers.py) recording every POST."""
+    from tests.receivers import Receiver
+
+    running = Receiver().start()
+    yield running
+    running.stop()

@@ -9,28 +9,12 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, wait_for
 from tests.monasca_cli import MonascaCLI
 from tests.receivers import Receiver
 
 pytestmark = pytest.mark.timeout(120)
 
-
-def wait_for(condition, timeout: float = 15.0, what: str = "condition"):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

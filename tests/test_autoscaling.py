@@ -16,35 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.receivers import Receiver
+from tests.conftest import ServerProcess, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 MINUTE = 60_000
 GRACE_SECONDS = 2
 
 
-def wait_for(condition, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def send(client: httpx.Client, host: str, minute_start: int, *values: float) -> None:
     metrics = [{"name": "cpu.utilization_perc", "dimensions": {"service": "compute", "hostname": host},
                 "timestamp": minute_start + 1_000 + 10_000 * index, "value": value} for index, value in enumerate(values)]
     assert client.post("/v2.0/metrics", json=metrics).status_code == 204
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

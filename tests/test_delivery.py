@@ -14,7 +14,6 @@ import email
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from aiosmtpd.controller import Controller
 
 from nephoscope.notify import AlarmTransition, NotificationService, NotifyConfig
 from nephoscope.notify.model import NotificationMethod
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.receivers import Receiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -40,13 +39,6 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
         return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
@@ -117,15 +109,6 @@ def transition(tenant: str = "proj-a", new_state: str = "ALARM", old_state: str 
         metrics=[{"id": "m1", "name": "cpu.percent", "dimensions": {"hostname": "h1", "service": "compute"}}],
         sub_alarms=[{"sub_alarm_expression": {"function": "AVG", "metric_name": "cpu.percent"}}])
 
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def statuses(service: NotificationService, tenant: str = "proj-a") -> dict[int, str]:

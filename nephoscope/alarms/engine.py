@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nephoscope.alarms.definitions import AlarmDefinition, DefinitionStore
-from nephoscope.alarms.evaluator import Alarm, Evaluator, Transition
+from nephoscope.alarms.evaluator import Alarm, Evaluator, Transition, metric_key
 from nephoscope.alarms.repository import (
     AlarmDatabase,
     AlarmRecord,
@@ -130,7 +130,7 @@ class AlarmEngine:
                           created_at=record.created_at, updated_at=record.updated_at,
                           state_updated_at=record.state_updated_at)
             for metric in record.metrics:
-                alarm.metrics[(metric["name"], tuple(sorted(metric["dimensions"].items())))] = metric
+                alarm.metrics[metric_key(metric["name"], metric["dimensions"])] = metric
             self.evaluator.restore(alarm, record.sub_states, now)
         self.repository.delete(orphans)  # their definition was deleted while the server was down
         self.store.sync_series()

@@ -116,9 +116,11 @@ def _unprocessable(error: queries.AlarmQueryError) -> ApiError:
     return unprocessable(error.reason, error.field)
 
 
-def _alarm_filter(request: Request, alarm_definition_id: str | None, metric_name: str | None, state: str | None,
-                  severity: str | None, lifecycle_state: str | None, link: str | None,
-                  state_updated_start_time: str | None) -> queries.AlarmFilter:
+def _alarm_filter(request: Request, alarm_definition_id: DefinitionId = None, metric_name: MetricName = None,
+                  metric_dimensions: MetricDimensions = None, state: State = None, severity: Severity = None,
+                  lifecycle_state: LifecycleState = None, link: Link = None,
+                  state_updated_start_time: StateUpdatedStart = None) -> queries.AlarmFilter:
+    """The filters the list and the count share (a dependency, so both declare them once)."""
     start_ms = params.parse_time(state_updated_start_time, "state_updated_start_time")
     try:
         return queries.AlarmFilter(
@@ -131,20 +133,17 @@ def _alarm_filter(request: Request, alarm_definition_id: str | None, metric_name
         raise _unprocessable(error) from None
 
 
+Filter = Annotated[queries.AlarmFilter, Depends(_alarm_filter)]
+
+
 def _page_limit(request: Request) -> int:
     return params.limit(request, request.app.state.config.limits.page_limit)
 
 
 @router.get("/alarms", summary="List alarms")
-async def list_alarms(request: Request, principal: Reader,
-                      alarm_definition_id: DefinitionId = None, metric_name: MetricName = None,
-                      metric_dimensions: MetricDimensions = None, state: State = None, severity: Severity = None,
-                      lifecycle_state: LifecycleState = None, link: Link = None,
-                      state_updated_start_time: StateUpdatedStart = None, sort_by: SortBy = None,
+async def list_alarms(request: Request, principal: Reader, alarm_filter: Filter, sort_by: SortBy = None,
                       offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None) -> Response:
     scope = read_scope(principal, tenant_id)
-    alarm_filter = _alarm_filter(request, alarm_definition_id, metric_name, state, severity, lifecycle_state, link,
-                                 state_updated_start_time)
     page_size = _page_limit(request)
     try:
         order = queries.parse_sort_by(sort_by or [])
@@ -158,16 +157,10 @@ async def list_alarms(request: Request, principal: Reader,
 
 
 @router.get("/alarms/count", summary="Count alarms, optionally grouped")
-async def count_alarms(request: Request, principal: Reader,
-                       alarm_definition_id: DefinitionId = None, metric_name: MetricName = None,
-                       metric_dimensions: MetricDimensions = None, state: State = None, severity: Severity = None,
-                       lifecycle_state: LifecycleState = None, link: Link = None,
-                       state_updated_start_time: StateUpdatedStart = None, group_by: GroupBy = None,
+async def count_alarms(request: Request, principal: Reader, alarm_filter: Filter, group_by: GroupBy = None,
                        offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None) -> Response:
     """``{"links", "columns": ["count", *group_by], "counts": [[n, ...], ...]}`` (no ``elements``)."""
     scope = read_scope(principal, tenant_id)
-    alarm_filter = _alarm_filter(request, alarm_definition_id, metric_name, state, severity, lifecycle_state, link,
-                                 state_updated_start_time)
     page_size = _page_limit(request)
     try:
         groups = queries.check_group_by(params.group_by(request))
