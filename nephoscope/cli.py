@@ -1,4 +1,4 @@
-"""The ``nephoscope`` command: run the server, manage API keys.
+"""The ``nephoscope`` command: run the server or the edge agent, manage API keys.
 
 Run ``nephoscope --help`` or ``nephoscope COMMAND --help``: every option explains itself.
 """
@@ -178,6 +178,67 @@ def keys_revoke(
         error_console.print(f"[red]no active key with id {key_id}[/red]")
         raise typer.Exit(1)
     print(f"revoked key {key_id}")
+
+
+@app.command()
+def agent(
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Agent TOML file (also NEPHOSCOPE_AGENT_CONFIG; sample: deploy/nephoscope-agent.toml). "
+        "Any setting can be overridden by NEPHOSCOPE_AGENT_SECTION_KEY, e.g. NEPHOSCOPE_AGENT_PUSH_URL."),
+    once: bool = typer.Option(False, "--once", help="Collect twice, one second apart, and stop (with --print: "
+                              "show what would be sent; without: send it)."),
+    print_only: bool = typer.Option(False, "--print", help="Print the summary points instead of sending them."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run the edge agent: collect on this host, summarise per window, push to Nephoscope or Monasca.
+
+    Every `interval` (10 s) it samples the host (psutil), instances (libvirt, when libvirt-python
+    imports), HTTP endpoints and processes; every `window` (60 s) one summary point per series
+    (count, sum, min, max, last) goes to the spool on disk and from there to the server — kept
+    until acknowledged, resent in order after an outage, the oldest dropped (and counted) only
+    when the spool is full. Log files listed under [logs] are tailed and shipped too.
+
+    Try `nephoscope agent --once --print` to see what this host would send.
+    """
+    from nephoscope.agent.config import load_agent_config
+    from nephoscope.agent.push import Outcome
+    from nephoscope.agent.runner import Agent
+    from nephoscope.logsetup import setup_logging
+
+    setup_logging(log_level.upper())
+    try:
+        config = load_agent_config(config_file)
+    except ConfigError as error:
+        error_console.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    if print_only or once:
+        if print_only and config.agent.spool_dir == "/var/lib/nephoscope-agent" and not os.access(
+                "/var/lib", os.W_OK):
+            config.agent.spool_dir = str(Path.home() / ".nephoscope-agent")
+        runner = Agent(config)
+        summaries = runner.once()
+        if print_only:
+            _print_summaries(summaries, runner.encode(summaries))
+            return
+        answer = runner.sender.send(runner.encode(summaries))
+        console.print(f"sent {len(summaries)} points to {config.push.url}: {answer.outcome.value} ({answer.detail})")
+        raise typer.Exit(0 if answer.outcome is Outcome.SENT else 1)
+    Agent(config).run_forever()
+
+
+def _print_summaries(summaries: list, batch) -> None:  # noqa: ANN001
+    table = Table(title=f"{len(summaries)} series — one window each (count, min, avg, max, last)")
+    for column in ("name", "dimensions", "count", "min", "avg", "max", "last"):
+        table.add_column(column, justify="right" if column not in ("name", "dimensions") else "left",
+                         overflow="fold")
+    for summary in sorted(summaries, key=lambda s: (s.name, sorted(s.dimensions.items()))):
+        dimensions = ", ".join(f"{k}={v}" for k, v in sorted(summary.dimensions.items()) if k != "hostname")
+        table.add_row(summary.name, dimensions, str(summary.count), f"{summary.min:.6g}",
+                      f"{summary.average:.6g}", f"{summary.max:.6g}", f"{summary.last:.6g}")
+    console.print(table)
+    encoding = f", {batch.content_encoding}" if batch.content_encoding else ""
+    console.print(f"would POST {batch.path} ({batch.content_type}{encoding}): {len(batch.body):,} bytes, "
+                  f"{len(batch.body) / max(1, len(summaries)):.1f} bytes per point")
 
 
 def main() -> None:

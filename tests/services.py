@@ -1,8 +1,9 @@
 """Make sure the services the test suite needs are up, starting them if they are not.
 
 Today the suite needs no external service beyond what it starts itself (the server
-under test, SMTP and webhook receivers in-process). Later suites need RabbitMQ;
-this script is the one place that knows how to start each service.
+under test, SMTP and webhook receivers in-process), plus two installs: Debian's Chromium
+for the browser tests and libvirt-python for the agent's instance collector. Later suites
+need RabbitMQ; this script is the one place that knows how to start each service.
 """
 
 from __future__ import annotations
@@ -50,8 +51,30 @@ def ensure_chromium() -> None:
                    env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
+def ensure_libvirt_python() -> None:
+    """The agent's instance collector is tested against libvirt's test driver (no daemon needed):
+    libvirt-python is built from PyPI against Debian's libvirt-dev."""
+    check = [sys.executable, "-c", "import libvirt; libvirt.open('test:///default').close()"]
+    if subprocess.run(check, capture_output=True).returncode == 0:
+        print("libvirt-python: installed")
+        return
+    if not shutil.which("apt-get"):
+        sys.exit("libvirt-python is needed by the agent tests; install libvirt-dev and pkg-config, then "
+                 "pip install libvirt-python")
+    print("libvirt-python: installing libvirt-dev, pkg-config, gcc and building libvirt-python")
+    environment = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    if subprocess.run(["apt-get", "install", "-y", "-qq", "libvirt-dev", "pkg-config", "gcc"],
+                      env=environment).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "libvirt-dev", "pkg-config", "gcc"], check=True,
+                       env=environment)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "libvirt-python>=9.0"], check=True)
+
+
 if __name__ == "__main__":
     ensure_chromium()
+    ensure_libvirt_python()
     for service, (service_port, command) in SERVICES.items():
         ensure(service, service_port, command)
     print("services ready")

@@ -1,0 +1,1 @@
+"""The edge agent (``nephoscope agent``): collect on the host, aggregate at the meter, push, never lose."""

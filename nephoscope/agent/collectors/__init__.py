@@ -1,0 +1,1 @@
+"""Collectors: each turns one source (the host, libvirt domains, HTTP endpoints, processes) into samples."""
