@@ -24,6 +24,17 @@ ADMIN_TOKEN = "test-admin-token"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def shared_data(*parts: str) -> Path:
+    """A file of the public data sets beside the project (``../shared/data``), wherever the
+    checkout is: NEPHOSCOPE_SHARED_DATA, the checkout's sibling, or the machine's /work/shared."""
+    candidates = [Path(os.environ["NEPHOSCOPE_SHARED_DATA"])] if os.environ.get("NEPHOSCOPE_SHARED_DATA") else []
+    candidates += [ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+    for base in candidates:
+        if (base / Path(*parts)).exists():
+            return base / Path(*parts)
+    return candidates[0] / Path(*parts)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nephoscope.agent.tailer import CHUNK_BYTES, LogRecord, LogTailer
+from tests.conftest import shared_data
 
-ROOT = Path(__file__).resolve().parent.parent
-LOGHUB = ROOT.parent / "shared" / "data" / "loghub-openstack" / "OpenStack_2k.log"
+LOGHUB = shared_data("loghub-openstack", "OpenStack_2k.log")
 
 
 class Clock:
