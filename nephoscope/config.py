@@ -138,6 +138,23 @@ class AlarmSettings:
 
 
 @dataclass
+class RabbitConfig:
+    """Consuming OpenStack notifications (docs/events.md). Off unless ``enabled``."""
+    enabled: bool = False
+    # One broker per URL (e.g. one per Nova cell); ``names`` labels them (default cell0, cell1, ...).
+    urls: list[str] = field(default_factory=lambda: ["amqp://guest:guest@127.0.0.1:5672/"])
+    names: list[str] = field(default_factory=list)
+    exchanges: list[str] = field(default_factory=lambda: [
+        "nova", "neutron", "cinder", "glance", "heat", "keystone", "openstack", "ironic", "magnum",
+        "octavia", "designate", "manila", "sahara", "trove", "aodh", "swift"])
+    topics: list[str] = field(default_factory=lambda: ["notifications", "versioned_notifications"])
+    queue_prefix: str = "nephoscope"
+    prefetch: int = 1000
+    batch_size: int = 500
+    batch_seconds: float = 0.2
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -147,6 +164,7 @@ class Config:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    rabbitmq: RabbitConfig = field(default_factory=RabbitConfig)
 
     @property
     def data_path(self) -> Path:

@@ -1,9 +1,9 @@
 """Make sure the services the test suite needs are up, starting them if they are not.
 
-Today the suite needs no external service beyond what it starts itself (the server
-under test, SMTP and webhook receivers in-process), plus two installs: Debian's Chromium
-for the browser tests and libvirt-python for the agent's instance collector. Later suites
-need RabbitMQ; this script is the one place that knows how to start each service.
+The suite starts most of what it needs itself (the server under test, SMTP and webhook
+receivers in-process). Beyond that: RabbitMQ for the notification consumer, and two installs,
+Debian's Chromium for the browser tests and libvirt-python for the agent's instance collector.
+This script is the one place that knows how to start or install each.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import subprocess
 import sys
 import time
 
-SERVICES: dict[str, tuple[int, list[str]]] = {}
+# name -> (port, how to start it when it is not listening)
+SERVICES: dict[str, tuple[int, list[str]]] = {
+    "rabbitmq": (5672, ["service", "rabbitmq-server", "start"]),  # the events consumer's tests
+}
 
 
 def _listening(port: int) -> bool:

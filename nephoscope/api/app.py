@@ -19,10 +19,11 @@ from nephoscope.api import errors
 from nephoscope.alarms.definitions import DefinitionStore
 from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
-from nephoscope.api.native import admin, health, points
+from nephoscope.api.native import admin, events as events_api, health, points
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import KeyAuthenticator
 from nephoscope.config import Config
+from nephoscope.events.service import EventService, brokers
 from nephoscope.notify import NotificationService, NotifyConfig
 from nephoscope.store.engine import Store
 from nephoscope.telemetry.collector import SelfMetrics
@@ -50,6 +51,11 @@ def _alarm_gauges(engine: AlarmEngine) -> dict[str, float]:
     return {f"nephoscope.alarms.{name}": value for name, value in engine.status().items()}
 
 
+def _event_gauges(events: EventService) -> dict[str, float]:
+    return {f"nephoscope.events.{name}": value for name, value in events.stats().items()
+            if isinstance(value, (int, float))}
+
+
 def create_app(config: Config, demo_token: str | None = None, notify_config: NotifyConfig | None = None) -> FastAPI:
     stats = RequestStats()
 
@@ -68,13 +74,17 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         engine = AlarmEngine(store, app.state.definitions, notifications.outbox, config.alarms)
         await asyncio.to_thread(engine.start)
         app.state.alarm_engine = engine
+        events = EventService(config.data_path, brokers(config.rabbitmq))
+        await events.start()
+        app.state.events = events
         app.state.notification_method_exists = (
             lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)
         stop = asyncio.Event()
         tasks = []
         if config.telemetry.enabled:
             collector = SelfMetrics(store, stats, config.server.region,
-                                    [lambda: _delivery_gauges(notifications), lambda: _alarm_gauges(engine)])
+                                    [lambda: _delivery_gauges(notifications), lambda: _alarm_gauges(engine),
+                                     lambda: _event_gauges(events)])
             tasks.append(asyncio.create_task(collector.run(config.telemetry.interval, stop)))
         if config.demo.enabled and demo_token:
             from nephoscope.demo import DemoConfig, run_demo
@@ -91,6 +101,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
             for task in tasks:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=10)
+            await events.stop()
             await asyncio.to_thread(engine.stop)
             await notifications.stop()
             await asyncio.to_thread(store.close)
@@ -101,7 +112,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
-                   notification_methods.router, notification_methods.deliveries_router, points.router, admin.router,
+                   notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router, admin.router,
                    web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)

@@ -1,0 +1,50 @@
+"""The records of the events pipeline: a notification as it came off the wire, and the event the
+catalog makes of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One oslo.messaging notification, envelope removed (v1 ``messaging`` or v2 ``messagingv2``).
+
+    ``payload`` is the payload as sent; for versioned notifications (``nova_object.data``) the
+    unwrapped data is in ``data``, otherwise ``data`` is the payload itself.
+    """
+
+    message_id: str
+    event_type: str
+    publisher_id: str
+    priority: str  # INFO, ERROR, WARN, ... upper case
+    timestamp_ms: int  # when the service emitted it (the envelope's ``timestamp``, UTC)
+    payload: Any
+    data: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)  # the ``_context_*`` fields, prefix removed
+    versioned: bool = False
+    envelope_version: str = "1.0"  # "2.0" for messagingv2
+    exchange: str = ""  # where it was consumed from (control exchange), "" for POST /v1/events
+    routing_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A notification the catalog has understood: who, what, which resource, its traits."""
+
+    message_id: str
+    event_type: str
+    timestamp_ms: int
+    service: str  # nova, cinder, neutron, glance, heat, keystone, ... (from the event type or publisher)
+    host: str  # from publisher_id "<binary>:<host>", "" when absent
+    priority: str
+    project_id: str  # the owner: whose event this is (tenant scope)
+    user_id: str
+    request_id: str
+    global_request_id: str
+    resource_id: str
+    resource_type: str  # instance, volume, port, image, stack, ...
+    traits: dict[str, Any]  # as the catalog defines them for the type (typed values)
+    known: bool  # False when the catalog has no definition for the type
+    raw: Notification

@@ -1,0 +1,613 @@
+"""The RabbitMQ notification consumer against the real broker on 127.0.0.1:5672.
+
+Notifications are published by the real oslo.messaging Notifier (``messagingv2`` and ``messaging``
+drivers), bulk and duplicate loads by aio-pika. Every test runs in a throw-away vhost (created with
+``rabbitmqctl``, deleted at teardown), so the real names can be used — exchange ``nova``, topic
+``notifications``, the notifier's own ``notifications.info`` queue — without touching anything else
+on the shared broker. The broker is skipped when absent, a failure when ``CI=true``.
+
+The restart test briefly stops the RabbitMQ application (``stop_app``/``start_app``, about two
+seconds) and always starts it again, even when the test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import aio_pika
+import orjson
+import oslo_messaging
+import pytest
+from oslo_config import cfg
+
+from nephoscope.events.consumer import (
+    ConsumerGroup,
+    NotificationConsumer,
+    RabbitSettings,
+    RawMessage,
+    extract_message_id,
+)
+
+HOST = "127.0.0.1"
+PORT = 5672
+CONSUMER_LOG = "nephoscope.events.consumer"
+
+
+# -- broker plumbing -------------------------------------------------------------------------------
+
+def ctl(*args: str, timeout: float = 60) -> str:
+    result = subprocess.run(["rabbitmqctl", *args], check=False, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stdout}{result.stderr}")
+    return result.stdout
+
+
+async def actl(*args: str) -> str:
+    return await asyncio.to_thread(ctl, *args)
+
+
+def _broker_problem() -> str | None:
+    if shutil.which("rabbitmqctl") is None:
+        return "rabbitmqctl not found (needed to create a vhost per test)"
+    try:
+        socket.create_connection((HOST, PORT), timeout=2).close()
+    except OSError as exc:
+        return f"RabbitMQ not reachable at {HOST}:{PORT}: {exc}"
+    try:
+        ctl("-q", "list_vhosts", timeout=30)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return f"rabbitmqctl unusable: {exc}"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def broker() -> None:
+    problem = _broker_problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def ensure_broker_running() -> None:
+    """start_app is a no-op on a running node; await_startup waits until it accepts work."""
+    with contextlib.suppress(Exception):
+        ctl("start_app")
+    ctl("await_startup", "--timeout", "60")
+
+
+@pytest.fixture
+def vhosts() -> Iterator[Callable[[], str]]:
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"nephoscope-test-{uuid.uuid4().hex[:10]}"
+        ctl("add_vhost", name)
+        created.append(name)
+        ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return name
+
+    yield make
+    ensure_broker_running()
+    for name in created:
+        ctl("delete_vhost", name)
+
+
+@pytest.fixture
+def vhost(vhosts: Callable[[], str]) -> str:
+    return vhosts()
+
+
+def amqp_url(vhost: str) -> str:
+    return f"amqp://guest:guest@{HOST}:{PORT}/{vhost}"
+
+
+def list_queues(vhost: str) -> dict[str, dict]:
+    out = ctl("-q", "list_queues", "-p", vhost, "--formatter", "json", "name", "messages_ready",
+              "messages_unacknowledged", "durable", "arguments", "consumers")
+    return {q["name"]: q for q in json.loads(out)}
+
+
+def list_bindings(vhost: str) -> set[tuple[str, str, str]]:
+    out = ctl("-q", "list_bindings", "-p", vhost, "--formatter", "json", "source_name", "destination_name",
+              "routing_key")
+    return {(b["source_name"], b["destination_name"], b["routing_key"]) for b in json.loads(out) if b["source_name"]}
+
+
+def close_consumer_connections(vhost: str) -> int:
+    """Force-close the consumer's connections in this vhost only (the broker is shared)."""
+    out = ctl("-q", "list_connections", "--no-table-headers", "pid", "vhost", "client_properties")
+    closed = 0
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[1] == vhost and "nephoscope-consumer" in parts[2]:
+            ctl("close_connection", parts[0], "nephoscope test: connection drop")
+            closed += 1
+    return closed
+
+
+async def ready_count(vhost: str, queue: str) -> int:
+    """Messages ready in the queue, by passive declare (unacked ones are not counted)."""
+    connection = await aio_pika.connect(amqp_url(vhost))
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+# -- publishers ------------------------------------------------------------------------------------
+
+class Notifiers:
+    """Real oslo.messaging notifiers; one transport per control exchange."""
+
+    def __init__(self, vhost: str, durable: bool = False) -> None:
+        self.url = f"rabbit://guest:guest@{HOST}:{PORT}/{vhost}"
+        self.durable = durable  # [oslo_messaging_rabbit] amqp_durable_queues
+        self.transports: dict[str, oslo_messaging.Transport] = {}
+
+    def _conf(self) -> cfg.ConfigOpts:
+        conf = cfg.ConfigOpts()
+        if self.durable:
+            with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as file:
+                file.write("[oslo_messaging_rabbit]\namqp_durable_queues = true\n")
+            conf(args=[], default_config_files=[file.name])
+            os.unlink(file.name)
+        return conf
+
+    def get(self, exchange: str, driver: str, topic: str = "notifications") -> oslo_messaging.Notifier:
+        if exchange not in self.transports:
+            # The control exchange is read when the transport is built.
+            oslo_messaging.set_transport_defaults(exchange)
+            self.transports[exchange] = oslo_messaging.get_notification_transport(self._conf(), url=self.url)
+        return oslo_messaging.Notifier(self.transports[exchange], publisher_id="nova-compute:host1",
+                                       driver=driver, topics=[topic])
+
+    def close(self) -> None:
+        for transport in self.transports.values():
+            transport.cleanup()
+        oslo_messaging.set_transport_defaults("openstack")
+
+
+def oslo_v2(message_id: str, event_type: str = "compute.instance.update", pad: int = 0) -> bytes:
+    """A messagingv2 body as oslo.messaging builds it (notification JSON-encoded inside)."""
+    notification = {"message_id": message_id, "publisher_id": "nova-compute:host1", "event_type": event_type,
+                    "priority": "INFO", "payload": {"instance_id": "i-1", "pad": "x" * pad},
+                    "timestamp": "2026-01-01 00:00:00.000000", "_context_request_id": "req-1"}
+    return orjson.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(notification)})
+
+
+async def publish(vhost: str, bodies: list[bytes], exchange: str = "nova", routing_key: str = "notifications.info",
+                  message_ids: list[str | None] | None = None) -> None:
+    connection = await aio_pika.connect(amqp_url(vhost))
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        target = await channel.get_exchange(exchange)
+        for start in range(0, len(bodies), 200):
+            await asyncio.gather(*(
+                target.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                                message_id=message_ids[start + i] if message_ids else None),
+                               routing_key=routing_key)
+                for i, body in enumerate(bodies[start:start + 200])))
+
+
+# -- sinks -----------------------------------------------------------------------------------------
+
+class StoreSink:
+    """Stands in for the events store: durable when it returns, ignores a message_id it already holds."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.stored: list[RawMessage] = []
+        self.ids: set[str] = set()
+        self.ignored = 0  # handed over again although already stored (the store's rule caught it)
+        self.calls = 0
+        self.fail = False
+        self.gate: asyncio.Event | None = None
+        self.entered = 0
+        self.blocked = False
+
+    async def hold(self) -> None:
+        """Block the next sink call at its start and return once it is blocked."""
+        self.gate = asyncio.Event()
+        await until(lambda: self.blocked, what="a sink call to block")
+
+    def release(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
+            self.gate = None
+
+    async def __call__(self, batch: list[RawMessage]) -> None:
+        self.calls += 1
+        self.entered += len(batch)
+        if (gate := self.gate) is not None:
+            self.blocked = True
+            await gate.wait()
+            self.blocked = False
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("store unavailable")
+        for message in batch:
+            if message.message_id is not None and message.message_id in self.ids:
+                self.ignored += 1
+                continue
+            if message.message_id is not None:
+                self.ids.add(message.message_id)
+            self.stored.append(message)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def settings_for(vhost: str, **overrides) -> RabbitSettings:
+    base = {"url": amqp_url(vhost), "exchanges": ["nova", "neutron"], "name": "cell1", "batch_seconds": 0.05,
+            "reconnect_max": 2.0}
+    return RabbitSettings(**{**base, **overrides})
+
+
+# -- tests -----------------------------------------------------------------------------------------
+
+def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str) -> None:
+    notifiers = Notifiers(vhost)
+
+    def emit() -> None:
+        v2 = notifiers.get("nova", "messagingv2")
+        for i in range(3):
+            v2.info({"request_id": f"req-{i}"}, "compute.instance.create.end", {"instance_id": f"i-{i}"})
+        v1 = notifiers.get("nova", "messaging")
+        v1.warn({}, "compute.instance.exists", {"instance_id": "i-0"})
+        v1.warn({}, "compute.instance.exists", {"instance_id": "i-1"})
+        notifiers.get("nova", "messagingv2", "versioned_notifications").error(
+            {}, "instance.create.error", {"nova_object.name": "InstanceCreatePayload", "nova_object.data": {}})
+        notifiers.get("neutron", "messagingv2").info({}, "port.create.end", {"port": {"id": "p-1"}})
+
+    async def scenario() -> None:
+        sink = StoreSink()
+        sink.gate = asyncio.Event()
+        consumer = NotificationConsumer(settings_for(vhost), sink)
+        await consumer.start()
+        assert await consumer.wait_connected(10)
+        try:
+            await asyncio.to_thread(emit)
+            await until(lambda: consumer.stats()["received"] == 7, what="7 deliveries")
+            await until(lambda: sink.entered == 7, what="the sink to hold all 7")
+            # The sink has not returned: nothing acked, the broker still owes all 7.
+            ours = {k: v for k, v in (await asyncio.to_thread(list_queues, vhost)).items()
+                    if k.startswith("nephoscope.")}
+            assert {k: (v["messages_ready"], v["messages_unacknowledged"]) for k, v in ours.items()} == {
+                "nephoscope.cell1.notifications": (0, 6), "nephoscope.cell1.versioned_notifications": (0, 1)}
+            assert await ready_count(vhost, "nephoscope.cell1.notifications") == 0
+            assert consumer.stats()["acked"] == 0 and consumer.stats()["pending"] == 7
+            sink.gate.set()
+            await until(lambda: consumer.stats()["acked"] == 7, what="acks after the sink returned")
+            ours = {k: v for k, v in (await asyncio.to_thread(list_queues, vhost)).items()
+                    if k.startswith("nephoscope.")}
+            assert all(v["messages_ready"] == 0 and v["messages_unacknowledged"] == 0 for v in ours.values())
+        finally:
+            await consumer.stop()
+            await asyncio.to_thread(notifiers.close)
+
+        got = Counter()
+        for message in sink.stored:
+            doc = orjson.loads(message.body)
+            version = doc.get("oslo.version", "1.0")
+            got[(message.exchange, message.routing_key, version)] += 1
+            assert message.message_id == extract_message_id(message.body) is not None
+            assert message.broker == "cell1"
+        assert got == {("nova", "notifications.info", "2.0"): 3, ("nova", "notifications.warn", "1.0"): 2,
+                       ("nova", "versioned_notifications.error", "2.0"): 1,
+                       ("neutron", "notifications.info", "2.0"): 1}
+        assert len({m.message_id for m in sink.stored}) == 7
+        stats = consumer.stats()
+        assert stats["queues"] == {"nephoscope.cell1.notifications": 6, "nephoscope.cell1.versioned_notifications": 1}
+        assert stats["duplicates"] == 0 and stats["redelivered"] == 0
+
+    asyncio.run(scenario())
+
+
+def test_consumer_declares_its_own_queues_and_leaves_the_services_queues_alone(vhost: str) -> None:
+    # This nova runs with amqp_durable_queues=True and got there first: its exchange is durable, and
+    # declaring it with our (default, non-durable) flags would fail with PRECONDITION_FAILED, so the
+    # consumer must passive-declare it and use it as it is.
+    notifiers = Notifiers(vhost, durable=True)
+
+    async def scenario() -> None:
+        await asyncio.to_thread(lambda: notifiers.get("nova", "messagingv2").info({}, "service.update", {}))
+        sink = StoreSink()
+        consumer = NotificationConsumer(settings_for(vhost, queue_prefix="np"), sink)
+        await consumer.start()
+        assert await consumer.wait_connected(10), consumer.stats()["last_error"]
+        try:
+            def emit() -> None:
+                notifier = notifiers.get("nova", "messagingv2")
+                for i in range(4):
+                    notifier.info({}, "compute.instance.update", {"instance_id": f"i-{i}"})
+            await asyncio.to_thread(emit)
+            await until(lambda: len(sink.stored) == 4, what="4 notifications")
+            exchanges = await actl("-q", "list_exchanges", "-p", vhost, "--no-table-headers", "name", "durable")
+            queues = await asyncio.to_thread(list_queues, vhost)
+            bindings = await asyncio.to_thread(list_bindings, vhost)
+        finally:
+            await consumer.stop()
+            await asyncio.to_thread(notifiers.close)
+
+        # Our queues: durable classic, consumed by us, one copy of everything via <topic>.*.
+        for topic in ("notifications", "versioned_notifications"):
+            queue = queues[f"np.cell1.{topic}"]
+            assert queue["durable"] is True and queue["consumers"] == 1
+            assert queue["arguments"] == [["x-queue-type", "longstr", "classic"]]
+            for exchange in ("nova", "neutron"):
+                assert (exchange, f"np.cell1.{topic}", f"{topic}.*") in bindings
+        assert "nova\ttrue" in exchanges.splitlines() and "neutron\tfalse" in exchanges.splitlines()
+        # The notifier's own queue still holds its copies (4, and the one sent before we were
+        # bound): we never consumed from it.
+        assert queues["notifications.info"]["messages_ready"] == 5
+        assert queues["notifications.info"]["consumers"] == 0
+        assert set(queues) == {"np.cell1.notifications", "np.cell1.versioned_notifications", "notifications.info"}
+        assert not any(dest == "notifications.info" for _, dest, _ in bindings if dest.startswith("np."))
+
+    asyncio.run(scenario())
+
+
+def test_sink_error_means_no_ack_and_redelivery(vhost: str) -> None:
+    notifiers = Notifiers(vhost)
+
+    async def scenario() -> None:
+        sink = StoreSink()
+        sink.fail = True
+        consumer = NotificationConsumer(settings_for(vhost), sink)
+        await consumer.start()
+        assert await consumer.wait_connected(10)
+        try:
+            def emit() -> None:
+                notifier = notifiers.get("nova", "messagingv2")
+                for i in range(10):
+                    notifier.info({}, "volume.attach.end", {"volume_id": f"v-{i}"})
+            await asyncio.to_thread(emit)
+            # Two failures: the first hands the 10 back, the second sees them again, redelivered.
+            await until(lambda: consumer.stats()["sink_errors"] >= 2, what="two sink failures")
+            stats = consumer.stats()
+            assert stats["acked"] == 0 and stats["redelivered"] >= 10 and stats["nacked"] >= 10
+            queue = (await asyncio.to_thread(list_queues, vhost))["nephoscope.cell1.notifications"]
+            assert queue["messages_ready"] + queue["messages_unacknowledged"] == 10
+            assert sink.stored == []
+            sink.fail = False
+            await until(lambda: len(sink.stored) == 10, timeout=15, what="the 10 after the store recovered")
+            await until(lambda: consumer.stats()["acked"] == 10, what="acks")
+        finally:
+            await consumer.stop()
+            await asyncio.to_thread(notifiers.close)
+        assert len({m.message_id for m in sink.stored}) == 10
+        assert sink.ignored == 0
+        queue = list_queues(vhost)["nephoscope.cell1.notifications"]
+        assert queue["messages_ready"] == queue["messages_unacknowledged"] == 0
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("prefetch", "max_pending", "batch_size", "bound"), [
+    (50, 20000, 10, 50),  # prefetch is the bound
+    (1000, 30, 500, 30),  # max_pending caps a large prefetch; batches flushed by time
+])
+def test_back_pressure_keeps_the_backlog_in_the_broker(vhost: str, prefetch: int, max_pending: int,
+                                                        batch_size: int, bound: int) -> None:
+    total = 800
+
+    async def scenario() -> None:
+        sink = StoreSink(delay=0.02)  # a slow store: ~25-50 batches/s
+        consumer = NotificationConsumer(
+            settings_for(vhost, exchanges=["nova"], topics=["notifications"], prefetch=prefetch,
+                         max_pending=max_pending, batch_size=batch_size), sink)
+        await consumer.start()
+        assert await consumer.wait_connected(10)
+        try:
+            await publish(vhost, [oslo_v2(str(uuid.uuid4())) for _ in range(total)])
+            # The backlog waits in the broker, not in our memory.
+            backlog = await ready_count(vhost, "nephoscope.cell1.notifications")
+            assert backlog > total // 2, backlog
+            queue = (await asyncio.to_thread(list_queues, vhost))["nephoscope.cell1.notifications"]
+            assert 0 < queue["messages_unacknowledged"] <= bound
+            highest = 0
+            deadline = time.monotonic() + 40
+            while len(sink.stored) < total and time.monotonic() < deadline:
+                highest = max(highest, consumer.stats()["pending"])
+                await asyncio.sleep(0.005)
+            assert len(sink.stored) == total
+            await until(lambda: consumer.stats()["acked"] == total, what="all acked")
+        finally:
+            await consumer.stop()
+        stats = consumer.stats()
+        assert highest <= bound and stats["pending_high_water"] <= bound, (highest, stats)
+        assert stats["pending_high_water"] >= bound * 0.8, stats  # the window was actually used
+        assert stats["window"] == bound
+        assert await ready_count(vhost, "nephoscope.cell1.notifications") == 0
+
+    asyncio.run(scenario())
+
+
+def test_duplicate_message_ids_are_delivered_once(vhost: str) -> None:
+    a, b, c = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    body_a = oslo_v2(a)
+    body_b = orjson.dumps({"message_id": b, "event_type": "image.upload", "payload": {}})  # v1 envelope
+    body_c = b'{"event_type": "no.id.in.body"}'  # only the AMQP message_id property identifies it
+    # Not JSON: only the AMQP property identifies it, and aiormq stamps a random one per publish.
+    body_d = b"not json at all"
+
+    async def scenario() -> None:
+        sink = StoreSink()
+        consumer = NotificationConsumer(settings_for(vhost, exchanges=["nova"], topics=["notifications"]), sink)
+        await consumer.start()
+        assert await consumer.wait_connected(10)
+        try:
+            # Duplicates within one window ...
+            bodies = [body_a, body_a, body_b, body_b, body_c, body_c, body_d]
+            await publish(vhost, bodies, message_ids=[None, None, None, None, c, c, None])
+            await until(lambda: consumer.stats()["acked"] == 7, what="first round acked")
+            # ... and long after the first copy was stored and acked (a publisher resend).
+            await publish(vhost, [body_a, body_b, body_c], message_ids=[None, None, c])
+            await until(lambda: consumer.stats()["acked"] == 10, what="second round acked")
+        finally:
+            await consumer.stop()
+        assert sorted(m.body for m in sink.stored) == sorted([body_a, body_b, body_c, body_d])
+        ids = Counter(m.message_id for m in sink.stored)
+        assert len(sink.stored) == 4 and ids[a] == ids[b] == ids[c] == 1
+        assert consumer.stats()["duplicates"] == 6
+        assert sink.ignored == 0  # the consumer dropped them before the store had to
+
+    asyncio.run(scenario())
+
+
+def test_broker_restart_and_connection_drops_under_load_exactly_once_into_the_store(
+        vhost: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=CONSUMER_LOG)
+    total = 5000
+    ids = [str(uuid.uuid4()) for _ in range(total)]
+    bodies = {mid: oslo_v2(mid, pad=1500) for mid in ids}
+
+    async def publisher(confirmed: set[str], counters: Counter) -> None:
+        """Persistent, confirmed, mandatory; a chunk that is not fully confirmed is sent again
+        (which is how real publishers create duplicates). The exchange is only passive-declared:
+        after the restart it exists again once the consumer has re-created it and re-bound."""
+        connection = None
+        position = 0
+        while position < total:
+            chunk = ids[position:position + 100]
+            try:
+                if connection is None:
+                    connection = await aio_pika.connect(amqp_url(vhost), timeout=5)
+                    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                    exchange = await channel.get_exchange("nova")
+                results = await asyncio.gather(*(
+                    exchange.publish(aio_pika.Message(bodies[mid], delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                     routing_key="notifications.info", mandatory=True, timeout=10)
+                    for mid in chunk), return_exceptions=True)
+                failed = [r for r in results if isinstance(r, BaseException)]
+                if failed:
+                    raise failed[0]
+                confirmed.update(chunk)
+                position += len(chunk)
+                await asyncio.sleep(0.06)
+            except Exception:  # noqa: BLE001 - broker gone / exchange not there yet: retry the chunk
+                counters["publish_retries"] += 1
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(connection.close(), 2)
+                connection = None
+                await asyncio.sleep(0.2)
+        if connection is not None:
+            await connection.close()
+
+    async def disrupt(sink: StoreSink, confirmed: set[str], counters: Counter) -> None:
+        # Each disruption hits while a batch sits in the sink: the sink stores it and returns, but
+        # its ack can no longer reach the broker, which redelivers it: only the consumer's memory
+        # (or the store's rule) keeps it from being stored twice. The prefetched rest is requeued.
+        await until(lambda: len(confirmed) >= 1500, timeout=30, what="1500 published")
+        try:
+            await sink.hold()
+            counters["closed"] = await asyncio.to_thread(close_consumer_connections, vhost)
+        finally:
+            sink.release()
+        await until(lambda: len(confirmed) >= 3000, timeout=30, what="3000 published")
+        try:
+            await sink.hold()
+            await actl("stop_app")
+            counters["stopped"] = 1
+            sink.release()
+            await asyncio.sleep(1.0)
+        finally:
+            sink.release()
+            await asyncio.to_thread(ensure_broker_running)
+
+    async def scenario() -> None:
+        sink = StoreSink(delay=0.005)
+        consumer = NotificationConsumer(
+            settings_for(vhost, exchanges=["nova"], topics=["notifications"], prefetch=500, batch_size=100), sink)
+        confirmed: set[str] = set()
+        counters: Counter = Counter()
+        await consumer.start()
+        assert await consumer.wait_connected(10)
+        try:
+            await asyncio.wait_for(asyncio.gather(publisher(confirmed, counters), disrupt(sink, confirmed, counters)), 60)
+            await until(lambda: len(sink.ids) >= total, timeout=30,
+                        what=f"all {total} in the store (have {len(sink.ids)}, stats {consumer.stats()})")
+            await until(lambda: consumer.stats()["pending"] == 0, what="the window to empty")
+        finally:
+            await consumer.stop()
+            await asyncio.to_thread(ensure_broker_running)
+        stats = consumer.stats()
+        print(f"\nrestart test: {dict(counters)} consumer {stats} store ignored {sink.ignored}")
+        assert counters["closed"] >= 1 and counters["stopped"] == 1
+        # Exactly once into the store: every published id, none twice ...
+        assert sink.ids == set(ids)
+        assert len(sink.stored) == total
+        # ... and the consumer's own memory already caught every redelivery of a stored message.
+        assert sink.ignored == 0
+        assert stats["reconnects"] >= 2
+        assert stats["redelivered"] > 0 and stats["duplicates"] > 0  # the lost acks were exercised
+        queue = list_queues(vhost)["nephoscope.cell1.notifications"]
+        assert queue["messages_ready"] == queue["messages_unacknowledged"] == 0
+        warnings = [r for r in caplog.records if r.name == CONSUMER_LOG and r.levelno == logging.WARNING
+                    and "unavailable" in r.getMessage()]
+        assert len(warnings) == stats["reconnects"], [r.getMessage() for r in warnings]  # one per outage
+
+    asyncio.run(scenario())
+
+
+def test_consumer_group_reads_every_cell(vhosts: Callable[[], str]) -> None:
+    cells = {"cell1": vhosts(), "cell2": vhosts()}
+
+    async def scenario() -> None:
+        sink = StoreSink()
+        group = ConsumerGroup([settings_for(v, name=cell, exchanges=["nova"]) for cell, v in cells.items()], sink)
+        await group.start()
+        assert await group.wait_connected(10)
+        try:
+            for cell, v in cells.items():
+                await publish(v, [oslo_v2(f"{cell}-{i}") for i in range(3)])
+            await until(lambda: len(sink.stored) == 6, what="3 per cell")
+        finally:
+            await group.stop()
+        assert Counter(m.broker for m in sink.stored) == {"cell1": 3, "cell2": 3}
+        assert all(m.message_id.startswith(m.broker) for m in sink.stored)
+        assert {k: v["acked"] for k, v in group.stats().items()} == {"cell1": 3, "cell2": 3}
+
+    asyncio.run(scenario())
+    with pytest.raises(ValueError):
+        ConsumerGroup([RabbitSettings(name="a"), RabbitSettings(name="a")], StoreSink())
+
+
+def test_unreachable_broker_does_not_crash_and_stop_is_prompt() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def scenario() -> None:
+        consumer = NotificationConsumer(RabbitSettings(url=f"amqp://guest:guest@127.0.0.1:{port}/", reconnect_max=0.5),
+                                        StoreSink())
+        await consumer.start()
+        assert not await consumer.wait_connected(1.0)
+        stats = consumer.stats()
+        assert not stats["connected"] and stats["last_error"]
+        assert "guest:guest" not in stats["last_error"]
+        started = time.monotonic()
+        await consumer.stop(timeout=5)
+        assert time.monotonic() - started < 3
+
+    asyncio.run(scenario())
