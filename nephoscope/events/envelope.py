@@ -142,41 +142,42 @@ def _object_data(obj: dict) -> dict | None:
     return inner if type(inner) is dict else None
 
 
+def _unwrap(item: object) -> object:
+    """``item`` with every versioned object inside replaced by its data, recursively. Copy on
+    write: an unchanged container is returned as is (the same object)."""
+    kind = type(item)
+    if kind is dict:
+        inner = _object_data(item)
+        source = item if inner is None else inner
+        changed = None
+        for key, value in source.items():
+            new = _unwrap(value)
+            if new is not value:
+                if changed is None:
+                    changed = source.copy()
+                changed[key] = new
+        return source if changed is None else changed
+    if kind is list:
+        changed = None
+        for index, value in enumerate(item):
+            new = _unwrap(value)
+            if new is not value:
+                if changed is None:
+                    changed = item.copy()
+                changed[index] = new
+        return item if changed is None else changed
+    return item
+
+
 def _unwrap_dict(value: dict) -> dict:
-    """``value`` with every versioned object inside replaced by its data, recursively. Copy on
-    write: an unchanged container is returned as is."""
+    """``value`` (already unwrapped itself) with the versioned objects inside it unwrapped."""
     changed = None
     for key, item in value.items():
-        kind = type(item)
-        if kind is dict:
-            inner = _object_data(item)
-            new = _unwrap_dict(item if inner is None else inner)
-        elif kind is list:
-            new = _unwrap_list(item)
-        else:
-            continue
+        new = _unwrap(item)
         if new is not item:
             if changed is None:
                 changed = value.copy()
             changed[key] = new
-    return value if changed is None else changed
-
-
-def _unwrap_list(value: list) -> list:
-    changed = None
-    for index, item in enumerate(value):
-        kind = type(item)
-        if kind is dict:
-            inner = _object_data(item)
-            new = _unwrap_dict(item if inner is None else inner)
-        elif kind is list:
-            new = _unwrap_list(item)
-        else:
-            continue
-        if new is not item:
-            if changed is None:
-                changed = value.copy()
-            changed[index] = new
     return value if changed is None else changed
 
 
