@@ -24,6 +24,18 @@ ADMIN_TOKEN = "test-admin-token"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing(what: str, fix: str, module: bool = False) -> None:
+    """Something a test needs is not here: skip on a developer's machine, fail loudly under CI=true
+    (CI must run every test; a missing service or data set is a broken CI machine, not a pass)."""
+    if under_ci():
+        pytest.fail(f"{what}; CI must run this test ({fix})", pytrace=False)
+    pytest.skip(f"{what} (skipped outside CI only; under CI=true this fails; {fix})", allow_module_level=module)
+
+
 def shared_data(*parts: str) -> Path:
     """A file of the public data sets beside the project (``../shared/data``), wherever the
     checkout is: NEPHOSCOPE_SHARED_DATA, the checkout's sibling, or the machine's /work/shared."""

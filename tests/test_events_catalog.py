@@ -34,7 +34,7 @@ from nephoscope.events.envelope import (
     parse_notification,
     parse_timestamp_ms,
 )
-from tests.conftest import shared_data
+from tests.conftest import missing, shared_data
 
 try:
     with warnings.catch_warnings():
@@ -206,7 +206,7 @@ def catalog() -> Catalog:
 @pytest.fixture(scope="module")
 def sample_bodies(wire) -> dict[str, bytes]:
     if not SAMPLE_DOCS:
-        pytest.skip(f"nova notification samples not found at {SAMPLES}")
+        missing(f"nova notification samples not found at {SAMPLES}", "set NEPHOSCOPE_SHARED_DATA")
     return {name: send(wire, "messagingv2", doc["publisher_id"], doc["event_type"], doc["priority"], doc["payload"])
             for name, doc in SAMPLE_DOCS.items()}
 
@@ -215,7 +215,7 @@ def sample_bodies(wire) -> dict[str, bytes]:
 
 def test_the_sample_set_is_complete() -> None:
     if not SAMPLE_DOCS:
-        pytest.skip(f"nova notification samples not found at {SAMPLES}")
+        missing(f"nova notification samples not found at {SAMPLES}", "set NEPHOSCOPE_SHARED_DATA")
     assert len(SAMPLE_DOCS) == 140
     assert len({doc["event_type"] for doc in SAMPLE_DOCS.values()}) == 132
     assert not any("$ref" in json.dumps(doc) for doc in SAMPLE_DOCS.values())
@@ -298,8 +298,9 @@ def test_nova_samples_specific_traits(catalog: Catalog, sample_bodies: dict[str,
     assert event("libvirt-connect-error.json").resource_id == "compute"
 
 
-@pytest.mark.skipif(not HAVE_OSLO, reason="oslo.messaging not installed")
 def test_the_mirror_matches_real_oslo_messaging(wire) -> None:
+    if not HAVE_OSLO:
+        missing("oslo.messaging is not installed", "pip install -e '.[test]'")
     context = admin_context_dict()
     for driver in ("messagingv2", "messaging"):
         real = orjson.loads(send(wire, driver, "nova-compute:c1", "x.y", "INFO", {"a": 1}, context))

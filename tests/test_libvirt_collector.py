@@ -13,7 +13,6 @@ libvirt-python``). Without it these tests skip, except under ``CI=true``, where 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,14 +21,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import missing
+
 try:
     import libvirt
 except ImportError:
-    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-        pytest.fail("libvirt-python is not importable: CI must run the libvirt collector tests "
-                    "(apt-get install -y libvirt-dev pkg-config gcc; pip install libvirt-python)", pytrace=False)
-    pytest.skip("libvirt-python is not installed (skipped outside CI only; under CI=true this fails)",
-                allow_module_level=True)
+    missing("libvirt-python is not importable", "make services builds it: apt-get install -y libvirt-dev "
+            "pkg-config gcc; pip install libvirt-python", module=True)
 
 from nephoscope.agent.collectors.libvirt import (
     IDENTITY_TTL_S,

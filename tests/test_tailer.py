@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nephoscope.agent.tailer import CHUNK_BYTES, LogRecord, LogTailer
-from tests.conftest import shared_data
+from tests.conftest import missing, shared_data
 
 LOGHUB = shared_data("loghub-openstack", "OpenStack_2k.log")
 
@@ -524,8 +524,9 @@ def test_merged_record_is_bounded_by_max_record_bytes(tmp_path: Path) -> None:
     assert records[-1] == "next"
 
 
-@pytest.mark.skipif(not LOGHUB.exists(), reason="the Loghub OpenStack sample is not available")
 def test_real_oslo_lines_are_one_record_each(tmp_path: Path) -> None:
+    if not LOGHUB.exists():
+        missing(f"the Loghub OpenStack sample is not at {LOGHUB}", "set NEPHOSCOPE_SHARED_DATA")
     raw = LOGHUB.read_bytes()  # CRLF line endings; each line prefixed with its source file name
     lines = [line.split(b" ", 1)[1] for line in raw.split(b"\r\n") if line]
     log, clock = tmp_path / "nova.log", Clock()

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import missing
+
 try:
     from tests.conftest import now_ms
 except ImportError:  # tests/ run as a plain directory
@@ -32,10 +34,7 @@ SCREENSHOT = Path(os.environ.get("NEPHOSCOPE_SCREENSHOT_DIR", tempfile.gettempdi
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-        pytest.fail(f"{reason}: CI must run the browser tests (apt-get install -y chromium; "
-                    "pip install -e '.[test]' for playwright)", pytrace=False)
-    pytest.skip(f"{reason} (skipped outside CI only; under CI=true this fails)")
+    missing(reason, "apt-get install -y chromium; pip install -e '.[test]' for playwright")
 
 
 def _chromium() -> str | None:
