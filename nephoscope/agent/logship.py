@@ -15,10 +15,11 @@ import threading
 from pathlib import Path
 
 from nephoscope.agent.config import AgentConfig
-from nephoscope.agent.push import Outcome, Sender, backoff
+from nephoscope.agent.push import Outcome, Sender
 from nephoscope.agent.samples import Sample
 from nephoscope.agent.spool import EncodedBatch
 from nephoscope.agent.tailer import LogRecord, LogTailer
+from nephoscope.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class LogShipper:
                 attempt += 1
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning("cannot ship %d log records (%s); retrying", len(pending), answer.detail)
-                stop.wait(answer.retry_after or backoff(attempt, self.backoff_max))
+                stop.wait(answer.retry_after or backoff(attempt, 1.0, self.backoff_max, jitter=0.4))
                 continue
             if answer.outcome is Outcome.REJECTED:
                 self.rejected += len(pending)

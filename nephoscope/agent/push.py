@@ -14,7 +14,6 @@ import enum
 import gzip
 import http.client
 import json
-import random
 import sys
 import urllib.parse
 from array import array
@@ -142,10 +141,3 @@ class Sender:
             return Answer(Outcome.REJECTED, f"HTTP {status}: {text[:300]}")
         seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         return Answer(Outcome.RETRY, f"HTTP {status}: {text[:300]}", seconds)
-
-
-def backoff(attempt: int, maximum: float, rng: random.Random | None = None) -> float:
-    """Seconds before retry ``attempt`` (1, 2, …): exponential from 1 s, capped, with ±20 % jitter
-    so a thousand agents coming back after an outage do not knock together."""
-    base = min(maximum, 2.0 ** max(0, attempt - 1))
-    return base * (0.8 + 0.4 * (rng or random).random())

@@ -22,15 +22,10 @@ from nephoscope.agent.aggregate import Aggregator, Summary
 from nephoscope.agent.collectors.checks import HttpCollector, ProcessCollector
 from nephoscope.agent.collectors.host import HostCollector
 from nephoscope.agent.config import AgentConfig
-from nephoscope.agent.push import (
-    Outcome,
-    Sender,
-    backoff,
-    encode_monasca,
-    encode_native,
-)
+from nephoscope.agent.push import Outcome, Sender, encode_monasca, encode_native
 from nephoscope.agent.samples import Collector, Sample
 from nephoscope.agent.spool import EncodedBatch, Spool
+from nephoscope.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +152,7 @@ class Agent:
             self.send_failures += 1
             attempt += 1
             delay = answer.retry_after if answer.retry_after is not None else backoff(
-                attempt, self.config.push.backoff_max)
+                attempt, 1.0, self.config.push.backoff_max, jitter=0.4)
             if attempt == 1 or attempt % 10 == 0:
                 log.warning("cannot send to %s (%s); %d batches spooled, retrying in %.1fs", self.config.push.url,
                             answer.detail, len(self.spool), delay)

@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,8 @@ from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 from aiormq.abc import AbstractChannel as AmqpChannel
 from aiormq.abc import DeliveredMessage
 from yarl import URL
+
+from nephoscope.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -279,10 +280,9 @@ class NotificationConsumer:
     # -- connection loop -------------------------------------------------------------------------
 
     def _backoff(self, attempt: int, base: float) -> float:
-        # "Equal jitter": at least half the capped exponential, so a fleet of consumers does not
-        # reconnect in lockstep, yet no attempt is immediate.
-        cap = min(self.settings.reconnect_max, base * (2 ** min(attempt, 30)))
-        return random.uniform(cap / 2, cap)
+        # "Equal jitter" (attempt 0 is the first retry): at least half the capped exponential, so a
+        # fleet of consumers does not reconnect in lockstep, yet no attempt is immediate.
+        return backoff(attempt + 1, base, self.settings.reconnect_max, jitter=0.5)
 
     async def _run(self) -> None:
         attempt = 0

@@ -10,7 +10,6 @@ Methods with a period re-send while the alarm stays in the state (``schedule_per
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from nephoscope.notify.model import (
     NotifyConfig,
 )
 from nephoscope.notify.repository import Database, DeliveryRepository, MethodRepository
+from nephoscope.retry import backoff
 
 
 def idempotency_key(transition: AlarmTransition, method_id: str, extra: str = "") -> str:
@@ -32,13 +32,6 @@ def idempotency_key(transition: AlarmTransition, method_id: str, extra: str = ""
 
 def transition_key(transition: AlarmTransition) -> str:
     return idempotency_key(transition, "", "transition")
-
-
-def backoff_delay(attempts: int, config: NotifyConfig, rng: random.Random | None = None) -> float:
-    """Seconds before retry number ``attempts`` (1 = the first retry), with jitter."""
-    base = min(config.backoff_max, config.backoff_base * (2 ** max(0, attempts - 1)))
-    jitter = (rng or random).uniform(0.0, config.jitter) if config.jitter > 0 else 0.0
-    return base * (1.0 - jitter)
 
 
 class Outbox:
@@ -126,7 +119,7 @@ class Outbox:
         attempts = delivery.attempts + 1
         now = time.time()
         dead = attempts >= self.config.max_attempts
-        retry_at = None if dead else now + backoff_delay(attempts, self.config)
+        retry_at = None if dead else now + backoff(attempts, self.config.backoff_base, self.config.backoff_max, self.config.jitter)
         self.deliveries.mark_failed(delivery.id, error, retry_at, now)
         with self._lock:
             self._failed_attempts += 1
