@@ -93,7 +93,7 @@ class StateChange:
     lifecycle_state: str | None = None
 
 
-def metric_key(metric: dict) -> tuple[str, str]:
+def _metric_columns(metric: dict) -> tuple[str, str]:
     """(name, canonical dimensions JSON): how a metric is keyed in ``alarm_metrics``."""
     return metric["name"], orjson.dumps(metric["dimensions"], option=orjson.OPT_SORT_KEYS).decode()
 
@@ -148,7 +148,7 @@ class AlarmRepository:
              history: Iterable[StateChange] = ()) -> None:
         """Upsert alarms, add metrics ``(alarm id, metric)`` and append history, in one transaction."""
         alarm_rows = [_alarm_row(record) for record in records]
-        metric_rows = [(alarm_id, *metric_key(metric)) for alarm_id, metric in new_metrics]
+        metric_rows = [(alarm_id, *_metric_columns(metric)) for alarm_id, metric in new_metrics]
         history_rows = [_history_row(change) for change in history]
         if not (alarm_rows or metric_rows or history_rows):
             return

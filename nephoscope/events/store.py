@@ -194,10 +194,9 @@ class EventStore:
             else:
                 clauses.append("event_type = ?")
                 parameters.append(query.event_type)
-        for column, value in (("resource_id", query.resource_id),):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                parameters.append(value)
+        if query.resource_id is not None:
+            clauses.append("resource_id = ?")
+            parameters.append(query.resource_id)
         if query.request_id is not None:
             clauses.append("(request_id = ? OR global_request_id = ?)")
             parameters += [query.request_id, query.request_id]

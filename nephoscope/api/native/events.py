@@ -36,21 +36,17 @@ Text = Annotated[str | None, Query()]
 MAX_EVENTS_PER_POST = 10_000
 
 
-def _event(stored: StoredEvent) -> dict:
-    return {"message_id": stored.message_id, "event_type": stored.event_type,
-            "timestamp": _timestamp(stored.timestamp_ms), "service": stored.service, "host": stored.host,
+def _event(stored: StoredEvent, timestamp: str) -> dict:
+    return {"message_id": stored.message_id, "event_type": stored.event_type, "timestamp": timestamp, "service": stored.service, "host": stored.host,
             "priority": stored.priority, "project_id": stored.project_id, "user_id": stored.user_id,
             "request_id": stored.request_id, "global_request_id": stored.global_request_id,
             "resource_id": stored.resource_id, "resource_type": stored.resource_type, "known": stored.known,
             "traits": stored.traits, "payload": stored.payload}
 
 
-def _failure(failure: Failure) -> dict:
-    return {**dataclasses.asdict(failure), "timestamp": _timestamp(failure.timestamp_ms)}
-
-
-def _timestamp(ms: int) -> str:
-    return millis_text([ms])[0]
+def _failures(failures: list[Failure]) -> list[dict]:
+    texts = millis_text([failure.timestamp_ms for failure in failures]) if failures else []
+    return [{**dataclasses.asdict(failure), "timestamp": text} for failure, text in zip(failures, texts)]
 
 
 def _page_token(raw: str | None) -> tuple[int, str] | None:
@@ -75,7 +71,9 @@ async def list_events(request: Request, principal: Reader, event_type: Text = No
                        start_ms=start_ms, end_ms=end_ms)
     found = await run_in_threadpool(request.app.state.events.store.query, scope, query, _page_token(offset),
                                     page_size + 1)
-    elements = [_event(event) for event in found[:page_size]]
+    page = found[:page_size]
+    texts = millis_text([event.timestamp_ms for event in page]) if page else []
+    elements = [_event(event, text) for event, text in zip(page, texts)]
     last = found[page_size - 1] if len(found) > page_size else None
     return responses.page(request, elements, f"{last.timestamp_ms}:{last.message_id}" if last else None)
 
@@ -138,7 +136,7 @@ async def failures(request: Request, principal: Reader, project: Text = None, st
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, request.app.state.config.limits.page_limit)
     found = await run_in_threadpool(request.app.state.events.store.failures, scope, None, start_ms, end_ms, page_size)
-    return responses.json_response({"elements": [_failure(failure) for failure in found]})
+    return responses.json_response({"elements": _failures(found)})
 
 
 @router.get("/resources/{resource_id}/failures", summary="Failure summaries of one resource")
@@ -146,4 +144,4 @@ async def resource_failures(request: Request, resource_id: str, principal: Reade
                             tenant_id: TenantId = None) -> Response:
     scope = read_scope(principal, tenant_id)
     found = await run_in_threadpool(request.app.state.events.store.failures, scope, resource_id)
-    return responses.json_response({"elements": [_failure(failure) for failure in found]})
+    return responses.json_response({"elements": _failures(found)})
