@@ -152,6 +152,29 @@ class RabbitConfig:
     prefetch: int = 1000
     batch_size: int = 500
     batch_seconds: float = 0.2
+    # Consumer processes per broker: each reads, parses and catalogues, the server stores. 0 runs the
+    # consumer inside the server process (small clouds, tests).
+    workers: int = 1
+    # Extra queue arguments, e.g. {"x-queue-mode" = "lazy"} on RabbitMQ < 3.12.
+    queue_arguments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EventsConfig:
+    """The events store and what is derived from it (docs/events.md)."""
+    # Event definition files or folders used instead of the shipped catalog (empty: the shipped one).
+    definitions: list[str] = field(default_factory=list)
+    # DuckDB buffer pool of events.duckdb: bounds the server's memory while a backlog drains.
+    memory_limit: str = "512MB"
+    # Message ids remembered to store each notification once (8 bytes each).
+    dedupe_ids: int = 4_000_000
+    # Seconds between lifecycle metrics (openstack.instances, openstack.volumes.gb, ...); 0 = off.
+    metrics_interval: float = 60.0
+    # Events are kept this many days (whole Parquet parts are dropped); 0 keeps them forever.
+    retention_days: float = 90.0
+    # Events held in memory (and in the log) before they are written as a Parquet part.
+    flush_events: int = 100_000
+    flush_seconds: float = 300.0
 
 
 @dataclass
@@ -165,6 +188,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
     rabbitmq: RabbitConfig = field(default_factory=RabbitConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -213,6 +237,15 @@ def _coerce(value: object, target: type, where: str) -> object:
             converted = [item_type(item.strip() if isinstance(item, str) else item) for item in items
                          if not (isinstance(item, str) and not item.strip())]
             return tuple(converted) if origin is tuple else converted
+        if origin is dict:  # a TOML inline table, or "key=value,key=value" in the environment
+            if isinstance(value, str):
+                pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+                if any(not sep for _, sep, _ in pairs):
+                    raise ValueError(f"expected key=value pairs separated by commas, got {value!r}")
+                value = {key.strip(): item.strip() for key, _, item in pairs}
+            if not isinstance(value, dict):
+                raise ValueError(f"expected a table, got {type(value).__name__}")
+            return {str(key): str(item) for key, item in value.items()}
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: {error}") from None
     return value

@@ -730,7 +730,7 @@ events:
     assert event.traits["when"] == datetime(2024, 1, 2, 10, tzinfo=UTC)
     assert event.project_id == "ctx-project"  # data.owner absent -> the common fallback
     assert event.request_id == "req-9" and event.host == "h1" and event.service == "svc"
-    n2 = replace(n, data={**n.data, "owner": "owner-project", "size": "not a number"})
+    n2 = replace(n, top={**n.top, "owner": "owner-project", "size": "not a number"})
     event2 = catalog.to_event(n2)
     assert event2.project_id == "owner-project" and "size" not in event2.traits
 

@@ -1,28 +1,48 @@
 """OpenStack to the API: nova's samples sent by oslo.messaging's real Notifier through the real
-RabbitMQ, consumed by the server ([rabbitmq] enabled), queryable at /v1/events with their
-failure summaries — each once, even when a service resends."""
+RabbitMQ, consumed by the server's worker processes ([rabbitmq] enabled), queryable at
+/v1/events with their failure summaries — each once, even when a service resends, the broker
+restarts under load or a worker is killed — and lifecycle events become metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
 import time
+import uuid
+from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 from oslo_context import context as oslo_context
 
 from tests.conftest import ServerProcess, wait_for
 from tests.test_events_api import PROJECT, notification
 from tests.test_events_catalog import load_samples
-from tests.test_events_consumer import Notifiers, amqp_url, broker, vhost, vhosts  # noqa: F401 - fixtures
+from tests.test_events_consumer import (  # noqa: F401 - fixtures
+    Notifiers,
+    actl,
+    amqp_url,
+    broker,
+    ensure_broker_running,
+    list_queues,
+    oslo_v2,
+    publish_confirmed,
+    vhost,
+    vhosts,
+)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
 def consuming_server(tmp_path: Path, vhost: str, broker: None) -> ServerProcess:  # noqa: F811
     process = ServerProcess(tmp_path / "data", extra_env={
         "NEPHOSCOPE_RABBITMQ_ENABLED": "true", "NEPHOSCOPE_RABBITMQ_URLS": amqp_url(vhost),
-        "NEPHOSCOPE_RABBITMQ_EXCHANGES": "nova,cinder", "NEPHOSCOPE_RABBITMQ_BATCH_SECONDS": "0.05"})
+        "NEPHOSCOPE_RABBITMQ_EXCHANGES": "nova,cinder", "NEPHOSCOPE_RABBITMQ_BATCH_SECONDS": "0.05",
+        "NEPHOSCOPE_RABBITMQ_WORKERS": "2", "NEPHOSCOPE_EVENTS_METRICS_INTERVAL": "1"})
     process.start()
     yield process
     process.stop()
@@ -48,6 +68,9 @@ def test_notifications_from_rabbitmq_become_events_and_failures(consuming_server
     events = wait_for(lambda: len(_events(user)) >= 2 * len(chosen) and _events(user), 30, "the events")
     assert sorted(e["event_type"] for e in events) == sorted(2 * [samples[n]["event_type"] for n in chosen])
     assert {e["request_id"] for e in events} == {"req-e2e-1"} and {e["project_id"] for e in events} == {PROJECT}
+    # Failure summaries follow the events within the store's apply interval (half a second).
+    failures = wait_for(lambda: user.get("/v1/failures").json()["elements"], 10, "the failure summary")
+    time.sleep(1.0)
     failures = user.get("/v1/failures").json()["elements"]
     assert len(failures) == 1, "the same request's error, sent twice, is one failure"
     assert failures[0]["exception"] == "FlavorDiskTooSmall" and failures[0]["request_id"] == "req-e2e-1"
@@ -66,3 +89,107 @@ def _bound(vhost: str) -> bool:  # noqa: F811
 def _events(client) -> list[dict]:  # noqa: ANN001
     time.sleep(0.2)
     return client.get("/v1/events", params={"event_type": "instance.*"}).json()["elements"]
+
+
+def _all_events(admin) -> list[dict]:  # noqa: ANN001
+    found, offset = [], None
+    while True:
+        params = {"tenant_id": "*", "limit": 10000, **({"offset": offset} if offset else {})}
+        page = admin.get("/v1/events", params=params).json()
+        found += page["elements"]
+        link = next((link["href"] for link in page.get("links", []) if link["rel"] == "next"), None)
+        if not link:
+            return found
+        offset = link.split("offset=")[1].split("&")[0]
+
+
+def _workers(server: ServerProcess) -> list[psutil.Process]:
+    return [child for child in psutil.Process(server.process.pid).children()
+            if "multiprocessing" in " ".join(child.cmdline()) and "spawn_main" in " ".join(child.cmdline())]
+
+
+def test_broker_restart_and_a_killed_worker_under_load_lose_nothing_and_store_nothing_twice(
+        consuming_server: ServerProcess, vhost: str) -> None:  # noqa: F811
+    total = 3000
+    ids = [str(uuid.uuid4()) for _ in range(total)]
+    bodies = {mid: oslo_v2(mid, pad=1500) for mid in ids}
+    admin = consuming_server.client(consuming_server.admin_token)
+    wait_for(lambda: _bound(vhost), 30, "the consumer's queues bound to the nova exchange")
+    workers = _workers(consuming_server)
+    assert len(workers) == 2, "two worker processes consume"
+
+    async def disrupt(confirmed: set[str]) -> None:
+        deadline = time.monotonic() + 60
+        while len(confirmed) < 1000 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        os.kill(workers[0].pid, signal.SIGKILL)  # its unacked messages go back to the queue
+        while len(confirmed) < 2000 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        try:
+            await actl("stop_app")
+            await asyncio.sleep(1.0)
+        finally:
+            await asyncio.to_thread(ensure_broker_running)
+
+    async def scenario() -> Counter:
+        confirmed: set[str] = set()
+        counters: Counter = Counter()
+        await asyncio.wait_for(asyncio.gather(publish_confirmed(vhost, ids, bodies, confirmed, counters, 0.03),
+                                              disrupt(confirmed)), 120)
+        return counters
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        ensure_broker_running()
+    events = wait_for(lambda: (found := _all_events(admin)) and len(found) >= total and found, 60,
+                      f"all {total} events through the API")
+    time.sleep(1.0)  # anything stored twice would show up by now
+    events = _all_events(admin)
+    assert Counter(e["message_id"] for e in events) == Counter(ids), "every notification once"
+    stats = wait_for(lambda: (s := _consumer_stats(admin)) and s.get("connected") and s, 30, "consumers back")
+    assert stats["restarts"] >= 1 and stats["workers"] == 2, stats
+    queue = list_queues(vhost)["nephoscope.cell0.notifications"]
+    assert queue["messages_ready"] == queue["messages_unacknowledged"] == 0
+
+
+def _consumer_stats(admin) -> dict:  # noqa: ANN001
+    return admin.get("/v1/admin/events").json()["consumers"]["cell0"]
+
+
+def test_lifecycle_events_become_metrics_per_project(consuming_server: ServerProcess,
+                                                      vhost: str) -> None:  # noqa: F811
+    samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
+    user = consuming_server.client(consuming_server.create_key(PROJECT, "monasca-user"))
+    other = consuming_server.client(consuming_server.create_key("another-project", "monasca-user"))
+    wait_for(lambda: _bound(vhost), 30, "the consumer's queues bound to the nova exchange")
+    notifiers = Notifiers(vhost)
+    created = samples["instance-create-end"]
+    try:
+        context = oslo_context.RequestContext(project_id=PROJECT, user_id="u1", request_id="req-life-1")
+        notifier = notifiers.get("nova", "messagingv2", topic="versioned_notifications")
+        for number in range(3):  # three instances of the sample's flavor, one of them deleted afterwards
+            payload = json.loads(json.dumps(created["payload"]))
+            payload["nova_object.data"]["uuid"] = f"00000000-0000-0000-0000-00000000000{number}"
+            notifier.info(context, created["event_type"], payload)
+        deleted = json.loads(json.dumps(samples["instance-delete-end"]["payload"]))
+        deleted["nova_object.data"]["uuid"] = "00000000-0000-0000-0000-000000000002"
+        notifier.info(context, "instance.delete.end", deleted)
+    finally:
+        notifiers.close()
+    flavor = created["payload"]["nova_object.data"]["flavor"]["nova_object.data"]
+    data = created["payload"]["nova_object.data"]
+
+    def live() -> dict:
+        found = user.get("/v2.0/metrics/measurements", params={
+            "name": "openstack.instances", "start_time": "2000-01-01T00:00:00Z", "merge_metrics": "true",
+            "dimensions": f"state:{data['state']}"}).json()["elements"]
+        return found[0]["measurements"][-1] if found and found[0]["measurements"] else {}
+
+    last = wait_for(lambda: (m := live()) and m[1] == 2 and m, 30, "two live instances counted")
+    assert last[1] == 2
+    vcpus = user.get("/v2.0/metrics/measurements", params={
+        "name": "openstack.instances.vcpus", "start_time": "2000-01-01T00:00:00Z", "merge_metrics": "true"}).json()
+    assert vcpus["elements"][0]["measurements"][-1][1] == 2 * flavor["vcpus"]
+    # Another project sees none of it.
+    assert other.get("/v2.0/metrics", params={"name": "openstack.instances"}).json()["elements"] == []

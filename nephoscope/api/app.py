@@ -74,13 +74,14 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         engine = AlarmEngine(store, app.state.definitions, notifications.outbox, config.alarms)
         await asyncio.to_thread(engine.start)
         app.state.alarm_engine = engine
-        events = EventService(config.data_path, brokers(config.rabbitmq))
+        events = EventService(config.data_path, brokers(config.rabbitmq), config.events, config.rabbitmq.workers,
+                              config.server.region)
         await events.start()
         app.state.events = events
         app.state.notification_method_exists = (
             lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)
         stop = asyncio.Event()
-        tasks = []
+        tasks = [asyncio.create_task(events.run_metrics(store, stop)), asyncio.create_task(events.run_upkeep(stop))]
         if config.telemetry.enabled:
             collector = SelfMetrics(store, stats, config.server.region,
                                     [lambda: _delivery_gauges(notifications), lambda: _alarm_gauges(engine),

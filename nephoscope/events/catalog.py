@@ -49,11 +49,11 @@ from typing import Any
 import orjson
 import yaml
 
-from nephoscope.events.envelope import _parse_text_timestamp
+from nephoscope.events.envelope import _parse_text_timestamp, object_data, unwrap
 from nephoscope.events.model import Event, Notification
 
 __all__ = [
-    "DEFINITIONS_DIR", "TRAIT_TYPES", "Catalog", "CatalogError", "EventTypeInfo", "TraitInfo",
+    "CORE_TRAITS", "DEFINITIONS_DIR", "TRAIT_TYPES", "Catalog", "CatalogError", "EventTypeInfo", "TraitInfo",
     "render_markdown", "split_publisher",
 ]
 
@@ -128,7 +128,7 @@ def _publisher_binary(n: Notification) -> str | None:
 
 _ROOT_CONTAINERS: dict[str, Getter] = {
     "payload": lambda n: n.payload,
-    "data": lambda n: n.data,
+    "data": lambda n: n.top,
     "context": lambda n: n.context,
 }
 _ROOT_SCALARS: dict[str, Getter] = {
@@ -139,6 +139,15 @@ _ROOT_SCALARS: dict[str, Getter] = {
     "priority": lambda n: n.priority,
     "message_id": lambda n: n.message_id,
 }
+
+
+def _opened(value: Any) -> Any:
+    """A versioned object's data in place of the object (``data.`` paths step through them)."""
+    if type(value) is dict:
+        inner = object_data(value)
+        if inner is not None:
+            return inner
+    return value
 
 
 def _path_segments(path: str) -> list[str]:
@@ -179,9 +188,16 @@ def _step(value: Any, key: str, index: int | None) -> Any:
     return None
 
 
+def _leaf(value: Any) -> Any:
+    """A container at the end of a ``data.`` path, with the objects inside it unwrapped too."""
+    kind = type(value)
+    return unwrap(value) if kind is dict or kind is list else value
+
+
 def compile_path(path: str) -> Getter:
     """A function of a Notification giving the value at ``path`` (None when absent). Raises
-    ValueError for a path that is not valid."""
+    ValueError for a path that is not valid. ``data.`` paths open every versioned object they pass
+    through, so they read the payload as if it were fully unwrapped without unwrapping it."""
     if not isinstance(path, str) or not path.strip():
         raise ValueError("a path must be a non-empty string")
     if path in _ROOT_SCALARS:
@@ -192,11 +208,43 @@ def compile_path(path: str) -> Getter:
         roots = sorted([*_ROOT_CONTAINERS, *_ROOT_SCALARS])
         raise ValueError(f"path must start with one of {', '.join(roots)}")
     keys = segments[1:]
+    opening = segments[0] == "data"
     if not keys:
-        return root
-    if any(k.lstrip("-").isdigit() for k in keys):  # list indexes somewhere: the general walk
-        steps = tuple((k, int(k) if k.lstrip("-").isdigit() else None) for k in keys)
+        return (lambda n: n.data) if opening else root
+    steps = tuple((k, int(k) if k.lstrip("-").isdigit() else None) for k in keys)
+    if opening:
+        def get_opening(n: Notification) -> Any:
+            value = n.top
+            for key, index in steps:
+                value = _step(value, key, index)
+                if value is None:
+                    return None
+                kind = type(value)
+                if kind is dict:
+                    inner = object_data(value)
+                    if inner is not None:
+                        value = inner
+            return _leaf(value)
+        if len(keys) == 1 and steps[0][1] is None:
+            (k1,) = keys
 
+            def get1_opening(n: Notification) -> Any:
+                value = n.top.get(k1)
+                return value if type(value) is not dict and type(value) is not list else _leaf(_opened(value))
+            return get1_opening
+        if len(keys) == 2 and steps[0][1] is None and steps[1][1] is None:
+            k1, k2 = keys
+
+            def get2_opening(n: Notification) -> Any:
+                value = n.top.get(k1)
+                if type(value) is not dict:
+                    return None
+                inner = object_data(value)
+                value = (value if inner is None else inner).get(k2)
+                return value if type(value) is not dict and type(value) is not list else _leaf(_opened(value))
+            return get2_opening
+        return get_opening
+    if any(index is not None for _, index in steps):  # list indexes somewhere: the general walk
         def get_indexed(n: Notification) -> Any:
             value = root(n)
             for key, index in steps:
@@ -336,20 +384,32 @@ class _TraitSpec:
     split: Callable[[Any], Any] | None
 
 
+CORE_TRAITS = frozenset({
+    # who and what: the event's own columns
+    "resource_id", "project_id", "user_id", "request_id", "global_request_id",
+    # what lifecycle metrics need (events.lifecycle)
+    "state", "status", "flavor_name", "vcpus", "memory_mb", "size",
+})
+"""The traits extracted when an event is stored; the others are extracted from the stored
+notification when an event is read (a few dozen getters per event cost more than the rest of
+the ingest path)."""
+
+
 class _Compiled:
     """A definition ready to run: the merged traits as (name, candidates, converter)."""
 
-    __slots__ = ("_traits", "info", "resource_type", "service")
+    __slots__ = ("_core", "_traits", "info", "resource_type", "service")
 
     def __init__(self, info: EventTypeInfo, traits: list[tuple[str, tuple[Getter, ...], Callable[[Any], Any]]]):
         self.info = info
         self.service = info.service
         self.resource_type = info.resource_type
         self._traits = tuple(traits)
+        self._core = tuple(trait for trait in traits if trait[0] in CORE_TRAITS)
 
-    def extract(self, n: Notification) -> dict[str, Any]:
+    def extract(self, n: Notification, core: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, getters, convert in self._traits:
+        for name, getters, convert in self._core if core else self._traits:
             for get in getters:
                 value = get(n)
                 if value is None or value == "":
@@ -754,14 +814,14 @@ class Catalog:
 
     # -- events --
 
-    def to_event(self, notification: Notification) -> Event:
+    def to_event(self, notification: Notification, core: bool = False) -> Event:
         """The Event of a notification: traits by its definition (the common ones only, known=False,
-        when the catalog has none for its type)."""
+        when the catalog has none for its type); with ``core``, only the ``CORE_TRAITS``."""
         n = notification
         found = self._lookup(n.event_type)
         known = found is not None
         compiled = found if known else self._unknown
-        traits = compiled.extract(n)
+        traits = compiled.extract(n, core)
         context = n.context
         service = compiled.service if known else self._service_by_name(n.event_type, n.publisher_id)
         return Event(

@@ -1,60 +1,54 @@
 """The RabbitMQ consumer: OpenStack notifications off the broker, in batches, into a durable sink.
 
-Built around what went wrong with telemetry on RabbitMQ before (see docs / telemetry anchors):
+Built around what went wrong with telemetry on RabbitMQ before (docs/events.md, the telemetry
+anchors):
 
 * **Our own queues.** oslo.messaging's notifier declares ``notifications.info`` & co. itself and
   other consumers (ceilometer) own them. We declare ``<queue_prefix>.<name>.<topic>`` per topic,
   bound to every configured control exchange with ``<topic>.*`` (all priorities), so we get a copy
   of every notification without stealing anybody's.
-* **Never ack what is not stored.** The sink makes a batch durable before it returns; only then is
-  the batch acknowledged (one ``multiple=True`` ack of its last delivery tag). A sink error hands
-  the whole unacknowledged window back to the broker (``nack`` with requeue) after a pause; the
-  broker redelivers it. A crash or a lost connection requeues it too.
+* **Never ack what is not stored.** Batches go to the sink (on a sink thread, so the connection
+  keeps reading while the sink works); the sink makes a batch durable before it returns. Batches
+  are settled in the order they were taken: a batch is acknowledged (one ``multiple=True`` ack of
+  its last delivery tag) only when it and every batch before it were stored. A sink error hands
+  everything unacknowledged back to the broker (``nack`` with requeue) after a pause; a crash or a
+  lost connection requeues it too. Redeliveries are the store's to recognise (it stores a message
+  id once), which is what makes the whole path exactly-once.
 * **Bounded memory.** ``basic.qos`` bounds what the broker hands us before we ack, and we ack only
-  after the sink, so the in-memory buffer (buffered + in the sink) can never exceed
-  ``min(prefetch, max_pending)``: a slow sink stops the flow and the backlog stays in the broker
-  (on disk for durable classic queues), which is where a backlog belongs.
-* **Duplicates.** A message id seen in a batch the sink stored is remembered (bounded, two
-  generations of sets): a publisher resend or a redelivery after an ack was lost is dropped and
-  acked. The id is the ``message_id`` inside the notification (inside ``oslo.message`` for the v2
-  envelope; the body is parsed once with orjson to find it), the AMQP ``message_id`` property only
-  when the body has none. Not the property first: oslo.messaging never sets it, and aiormq/aio-pika
-  publishers stamp a *random* one on every publish, so a resent notification would carry a new
-  property but the same envelope id — the one the store dedupes on. The memory is per process and
-  bounded, so
-  **end-to-end exactly-once rests on the store ignoring a message_id it already holds**; the
-  consumer only keeps that rule from having to work hard.
-* **Reconnects.** Exponential backoff with jitter capped at ``reconnect_max``; everything (exchanges,
-  queues, bindings, qos, consumers) is declared again on every connection, because oslo.messaging's
-  exchanges are not durable: a broker restart deletes them and our bindings with them. One warning
-  per outage, never an exception out of the consumer.
+  after the sink, so what is buffered plus what is in the sink never exceeds the prefetch window:
+  a slow sink stops the flow and the backlog stays in the broker (on disk for durable classic
+  queues), which is where a backlog belongs.
+* **Reconnects.** Exponential backoff with jitter capped at ``reconnect_max``; everything
+  (exchanges, queues, bindings, qos, consumers) is declared again on every connection, because
+  oslo.messaging's exchanges are not durable: a broker restart deletes them and our bindings with
+  them. One warning per outage, never an exception out of the consumer.
 
 Known gap, inherent to binding our own queue to non-durable exchanges: after a broker *restart*
 (not a mere connection loss) notifications a service publishes before we have re-bound reach only
 the service's own default queue (``notifications.info``), not ours. The first reconnect attempts are
 therefore fast (0.2 s, doubling).
 
-One ``NotificationConsumer`` per broker (e.g. one per Nova cell); ``ConsumerGroup`` runs several.
+The client is pika's blocking connection on a thread of its own: it costs a third of the CPU per
+message of an asyncio client (no task and no future per delivery), which matters because the broker
+and the consumer share the machine. One ``NotificationConsumer`` per broker (e.g. one per Nova
+cell); ``ConsumerGroup`` runs several.
 """
 
 from __future__ import annotations
 
-import asyncio
+import collections
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
-import orjson
-from aio_pika.abc import AbstractChannel, AbstractConnection
-from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
-from aiormq.abc import AbstractChannel as AmqpChannel
-from aiormq.abc import DeliveredMessage
-from yarl import URL
+import pika
+import pika.exceptions
 
 from nephoscope.retry import backoff
 
@@ -70,6 +64,7 @@ DEFAULT_EXCHANGES = [
 _BACKOFF_BASE = 0.2
 _SINK_RETRY_BASE = 0.5
 _CONNECT_TIMEOUT = 10.0
+_HEARTBEAT = 30
 
 
 @dataclass
@@ -84,14 +79,12 @@ class RabbitSettings:
     batch_size: int = 500  # messages per sink call
     batch_seconds: float = 0.2  # ... or whatever is buffered after this long
     max_pending: int = 20000  # hard bound on unacked messages in memory (applied on top of prefetch)
+    sink_threads: int = 1  # batches in the sink at once (settled in order whatever their finishing order)
     reconnect_max: float = 30.0  # backoff cap, seconds
     name: str = ""  # a label for this broker, e.g. the Nova cell; goes on every RawMessage
     # oslo.messaging declares control exchanges durable only with amqp_durable_queues=True (default
     # False); a declare with other flags than the existing exchange's fails, so match the services.
     exchange_durable: bool = False
-    # Message ids remembered for duplicate detection (between half and all of them are kept);
-    # ~100-120 bytes per id, so the default costs up to ~120 MB once full.
-    dedupe_size: int = 1_000_000
     # Extra queue arguments (e.g. {"x-queue-mode": "lazy"} on RabbitMQ < 3.12, or an x-max-length
     # fuse). Nothing bounds the queue by default: a bound drops notifications.
     queue_arguments: dict[str, Any] = field(default_factory=dict)
@@ -116,163 +109,127 @@ class RawMessage:
     body: bytes
     exchange: str
     routing_key: str
-    message_id: str | None  # the oslo notification's message_id, else the AMQP property, else None
     broker: str  # RabbitSettings.name
-    delivery_tag: int  # internal: valid only on the channel that delivered it
+    redelivered: bool = False
 
 
-Sink = Callable[[list[RawMessage]], Awaitable[None]]
+Sink = Callable[[list[RawMessage]], None]
+"""Stores a batch durably before it returns (it runs on a sink thread); raises when it could not."""
 
 
-def extract_message_id(body: bytes) -> str | None:
-    """The oslo notification's ``message_id``: v2 envelopes carry the notification as a JSON string
-    under ``oslo.message``, v1 sends it bare. None when the body is not such a notification."""
+def safe_url(url: str) -> str:
+    """The URL without its password, for logs and status pages."""
     try:
-        doc = orjson.loads(body)
-        if isinstance(doc, dict) and isinstance(inner := doc.get("oslo.message"), str):
-            doc = orjson.loads(inner)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    mid = doc.get("message_id")
-    return mid if isinstance(mid, str) and mid else None
-
-
-class _RecentIds:
-    """Ids of stored messages, bounded: two generations of sets, the older dropped whole when the
-    newer fills. O(1) per id, no per-entry linked-list overhead, remembers at least the last
-    ``capacity / 2`` ids."""
-
-    __slots__ = ("_half", "_new", "_old")
-
-    def __init__(self, capacity: int) -> None:
-        self._half = max(1, capacity // 2)
-        self._new: set[str] = set()
-        self._old: set[str] = set()
-
-    def __contains__(self, mid: str) -> bool:
-        return mid in self._new or mid in self._old
-
-    def add(self, mid: str) -> None:
-        self._new.add(mid)
-        if len(self._new) >= self._half:
-            self._old, self._new = self._new, set()
-
-    def __len__(self) -> int:
-        return len(self._new) + len(self._old)
-
-
-class _Window:
-    """The unacked deliveries of one channel, in delivery-tag order. Entries are (tag, message),
-    message None for a duplicate that only needs its ack."""
-
-    def __init__(self, channel: AmqpChannel) -> None:
-        self.channel = channel
-        self.entries: list[tuple[int, RawMessage | None]] = []
-        self.ready = 0  # non-duplicate entries
-        self.first_at = 0.0  # monotonic time the oldest entry arrived
-        self.ids: set[str] = set()  # ids of non-duplicate entries, to catch a duplicate within the window
-        self.wake = asyncio.Event()  # a batch is due, the connection is gone, or stop() was called
-        self.lost = False
-        self.consumer_tags: list[str] = []
-
-    def clear(self) -> None:
-        self.entries.clear()
-        self.ids.clear()
-        self.ready = 0
-
-
-def _safe_url(url: str) -> str:
-    try:
-        parsed = URL(url)
-        return str(parsed.with_user(None)) if parsed.user or parsed.password else url
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{parts.username}@{host}" if parts.username else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     except ValueError:
         return "<unparsable url>"
 
 
+@dataclass(slots=True)
+class _Batch:
+    last_tag: int
+    size: int
+    future: Future[None]
+
+
+class _Session:
+    """What one connection holds: the channel, the deliveries not yet handed to the sink and the
+    batches in the sink, oldest first."""
+
+    def __init__(self, connection: pika.BlockingConnection, channel: Any) -> None:
+        self.connection = connection
+        self.channel = channel
+        self.buffer: list[tuple[int, RawMessage]] = []
+        self.first_at = 0.0  # monotonic time the oldest buffered delivery arrived
+        self.in_sink: collections.deque[_Batch] = collections.deque()
+        self.consumer_tags: list[str] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self.buffer) + sum(batch.size for batch in self.in_sink)
+
+
 class NotificationConsumer:
-    """Consumes one broker's notifications into ``sink``; see the module docstring."""
+    """Consumes one broker's notifications into ``sink``; see the module docstring.
+
+    ``start()`` runs it on a thread of its own and returns at once (the broker may be down: the
+    consumer keeps retrying); ``stop()`` drains what it holds into the sink and acknowledges it.
+    """
 
     def __init__(self, settings: RabbitSettings, sink: Sink) -> None:
         if not settings.topics or not settings.exchanges:
             raise ValueError("RabbitSettings needs at least one topic and one exchange")
-        if settings.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        if settings.batch_size < 1 or settings.sink_threads < 1:
+            raise ValueError("batch_size and sink_threads must be >= 1")
         self.settings = settings
         self._sink = sink
-        self._seen = _RecentIds(settings.dedupe_size)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._connected = asyncio.Event()
-        self._stop_event = asyncio.Event()
-        self._window: _Window | None = None
-        self._where = _safe_url(settings.url)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._session: _Session | None = None
+        self._where = safe_url(settings.url)
         self._counts: dict[str, int] = {
-            "received": 0, "acked": 0, "redelivered": 0, "duplicates": 0, "reconnects": 0,
-            "batches": 0, "sink_errors": 0, "nacked": 0, "pending_high_water": 0,
+            "received": 0, "acked": 0, "redelivered": 0, "reconnects": 0, "batches": 0,
+            "sink_errors": 0, "nacked": 0, "pending_high_water": 0,
         }
         self._per_queue: dict[str, int] = {settings.queue_name(t): 0 for t in settings.topics}
         self._last_error = ""
         self._sessions = 0  # connections that got as far as consuming
         self._outage_since: float | None = None
         self._sink_failures = 0  # consecutive
+        self._executor: ThreadPoolExecutor | None = None
+        self._drain_deadline = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start consuming in the background; returns at once (the broker may be down: the
-        consumer keeps retrying). ``wait_connected`` waits for the first connection."""
-        if self._task is None or self._task.done():
-            self._stopping = False
-            self._stop_event.clear()
-            self._task = asyncio.create_task(self._run(), name=f"nephoscope-consumer-{self.settings.label}")
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._executor = ThreadPoolExecutor(self.settings.sink_threads,
+                                            thread_name_prefix=f"nephoscope-sink-{self.settings.label}")
+        self._thread = threading.Thread(target=self._run, name=f"nephoscope-consumer-{self.settings.label}",
+                                        daemon=True)
+        self._thread.start()
 
-    async def wait_connected(self, timeout: float | None = None) -> bool:
+    def wait_connected(self, timeout: float | None = None) -> bool:
         """True once queues are declared and consumers registered (False after ``timeout``)."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._connected.wait()
-            return True
-        except TimeoutError:
-            return False
+        return self._connected.wait(timeout)
 
-    async def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
         """Stop taking deliveries, hand what is buffered to the sink, ack it, close. After
         ``timeout`` the connection is dropped and the broker requeues whatever is still unacked."""
-        task = self._task
-        if task is None:
+        thread = self._thread
+        if thread is None:
             return
-        self._stopping = True
-        self._stop_event.set()
-        if self._window is None:
-            # Not consuming (connecting, declaring or backing off): nothing is buffered, nothing
-            # to drain, so do not wait out a connect timeout.
-            task.cancel()
-        else:
-            self._window.wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.CancelledError:
-            if not task.cancelled():
-                raise  # stop() itself was cancelled
-        except TimeoutError:
-            log.warning("rabbitmq %s: drain did not finish in %.0fs; unacked messages go back to the queue",
-                        self.settings.label, timeout)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._task = None
+        self._drain_deadline = time.monotonic() + timeout
+        self._stopping.set()
+        session = self._session
+        if session is not None:
+            with contextlib.suppress(Exception):  # wake the connection's wait at once
+                session.connection.add_callback_threadsafe(lambda: None)
+        thread.join(timeout + _CONNECT_TIMEOUT + 5)
+        if thread.is_alive():
+            log.warning("rabbitmq %s: consumer thread did not end in time", self.settings.label)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._thread = None
 
     def stats(self) -> dict[str, Any]:
-        window = self._window
+        session = self._session
         return {
             **self._counts,
             "broker": self.settings.label,
             "connected": self._connected.is_set(),
-            "pending": len(window.entries) if window else 0,  # unacked in memory (buffered + in the sink)
+            "pending": session.pending if session else 0,  # unacked in memory (buffered + in the sink)
             "window": self.settings.window,
-            "remembered_ids": len(self._seen),
             "queues": dict(self._per_queue),
             "last_error": self._last_error,
         }
@@ -284,17 +241,15 @@ class NotificationConsumer:
         # fleet of consumers does not reconnect in lockstep, yet no attempt is immediate.
         return backoff(attempt + 1, base, self.settings.reconnect_max, jitter=0.5)
 
-    async def _run(self) -> None:
+    def _run(self) -> None:
         attempt = 0
-        while not self._stopping:
+        while not self._stopping.is_set():
             sessions_before = self._sessions
             try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - whatever the broker does, the server stays up
-                self._last_error = f"{type(exc).__name__}: {exc}"
-            if self._stopping:
+                self._consume()
+            except Exception as exc:  # noqa: BLE001 - whatever the broker does, the consumer stays up
+                self._last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if self._stopping.is_set():
                 break
             if self._sessions != sessions_before:
                 attempt = 0  # it was up, then dropped: a new outage, start the backoff over
@@ -306,39 +261,34 @@ class NotificationConsumer:
                             self.settings.reconnect_max)
             else:
                 log.debug("rabbitmq %s still unavailable: %s", self.settings.label, self._last_error)
-            with contextlib.suppress(TimeoutError):  # stop() cuts the pause short
-                async with asyncio.timeout(self._backoff(attempt, _BACKOFF_BASE)):
-                    await self._stop_event.wait()
+            self._stopping.wait(self._backoff(attempt, _BACKOFF_BASE))
             attempt += 1
 
-    async def _session(self) -> None:
-        """One connection: declare, consume, flush batches until the connection goes or stop()."""
+    def _parameters(self) -> pika.URLParameters:
+        parameters = pika.URLParameters(self.settings.url)
+        parameters.heartbeat = _HEARTBEAT
+        parameters.socket_timeout = _CONNECT_TIMEOUT
+        parameters.blocked_connection_timeout = 300
+        parameters.connection_attempts = 1
+        parameters.client_properties = {"connection_name": f"nephoscope-consumer:{self.settings.label}"}
+        return parameters
+
+    def _consume(self) -> None:
+        """One connection: declare, consume, settle batches until the connection goes or stop()."""
         settings = self.settings
-        connection = await aio_pika.connect(
-            settings.url, timeout=_CONNECT_TIMEOUT,
-            client_properties={"connection_name": f"nephoscope-consumer:{settings.label}"})
+        connection = pika.BlockingConnection(self._parameters())
+        session: _Session | None = None
         try:
-            queues = await self._declare(connection)
-            channel = await connection.channel(publisher_confirms=False)
-            # The hot path talks to aiormq's channel directly: aio-pika's queue.consume() adds an
-            # IncomingMessage object and a second task per delivery, which costs throughput.
-            raw = await channel.get_underlay_channel()
-            window = _Window(raw)
-
-            def lost(*_: Any) -> None:
-                window.lost = True
-                window.wake.set()
-
-            connection.close_callbacks.add(lost)
-            channel.close_callbacks.add(lost)
+            queues = self._declare(connection)
+            channel = connection.channel()
             # Per-consumer prefetch (global qos is deprecated in RabbitMQ 4): split the window over
             # the queues so that the sum can never exceed it (prefetch_count is 16 bits on the wire).
-            await raw.basic_qos(prefetch_count=min(65535, max(1, settings.window // len(queues))))
-            self._window = window
+            channel.basic_qos(prefetch_count=min(65535, max(1, settings.window // len(queues))))
+            session = _Session(connection, channel)
             for queue in queues:
-                ok = await raw.basic_consume(queue, partial(self._on_message, window, queue), no_ack=False)
-                if ok.consumer_tag:
-                    window.consumer_tags.append(ok.consumer_tag)
+                session.consumer_tags.append(channel.basic_consume(
+                    queue, self._on_message_for(session, queue), auto_ack=False))
+            self._session = session
             if self._sessions:
                 self._counts["reconnects"] += 1
             if self._outage_since is not None:
@@ -350,184 +300,181 @@ class NotificationConsumer:
             self._sessions += 1
             self._last_error = ""
             self._connected.set()
-            await self._flush_loop(window)
-            if window.lost:
-                raise ConnectionError("connection to the broker closed")
-            await self._drain(window)
+            self._loop(session)
+            self._drain(session)
         finally:
             self._connected.clear()
-            if self._window is not None:
-                self._window.clear()  # the broker requeues whatever was not acked
-                self._window = None
+            self._session = None
+            # Whatever was not acked goes back to the queue when the connection closes; batches
+            # still in the sink will be redelivered and recognised by the store.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), 5)
+                if connection.is_open:
+                    connection.close()
 
-    async def _declare(self, connection: AbstractConnection) -> list[str]:
+    def _declare(self, connection: pika.BlockingConnection) -> list[str]:
         """Exchanges (only the missing ones are created), our queues, their bindings."""
         settings = self.settings
-        channel: AbstractChannel = await connection.channel(publisher_confirms=False)
+        channel = connection.channel()
         try:
             for name in settings.exchanges:
-                channel = await self._ensure_exchange(connection, channel, name)
+                channel = self._ensure_exchange(connection, channel, name)
             queues = []
             for topic in settings.topics:
                 name = settings.queue_name(topic)
                 arguments = {"x-queue-type": "classic", **settings.queue_arguments}
                 try:
-                    queue = await channel.declare_queue(name, durable=True, arguments=arguments)
-                except ChannelPreconditionFailed as exc:
+                    channel.queue_declare(name, durable=True, arguments=arguments)
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != 406:
+                        raise
                     # The queue exists with other arguments (an operator converted it to a quorum
                     # queue, say): use it as it is rather than refuse to consume.
                     log.warning("rabbitmq %s: queue %s exists with other arguments (%s); using it as is",
-                                settings.label, name, exc)
-                    channel = await connection.channel(publisher_confirms=False)
-                    queue = await channel.declare_queue(name, passive=True)
+                                settings.label, name, exc.reply_text)
+                    channel = connection.channel()
+                    channel.queue_declare(name, passive=True)
                 for exchange in settings.exchanges:
-                    await queue.bind(exchange, routing_key=f"{topic}.*")
+                    channel.queue_bind(name, exchange, routing_key=f"{topic}.*")
                 queues.append(name)
             return queues
         finally:
             with contextlib.suppress(Exception):
-                await channel.close()
+                if channel.is_open:
+                    channel.close()
 
-    async def _ensure_exchange(self, connection: AbstractConnection, channel: AbstractChannel, name: str) -> AbstractChannel:
+    def _ensure_exchange(self, connection: pika.BlockingConnection, channel: Any, name: str) -> Any:
         """Passive-declare first: an existing exchange is used whatever its flags (a declare with
         different flags would fail with PRECONDITION_FAILED). A 404 closes the channel, so the
         missing exchange is created on a fresh one, as oslo.messaging would create it."""
         try:
-            await channel.declare_exchange(name, passive=True)
+            channel.exchange_declare(name, passive=True)
             return channel
-        except ChannelNotFoundEntity:
-            pass
-        channel = await connection.channel(publisher_confirms=False)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+        channel = connection.channel()
         try:
-            await channel.declare_exchange(name, type=aio_pika.ExchangeType.TOPIC,
-                                           durable=self.settings.exchange_durable, auto_delete=False)
+            channel.exchange_declare(name, exchange_type="topic", durable=self.settings.exchange_durable,
+                                     auto_delete=False)
             return channel
-        except ChannelPreconditionFailed:
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:
+                raise
             # A service created it between our two declares, with other flags: fine, it exists.
-            channel = await connection.channel(publisher_confirms=False)
-            await channel.declare_exchange(name, passive=True)
+            channel = connection.channel()
+            channel.exchange_declare(name, passive=True)
             return channel
 
     # -- deliveries and batches ------------------------------------------------------------------
 
-    async def _on_message(self, window: _Window, queue: str, message: DeliveredMessage) -> None:
-        # Runs as one task per delivery (aiormq's); tasks start in creation order and this never
-        # awaits, so entries are appended in delivery-tag order — the multi-ack relies on that.
-        delivery = message.delivery
-        tag: int = delivery.delivery_tag  # type: ignore[union-attr]
+    def _on_message_for(self, session: _Session, queue: str) -> Callable[..., None]:
         counts = self._counts
-        counts["received"] += 1
-        self._per_queue[queue] = self._per_queue.get(queue, 0) + 1
-        if delivery.redelivered:  # type: ignore[union-attr]
-            counts["redelivered"] += 1
-        properties = message.header.properties
-        mid = extract_message_id(message.body) or properties.message_id
-        if mid is not None and (mid in self._seen or mid in window.ids):
-            counts["duplicates"] += 1
-            entry: RawMessage | None = None
-        else:
-            entry = RawMessage(body=message.body, exchange=message.exchange or "",
-                               routing_key=message.routing_key or "", message_id=mid,
-                               broker=self.settings.name, delivery_tag=tag)
-            if mid is not None:
-                window.ids.add(mid)
-            window.ready += 1
-        entries = window.entries
-        entries.append((tag, entry))
-        if len(entries) == 1:
-            window.first_at = time.monotonic()
-            window.wake.set()
-        elif window.ready >= self.settings.batch_size:
-            window.wake.set()
-        counts["pending_high_water"] = max(counts["pending_high_water"], len(entries))
+        per_queue = self._per_queue
+        broker = self.settings.name
+        buffer = session.buffer
 
-    async def _flush_loop(self, window: _Window) -> None:
-        batch_seconds = self.settings.batch_seconds
-        batch_size = self.settings.batch_size
-        while not window.lost and not self._stopping:
-            if not window.entries:
-                window.wake.clear()
-                await window.wake.wait()
-                continue
-            due = window.first_at + batch_seconds - time.monotonic()
-            if window.ready < batch_size and due > 0:
-                window.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(due):
-                        await window.wake.wait()
-                continue
-            await self._flush(window)
+        def on_message(_channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+            counts["received"] += 1
+            per_queue[queue] = per_queue.get(queue, 0) + 1
+            redelivered = bool(method.redelivered)
+            if redelivered:
+                counts["redelivered"] += 1
+            if not buffer:
+                session.first_at = time.monotonic()
+            buffer.append((method.delivery_tag, RawMessage(body, method.exchange or "", method.routing_key or "",
+                                                           broker, redelivered)))
+        return on_message
 
-    async def _drain(self, window: _Window) -> None:
-        """stop(): no new deliveries, then everything buffered through the sink and acked."""
-        for tag in window.consumer_tags:
-            with contextlib.suppress(Exception):
-                await window.channel.basic_cancel(tag)
-        # Deliveries already read off the socket run as tasks; let them land in the window.
-        for _ in range(3):
-            await asyncio.sleep(0)
-        while window.entries and not window.lost:
-            if not await self._flush(window):
-                break  # the sink failed: what is left was handed back to the broker
+    def _loop(self, session: _Session) -> None:
+        settings = self.settings
+        connection = session.connection
+        while not self._stopping.is_set():
+            wait = settings.batch_seconds
+            if session.buffer:
+                wait = max(0.0, session.first_at + settings.batch_seconds - time.monotonic())
+            connection.process_data_events(time_limit=wait)
+            self._settle(session)
+            self._submit_due(session, force=False)
+            pending = session.pending
+            if pending > self._counts["pending_high_water"]:
+                self._counts["pending_high_water"] = pending
 
-    async def _flush(self, window: _Window) -> bool:
-        """One batch through the sink; ack on success, hand the window back on failure."""
-        entries = window.entries
-        limit = self.settings.batch_size
-        batch: list[RawMessage] = []
-        count = 0
-        for _, entry in entries:
-            if entry is not None:
-                if len(batch) == limit:
-                    break
-                batch.append(entry)
-            count += 1
-        last_tag = entries[count - 1][0]
-        if batch:
-            try:
-                await self._sink(batch)
-            except Exception as exc:  # noqa: BLE001 - a sink failure must not end the consumer
-                await self._sink_failed(window, exc)
-                return False
+    def _submit_due(self, session: _Session, force: bool) -> None:
+        """Hand buffered deliveries to the sink: full batches at once, a partial one when its oldest
+        message has waited ``batch_seconds`` (or ``force``)."""
+        settings = self.settings
+        buffer = session.buffer
+        while buffer and len(session.in_sink) < settings.sink_threads:
+            due = force or len(buffer) >= settings.batch_size or \
+                time.monotonic() - session.first_at >= settings.batch_seconds
+            if not due:
+                return
+            taken = buffer[:settings.batch_size]
+            del buffer[:settings.batch_size]
+            if buffer:
+                session.first_at = time.monotonic()
+            assert self._executor is not None
+            future = self._executor.submit(self._sink, [message for _, message in taken])
+            session.in_sink.append(_Batch(taken[-1][0], len(taken), future))
+            connection = session.connection
+            future.add_done_callback(lambda _future: self._wake(connection))
+
+    @staticmethod
+    def _wake(connection: pika.BlockingConnection) -> None:
+        with contextlib.suppress(Exception):  # the connection may be gone: its batches are requeued anyway
+            connection.add_callback_threadsafe(lambda: None)
+
+    def _settle(self, session: _Session) -> None:
+        """Acknowledge, in order, the batches the sink has finished; a failed one hands everything
+        back to the broker."""
+        in_sink = session.in_sink
+        while in_sink and in_sink[0].future.done():
+            batch = in_sink.popleft()
+            error = batch.future.exception()
+            if error is not None:
+                self._sink_failed(session, batch, error)
+                return
+            session.channel.basic_ack(batch.last_tag, multiple=True)
+            self._counts["acked"] += batch.size
             self._counts["batches"] += 1
-        # Stored: remember the ids before the ack, so a redelivery caused by a lost ack is dropped.
-        for message in batch:
-            if message.message_id is not None:
-                self._seen.add(message.message_id)
-                window.ids.discard(message.message_id)
-        del entries[:count]
-        window.ready -= len(batch)
-        if entries:
-            window.first_at = time.monotonic()
-        await window.channel.basic_ack(last_tag, multiple=True)
-        self._counts["acked"] += count
-        self._sink_failures = 0
-        return True
+            self._sink_failures = 0
 
-    async def _sink_failed(self, window: _Window, exc: Exception) -> None:
+    def _sink_failed(self, session: _Session, failed: _Batch, error: BaseException) -> None:
         self._counts["sink_errors"] += 1
         self._sink_failures += 1
-        self._last_error = f"sink: {type(exc).__name__}: {exc}"
+        self._last_error = f"sink: {type(error).__name__}: {error}"
         if self._sink_failures == 1:
             log.warning("rabbitmq %s: sink failed (%s); messages go back to the queue and are redelivered",
-                        self.settings.label, self._last_error, exc_info=exc)
-        # Pause before handing back: the broker redelivers at once and a failing store should not
-        # be hammered. The messages stay unacked (and counted against prefetch) meanwhile.
-        delay = self._backoff(self._sink_failures - 1, _SINK_RETRY_BASE)
-        window.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                while not window.lost and not self._stopping:
-                    await window.wake.wait()
-                    window.wake.clear()
-        if window.entries and not window.lost:
-            count = len(window.entries)
-            with contextlib.suppress(Exception):  # a closed channel requeues them anyway
-                await window.channel.basic_nack(window.entries[-1][0], multiple=True, requeue=True)
-                self._counts["nacked"] += count
-        window.clear()
+                        self.settings.label, self._last_error, exc_info=error)
+        # Pause before handing back (the broker redelivers at once and a failing store should not be
+        # hammered), serving the connection meanwhile; the messages stay unacked during the pause.
+        session.connection.sleep(self._backoff(self._sink_failures - 1, _SINK_RETRY_BASE))
+        tags = [failed.last_tag, *(batch.last_tag for batch in session.in_sink)]
+        if session.buffer:
+            tags.append(session.buffer[-1][0])
+        count = failed.size + sum(batch.size for batch in session.in_sink) + len(session.buffer)
+        # Batches still in the sink may yet be stored: the broker redelivers them and the store
+        # recognises their ids. Their completion is not waited for.
+        session.in_sink.clear()
+        session.buffer.clear()
+        session.channel.basic_nack(max(tags), multiple=True, requeue=True)
+        self._counts["nacked"] += count
+
+    def _drain(self, session: _Session) -> None:
+        """stop(): no new deliveries, then everything buffered through the sink and acked."""
+        for tag in session.consumer_tags:
+            with contextlib.suppress(Exception):
+                session.channel.basic_cancel(tag)  # deliveries not yet dispatched are nacked by pika
+        while (session.buffer or session.in_sink) and time.monotonic() < self._drain_deadline:
+            failures = self._counts["sink_errors"]
+            self._submit_due(session, force=True)
+            session.connection.process_data_events(time_limit=0.05)
+            self._settle(session)
+            if self._counts["sink_errors"] != failures:
+                break  # what was left went back to the broker
+        if session.buffer or session.in_sink:
+            log.warning("rabbitmq %s: drain did not finish in time; unacked messages go back to the queue",
+                        self.settings.label)
 
 
 class ConsumerGroup:
@@ -539,15 +486,21 @@ class ConsumerGroup:
             raise ValueError(f"brokers need distinct names to tell their messages apart: {labels}")
         self.consumers = [NotificationConsumer(s, sink) for s in settings]
 
-    async def start(self) -> None:
-        await asyncio.gather(*(c.start() for c in self.consumers))
+    def start(self) -> None:
+        for consumer in self.consumers:
+            consumer.start()
 
-    async def wait_connected(self, timeout: float | None = None) -> bool:
-        results = await asyncio.gather(*(c.wait_connected(timeout) for c in self.consumers))
-        return all(results)
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return all(consumer.wait_connected(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                   for consumer in self.consumers)
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        await asyncio.gather(*(c.stop(timeout) for c in self.consumers))
+    def stop(self, timeout: float = 30.0) -> None:
+        threads = [threading.Thread(target=consumer.stop, args=(timeout,)) for consumer in self.consumers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {c.settings.label: c.stats() for c in self.consumers}

@@ -12,15 +12,15 @@ request context into it as ``_context_<key>`` fields, ``_drivers/common.serializ
 The notification dict: ``message_id``, ``publisher_id``, ``event_type``, ``priority``, ``payload``,
 ``timestamp`` (``str(utcnow())``: ``2024-01-02 10:00:00.123456``, naive UTC) and the ``_context_*``
 fields. Versioned payloads are oslo.versionedobjects primitives (``nova_object.data``,
-``cinder_object.data``, ... -- generically ``<namespace>_object.data``); the data of the object and of
-every versioned object nested in it is unwrapped into ``Notification.data``, ``payload`` stays as sent.
+``cinder_object.data``, ... -- generically ``<namespace>_object.data``); the payload object's data is
+``Notification.top`` (objects nested deeper are stepped through lazily, see ``Notification.data``),
+``payload`` stays as sent.
 
 Anything malformed raises ``EnvelopeError`` (a ``ValueError``) saying what is wrong; no other
 exception leaves ``parse_notification``.
 
-Speed: one or two ``orjson.loads``, one pass over the top-level keys for the context, and a walk of
-the payload only when the raw text says nested versioned objects are there (the walk copies only the
-containers it changes; ``data`` shares everything else with ``payload``: treat both as read-only).
+Speed: one or two ``orjson.loads`` and one pass over the top-level keys for the context; the
+payload is never walked here (unwrapping every nested object cost more than everything else).
 """
 
 from __future__ import annotations
@@ -35,15 +35,13 @@ import orjson
 
 from nephoscope.events.model import Notification
 
-__all__ = ["EnvelopeError", "parse_notification", "parse_timestamp_ms"]
+__all__ = ["EnvelopeError", "object_data", "parse_notification", "parse_timestamp_ms", "unwrap"]
 
 MAX_EVENT_TYPE_LENGTH = 255
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _OBJECT_DATA = "_object.data"
-_OBJECT_DATA_KEY_TEXT = '_object.data"'  # how an "<ns>_object.data" key ends in JSON text
-_OBJECT_DATA_KEY_BYTES = b'_object.data"'
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -128,7 +126,7 @@ def parse_timestamp_ms(value: Any) -> int:
 
 # --- versioned objects --------------------------------------------------------------------------
 
-def _object_data(obj: dict) -> dict | None:
+def object_data(obj: dict) -> dict | None:
     """The ``<ns>_object.data`` dict of a versioned object primitive (name, namespace, version, data
     and maybe changes), None when ``obj`` is not one."""
     inner = obj.get("nova_object.data")
@@ -142,16 +140,16 @@ def _object_data(obj: dict) -> dict | None:
     return inner if type(inner) is dict else None
 
 
-def _unwrap(item: object) -> object:
+def unwrap(item: object) -> object:
     """``item`` with every versioned object inside replaced by its data, recursively. Copy on
     write: an unchanged container is returned as is (the same object)."""
     kind = type(item)
     if kind is dict:
-        inner = _object_data(item)
+        inner = object_data(item)
         source = item if inner is None else inner
         changed = None
         for key, value in source.items():
-            new = _unwrap(value)
+            new = unwrap(value)
             if new is not value:
                 if changed is None:
                     changed = source.copy()
@@ -160,7 +158,7 @@ def _unwrap(item: object) -> object:
     if kind is list:
         changed = None
         for index, value in enumerate(item):
-            new = _unwrap(value)
+            new = unwrap(value)
             if new is not value:
                 if changed is None:
                     changed = item.copy()
@@ -169,35 +167,13 @@ def _unwrap(item: object) -> object:
     return item
 
 
-def _unwrap_dict(value: dict) -> dict:
-    """``value`` (already unwrapped itself) with the versioned objects inside it unwrapped."""
-    changed = None
-    for key, item in value.items():
-        new = _unwrap(item)
-        if new is not item:
-            if changed is None:
-                changed = value.copy()
-            changed[key] = new
-    return value if changed is None else changed
-
-
-def _payload_data(payload: Any, raw: str | bytes | None) -> tuple[dict, bool]:
-    """(data, versioned) for a payload. ``raw`` is the notification's JSON text when known: it tells
-    whether there is any versioned object at all, and whether there is more than one, which saves
-    the walk of the payload in the common cases."""
+def _payload_top(payload: Any) -> tuple[dict, bool]:
+    """(the payload's own data, versioned): one level only; deeper objects are stepped through
+    by whoever reads them (the catalog's paths, ``Notification.data``)."""
     if type(payload) is not dict:
         return {}, False
-    more_than_one = True
-    if raw is not None:
-        key = _OBJECT_DATA_KEY_TEXT if type(raw) is str else _OBJECT_DATA_KEY_BYTES
-        first = raw.find(key)
-        if first < 0:
-            return payload, False
-        more_than_one = raw.find(key, first + 1) >= 0
-    top = _object_data(payload)
-    if top is None:
-        return _unwrap_dict(payload), False
-    return (_unwrap_dict(top) if more_than_one else top), True
+    top = object_data(payload)
+    return (payload, False) if top is None else (top, True)
 
 
 # --- the notification ---------------------------------------------------------------------------
@@ -288,7 +264,7 @@ def _notification(body: Any, exchange: str, routing_key: str) -> Notification:
     payload = msg.get("payload")
     if payload is None:
         payload = {}
-    data, versioned = _payload_data(payload, raw)
+    top, versioned = _payload_top(payload)
     context = {}
     names = _CONTEXT_NAMES
     for key, value in msg.items():
@@ -307,12 +283,13 @@ def _notification(body: Any, exchange: str, routing_key: str) -> Notification:
         priority=priority.upper(),
         timestamp_ms=timestamp_ms,
         payload=payload,
-        data=data,
+        top=top,
         context=context,
         versioned=versioned,
         envelope_version=envelope_version,
         exchange=exchange,
         routing_key=routing_key,
+        source=raw,
     )
 
 

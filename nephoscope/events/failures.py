@@ -90,7 +90,7 @@ def _exception_name(raw: str) -> str:
 
 def failure_of(event: Event) -> Failure | None:
     """The failure this event reports, or None when it reports none."""
-    data = event.raw.data
+    data = event.raw.top
     fault = _exception_payload(data) or (_exception_payload(event.raw.payload)
                                          if isinstance(event.raw.payload, dict) else None)
     is_error = event.event_type.endswith(".error") or event.priority in ("ERROR", "CRITICAL")

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Notification:
     """One oslo.messaging notification, envelope removed (v1 ``messaging`` or v2 ``messagingv2``).
 
-    ``payload`` is the payload as sent; for versioned notifications (``nova_object.data``) the
-    unwrapped data is in ``data``, otherwise ``data`` is the payload itself.
+    ``payload`` is the payload as sent. ``top`` is the payload's own data: for a versioned
+    notification the ``<namespace>_object.data`` of the payload object (objects nested deeper stay
+    wrapped: the catalog steps through them on the way to a trait, which is much cheaper than
+    unwrapping every payload); for an unversioned one the payload dict itself. ``data`` is the
+    payload with every versioned object unwrapped, computed on first use.
     """
 
     message_id: str
@@ -21,15 +24,28 @@ class Notification:
     priority: str  # INFO, ERROR, WARN, ... upper case
     timestamp_ms: int  # when the service emitted it (the envelope's ``timestamp``, UTC)
     payload: Any
-    data: dict[str, Any]
+    top: dict[str, Any]
     context: dict[str, Any] = field(default_factory=dict)  # the ``_context_*`` fields, prefix removed
     versioned: bool = False
     envelope_version: str = "1.0"  # "2.0" for messagingv2
     exchange: str = ""  # where it was consumed from (control exchange), "" for POST /v1/events
     routing_key: str = ""
+    # The notification's JSON text as received (None: it came decoded); not part of its identity.
+    source: str | bytes | None = field(default=None, repr=False, compare=False)
+    _data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload with every versioned object in it unwrapped (read-only: it shares
+        containers with ``payload``)."""
+        if self._data is None:
+            from nephoscope.events.envelope import unwrap
+
+            self._data = unwrap(self.top)
+        return self._data  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """A notification the catalog has understood: who, what, which resource, its traits."""
 

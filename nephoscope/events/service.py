@@ -1,8 +1,10 @@
-"""What the server holds for events: the catalog, the store and the RabbitMQ consumers.
+"""What the server holds for events: the catalog, the store, the RabbitMQ consumers, and the
+metrics derived from lifecycle events.
 
-Notifications come from the consumers (``sink``: parse, understand, store durably — only
-then does the consumer acknowledge the broker) or from ``POST /v1/events``; both go through
-``ingest``. A message that is not an oslo.messaging notification is counted and logged, not
+Notifications come from the consumers — worker processes (``events.workers``) or, with
+``workers = 0``, consumers inside the server (``events.consumer``) — or from ``POST /v1/events``;
+every path ends in ``store_batch``: one durable transaction, after which a consumer acknowledges
+the broker. A message that is not an oslo.messaging notification is counted and logged, not
 stored, and never blocks the rest of its batch.
 """
 
@@ -11,17 +13,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from nephoscope.config import RabbitConfig
+from nephoscope.config import EventsConfig, RabbitConfig
+from nephoscope.events.batch import EventBatch, from_bodies, from_events
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.consumer import ConsumerGroup, RabbitSettings, RawMessage
-from nephoscope.events.envelope import EnvelopeError, parse_notification
-from nephoscope.events.failures import failure_of
+from nephoscope.events.lifecycle import LifecycleMetrics
 from nephoscope.events.model import Event, Notification
-from nephoscope.events.store import EventStore
+from nephoscope.events.envelope import EnvelopeError, parse_notification
+from nephoscope.events.store import EventStore, StoredEvent
+from nephoscope.events.workers import WorkerPool
+from nephoscope.store.engine import Store
+from nephoscope.telemetry.points import SummaryRow, summary_batch
 
 log = logging.getLogger(__name__)
+
+_DELETED_KEPT_MS = 86_400_000  # deleted resources are forgotten a day later (their gauges went to 0)
+
+
+def _queue_argument(value: str) -> object:
+    return int(value) if value.lstrip("-").isdigit() else value
 
 
 def brokers(config: RabbitConfig) -> list[RabbitSettings]:
@@ -31,9 +47,11 @@ def brokers(config: RabbitConfig) -> list[RabbitSettings]:
     names = config.names or [f"cell{index}" for index in range(len(config.urls))]
     if len(names) != len(config.urls):
         raise ValueError("rabbitmq.names must name every URL in rabbitmq.urls")
+    arguments = {key: _queue_argument(value) for key, value in config.queue_arguments.items()}
     return [RabbitSettings(url=url, name=name, exchanges=list(config.exchanges), topics=list(config.topics),
                            queue_prefix=config.queue_prefix, prefetch=config.prefetch, batch_size=config.batch_size,
-                           batch_seconds=config.batch_seconds) for url, name in zip(config.urls, names)]
+                           batch_seconds=config.batch_seconds, queue_arguments=dict(arguments))
+            for url, name in zip(config.urls, names)]
 
 
 @dataclasses.dataclass
@@ -47,50 +65,131 @@ class EventCounters:
 
 class EventService:
     def __init__(self, data_dir: Path, brokers: list[RabbitSettings] | None = None,
-                 catalog: Catalog | None = None) -> None:
-        self.catalog = catalog or Catalog.load()
-        self.store = EventStore(data_dir)
+                 settings: EventsConfig | None = None, workers: int = 1, region: str = "") -> None:
+        self.settings = settings or EventsConfig()
+        definitions = [Path(p) for p in self.settings.definitions]
+        self.catalog = Catalog.load(definitions or None)
+        self.store = EventStore(data_dir, self.settings.memory_limit, self.settings.dedupe_ids,
+                                self.settings.flush_events, self.settings.flush_seconds)
         self.counters = EventCounters()
-        self._consumers = ConsumerGroup(brokers, self.sink) if brokers else None
+        self._lock = threading.Lock()
+        self._failures: Counter[tuple[str, str]] = Counter()  # (project, resource type) since the last sample
+        self._lifecycle = LifecycleMetrics(region)
+        self._pool: WorkerPool | None = None
+        self._consumers: ConsumerGroup | None = None
+        if brokers and workers > 0:
+            self._pool = WorkerPool(brokers, workers, self.store_batch, self.settings.definitions)
+        elif brokers:
+            self._consumers = ConsumerGroup(brokers, self._sink)
 
     async def start(self) -> None:
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.start)
         if self._consumers is not None:
-            await self._consumers.start()
+            self._consumers.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        if self._pool is not None:
+            return self._pool.wait_connected(timeout)
+        if self._consumers is not None:
+            return self._consumers.wait_connected(timeout)
+        return True
 
     async def stop(self) -> None:
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.stop)
         if self._consumers is not None:
-            await self._consumers.stop()
+            await asyncio.to_thread(self._consumers.stop)
         await asyncio.to_thread(self.store.close)
+
+    # -- the way in --
+
+    def store_batch(self, batch: EventBatch) -> int:
+        """Store a batch durably; returns how many of its events were new."""
+        added = self.store.add_batch(batch)
+        failures = batch.failures
+        with self._lock:
+            self.counters.received += len(batch)
+            self.counters.stored += added
+            self.counters.duplicates += len(batch) - added
+            self.counters.unparseable += batch.unparseable
+            self.counters.failures += failures.num_rows
+            if failures.num_rows:
+                self._failures.update(zip(failures.column("project_id").to_pylist(),
+                                          failures.column("resource_type").to_pylist()))
+        for problem in batch.problems:
+            log.warning("not an oslo.messaging notification on %s", problem)
+        return added
+
+    def _sink(self, messages: list[RawMessage]) -> None:
+        """The in-process consumers' sink: returns once the batch is durable (then they acknowledge)."""
+        self.store_batch(from_bodies([(m.body, m.exchange, m.routing_key) for m in messages], self.catalog))
+
+    def expand(self, stored: StoredEvent) -> tuple[dict[str, Any], Any]:
+        """(traits, payload) of a stored event: the full set of traits is extracted on read, from
+        the notification as received."""
+        try:
+            notification = parse_notification(stored.body, exchange=stored.exchange)
+        except EnvelopeError:
+            return {}, None
+        return self.catalog.to_event(notification).traits, notification.payload
 
     def understand(self, notifications: list[Notification]) -> list[Event]:
         return [self.catalog.to_event(notification) for notification in notifications]
 
     def ingest(self, events: list[Event]) -> int:
-        """Store events and their failure summaries; durable on return. Returns how many were new."""
-        failures = [failure for failure in map(failure_of, events) if failure is not None]
-        added = self.store.add(events, failures)
-        self.counters.received += len(events)
-        self.counters.stored += added
-        self.counters.duplicates += len(events) - added
-        self.counters.failures += len(failures)
+        """Store understood events (``POST /v1/events``); durable on return, failures readable at
+        once. Returns how many were new."""
+        added = self.store_batch(from_events(events))
+        self.store.apply_now()
         return added
 
-    async def sink(self, messages: list[RawMessage]) -> None:
-        """The consumers' sink: returns once the batch is durable (then they acknowledge)."""
-        notifications = []
-        for message in messages:
+    # -- metrics from lifecycle events --
+
+    def lifecycle_rows(self) -> list[SummaryRow]:
+        with self._lock:
+            failures, self._failures = self._failures, Counter()
+        return self._lifecycle.rows(self.store.resource_counts(), failures)
+
+    async def run_metrics(self, metrics: Store, stop: asyncio.Event) -> None:
+        """Every ``metrics_interval``: the lifecycle gauges into the metric store."""
+        interval = self.settings.metrics_interval
+        if interval <= 0:
+            return
+        while not stop.is_set():
             try:
-                notifications.append(parse_notification(message.body, exchange=message.exchange,
-                                                        routing_key=message.routing_key))
-            except EnvelopeError as error:
-                self.counters.unparseable += 1
-                log.warning("not an oslo.messaging notification on %s/%s: %s", message.exchange,
-                            message.routing_key, error)
-        if notifications:
-            await asyncio.to_thread(self.ingest, self.understand(notifications))
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                rows = await asyncio.to_thread(self.lifecycle_rows)
+                if rows:
+                    batch = summary_batch(metrics.registry, int(time.time() * 1000), rows)
+                    await asyncio.to_thread(metrics.write_now, batch)
+                await asyncio.to_thread(self.store.forget_deleted, int(time.time() * 1000) - _DELETED_KEPT_MS)
+            except Exception:  # noqa: BLE001 - derived metrics must never take the server down
+                log.exception("could not record lifecycle metrics")
+
+    async def run_upkeep(self, stop: asyncio.Event, every: float = 5.0) -> None:
+        """Flush events to Parquet parts when due, merge small parts, apply retention."""
+        retention_ms = int(self.settings.retention_days * 86_400_000) or None
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(self.store.maintain, retention_ms, int(time.time() * 1000))
+            except Exception:  # noqa: BLE001 - upkeep must never take the server down
+                log.exception("events upkeep failed")
 
     def stats(self) -> dict:
-        stats = dataclasses.asdict(self.counters)
+        stats: dict[str, Any] = dataclasses.asdict(self.counters)
+        stats.update({f"table_{key}": value for key, value in self.store.table.stats().items()})
+        if self._pool is not None:
+            stats["consumers"] = self._pool.stats()
         if self._consumers is not None:
             stats["consumers"] = self._consumers.stats()
         return stats

@@ -1,46 +1,45 @@
-"""Events on disk: ``<data dir>/events.duckdb``, appended in batches, read tenant-scoped.
+"""What the server keeps of events: the events themselves (``events.table``: an Arrow log and
+Parquet parts), and in ``<data dir>/events.duckdb`` the small tables derived from them — failure
+summaries, unknown event types with a sample, and ``resources``, the latest state of every
+instance and volume (``events.lifecycle`` turns it into metrics).
 
-A batch is one transaction (DuckDB commits durably), so the consumer may acknowledge the
-broker once ``add`` returned. A notification is stored once: ids already held (the broker
-redelivers after a reconnect; a service may resend) are skipped, checked against the last day
-of the table, so exactly-once holds across consumer and server restarts. Event types the catalog does not
-know are counted with a sample, so nothing flows undocumented without anyone seeing it.
+``add_batch`` is the one way in. A notification is stored once: the ids of stored events are
+remembered as 64-bit hashes (``events.dedupe``, bounded, rebuilt at start), a batch's hashes are
+checked at once, and the rare hit is confirmed against the stored events of the same time before
+anything is dropped. So a redelivery after a reconnect or a restart, or a service's resend, is
+recognised without searching the table for every batch.
+
+One fsync per batch (shared by concurrent batches): the events *and* the records derived from
+them (failures, lifecycle rows, unknown types) go to the events log together; the caller may
+acknowledge when ``add_batch`` returns. The derived records are applied to DuckDB by a background
+thread, many batches per transaction, together with the log position they reach (``applied``), so
+after a crash exactly what was not applied is applied again from the log. Derived tables lag
+ingest by at most ``apply_seconds``; ``apply_now`` forces it (``POST /v1/events`` reads its writes).
+
+Reads are tenant-scoped: a project sees the events and failures whose ``project_id`` is its own.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 
+from nephoscope.events.batch import EventBatch, ipc_bytes
+from nephoscope.events.dedupe import RecentIds
 from nephoscope.events.failures import Failure
-from nephoscope.events.model import Event
+from nephoscope.events.table import EventTable, Position, kind_of
 from nephoscope.model import ALL_TENANTS
 
+log = logging.getLogger(__name__)
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    message_id VARCHAR NOT NULL,
-    event_type VARCHAR NOT NULL,
-    ts BIGINT NOT NULL,
-    service VARCHAR,
-    host VARCHAR,
-    priority VARCHAR,
-    project_id VARCHAR,
-    user_id VARCHAR,
-    request_id VARCHAR,
-    global_request_id VARCHAR,
-    resource_id VARCHAR,
-    resource_type VARCHAR,
-    known BOOLEAN,
-    traits VARCHAR,
-    payload VARCHAR,
-    exchange VARCHAR
-);
 CREATE TABLE IF NOT EXISTS failures (
     resource_id VARCHAR NOT NULL,
     action VARCHAR NOT NULL,
@@ -66,10 +65,60 @@ CREATE TABLE IF NOT EXISTS unknown_event_types (
     last_seen BIGINT NOT NULL,
     sample VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS applied (
+    sequence BIGINT NOT NULL,  -- the events log position the derived tables include
+    "offset" BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resources (
+    resource_id VARCHAR PRIMARY KEY,
+    resource_type VARCHAR NOT NULL,
+    project_id VARCHAR,
+    state VARCHAR,
+    flavor VARCHAR,
+    vcpus BIGINT,
+    memory_mb BIGINT,
+    size_gb DOUBLE,
+    deleted BOOLEAN NOT NULL,
+    ts BIGINT NOT NULL
+);
 """
-DEDUPE_WINDOW_MS = 86_400_000  # a message id is stored once within a day of its timestamp
-_COLUMNS = ("message_id", "event_type", "ts", "service", "host", "priority", "project_id", "user_id", "request_id",
-            "global_request_id", "resource_id", "resource_type", "known", "traits", "payload", "exchange")
+_READ_COLUMNS = ("message_id", "event_type", "ts", "service", "host", "priority", "project_id", "user_id",
+                 "request_id", "global_request_id", "resource_id", "resource_type", "known", "exchange", "body")
+# The newest state of each resource in the batch, merged into what is known: a field the newer
+# event lacks keeps its known value; an older event never overwrites a newer one.
+_LIFECYCLE_UPSERT = """
+INSERT INTO resources
+SELECT resource_id,
+       arg_max(resource_type, ts),
+       arg_max(project_id, ts) FILTER (WHERE project_id IS NOT NULL),
+       arg_max(state, ts) FILTER (WHERE state IS NOT NULL),
+       arg_max(flavor, ts) FILTER (WHERE flavor IS NOT NULL),
+       arg_max(vcpus, ts) FILTER (WHERE vcpus IS NOT NULL),
+       arg_max(memory_mb, ts) FILTER (WHERE memory_mb IS NOT NULL),
+       arg_max(size_gb, ts) FILTER (WHERE size_gb IS NOT NULL),
+       arg_max(deleted, ts),
+       max(ts)
+FROM lifecycle
+GROUP BY resource_id
+ON CONFLICT (resource_id) DO UPDATE SET
+    project_id = coalesce(excluded.project_id, resources.project_id),
+    state = coalesce(excluded.state, resources.state),
+    flavor = coalesce(excluded.flavor, resources.flavor),
+    vcpus = coalesce(excluded.vcpus, resources.vcpus),
+    memory_mb = coalesce(excluded.memory_mb, resources.memory_mb),
+    size_gb = coalesce(excluded.size_gb, resources.size_gb),
+    deleted = excluded.deleted,
+    ts = excluded.ts
+WHERE excluded.ts >= resources.ts
+"""
+_UNKNOWN_UPSERT = """
+INSERT INTO unknown_event_types
+SELECT event_type, sum(count), min(first_ms), max(last_ms), any_value(sample) FROM unknown GROUP BY event_type
+ON CONFLICT (event_type) DO UPDATE SET
+    count = unknown_event_types.count + excluded.count,
+    first_seen = least(unknown_event_types.first_seen, excluded.first_seen),
+    last_seen = greatest(unknown_event_types.last_seen, excluded.last_seen)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,85 +146,192 @@ class StoredEvent:
     resource_id: str
     resource_type: str
     known: bool
-    traits: dict
-    payload: object
     exchange: str
+    body: str  # the notification's JSON text as received
 
 
-def _row(event: Event) -> tuple:
-    return (event.message_id, event.event_type, event.timestamp_ms, event.service, event.host, event.priority,
-            event.project_id, event.user_id, event.request_id, event.global_request_id, event.resource_id,
-            event.resource_type, event.known, orjson.dumps(event.traits, default=str).decode(),
-            orjson.dumps(event.raw.payload, default=str).decode(), event.raw.exchange)
+@dataclass(frozen=True, slots=True)
+class ResourceCount:
+    """Live (not deleted) resources of one project, type, state and flavor."""
+
+    project_id: str
+    resource_type: str
+    state: str
+    flavor: str
+    count: int
+    vcpus: int
+    memory_mb: int
+    size_gb: float
 
 
 class EventStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, memory_limit: str = "512MB", dedupe_ids: int = 4_000_000,
+                 flush_rows: int = 100_000, flush_seconds: float = 300.0, apply_seconds: float = 0.5) -> None:
         self.path = Path(data_dir) / "events.duckdb"
-        self._connection = duckdb.connect(str(self.path))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Its own bounded buffer pool: reading a backlog's parts must not grow the server unbounded.
+        self._connection = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
         self._connection.execute(_SCHEMA)
-        self._lock = threading.Lock()  # one writer; readers use their own cursors
+        self._lock = threading.Lock()  # the dedupe decision of one batch at a time
+        self._pending: list[tuple[Position, pa.Table]] = []  # derived records not applied yet
+        self._pending_lock = threading.Lock()
+        self._apply_lock = threading.Lock()
+        self.table = EventTable(Path(data_dir) / "events", flush_rows, flush_seconds,
+                                on_committed=self._committed)
+        replayed = self.table.open()
+        applied = self._connection.execute('SELECT sequence, "offset" FROM applied').fetchall()
+        through = tuple(applied[0]) if applied else (0, 0)
+        self._pending = [(position, table) for position, table in replayed if position > through]
+        self.apply_now()
+        self._recent = RecentIds(dedupe_ids)
+        self._recent.add(self.table.recent_hashes(dedupe_ids // 2))
+        self._apply_seconds = apply_seconds
+        self._closing = threading.Event()
+        self._applier = threading.Thread(target=self._apply_loop, name="nephoscope-events-apply", daemon=True)
+        self._applier.start()
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._closing.set()
+        self._applier.join(10)
+        self.table.close(before_delete=lambda _end: self.apply_now())
+        self.apply_now()
+        self._connection.close()
 
-    def add(self, events: Sequence[Event], failures: Sequence[Failure] = ()) -> int:
-        """Store the events not already held, and their failures (one per resource, action and
-        request); returns how many events were new. Durable on return."""
-        if not events:
-            return 0
-        unique: dict[str, Event] = {}
-        for event in events:
-            unique.setdefault(event.message_id, event)
-        rows = [_row(event) for event in unique.values()]
-        table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(_COLUMNS)})
-        unknown = [event for event in unique.values() if not event.known]
-        with self._lock:
+    # -- writing --
+
+    def add_batch(self, batch: EventBatch) -> int:
+        """Store the events not already held, with their failures, lifecycle rows and unknown
+        types; returns how many events were new. Durable on return."""
+        records: list[tuple[bytes, pa.Table]] = []
+        added = 0
+        if batch.size:
+            with self._lock:
+                table = batch.table()
+                hashes = table.column("id_hash").to_numpy()
+                keep = self._new(table, hashes)
+                self._recent.add(hashes[keep])  # before the append: a concurrent copy is recognised
+            if keep.all():
+                records.append((batch.events, table))
+            elif keep.any():
+                table = table.filter(pa.array(keep))
+                records.append((ipc_bytes(table), table))
+            added = int(keep.sum())
+        for derived in (batch.failures, batch.lifecycle, batch.unknown):
+            if derived.num_rows:
+                records.append((ipc_bytes(derived), derived))
+        if records:
+            self.table.append(records)
+        return added
+
+    def _committed(self, records: list[tuple[Position, pa.Table]]) -> None:
+        with self._pending_lock:
+            self._pending.extend(records)
+
+    def _apply_loop(self) -> None:
+        """Apply derived records every ``apply_seconds``; flush the tail to a part when it is due."""
+        while not self._closing.wait(self._apply_seconds):
+            try:
+                self.apply_now()
+                if self.table.flush_due():
+                    self.table.flush(before_delete=lambda _end: self.apply_now())
+            except Exception:  # noqa: BLE001 - retried at the next turn; the log keeps the records
+                log.exception("events: could not apply failures and lifecycle records, or flush")
+
+    def apply_now(self) -> None:
+        """Apply every committed derived record to the DuckDB tables, in one transaction."""
+        with self._apply_lock:
+            with self._pending_lock:
+                pending, self._pending = self._pending, []
+            if not pending:
+                return
+            by_kind: dict[str, list[pa.Table]] = {}
+            for _, table in pending:
+                by_kind.setdefault(kind_of(table), []).append(table)
             cursor = self._connection.cursor()
-            cursor.register("incoming", table)
             try:
                 cursor.execute("BEGIN")
-                # Ids already stored (a redelivery after a reconnect, a resend) are skipped. Only the
-                # last day is searched: rows arrive in time order, so DuckDB skips older row groups
-                # by their min/max and the check does not slow down as the table grows.
-                since = min(event.timestamp_ms for event in unique.values()) - DEDUPE_WINDOW_MS
-                added = cursor.execute(
-                    f"INSERT INTO events ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM incoming "
-                    "WHERE message_id NOT IN (SELECT message_id FROM events WHERE ts >= ? AND message_id IN "
-                    "(SELECT message_id FROM incoming))", [since]).fetchall()[0][0]
-                if unknown:
-                    self._count_unknown(cursor, unknown)
-                if failures:
-                    cursor.executemany(
-                        "INSERT INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                        [(f.resource_id, f.action, f.request_id or f.message_id, f.resource_type, f.project_id,
-                          f.timestamp_ms, f.summary, f.exception, f.message, f.request_id, f.global_request_id,
-                          f.host, f.event_type, f.message_id, orjson.dumps(f.fault, default=str).decode())
-                         for f in failures])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+                try:
+                    self._apply(cursor, by_kind)
+                    end = max(position for position, _ in pending)
+                    cursor.execute("DELETE FROM applied")
+                    cursor.execute("INSERT INTO applied VALUES (?, ?)", list(end))
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    with self._pending_lock:
+                        self._pending = pending + self._pending
+                    raise
             finally:
-                cursor.unregister("incoming")
                 cursor.close()
-        return int(added)
 
     @staticmethod
-    def _count_unknown(cursor: duckdb.DuckDBPyConnection, events: list[Event]) -> None:
-        by_type: dict[str, list[Event]] = {}
-        for event in events:
-            by_type.setdefault(event.event_type, []).append(event)
-        for event_type, group in by_type.items():
-            sample = orjson.dumps({"event_type": event_type, "publisher_id": group[0].raw.publisher_id,
-                                   "payload": group[0].raw.payload}, default=str).decode()
-            first = min(e.timestamp_ms for e in group)
-            last = max(e.timestamp_ms for e in group)
-            cursor.execute(
-                "INSERT INTO unknown_event_types VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_type) DO UPDATE SET "
-                "count = count + excluded.count, first_seen = least(first_seen, excluded.first_seen), "
-                "last_seen = greatest(last_seen, excluded.last_seen)", [event_type, len(group), first, last, sample])
+    def _apply(cursor: duckdb.DuckDBPyConnection, by_kind: dict[str, list[pa.Table]]) -> None:
+        if "failures" in by_kind:
+            cursor.register("new_failures", pa.concat_tables(by_kind["failures"]))
+            cursor.execute("INSERT INTO failures SELECT * FROM new_failures ON CONFLICT DO NOTHING")
+            cursor.unregister("new_failures")
+        if "lifecycle" in by_kind:
+            cursor.register("lifecycle", pa.concat_tables(by_kind["lifecycle"]))
+            cursor.execute(_LIFECYCLE_UPSERT)
+            cursor.unregister("lifecycle")
+        if "unknown" in by_kind:
+            cursor.register("unknown", pa.concat_tables(by_kind["unknown"]))
+            cursor.execute(_UNKNOWN_UPSERT)
+            cursor.unregister("unknown")
+
+    def _new(self, table: pa.Table, hashes: np.ndarray) -> np.ndarray:
+        """Which rows to store: the first of each message id in the batch, and not one already held."""
+        keep = np.ones(len(hashes), bool)
+        _, first = np.unique(hashes, return_index=True)
+        if len(first) != len(hashes):  # the same hash twice in the batch: decide on the ids themselves
+            seen: set[str] = set()
+            for index, message_id in enumerate(table.column("message_id").to_pylist()):
+                keep[index] = message_id not in seen
+                seen.add(message_id)
+        maybe = np.flatnonzero(self._recent.maybe_held(hashes) & keep)
+        if not len(maybe):
+            return keep
+        # A hash hit is a redelivery almost always, but could be a collision: look. A redelivered
+        # notification carries the same timestamp, so only the parts of its time are read.
+        candidates = table.take(pa.array(maybe)).select(["message_id", "id_hash", "ts"])
+        timestamps = candidates.column("ts").to_numpy()
+        with self.table.snapshot(int(timestamps.min()), int(timestamps.max()) + 1) as snap:
+            cursor = self._connection.cursor()
+            try:
+                cursor.register("candidates", candidates)
+                cursor.register("tail", snap.tail)
+                held = {row[0] for row in cursor.execute(
+                    f"SELECT DISTINCT message_id FROM {_source(snap.files)} "
+                    "WHERE id_hash IN (SELECT id_hash FROM candidates) "
+                    "AND message_id IN (SELECT message_id FROM candidates)", _files(snap.files)).fetchall()}
+            finally:
+                cursor.close()
+        for index, message_id in zip(maybe, candidates.column("message_id").to_pylist()):
+            if message_id in held:
+                keep[index] = False
+        return keep
+
+    # -- upkeep --
+
+    def maintain(self, retention_ms: int | None, now_ms: int) -> None:
+        """Flush the tail when due (the applier does it too), merge small parts, drop parts past
+        retention."""
+        if self.table.flush_due():
+            self.table.flush(before_delete=lambda _end: self.apply_now())
+        self.table.merge_small_parts()
+        if retention_ms:
+            self.table.drop_before(now_ms - retention_ms)
+
+    def forget_deleted(self, before_ms: int) -> int:
+        """Drop resources deleted before ``before_ms`` (their metrics have gone to zero)."""
+        with self._apply_lock:
+            cursor = self._connection.cursor()
+            try:
+                return int(cursor.execute("DELETE FROM resources WHERE deleted AND ts < ?", [before_ms]).fetchall()[0][0])
+            finally:
+                cursor.close()
+
+    # -- reading --
 
     def query(self, scope: str, query: EventQuery, after: tuple[int, str] | None, limit: int) -> list[StoredEvent]:
         """Events in ``scope`` (a project, or every project for admins), newest first, paged by
@@ -209,16 +365,19 @@ class EventStore:
         if after is not None:
             clauses.append("(ts, message_id) < (?, ?)")
             parameters += list(after)
-        sql = (f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {' AND '.join(clauses)} "
-               f"ORDER BY ts DESC, message_id DESC LIMIT {int(limit)}")
-        cursor = self._connection.cursor()
-        try:
-            rows = cursor.execute(sql, parameters).fetchall()
-        finally:
-            cursor.close()
+        upper = query.end_ms if after is None else min(after[0] + 1, query.end_ms or after[0] + 1)
+        with self.table.snapshot(query.start_ms, upper) as snap:
+            cursor = self._connection.cursor()
+            try:
+                cursor.register("tail", snap.tail)
+                rows = cursor.execute(
+                    f"SELECT {', '.join(_READ_COLUMNS)} FROM {_source(snap.files)} WHERE {' AND '.join(clauses)} "
+                    f"ORDER BY ts DESC, message_id DESC LIMIT {int(limit)}",
+                    [*_files(snap.files), *parameters]).fetchall()
+            finally:
+                cursor.close()
         return [StoredEvent(r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", r[6] or "", r[7] or "", r[8] or "",
-                            r[9] or "", r[10] or "", r[11] or "", bool(r[12]), orjson.loads(r[13]), orjson.loads(r[14]),
-                            r[15] or "") for r in rows]
+                            r[9] or "", r[10] or "", r[11] or "", bool(r[12]), r[13] or "", r[14] or "") for r in rows]
 
     def failures(self, scope: str, resource_id: str | None = None, start_ms: int | None = None,
                  end_ms: int | None = None, limit: int = 1000) -> list[Failure]:
@@ -252,9 +411,35 @@ class EventStore:
         return [{"event_type": r[0], "count": r[1], "first_seen_ms": r[2], "last_seen_ms": r[3],
                  "sample": orjson.loads(r[4])} for r in rows]
 
-    def count(self) -> int:
+    def resource_counts(self) -> list[ResourceCount]:
+        """Live instances and volumes by project, type, state and flavor, with their sizes."""
         cursor = self._connection.cursor()
         try:
-            return int(cursor.execute("SELECT count(*) FROM events").fetchall()[0][0])
+            rows = cursor.execute(
+                "SELECT coalesce(project_id, ''), resource_type, coalesce(state, 'unknown'), coalesce(flavor, ''), "
+                "count(*), coalesce(sum(vcpus), 0), coalesce(sum(memory_mb), 0), coalesce(sum(size_gb), 0) "
+                "FROM resources WHERE NOT deleted GROUP BY ALL ORDER BY ALL").fetchall()
         finally:
             cursor.close()
+        return [ResourceCount(*row) for row in rows]
+
+    def count(self) -> int:
+        with self.table.snapshot() as snap:
+            cursor = self._connection.cursor()
+            try:
+                cursor.register("tail", snap.tail)
+                return int(cursor.execute(f"SELECT count(*) FROM {_source(snap.files)}",
+                                          _files(snap.files)).fetchall()[0][0])
+            finally:
+                cursor.close()
+
+
+def _source(files: list[str]) -> str:
+    """The events of a snapshot as one relation (the tail is registered as ``tail``)."""
+    if not files:
+        return "tail"
+    return "(SELECT * FROM read_parquet(?) UNION ALL BY NAME SELECT * FROM tail)"
+
+
+def _files(files: list[str]) -> list:
+    return [files] if files else []

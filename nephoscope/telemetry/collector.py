@@ -8,11 +8,11 @@ import socket
 import time
 from collections.abc import Callable
 
-import numpy as np
 import psutil
 
-from nephoscope.model import IngestBatch, PointBatch, ValueMeta
+from nephoscope.model import IngestBatch
 from nephoscope.store.engine import Store
+from nephoscope.telemetry.points import SummaryRow, summary_batch
 from nephoscope.telemetry.requests import RequestStats
 
 log = logging.getLogger(__name__)
@@ -52,26 +52,13 @@ class SelfMetrics:
         self._last_time, self._last_points = now, counters.points_accepted
         self._last_requests = counters.requests_accepted
         latency, rejected = self.stats.drain()
-        timestamp = int(time.time() * 1000)
-        definitions, summary_rows = [], []
-        for name, value in gauges.items():
-            definitions.append(self.store.registry.definition(TENANT, name, self.base))
-            summary_rows.append((1, value, value, value, value))
-        for status, count in rejected.items():
-            definitions.append(self.store.registry.definition(
-                TENANT, "nephoscope.api.rejected_requests", {**self.base, "status": str(status)}))
-            summary_rows.append((1, count, count, count, count))
-        for route, summary in latency.items():
-            definitions.append(self.store.registry.definition(
-                TENANT, "nephoscope.api.request_latency_ms", {**self.base, "route": route}))
-            summary_rows.append((summary.count, summary.sum, summary.min, summary.max, summary.last))
-        columns = np.array(summary_rows, dtype=np.float64).reshape(-1, 5)
-        points = PointBatch(
-            series=np.array([d.id for d in definitions], np.int64),
-            timestamp=np.full(len(definitions), timestamp, np.int64),
-            count=columns[:, 0].astype(np.int64), sum=columns[:, 1], min=columns[:, 2],
-            max=columns[:, 3], last=columns[:, 4])
-        return IngestBatch(self.store.registry.unknown(definitions), points, ValueMeta())
+        rows = [SummaryRow.gauge(TENANT, name, self.base, value) for name, value in gauges.items()]
+        rows += [SummaryRow.gauge(TENANT, "nephoscope.api.rejected_requests", {**self.base, "status": str(status)},
+                                  count) for status, count in rejected.items()]
+        rows += [SummaryRow(TENANT, "nephoscope.api.request_latency_ms", {**self.base, "route": route},
+                            summary.count, summary.sum, summary.min, summary.max, summary.last)
+                 for route, summary in latency.items()]
+        return summary_batch(self.store.registry, int(time.time() * 1000), rows)
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         while not stop.is_set():

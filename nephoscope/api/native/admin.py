@@ -1,4 +1,4 @@
-"""Admin-only endpoints: API keys, store maintenance, the alarm engine's status."""
+"""Admin-only endpoints: API keys, store maintenance, the status of the alarm engine and the events pipeline."""
 
 from __future__ import annotations
 
@@ -67,3 +67,8 @@ async def storage(request: Request, _: Principal = Depends(allowed(Action.ADMIN)
 @router.get("/admin/alarm-engine", summary="The alarm engine: instances, routes, backlog, dropped points, CPU time")
 async def alarm_engine(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
     return responses.json_response(request.app.state.alarm_engine.status())
+
+
+@router.get("/admin/events", summary="The events pipeline: consumers per broker, stored, duplicates, parts")
+async def events_status(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+    return responses.json_response(await run_in_threadpool(request.app.state.events.stats))

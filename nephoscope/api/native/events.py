@@ -24,6 +24,7 @@ from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure
+from nephoscope.events.service import EventService
 from nephoscope.events.store import EventQuery, StoredEvent
 from nephoscope.ingest.bodies import decode_content, read_body
 from nephoscope.model import Principal
@@ -36,12 +37,13 @@ Text = Annotated[str | None, Query()]
 MAX_EVENTS_PER_POST = 10_000
 
 
-def _event(stored: StoredEvent, timestamp: str) -> dict:
-    return {"message_id": stored.message_id, "event_type": stored.event_type, "timestamp": timestamp, "service": stored.service, "host": stored.host,
-            "priority": stored.priority, "project_id": stored.project_id, "user_id": stored.user_id,
-            "request_id": stored.request_id, "global_request_id": stored.global_request_id,
-            "resource_id": stored.resource_id, "resource_type": stored.resource_type, "known": stored.known,
-            "traits": stored.traits, "payload": stored.payload}
+def _event(stored: StoredEvent, timestamp: str, service: EventService) -> dict:
+    traits, payload = service.expand(stored)
+    return {"message_id": stored.message_id, "event_type": stored.event_type, "timestamp": timestamp,
+            "service": stored.service, "host": stored.host, "priority": stored.priority,
+            "project_id": stored.project_id, "user_id": stored.user_id, "request_id": stored.request_id,
+            "global_request_id": stored.global_request_id, "resource_id": stored.resource_id,
+            "resource_type": stored.resource_type, "known": stored.known, "traits": traits, "payload": payload}
 
 
 def _failures(failures: list[Failure]) -> list[dict]:
@@ -73,7 +75,8 @@ async def list_events(request: Request, principal: Reader, event_type: Text = No
                                     page_size + 1)
     page = found[:page_size]
     texts = millis_text([event.timestamp_ms for event in page]) if page else []
-    elements = [_event(event, text) for event, text in zip(page, texts)]
+    service = request.app.state.events
+    elements = await run_in_threadpool(lambda: [_event(event, text, service) for event, text in zip(page, texts)])
     last = found[page_size - 1] if len(found) > page_size else None
     return responses.page(request, elements, f"{last.timestamp_ms}:{last.message_id}" if last else None)
 

@@ -1,0 +1,267 @@
+"""Consumer worker processes: reading and understanding notifications off the server's process.
+
+Per notification, the AMQP client, the JSON parse and the catalog cost Python time that one
+process (one GIL) cannot spread; the broker wants a core of its own too. So each configured broker
+gets ``workers`` processes. A worker consumes (``events.consumer``), parses and catalogues its
+batches into Arrow tables (``events.batch``) and sends them over a pipe; the server's thread for
+that worker stores each batch (``EventStore.add_batch``, durable) and answers; only then does the
+worker acknowledge the broker. Two batches may be in flight per worker, so the worker parses the
+next while the server stores the last; acknowledgements stay in order (the consumer settles
+batches in order).
+
+A worker that dies is started again after a backoff; whatever it held unacknowledged goes back to
+the queue and is redelivered to a worker (the store recognises what it already holds).
+
+Pipe messages (pickled): worker -> server ``("batch", request, EventBatch)``, ``("stats", dict)``;
+server -> worker ``("stored", request, new)``, ``("failed", request, reason)``, ``("stop", seconds)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from nephoscope.events.batch import EventBatch, from_bodies
+from nephoscope.events.catalog import Catalog
+from nephoscope.events.consumer import NotificationConsumer, RawMessage, RabbitSettings
+from nephoscope.retry import backoff
+
+log = logging.getLogger(__name__)
+
+_STATS_EVERY = 1.0
+_RESTART_BASE = 1.0
+_RESTART_MAX = 60.0
+
+
+class StoreFailed(RuntimeError):
+    """The server could not store a batch (its reason is the message)."""
+
+
+# --- the worker process ---------------------------------------------------------------------------
+
+class _ServerLink:
+    """The worker's end of the pipe: sends batches, hands each answer to the thread waiting for it."""
+
+    def __init__(self, pipe: Connection, on_stop: Callable[[float], None]) -> None:
+        self._pipe = pipe
+        self._on_stop = on_stop
+        self._send_lock = threading.Lock()
+        self._waiting: dict[int, list[Any]] = {}  # request -> [done event, answer]
+        self._next = 0
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="nephoscope-worker-link", daemon=True)
+        self._reader.start()
+
+    def send(self, message: tuple) -> None:
+        with self._send_lock:
+            self._pipe.send(message)
+
+    def store(self, batch: EventBatch) -> int:
+        waiter: list[Any] = [threading.Event(), None]
+        with self._send_lock:
+            if self._closed:
+                raise StoreFailed("the server went away")
+            self._next += 1
+            request = self._next
+            self._waiting[request] = waiter
+            self._pipe.send(("batch", request, batch))
+        waiter[0].wait()
+        kind, answer = waiter[1]
+        if kind != "stored":
+            raise StoreFailed(answer)
+        return int(answer)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._pipe.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind in ("stored", "failed"):
+                waiter = self._waiting.pop(message[1], None)
+                if waiter is not None:
+                    waiter[1] = (kind, message[2])
+                    waiter[0].set()
+            elif kind == "stop":
+                threading.Thread(target=self._on_stop, args=(float(message[1]),), daemon=True).start()
+        # The server is gone: nothing in flight can be stored (the broker requeues it), stop.
+        with self._send_lock:
+            self._closed = True
+            waiting, self._waiting = self._waiting, {}
+        for waiter in waiting.values():
+            waiter[1] = ("failed", "the server went away")
+            waiter[0].set()
+        self._on_stop(0.0)
+
+
+def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Connection, log_level: str) -> None:
+    """The body of a worker process (``multiprocessing`` spawns it with these arguments)."""
+    from nephoscope.logsetup import setup_logging
+
+    setup_logging(log_level)
+    catalog = Catalog.load([Path(p) for p in definitions] if definitions else None)
+    stopped = threading.Event()
+    consumer: NotificationConsumer | None = None
+
+    def stop(seconds: float) -> None:
+        if consumer is not None:
+            consumer.stop(seconds)
+        stopped.set()
+
+    link = _ServerLink(pipe, stop)
+
+    def sink(messages: list[RawMessage]) -> None:
+        link.store(from_bodies([(m.body, m.exchange, m.routing_key) for m in messages], catalog))
+
+    consumer = NotificationConsumer(settings, sink)
+    # Parsing makes and drops many small containers; what lives long was made above. Freezing it
+    # and collecting less often keeps the collector from re-scanning the catalog at every batch.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    consumer.start()
+    while not stopped.wait(_STATS_EVERY):
+        with contextlib.suppress(Exception):
+            link.send(("stats", consumer.stats()))
+    with contextlib.suppress(Exception):
+        link.send(("stats", consumer.stats()))
+        pipe.close()
+
+
+# --- the server's side ----------------------------------------------------------------------------
+
+@dataclass
+class _Worker:
+    settings: RabbitSettings
+    index: int
+    process: Any = None
+    pipe: Connection | None = None
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    stats: dict[str, Any] = field(default_factory=dict)
+    restarts: int = 0
+    thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return f"nephoscope-events-{self.settings.label}-{self.index}"
+
+
+class WorkerPool:
+    """The server's worker processes for every broker, and the threads that store their batches."""
+
+    def __init__(self, brokers: Sequence[RabbitSettings], per_broker: int, store: Callable[[EventBatch], int],
+                 definitions: Sequence[str] = (), log_level: str | None = None) -> None:
+        if per_broker < 1:
+            raise ValueError("per_broker must be >= 1")
+        self._store = store
+        self._definitions = list(definitions)
+        self._log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        self._context = multiprocessing.get_context("spawn")  # the server has threads: never fork it
+        self._workers = [_Worker(settings, index) for settings in brokers for index in range(per_broker)]
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        for worker in self._workers:
+            self._spawn(worker)
+
+    def _spawn(self, worker: _Worker) -> None:
+        ours, theirs = self._context.Pipe(duplex=True)
+        # sink_threads=2: the worker parses the next batch while the server stores the last.
+        settings = dataclasses.replace(worker.settings, sink_threads=max(2, worker.settings.sink_threads))
+        worker.process = self._context.Process(target=worker_main, name=worker.name, daemon=True,
+                                               args=(settings, self._definitions, theirs, self._log_level))
+        worker.process.start()
+        theirs.close()
+        worker.pipe = ours
+        worker.thread = threading.Thread(target=self._serve, args=(worker,), name=f"{worker.name}-store", daemon=True)
+        worker.thread.start()
+
+    def _serve(self, worker: _Worker) -> None:
+        pipe = worker.pipe
+        assert pipe is not None
+        while True:
+            try:
+                message = pipe.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "batch":
+                _, request, batch = message
+                try:
+                    answer: tuple = ("stored", request, self._store(batch))
+                except Exception as error:  # noqa: BLE001 - the worker nacks; the broker keeps the messages
+                    log.warning("events: could not store a batch from %s: %s", worker.name, error)
+                    answer = ("failed", request, f"{type(error).__name__}: {error}")
+                try:
+                    with worker.send_lock:
+                        pipe.send(answer)
+                except OSError:
+                    break
+            elif kind == "stats":
+                worker.stats = message[1]
+        with contextlib.suppress(Exception):
+            pipe.close()
+        worker.process.join(5)
+        if self._stopping.is_set():
+            return
+        worker.restarts += 1
+        delay = backoff(worker.restarts, _RESTART_BASE, _RESTART_MAX)
+        log.warning("events: worker %s ended (exit code %s); starting it again in %.1fs",
+                    worker.name, worker.process.exitcode, delay)
+        if not self._stopping.wait(delay):
+            self._spawn(worker)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask every worker to drain and acknowledge what it holds, then end it."""
+        self._stopping.set()
+        for worker in self._workers:
+            if worker.pipe is not None:
+                with contextlib.suppress(OSError), worker.send_lock:
+                    worker.pipe.send(("stop", timeout))
+        deadline = time.monotonic() + timeout + 15
+        for worker in self._workers:
+            if worker.thread is not None:
+                worker.thread.join(max(0.1, deadline - time.monotonic()))
+            if worker.process is not None and worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(5)
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(worker.stats.get("connected") for worker in self._workers):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per broker: the workers' consumer figures summed, plus per-worker restarts."""
+        merged: dict[str, dict[str, Any]] = {}
+        for worker in self._workers:
+            entry = merged.setdefault(worker.settings.label, {"workers": 0, "restarts": 0, "connected": True,
+                                                               "queues": {}})
+            entry["workers"] += 1
+            entry["restarts"] += worker.restarts
+            entry["connected"] = entry["connected"] and bool(worker.stats.get("connected"))
+            for key, value in worker.stats.items():
+                if key == "queues":
+                    for queue, count in value.items():
+                        entry["queues"][queue] = entry["queues"].get(queue, 0) + count
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    entry[key] = entry.get(key, 0) + value
+                elif key == "last_error" and value:
+                    entry["last_error"] = value
+        return merged
+
+
