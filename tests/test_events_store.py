@@ -173,3 +173,22 @@ def test_lifecycle_keeps_the_newest_state_of_each_resource(tmp_path: Path) -> No
     add(store, [event(5, resource="vm-1", event_type="instance.delete.end", traits={"state": "deleted"})])
     assert ("p1", "instance", "active") not in {(c.project_id, c.resource_type, c.state) for c in store.resource_counts()}
     assert store.forget_deleted(T0 + 10_000) == 1
+
+
+def test_derived_records_are_applied_exactly_once_across_crashes(tmp_path: Path) -> None:
+    store = EventStore(tmp_path, apply_seconds=3600)  # the applier never runs on its own here
+    store.add_batch(from_events([
+        event(1, event_type="instance.create.error", resource="vm-9", traits={"state": "error"}),
+        event(2, event_type="acme.widget.frobbed", known=False)]))
+    assert store.failures(ALL_TENANTS) == [] and store.unknown_types() == []  # durable in the log only
+    # crash: nothing closed, nothing applied
+    again = EventStore(tmp_path, apply_seconds=3600)
+    assert [f.resource_id for f in again.failures(ALL_TENANTS)] == ["vm-9"]
+    assert [u["count"] for u in again.unknown_types()] == [1]
+    assert ("instance", "error") in {(c.resource_type, c.state) for c in again.resource_counts()}
+    # crash again after applying: the log still holds the records, the position says they are in
+    third = EventStore(tmp_path, apply_seconds=3600)
+    assert [u["count"] for u in third.unknown_types()] == [1]
+    assert len(third.failures(ALL_TENANTS)) == 1
+    third.close()
+    assert [u["count"] for u in EventStore(tmp_path).unknown_types()] == [1]

@@ -14,7 +14,7 @@ what it had not applied yet (a torn last write is cut off).
 Layout::
 
     events/log/<sequence>.arrow                     concatenated IPC streams, one per batch
-    events/parts/<YYYY-MM-DD>/<first>-<last>-<sequence>.parquet
+    events/parts/<YYYY-MM-DD>/<first>-<last>-<sequence>[-m<merged at>].parquet
 
 Readers take a ``snapshot`` (the part files overlapping their time range plus the tail as one
 Arrow table) and hand both to DuckDB; files are only deleted when no snapshot is open. Columnar
@@ -56,7 +56,7 @@ class Part:
     @classmethod
     def parse(cls, path: Path) -> Part | None:
         try:
-            first, last, sequence = path.stem.split("-")
+            first, last, sequence = path.stem.split("-")[:3]  # merged parts add "-m<time>"
             return cls(path, path.parent.name, int(first), int(last), int(sequence))
         except ValueError:
             return None
@@ -108,13 +108,14 @@ def read_log(path: Path) -> tuple[list[tuple[int, pa.Table]], int]:
 
 class EventTable:
     def __init__(self, directory: Path, flush_rows: int = 100_000, flush_seconds: float = 300.0,
-                 max_parts_per_day: int = 24,
+                 max_parts_per_day: int = 24, flush_bytes: int = 64 * 2**20,
                  on_committed: Callable[[list[tuple[Position, pa.Table]]], None] | None = None) -> None:
         self.directory = Path(directory)
         self._log_dir = self.directory / "log"
         self._parts_dir = self.directory / "parts"
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.flush_bytes = flush_bytes  # the tail's memory is bounded by this (and flush_rows)
         self.max_parts_per_day = max_parts_per_day
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # the group-commit leader
@@ -124,6 +125,7 @@ class EventTable:
         self._no_readers = threading.Condition(self._lock)
         self._tail: list[pa.Table] = []
         self._tail_rows = 0
+        self._tail_bytes = 0
         self._tail_since = time.monotonic()
         self._flushing: list[pa.Table] = []  # being written to a part; still read from memory
         self._log_files: list[Path] = []  # the files holding the tail (the last one is appended to)
@@ -166,6 +168,7 @@ class EventTable:
                 elif not flushed:
                     self._tail.append(table)
                     self._tail_rows += table.num_rows
+                    self._tail_bytes += table.nbytes
             self._log_files.append(path)
         self._new_log_file()
         return others
@@ -230,6 +233,7 @@ class EventTable:
                     if kind_of(table) == "events":
                         self._tail.append(table)
                         self._tail_rows += table.num_rows
+                        self._tail_bytes += table.nbytes
         if others and self._on_committed is not None:
             self._on_committed(others)
         for (_, done, answer), end in zip(queued, ends):
@@ -237,7 +241,7 @@ class EventTable:
             done.set()
 
     def flush_due(self) -> bool:
-        return bool(self._tail_rows) and (self._tail_rows >= self.flush_rows
+        return bool(self._tail_rows) and (self._tail_rows >= self.flush_rows or self._tail_bytes >= self.flush_bytes
                                           or time.monotonic() - self._tail_since >= self.flush_seconds)
 
     def flush(self, before_delete: Callable[[Position], None] | None = None) -> None:
@@ -248,7 +252,7 @@ class EventTable:
                 if not self._tail_rows and not self._offset and len(self._log_files) == 1:
                     return
                 self._flushing = self._tail
-                self._tail, self._tail_rows, self._tail_since = [], 0, time.monotonic()
+                self._tail, self._tail_rows, self._tail_bytes, self._tail_since = [], 0, 0, time.monotonic()
                 covered = self._log_files
                 end = (self._sequence, self._offset)
                 self._log_handle.close()  # type: ignore[attr-defined]
@@ -294,7 +298,8 @@ class EventTable:
     # -- upkeep --
 
     def merge_small_parts(self) -> int:
-        """Days with more than ``max_parts_per_day`` parts become one part each; returns merges done."""
+        """Days with more than ``max_parts_per_day`` parts get their parts merged into one, row group
+        by row group (memory stays at one row group whatever the day's size); returns merges done."""
         merged = 0
         with self._maintenance:
             by_day: dict[str, list[Part]] = {}
@@ -303,12 +308,30 @@ class EventTable:
             for day, parts in by_day.items():
                 if len(parts) <= self.max_parts_per_day:
                     continue
-                table = pa.concat_tables([pq.read_table(p.path, schema=EVENT_SCHEMA) for p in parts])
-                new = self._write_part(table.sort_by([("ts", "ascending")]), max(p.sequence for p in parts))
+                new = self._merge(parts)
                 self._replace(parts, [new])
                 merged += 1
-                log.info("events: merged %d parts of %s into one (%d events)", len(parts), day, table.num_rows)
+                log.info("events: merged %d parts of %s into one", len(parts), day)
         return merged
+
+    def _merge(self, parts: list[Part]) -> Part:
+        first = min(p.first_ms for p in parts)
+        last = max(p.last_ms for p in parts)
+        sequence = max(p.sequence for p in parts)
+        folder = parts[0].path.parent
+        # A name of its own: the merged part may cover exactly what one of its sources covered.
+        path = folder / f"{first}-{last}-{sequence}-m{time.time_ns()}.parquet"
+        temporary = path.with_suffix(".tmp")
+        with pq.ParquetWriter(temporary, EVENT_SCHEMA, compression="zstd") as writer:
+            for part in sorted(parts, key=lambda p: (p.first_ms, p.sequence)):
+                source = pq.ParquetFile(part.path)
+                for group in range(source.num_row_groups):
+                    writer.write_table(source.read_row_group(group).cast(EVENT_SCHEMA))
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        temporary.rename(path)
+        _fsync_directory(folder)
+        return Part(path, folder.name, first, last, sequence)
 
     def drop_before(self, cutoff_ms: int) -> int:
         """Delete the parts holding only events older than ``cutoff_ms``; returns events dropped."""
