@@ -154,7 +154,7 @@ class RabbitConfig:
     batch_seconds: float = 0.2
     # Consumer processes per broker: each reads, parses and catalogues, the server stores. 0 runs the
     # consumer inside the server process (small clouds, tests).
-    workers: int = 1
+    workers: int = 2
     # Extra queue arguments, e.g. {"x-queue-mode" = "lazy"} on RabbitMQ < 3.12.
     queue_arguments: dict[str, str] = field(default_factory=dict)
 
