@@ -107,7 +107,7 @@ def test_flushed_parts_and_the_tail_read_as_one_table_across_restarts(tmp_path: 
     add(store, [event(n) for n in range(4, 9)])
     assert store.table.flush_due()
     store.maintain(None, T0)
-    assert store.table.stats() == {**store.table.stats(), "parts": 1, "tail_events": 0}
+    assert store.table.stats() == {**store.table.stats(), "parts": 1, "tail_rows": 0}
     add(store, [event(n) for n in range(9, 12)])  # in the tail, beside one part
     assert ids(store) == sorted(f"m-{n}" for n in range(12))
     assert [e.message_id for e in store.query(ALL_TENANTS, EventQuery(start_ms=T0 + 7000, end_ms=T0 + 10_000),

@@ -26,7 +26,7 @@ from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure, failure_of
 from nephoscope.events.model import Event
 
-# Every table's schema says its kind: the events log holds them side by side (events.table).
+# Every table's schema says its kind: the events log holds them side by side (tables.appendable).
 EVENT_SCHEMA = pa.schema([
     ("message_id", pa.string()), ("id_hash", pa.uint64()), ("event_type", pa.string()), ("ts", pa.int64()),
     ("service", pa.string()), ("host", pa.string()), ("priority", pa.string()), ("project_id", pa.string()),

@@ -1,4 +1,4 @@
-"""What the server keeps of events: the events themselves (``events.table``: an Arrow log and
+"""What the server keeps of events: the events themselves (``tables.appendable``: an Arrow log and
 Parquet parts), and in ``<data dir>/events.duckdb`` the small tables derived from them — failure
 summaries, unknown event types with a sample, and ``resources``, the latest state of every
 instance and volume (``events.lifecycle`` turns it into metrics).
@@ -31,10 +31,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from nephoscope.events.batch import EventBatch, ipc_bytes
+from nephoscope.events.batch import EVENT_SCHEMA, EventBatch, ipc_bytes
 from nephoscope.events.dedupe import RecentIds
 from nephoscope.events.failures import Failure
-from nephoscope.events.table import EventTable, Position, kind_of
+from nephoscope.tables.appendable import AppendTable, Position, kind_of
 from nephoscope.model import ALL_TENANTS
 
 log = logging.getLogger(__name__)
@@ -176,15 +176,15 @@ class EventStore:
         self._pending: list[tuple[Position, pa.Table]] = []  # derived records not applied yet
         self._pending_lock = threading.Lock()
         self._apply_lock = threading.Lock()
-        self.table = EventTable(Path(data_dir) / "events", flush_rows, flush_seconds,
-                                on_committed=self._committed)
+        self.table = AppendTable(Path(data_dir) / "events", EVENT_SCHEMA, flush_rows, flush_seconds,
+                                 on_committed=self._committed)
         replayed = self.table.open()
         applied = self._connection.execute('SELECT sequence, "offset" FROM applied').fetchall()
         through = tuple(applied[0]) if applied else (0, 0)
         self._pending = [(position, table) for position, table in replayed if position > through]
         self.apply_now()
         self._recent = RecentIds(dedupe_ids)
-        self._recent.add(self.table.recent_hashes(dedupe_ids // 2))
+        self._recent.add(self.table.newest_values("id_hash", dedupe_ids // 2))
         self._apply_seconds = apply_seconds
         self._closing = threading.Event()
         self._applier = threading.Thread(target=self._apply_loop, name="nephoscope-events-apply", daemon=True)

@@ -1,20 +1,23 @@
-"""The events table on disk: an Arrow write-ahead log and Parquet parts, read through DuckDB.
+"""An append-only table on disk: an Arrow write-ahead log and Parquet parts, read through DuckDB.
 
-Records arrive as Arrow IPC streams (``events.batch``) — events, and beside them the failures,
-lifecycle rows and unknown types derived from them, each stream tagged by its schema's ``kind`` —
-and are appended to the current log file bytes for bytes, then fsynced: that is the durable point
-(the consumer acknowledges the broker after it). Writers that arrive while another is writing are
-committed with it: one write and one fsync for all of them (group commit). Event tables are kept
-in memory (the *tail*) and flushed in the background to Parquet parts (zstd, sorted by time, one
-folder per UTC day), after which the log files they came from are deleted. Parts of a day are
-merged when they grow many; whole parts are dropped by retention. At start the log is replayed:
-events into the tail, the other records handed back with their position, so the store can apply
-what it had not applied yet (a torn last write is cut off).
+Records arrive as Arrow IPC streams, each tagged by its schema's ``kind`` metadata: rows of the
+table itself (its ``schema`` says the kind, e.g. ``events``), and beside them any other records
+the owner derives from them (failures, lifecycle rows, ...). They are appended to the current log
+file bytes for bytes, then fsynced: that is the durable point (a caller acknowledges its source
+after it). Writers that arrive while another is writing are committed with it: one write and one
+fsync for all of them (group commit). The table's rows are kept in memory (the *tail*) and flushed
+in the background to Parquet parts (zstd, sorted by ``ts``, one folder per UTC day), after which
+the log files they came from are deleted. Parts of a day are merged when they grow many; whole
+parts are dropped by retention. At start the log is replayed: rows into the tail, the other
+records handed back with their position, so the owner can apply what it had not applied yet (a
+torn last write is cut off).
 
 Layout::
 
-    events/log/<sequence>.arrow                     concatenated IPC streams, one per batch
-    events/parts/<YYYY-MM-DD>/<first>-<last>-<sequence>[-m<merged at>].parquet
+    <directory>/log/<sequence>.arrow                     concatenated IPC streams, one per batch
+    <directory>/parts/<YYYY-MM-DD>/<first>-<last>-<sequence>[-m<merged at>].parquet
+
+The schema must have an int64 ``ts`` column (epoch milliseconds).
 
 Readers take a ``snapshot`` (the part files overlapping their time range plus the tail as one
 Arrow table) and hand both to DuckDB; files are only deleted when no snapshot is open. Columnar
@@ -38,7 +41,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from nephoscope.events.batch import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ Position = tuple[int, int]
 @dataclass
 class Snapshot:
     files: list[str]
-    tail: pa.Table  # EVENT_SCHEMA, possibly empty
+    tail: pa.Table  # self.schema, possibly empty
 
 
 def _day(ms: int) -> str:
@@ -84,8 +86,12 @@ def _fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
+def kind_of_schema(schema: pa.Schema) -> str:
+    return (schema.metadata or {}).get(b"kind", b"").decode()
+
+
 def kind_of(table: pa.Table) -> str:
-    return (table.schema.metadata or {}).get(b"kind", b"").decode()
+    return kind_of_schema(table.schema)
 
 
 def read_log(path: Path) -> tuple[list[tuple[int, pa.Table]], int]:
@@ -106,11 +112,13 @@ def read_log(path: Path) -> tuple[list[tuple[int, pa.Table]], int]:
     return records, good
 
 
-class EventTable:
-    def __init__(self, directory: Path, flush_rows: int = 100_000, flush_seconds: float = 300.0,
+class AppendTable:
+    def __init__(self, directory: Path, schema: pa.Schema, flush_rows: int = 100_000, flush_seconds: float = 300.0,
                  max_parts_per_day: int = 24, flush_bytes: int = 64 * 2**20,
                  on_committed: Callable[[list[tuple[Position, pa.Table]]], None] | None = None) -> None:
         self.directory = Path(directory)
+        self.schema = schema
+        self.kind = kind_of_schema(schema)
         self._log_dir = self.directory / "log"
         self._parts_dir = self.directory / "parts"
         self.flush_rows = flush_rows
@@ -163,7 +171,7 @@ class EventTable:
                     handle.truncate(good)
                     os.fsync(handle.fileno())
             for offset, table in records:
-                if kind_of(table) != "events":
+                if kind_of(table) != self.kind:
                     others.append(((int(path.stem), offset), table))
                 elif not flushed:
                     self._tail.append(table)
@@ -217,7 +225,7 @@ class EventTable:
                 for ipc, table in records:
                     handle.write(ipc)  # type: ignore[attr-defined]
                     offset += len(ipc)
-                    if kind_of(table) != "events":
+                    if kind_of(table) != self.kind:
                         others.append(((sequence, offset), table))
                 ends.append((sequence, offset))
             os.fsync(handle.fileno())  # type: ignore[attr-defined]
@@ -230,7 +238,7 @@ class EventTable:
             self._offset = offset
             for records, _, _ in queued:
                 for _ipc, table in records:
-                    if kind_of(table) == "events":
+                    if kind_of(table) == self.kind:
                         self._tail.append(table)
                         self._tail_rows += table.num_rows
                         self._tail_bytes += table.nbytes
@@ -322,11 +330,11 @@ class EventTable:
         # A name of its own: the merged part may cover exactly what one of its sources covered.
         path = folder / f"{first}-{last}-{sequence}-m{time.time_ns()}.parquet"
         temporary = path.with_suffix(".tmp")
-        with pq.ParquetWriter(temporary, EVENT_SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(temporary, self.schema, compression="zstd") as writer:
             for part in sorted(parts, key=lambda p: (p.first_ms, p.sequence)):
                 source = pq.ParquetFile(part.path)
                 for group in range(source.num_row_groups):
-                    writer.write_table(source.read_row_group(group).cast(EVENT_SCHEMA))
+                    writer.write_table(source.read_row_group(group).cast(self.schema))
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         temporary.rename(path)
@@ -367,7 +375,7 @@ class EventTable:
             tables = [*self._flushing, *self._tail]
             self._readers += 1
         try:
-            tail = pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
+            tail = pa.concat_tables(tables) if tables else self.schema.empty_table()
             yield Snapshot(files, tail)
         finally:
             with self._lock:
@@ -375,20 +383,20 @@ class EventTable:
                 if not self._readers:
                     self._no_readers.notify_all()
 
-    def recent_hashes(self, limit: int) -> np.ndarray:
-        """The id hashes of (up to) the ``limit`` newest events, to rebuild the dedupe memory."""
+    def newest_values(self, column: str, limit: int) -> np.ndarray:
+        """``column`` of (about) the ``limit`` newest rows (e.g. to rebuild a dedupe memory)."""
         with self.snapshot() as snap:
-            chunks = [snap.tail.column("id_hash").to_numpy()] if snap.tail.num_rows else []
+            chunks = [snap.tail.column(column).to_numpy()] if snap.tail.num_rows else []
             total = sum(len(c) for c in chunks)
             for path in reversed(snap.files):
                 if total >= limit:
                     break
-                column = pq.read_table(path, columns=["id_hash"]).column("id_hash").to_numpy()
-                chunks.append(column)
-                total += len(column)
-        return np.concatenate(chunks).astype(np.uint64) if chunks else np.empty(0, np.uint64)
+                values = pq.read_table(path, columns=[column]).column(column).to_numpy()
+                chunks.append(values)
+                total += len(values)
+        return np.concatenate(chunks) if chunks else np.empty(0, self.schema.field(column).type.to_pandas_dtype())
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"parts": len(self._parts), "tail_events": self._tail_rows + sum(t.num_rows for t in self._flushing),
+            return {"parts": len(self._parts), "tail_rows": self._tail_rows + sum(t.num_rows for t in self._flushing),
                     "bytes": sum(p.path.stat().st_size for p in self._parts if p.path.exists())}
