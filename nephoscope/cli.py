@@ -22,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True, rich_markup_mode="markdown", add_completion=False)
 keys_app = typer.Typer(help="Manage API keys (tokens bound to one project and a set of roles).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+from nephoscope.logs.command import logs_app  # noqa: E402 - beside the other sub-apps
+
+app.add_typer(logs_app, name="logs")
 console = Console(soft_wrap=True)  # URLs and tokens must stay whole for copy and paste
 error_console = Console(stderr=True)
 

@@ -178,6 +178,26 @@ class EventsConfig:
 
 
 @dataclass
+class LogsConfig:
+    """Log ingest, processing and retention (docs/logs.md)."""
+    # Operator rules files, tried before the shipped rules (first match decides).
+    rules: list[str] = field(default_factory=list)
+    retention_days: float = 30.0
+    memory_limit: str = "512MB"  # DuckDB's buffer pool for log searches
+    metrics_window: float = 60.0  # seconds per log.records / log.http.* point
+    # Syslog (RFC 5424 and 3164) for rsyslog and friends; 0 turns a listener off.
+    syslog_host: str = "127.0.0.1"
+    syslog_tcp_port: int = 0
+    syslog_udp_port: int = 0
+    syslog_project: str = "admin"  # the project syslog lines are stored for (lines name their own too)
+    # What a project may read of the lines about its own resources (operators see everything).
+    user_visible_categories: list[str] = field(default_factory=lambda: ["error", "info", "audit"])
+    user_hidden_loggers: list[str] = field(default_factory=lambda: [
+        "oslo_messaging", "oslo.messaging", "keystonemiddleware", "keystoneauth", "sqlalchemy", "urllib3",
+        "oslo_db", "oslo_concurrency"])
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -189,6 +209,7 @@ class Config:
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
     rabbitmq: RabbitConfig = field(default_factory=RabbitConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
 
     @property
     def data_path(self) -> Path:

@@ -15,16 +15,22 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from nephoscope import __version__
-from nephoscope.api import errors
 from nephoscope.alarms.definitions import DefinitionStore
 from nephoscope.alarms.engine import AlarmEngine
+from nephoscope.api import errors
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
-from nephoscope.api.native import admin, events as events_api, health, points
+from nephoscope.api.monasca import logs as monasca_logs
+from nephoscope.api.native import admin, health, points
+from nephoscope.api.native import events as events_api
+from nephoscope.api.native import logs as logs_api
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
+from nephoscope.logs.service import LogService
+from nephoscope.logs.syslog import serve_syslog
 from nephoscope.notify import NotificationService, NotifyConfig
+from nephoscope.periodic import every
 from nephoscope.store.engine import Store
 from nephoscope.telemetry.collector import SelfMetrics
 from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
@@ -78,15 +84,21 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
                               config.server.region)
         await events.start()
         app.state.events = events
+        logs = LogService(config.data_path, config.logs, store, config.server.region)
+        app.state.logs = logs
         app.state.notification_method_exists = (
             lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(events.run_metrics(store, stop)), asyncio.create_task(events.run_upkeep(stop))]
+        tasks = [asyncio.create_task(events.run_periodic(store, stop)), asyncio.create_task(logs.run_periodic(stop))]
+        settings = config.logs
+        if settings.syslog_tcp_port or settings.syslog_udp_port:
+            tasks.append(asyncio.create_task(serve_syslog(logs.ingest, settings.syslog_project, settings.syslog_host,
+                                                          settings.syslog_tcp_port, settings.syslog_udp_port, stop)))
         if config.telemetry.enabled:
             collector = SelfMetrics(store, stats, config.server.region,
                                     [lambda: _delivery_gauges(notifications), lambda: _alarm_gauges(engine),
                                      lambda: _event_gauges(events)])
-            tasks.append(asyncio.create_task(collector.run(config.telemetry.interval, stop)))
+            tasks.append(asyncio.create_task(every(config.telemetry.interval, stop, collector.record, "self-metrics")))
         if config.demo.enabled and demo_token:
             from nephoscope.demo import DemoConfig, run_demo
 
@@ -103,6 +115,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=10)
             await events.stop()
+            await asyncio.to_thread(logs.close)
             await asyncio.to_thread(engine.stop)
             await notifications.stop()
             await asyncio.to_thread(store.close)
@@ -113,7 +126,8 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
-                   notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router, admin.router,
+                   notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
+                   monasca_logs.router, logs_api.router, admin.router,
                    web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)

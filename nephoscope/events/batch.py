@@ -25,6 +25,7 @@ from nephoscope.events.catalog import Catalog
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure, failure_of
 from nephoscope.events.model import Event
+from nephoscope.tables.appendable import ipc_bytes
 
 # Every table's schema says its kind: the events log holds them side by side (tables.appendable).
 EVENT_SCHEMA = pa.schema([
@@ -172,13 +173,6 @@ def event_table(events: Sequence[Event]) -> pa.Table:
         "exchange": [e.raw.exchange for e in events],
         "body": [_text(e) for e in events],
     }, schema=EVENT_SCHEMA)
-
-
-def ipc_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[str] | None = None) -> EventBatch:

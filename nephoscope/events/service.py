@@ -23,11 +23,12 @@ from nephoscope.config import EventsConfig, RabbitConfig
 from nephoscope.events.batch import EventBatch, from_bodies, from_events
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.consumer import ConsumerGroup, RabbitSettings, RawMessage
+from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.lifecycle import LifecycleMetrics
 from nephoscope.events.model import Event, Notification
-from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.store import EventStore, StoredEvent
 from nephoscope.events.workers import WorkerPool
+from nephoscope.periodic import every
 from nephoscope.store.engine import Store
 from nephoscope.telemetry.points import SummaryRow, summary_batch
 
@@ -151,39 +152,22 @@ class EventService:
             failures, self._failures = self._failures, Counter()
         return self._lifecycle.rows(self.store.resource_counts(), failures)
 
-    async def run_metrics(self, metrics: Store, stop: asyncio.Event) -> None:
-        """Every ``metrics_interval``: the lifecycle gauges into the metric store."""
-        interval = self.settings.metrics_interval
-        if interval <= 0:
-            return
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                rows = await asyncio.to_thread(self.lifecycle_rows)
-                if rows:
-                    batch = summary_batch(metrics.registry, int(time.time() * 1000), rows)
-                    await asyncio.to_thread(metrics.write_now, batch)
-                await asyncio.to_thread(self.store.forget_deleted, int(time.time() * 1000) - _DELETED_KEPT_MS)
-            except Exception:  # noqa: BLE001 - derived metrics must never take the server down
-                log.exception("could not record lifecycle metrics")
+    def record_metrics(self, metrics: Store) -> None:
+        """The lifecycle gauges into the metric store; resources deleted long ago are forgotten."""
+        rows = self.lifecycle_rows()
+        now_ms = int(time.time() * 1000)
+        if rows:
+            metrics.write_now(summary_batch(metrics.registry, now_ms, rows))
+        self.store.forget_deleted(now_ms - _DELETED_KEPT_MS)
 
-    async def run_upkeep(self, stop: asyncio.Event, every: float = 5.0) -> None:
+    def upkeep(self) -> None:
         """Flush events to Parquet parts when due, merge small parts, apply retention."""
-        retention_ms = int(self.settings.retention_days * 86_400_000) or None
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=every)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await asyncio.to_thread(self.store.maintain, retention_ms, int(time.time() * 1000))
-            except Exception:  # noqa: BLE001 - upkeep must never take the server down
-                log.exception("events upkeep failed")
+        self.store.maintain(int(self.settings.retention_days * 86_400_000) or None, int(time.time() * 1000))
+
+    async def run_periodic(self, metrics: Store, stop: asyncio.Event) -> None:
+        await asyncio.gather(
+            every(self.settings.metrics_interval, stop, lambda: self.record_metrics(metrics), "lifecycle metrics"),
+            every(5.0, stop, self.upkeep, "events upkeep"))
 
     def stats(self) -> dict:
         stats: dict[str, Any] = dataclasses.asdict(self.counters)

@@ -31,11 +31,11 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from nephoscope.events.batch import EVENT_SCHEMA, EventBatch, ipc_bytes
+from nephoscope.events.batch import EVENT_SCHEMA, EventBatch
 from nephoscope.events.dedupe import RecentIds
 from nephoscope.events.failures import Failure
-from nephoscope.tables.appendable import AppendTable, Position, kind_of
 from nephoscope.model import ALL_TENANTS
+from nephoscope.tables.appendable import AppendTable, Position, ipc_bytes, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -301,9 +301,9 @@ class EventStore:
                 cursor.register("candidates", candidates)
                 cursor.register("tail", snap.tail)
                 held = {row[0] for row in cursor.execute(
-                    f"SELECT DISTINCT message_id FROM {_source(snap.files)} "
+                    f"SELECT DISTINCT message_id FROM {snap.relation} "
                     "WHERE id_hash IN (SELECT id_hash FROM candidates) "
-                    "AND message_id IN (SELECT message_id FROM candidates)", _files(snap.files)).fetchall()}
+                    "AND message_id IN (SELECT message_id FROM candidates)", snap.parameters).fetchall()}
             finally:
                 cursor.close()
         for index, message_id in zip(maybe, candidates.column("message_id").to_pylist()):
@@ -371,9 +371,9 @@ class EventStore:
             try:
                 cursor.register("tail", snap.tail)
                 rows = cursor.execute(
-                    f"SELECT {', '.join(_READ_COLUMNS)} FROM {_source(snap.files)} WHERE {' AND '.join(clauses)} "
+                    f"SELECT {', '.join(_READ_COLUMNS)} FROM {snap.relation} WHERE {' AND '.join(clauses)} "
                     f"ORDER BY ts DESC, message_id DESC LIMIT {int(limit)}",
-                    [*_files(snap.files), *parameters]).fetchall()
+                    [*snap.parameters, *parameters]).fetchall()
             finally:
                 cursor.close()
         return [StoredEvent(r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", r[6] or "", r[7] or "", r[8] or "",
@@ -428,18 +428,9 @@ class EventStore:
             cursor = self._connection.cursor()
             try:
                 cursor.register("tail", snap.tail)
-                return int(cursor.execute(f"SELECT count(*) FROM {_source(snap.files)}",
-                                          _files(snap.files)).fetchall()[0][0])
+                return int(cursor.execute(f"SELECT count(*) FROM {snap.relation}",
+                                          snap.parameters).fetchall()[0][0])
             finally:
                 cursor.close()
 
 
-def _source(files: list[str]) -> str:
-    """The events of a snapshot as one relation (the tail is registered as ``tail``)."""
-    if not files:
-        return "tail"
-    return "(SELECT * FROM read_parquet(?) UNION ALL BY NAME SELECT * FROM tail)"
-
-
-def _files(files: list[str]) -> list:
-    return [files] if files else []

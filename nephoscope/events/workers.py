@@ -33,7 +33,7 @@ from typing import Any
 
 from nephoscope.events.batch import EventBatch, from_bodies
 from nephoscope.events.catalog import Catalog
-from nephoscope.events.consumer import NotificationConsumer, RawMessage, RabbitSettings
+from nephoscope.events.consumer import NotificationConsumer, RabbitSettings, RawMessage
 from nephoscope.retry import backoff
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-
 log = logging.getLogger(__name__)
 
 _DAY_MS = 86_400_000
@@ -71,7 +70,19 @@ Position = tuple[int, int]
 @dataclass
 class Snapshot:
     files: list[str]
-    tail: pa.Table  # self.schema, possibly empty
+    tail: pa.Table  # the table's schema, possibly empty
+
+    @property
+    def relation(self) -> str:
+        """The snapshot's rows as one SQL relation, for a DuckDB cursor on which the tail is
+        registered as ``tail``; its parameters (the part files) are ``parameters``, first."""
+        if not self.files:
+            return "tail"
+        return "(SELECT * FROM read_parquet(?) UNION ALL BY NAME SELECT * FROM tail)"
+
+    @property
+    def parameters(self) -> list:
+        return [self.files] if self.files else []
 
 
 def _day(ms: int) -> str:
@@ -84,6 +95,14 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def ipc_bytes(table: pa.Table) -> bytes:
+    """``table`` as one Arrow IPC stream: what ``append`` writes to the log."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def kind_of_schema(schema: pa.Schema) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import time
@@ -60,15 +59,6 @@ class SelfMetrics:
                  for route, summary in latency.items()]
         return summary_batch(self.store.registry, int(time.time() * 1000), rows)
 
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-                return
-            except asyncio.TimeoutError:
-                pass
-            try:
-                batch = self.sample()
-                await asyncio.to_thread(self.store.write_now, batch)
-            except Exception:  # noqa: BLE001 - self-metrics must never take the server down
-                log.exception("could not record self-metrics")
+    def record(self) -> None:
+        """One sample into the store (``periodic.every`` calls it on the telemetry interval)."""
+        self.store.write_now(self.sample())

@@ -1,0 +1,112 @@
+"""What the server holds for logs: the pipeline (parsers, templates, rules), the log store, and
+the metrics derived from log lines.
+
+Every way in — ``POST /v3.0/logs`` (Monasca), ``POST /v1/logs``, the syslog listeners — ends in
+``ingest``: the lines are parsed, normalized, templated and classified (``pipeline``), stored
+durably (``store``; a 2xx answer comes after), and their counts and access-line figures become
+metrics (``log.records``, ``log.http.*``) in the metric store. The template miner is shared by
+every source, and saved to ``<data dir>/logs/templates.json`` every minute and at stop,
+so template ids are the same after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nephoscope.config import LogsConfig
+from nephoscope.logs.metrics import log_metrics
+from nephoscope.logs.pipeline import LogPipeline
+from nephoscope.logs.rules import load_rules
+from nephoscope.logs.sources import Source
+from nephoscope.logs.store import LogStore
+from nephoscope.logs.templates import TemplateMiner
+from nephoscope.periodic import every
+from nephoscope.store.engine import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LogCounters:
+    received: int = 0  # physical lines
+    stored: int = 0  # records (a traceback's lines are one record)
+    unparsed: int = 0
+    errors: int = 0  # records classified as true errors
+    new_templates: int = 0
+
+
+class LogService:
+    def __init__(self, data_dir: Path, settings: LogsConfig | None = None, metrics: Store | None = None,
+                 region: str = "") -> None:
+        self.settings = settings or LogsConfig()
+        self.region = region
+        directory = Path(data_dir) / "logs"
+        directory.mkdir(parents=True, exist_ok=True)
+        self._templates_path = directory / "templates.json"
+        miner = TemplateMiner.load(self._templates_path) if self._templates_path.exists() else TemplateMiner()
+        rules = load_rules(*self.settings.rules)
+        self.pipeline = LogPipeline(rules, miner)
+        self.store = LogStore(Path(data_dir), self.settings.memory_limit)
+        self.metrics = metrics
+        self.counters = LogCounters()
+        self._lock = threading.Lock()  # the counters and the saving of the templates
+
+    # -- the way in --
+
+    def ingest(self, lines: list[str], source: Source, tenant: str) -> int:
+        """Process and store ``lines`` from one source; durable on return. Returns records stored."""
+        if not lines:
+            return 0
+        if source.region is None and self.region:
+            source = dataclasses.replace(source, region=self.region)
+        records = self.pipeline.process(lines, source)  # thread-safe: the miner locks its own state
+        stored = self.store.append(records, tenant)
+        self._count(len(lines), records)
+        if self.metrics is not None and records.num_rows:
+            points = log_metrics(records, int(self.settings.metrics_window * 1000), source.region or self.region)
+            if len(points):
+                self.metrics.write_now(points.to_ingest_batch(tenant, self.metrics.registry))
+        return stored
+
+    def _count(self, lines: int, records: pa.Table) -> None:
+        with self._lock:
+            counters = self.counters
+            counters.received += lines
+            counters.stored += records.num_rows
+            counters.unparsed += pc.sum(pc.equal(records.column("format"), "unparsed")).as_py() or 0
+            counters.errors += pc.sum(pc.equal(records.column("category"), "error")).as_py() or 0
+            counters.new_templates += pc.sum(records.column("is_new_template")).as_py() or 0
+
+    # -- upkeep --
+
+    def save_templates(self) -> None:
+        with self._lock:
+            self.pipeline.miner.save(self._templates_path)
+
+    def upkeep(self) -> None:
+        """Flush records to Parquet parts when due, merge small parts, apply retention."""
+        self.store.maintain(int(self.settings.retention_days * 86_400_000) or None, int(time.time() * 1000))
+
+    async def run_periodic(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(every(5.0, stop, self.upkeep, "logs upkeep"),
+                             every(60.0, stop, self.save_templates, "saving log templates"))
+
+    def close(self) -> None:
+        self.save_templates()
+        self.store.close()
+
+    def stats(self) -> dict:
+        with self._lock:
+            stats = dict(self.counters.__dict__)
+            stats["templates"] = len(self.pipeline.miner)
+        stats.update({f"table_{key}": value for key, value in self.store.table.stats().items()})
+        return stats

@@ -1,0 +1,220 @@
+"""Log records on disk: ``<data dir>/logs``, an append-only columnar table (``tables.appendable``:
+an Arrow log fsynced per group of writers, then Parquet parts per UTC day), read through DuckDB.
+
+The stored row is the normalized record (``schema.RECORD_SCHEMA``) plus what the store adds:
+``ts`` (epoch ms, the table's time column), ``seq`` (unique and increasing: the order lines were
+stored in, a page token's tie-breaker), ``tenant`` (the project that sent the lines) and ``scope``
+(the project the line is about: its ``project`` field, else the sender's).
+
+Reads are tenant-scoped: a project sees the lines whose ``scope`` is its own (lines carrying its
+project id, and what it sent itself); admins may read every project. Which categories and loggers
+a project may see at all is the caller's policy (``LogQuery.visible_categories`` ...).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nephoscope.logs.schema import RECORD_SCHEMA
+from nephoscope.model import ALL_TENANTS
+from nephoscope.tables.appendable import AppendTable, Snapshot, ipc_bytes
+
+STORED_SCHEMA = pa.schema([
+    *RECORD_SCHEMA,
+    pa.field("ts", pa.int64()),
+    pa.field("seq", pa.int64()),
+    pa.field("tenant", pa.string()),
+    pa.field("scope", pa.string()),
+], metadata={"kind": "logs"})
+_SEQ_SHIFT = 20  # seq = batch number << 20 | row: unique as long as a batch holds < 1M lines
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    start_ms: int | None = None
+    end_ms: int | None = None
+    service: str | None = None
+    host: str | None = None
+    level: str | None = None
+    category: str | None = None
+    template_id: str | None = None
+    request_id: str | None = None  # the request id or the global request id
+    resource_id: str | None = None  # an instance, a volume, or any UUID among the parameters
+    logger: str | None = None
+    text: str | None = None  # case-insensitive substring of the message
+    # What a scope may see at all (user-visible logs): None means everything.
+    visible_categories: tuple[str, ...] | None = None
+    hidden_loggers: tuple[str, ...] = field(default_factory=tuple)  # prefixes
+
+
+def _clauses(scope: str, query: LogQuery) -> tuple[list[str], list[Any]]:
+    clauses, parameters = ["TRUE"], []
+    if scope != ALL_TENANTS:
+        clauses.append("scope = ?")
+        parameters.append(scope)
+    for column, value in (("service", query.service), ("host", query.host), ("level", query.level),
+                          ("category", query.category), ("template_id", query.template_id),
+                          ("logger", query.logger)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            parameters.append(value)
+    if query.request_id is not None:
+        clauses.append("(request_id = ? OR global_request_id = ?)")
+        parameters += [query.request_id, query.request_id]
+    if query.resource_id is not None:
+        clauses.append("(instance_id = ? OR volume_id = ? OR list_contains(resource_ids, ?))")
+        parameters += [query.resource_id] * 3
+    if query.start_ms is not None:
+        clauses.append("ts >= ?")
+        parameters.append(query.start_ms)
+    if query.end_ms is not None:
+        clauses.append("ts < ?")
+        parameters.append(query.end_ms)
+    if query.text:
+        clauses.append("contains(lower(message), ?)")
+        parameters.append(query.text.lower())
+    if query.visible_categories is not None:
+        clauses.append(f"category IN ({', '.join('?' * len(query.visible_categories)) or 'NULL'})")
+        parameters += list(query.visible_categories)
+    for prefix in query.hidden_loggers:
+        clauses.append("NOT starts_with(coalesce(logger, ''), ?)")
+        parameters.append(prefix)
+    return clauses, parameters
+
+
+class LogStore:
+    def __init__(self, data_dir: Path, memory_limit: str = "512MB", flush_rows: int = 500_000,
+                 flush_seconds: float = 300.0) -> None:
+        self.table = AppendTable(Path(data_dir) / "logs", STORED_SCHEMA, flush_rows, flush_seconds)
+        self.table.open()
+        # Only reads: DuckDB runs queries over the parts and the tail; nothing is stored in it.
+        self._connection = duckdb.connect(config={"memory_limit": memory_limit})
+        self._batches = itertools.count(int(time.time() * 1000) << 2)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.table.close()
+        self._connection.close()
+
+    def append(self, records: pa.Table, tenant: str) -> int:
+        """Store normalized records sent by ``tenant``; durable on return."""
+        if not records.num_rows:
+            return 0
+        with self._lock:
+            batch = next(self._batches)
+        rows = records.num_rows
+        scope = pc.if_else(pc.is_valid(records.column("project")), records.column("project"), tenant)
+        table = records.cast(RECORD_SCHEMA)
+        # A line with no time of its own (unparsed, or a bare message) is stamped when it arrived.
+        timestamps = pc.fill_null(table.column("time"), pa.scalar(int(time.time() * 1000),
+                                                                  RECORD_SCHEMA.field("time").type))
+        table = table.set_column(table.schema.get_field_index("time"), "time", timestamps)
+        table = table.append_column("ts", pc.cast(timestamps, pa.int64()))
+        table = table.append_column("seq", pa.array(range(batch << _SEQ_SHIFT, (batch << _SEQ_SHIFT) + rows),
+                                                    pa.int64()))
+        table = table.append_column("tenant", pa.array([tenant] * rows, pa.string()))
+        table = table.append_column("scope", scope.cast(pa.string()))
+        table = table.replace_schema_metadata(STORED_SCHEMA.metadata)
+        self.table.append([(ipc_bytes(table), table)])
+        return rows
+
+    def maintain(self, retention_ms: int | None, now_ms: int) -> None:
+        if self.table.flush_due():
+            self.table.flush()
+        self.table.merge_small_parts()
+        if retention_ms:
+            self.table.drop_before(now_ms - retention_ms)
+
+    def _run(self, snapshot: Snapshot, sql: str, parameters: Sequence[Any]) -> pa.Table:
+        cursor = self._connection.cursor()
+        try:
+            cursor.register("tail", snapshot.tail)
+            return cursor.sql(sql, params=list(parameters)).to_arrow_table()
+        finally:
+            cursor.close()
+
+    def search(self, scope: str, query: LogQuery, after: tuple[int, int] | None, limit: int) -> pa.Table:
+        """Records, newest first, paged by ``after`` = (ts, seq) of the last record of the last page."""
+        clauses, parameters = _clauses(scope, query)
+        if after is not None:
+            clauses.append("(ts, seq) < (?, ?)")
+            parameters += list(after)
+        upper = query.end_ms if after is None else min(after[0] + 1, query.end_ms or after[0] + 1)
+        with self.table.snapshot(query.start_ms, upper) as snapshot:
+            source, files = snapshot.relation, snapshot.parameters
+            return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {' AND '.join(clauses)} "
+                                       f"ORDER BY ts DESC, seq DESC LIMIT {int(limit)}", [*files, *parameters])
+
+    def facets(self, scope: str, query: LogQuery, top: int = 20) -> dict[str, list[dict]]:
+        """Counts of the matching records by category, service and level, and the top templates."""
+        clauses, parameters = _clauses(scope, query)
+        where = " AND ".join(clauses)
+        with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
+            source, files = snapshot.relation, snapshot.parameters
+            result: dict[str, list[dict]] = {}
+            for column in ("category", "service", "level"):
+                table = self._run(snapshot, f"SELECT {column} AS value, count(*) AS count FROM {source} WHERE {where} "
+                                            "GROUP BY ALL ORDER BY count DESC, value", [*files, *parameters])
+                result[column] = table.to_pylist()
+            table = self._run(snapshot, f"SELECT template_id, any_value(template) AS template, "
+                                        f"any_value(category) AS category, count(*) AS count FROM {source} "
+                                        f"WHERE {where} GROUP BY template_id ORDER BY count DESC, template_id "
+                                        f"LIMIT {int(top)}", [*files, *parameters])
+            result["template"] = table.to_pylist()
+        return result
+
+    def templates(self, scope: str, query: LogQuery, limit: int) -> list[dict]:
+        """Templates seen in the range, with counts, first and last time, services and category."""
+        clauses, parameters = _clauses(scope, query)
+        with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
+            source, files = snapshot.relation, snapshot.parameters
+            return self._run(snapshot, (
+                "SELECT template_id, any_value(template) AS template, count(*) AS count, min(ts) AS first_ms, "
+                "max(ts) AS last_ms, list(DISTINCT service ORDER BY service) AS services, "
+                "mode(category) AS category, bool_or(is_new_template) AS new_in_range "
+                f"FROM {source} WHERE {' AND '.join(clauses)} GROUP BY template_id "
+                f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), [*files, *parameters]).to_pylist()
+
+    def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> list[dict]:
+        """Per service: volume by category, noise share, lines without request ids, unparsed
+        share, the top templates — what the services' logging should change."""
+        clauses, parameters = _clauses(scope, query)
+        where = " AND ".join(clauses)
+        with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
+            source, files = snapshot.relation, snapshot.parameters
+            totals = self._run(snapshot, (
+                "SELECT coalesce(service, 'unknown') AS service, count(*) AS lines, "
+                "count(*) FILTER (WHERE category = 'error') AS error, "
+                "count(*) FILTER (WHERE category = 'telemetry') AS telemetry, "
+                "count(*) FILTER (WHERE category = 'noise') AS noise, "
+                "count(*) FILTER (WHERE category = 'audit') AS audit, "
+                "count(*) FILTER (WHERE category = 'info') AS info, "
+                "count(*) FILTER (WHERE request_id IS NULL) / count(*) AS without_request_id_share, "
+                "count(*) FILTER (WHERE format = 'unparsed') / count(*) AS unparsed_share, "
+                "count(*) FILTER (WHERE category = 'noise') / count(*) AS noise_share, "
+                "sum(strlen(raw))::BIGINT AS bytes "
+                f"FROM {source} WHERE {where} GROUP BY ALL ORDER BY lines DESC"), [*files, *parameters]).to_pylist()
+            tops = self._run(snapshot, (
+                "SELECT service, template_id, template, category, count FROM ("
+                "SELECT coalesce(service, 'unknown') AS service, template_id, any_value(template) AS template, "
+                "any_value(category) AS category, count(*) AS count, "
+                "row_number() OVER (PARTITION BY coalesce(service, 'unknown') ORDER BY count(*) DESC, template_id) AS n "
+                f"FROM {source} WHERE {where} GROUP BY 1, 2) WHERE n <= {int(top)} ORDER BY service, count DESC"),
+                [*files, *parameters]).to_pylist()
+        by_service: dict[str, list[dict]] = {}
+        for row in tops:
+            by_service.setdefault(row.pop("service"), []).append(row)
+        for row in totals:
+            row["by_category"] = {name: row.pop(name) for name in ("error", "telemetry", "noise", "audit", "info")}
+            row["top_templates"] = by_service.get(row["service"], [])
+        return totals
