@@ -20,7 +20,7 @@ from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.api import errors
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
-from nephoscope.api.native import admin, health, points
+from nephoscope.api.native import admin, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
 from nephoscope.auth.keys import KeyStore
@@ -84,7 +84,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
                               config.server.region)
         await events.start()
         app.state.events = events
-        logs = LogService(config.data_path, config.logs, store, config.server.region)
+        logs = LogService(config.data_path, config.logs, store, config.server.region, events.store.add_log_failures)
         app.state.logs = logs
         app.state.notification_method_exists = (
             lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)
@@ -127,7 +127,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     errors.install(app, config.limits.retry_after_seconds)
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
-                   monasca_logs.router, logs_api.router, admin.router,
+                   monasca_logs.router, logs_api.router, traces.router, admin.router,
                    web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)

@@ -65,6 +65,8 @@ class Failure:
     event_type: str
     message_id: str
     fault: dict  # the raw fault as the service sent it
+    detail: str = ""  # what the logs add (an exception the notification did not carry)
+    sources: tuple[str, ...] = ("events",)  # events, logs or both
 
 
 def _exception_payload(data: Any) -> dict | None:
@@ -82,10 +84,17 @@ def _exception_payload(data: Any) -> dict | None:
     return None
 
 
-def _exception_name(raw: str) -> str:
-    # "NoValidHost_Remote", "nova.exception.NoValidHost", "NoValidHost: No valid host..." -> NoValidHost
+def exception_name(raw: str) -> str:
+    """``NoValidHost_Remote``, ``nova.exception.NoValidHost``, ``NoValidHost: No valid host…`` ->
+    ``NoValidHost``."""
     name = raw.split(":", 1)[0].strip().rsplit(".", 1)[-1]
     return re.sub(r"_Remote$", "", name)
+
+
+def plain_reason(exception: str, message: str) -> str:
+    """Why, in plain words: the known exceptions said plainly, else the service's own message."""
+    return _PLAIN.get(exception) or message or (exception and f"{exception} was raised") or \
+        "the service reported an error without a reason"
 
 
 def failure_of(event: Event) -> Failure | None:
@@ -101,13 +110,12 @@ def failure_of(event: Event) -> Failure | None:
     phase_free = parts[:-1] if parts[-1] in ("error", "start", "end") else parts
     action = ".".join(phase_free) or event.event_type
     verb = _ACTIONS.get(phase_free[-1] if phase_free else "", "")
-    exception = _exception_name(str(fault.get("exception") or ""))
+    exception = exception_name(str(fault.get("exception") or ""))
     message = str(fault.get("exception_message") or fault.get("message") or "").strip()
     resource = event.resource_type or (phase_free[0] if phase_free else "resource")
     what = f"{resource} {event.resource_id}" if event.resource_id else resource
     doing = f"{verb} {what}" if verb else f"{' '.join(phase_free[1:]).replace('_', ' ') or 'working on'} {what}"
-    reason = _PLAIN.get(exception) or message or (exception and f"{exception} was raised") or \
-        "the service reported an error without a reason"
+    reason = plain_reason(exception, message)
     detail = f" ({message})" if message and reason != message else ""
     where = f" on {event.host}" if event.host else ""
     summary = f"{doing[0].upper()}{doing[1:]} failed{where}: {reason}{detail}."

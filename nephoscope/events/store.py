@@ -379,9 +379,32 @@ class EventStore:
         return [StoredEvent(r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", r[6] or "", r[7] or "", r[8] or "",
                             r[9] or "", r[10] or "", r[11] or "", bool(r[12]), r[13] or "", r[14] or "") for r in rows]
 
+    def add_log_failures(self, rows: list[dict]) -> int:
+        """Failures learnt from log lines (``logs.failures``); their project is the line's, else
+        the resource's owner as the events know it. Returns how many were new."""
+        if not rows:
+            return 0
+        table = pa.table({name: [row[name] for row in rows] for name in rows[0]})
+        table = table.set_column(table.schema.get_field_index("fault"), "fault",
+                                 pa.array([orjson.dumps(row["fault"]).decode() for row in rows], pa.string()))
+        with self._apply_lock:
+            cursor = self._connection.cursor()
+            try:
+                cursor.register("log_failures", table)
+                before = cursor.execute("SELECT count(*) FROM failures").fetchall()[0][0]
+                cursor.execute(
+                    "INSERT INTO failures SELECT f.resource_id, f.action, f.occurrence, f.resource_type, "
+                    "coalesce(f.project_id, r.project_id), f.ts, f.summary, f.exception, f.message, f.request_id, "
+                    "f.global_request_id, f.host, f.event_type, f.message_id, f.fault FROM log_failures f "
+                    "LEFT JOIN resources r USING (resource_id) ON CONFLICT DO NOTHING")
+                return cursor.execute("SELECT count(*) FROM failures").fetchall()[0][0] - before
+            finally:
+                cursor.close()
+
     def failures(self, scope: str, resource_id: str | None = None, start_ms: int | None = None,
                  end_ms: int | None = None, limit: int = 1000) -> list[Failure]:
-        """Failures in ``scope``, newest first."""
+        """Failures in ``scope``, newest first: one per resource and request, the notification's
+        when there is one, with what the logs said about it as ``detail``."""
         clauses, parameters = ["TRUE"], []
         if scope != ALL_TENANTS:
             clauses.append("project_id = ?")
@@ -394,12 +417,19 @@ class EventStore:
         try:
             rows = cursor.execute(
                 "SELECT resource_id, resource_type, project_id, ts, action, summary, exception, message, request_id, "
-                f"global_request_id, host, event_type, message_id, fault FROM failures WHERE {' AND '.join(clauses)} "
-                f"ORDER BY ts DESC, resource_id LIMIT {int(limit)}", parameters).fetchall()
+                "global_request_id, host, event_type, message_id, fault, detail, sources FROM ("
+                "  SELECT *, row_number() OVER same AS n,"
+                "    coalesce(max(CASE WHEN action = 'log' THEN message END) OVER same, '') AS detail,"
+                "    list(DISTINCT CASE WHEN action = 'log' THEN 'logs' ELSE 'events' END) OVER same AS sources"
+                f"  FROM failures WHERE {' AND '.join(clauses)}"
+                "  WINDOW same AS (PARTITION BY resource_id, occurrence ORDER BY (action = 'log'), ts"
+                "                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+                f") WHERE n = 1 ORDER BY ts DESC, resource_id LIMIT {int(limit)}", parameters).fetchall()
         finally:
             cursor.close()
         return [Failure(r[0], r[1] or "", r[2] or "", r[3], r[4], r[5] or "", r[6] or "", r[7] or "", r[8] or "",
-                        r[9] or "", r[10] or "", r[11] or "", r[12] or "", orjson.loads(r[13])) for r in rows]
+                        r[9] or "", r[10] or "", r[11] or "", r[12] or "", orjson.loads(r[13]),
+                        r[14] if r[4] != "log" and r[14] != r[7] else "", tuple(sorted(r[15]))) for r in rows]
 
     def unknown_types(self) -> list[dict]:
         cursor = self._connection.cursor()
@@ -410,6 +440,16 @@ class EventStore:
             cursor.close()
         return [{"event_type": r[0], "count": r[1], "first_seen_ms": r[2], "last_seen_ms": r[3],
                  "sample": orjson.loads(r[4])} for r in rows]
+
+    def owned_resources(self, project_id: str) -> tuple[str, ...]:
+        """The instances and volumes the events say belong to ``project_id`` (deleted ones too,
+        until they are forgotten)."""
+        cursor = self._connection.cursor()
+        try:
+            return tuple(row[0] for row in cursor.execute(
+                "SELECT resource_id FROM resources WHERE project_id = ?", [project_id]).fetchall())
+        finally:
+            cursor.close()
 
     def resource_counts(self) -> list[ResourceCount]:
         """Live instances and volumes by project, type, state and flavor, with their sizes."""

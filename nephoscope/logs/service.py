@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,11 @@ from nephoscope.logs.metrics import log_metrics
 from nephoscope.logs.pipeline import LogPipeline
 from nephoscope.logs.rules import load_rules
 from nephoscope.logs.sources import Source
-from nephoscope.logs.store import LogStore
+from nephoscope.logs.failures import failure_rows
+from nephoscope.logs.scheduling import Explanation, explain
+from nephoscope.logs.store import LogQuery, LogStore
+from nephoscope.logs.traces import Trace, trace
+from nephoscope.model import ALL_TENANTS
 from nephoscope.logs.templates import TemplateMiner
 from nephoscope.periodic import every
 from nephoscope.store.engine import Store
@@ -46,7 +51,7 @@ class LogCounters:
 
 class LogService:
     def __init__(self, data_dir: Path, settings: LogsConfig | None = None, metrics: Store | None = None,
-                 region: str = "") -> None:
+                 region: str = "", failures: Callable[[list[dict]], int] | None = None) -> None:
         self.settings = settings or LogsConfig()
         self.region = region
         directory = Path(data_dir) / "logs"
@@ -57,6 +62,7 @@ class LogService:
         self.pipeline = LogPipeline(rules, miner)
         self.store = LogStore(Path(data_dir), self.settings.memory_limit)
         self.metrics = metrics
+        self._failures = failures  # where failure summaries learnt from the lines go (the events store)
         self.counters = LogCounters()
         self._lock = threading.Lock()  # the counters and the saving of the templates
 
@@ -71,11 +77,41 @@ class LogService:
         records = self.pipeline.process(lines, source)  # thread-safe: the miner locks its own state
         stored = self.store.append(records, tenant)
         self._count(len(lines), records)
+        if self._failures is not None:
+            found = failure_rows(records)
+            if found:
+                self._failures(found)
         if self.metrics is not None and records.num_rows:
             points = log_metrics(records, int(self.settings.metrics_window * 1000), source.region or self.region)
             if len(points):
                 self.metrics.write_now(points.to_ingest_batch(tenant, self.metrics.registry))
         return stored
+
+    # -- reading across records --
+
+    def policy(self, scope: str, operator: bool, owned: tuple[str, ...] = ()) -> LogQuery:
+        """What ``scope`` may read: everything for operators; for a project, the user-visible
+        categories and loggers of the lines about its project and the resources it owns."""
+        if operator:
+            return LogQuery()
+        return LogQuery(visible_categories=tuple(self.settings.user_visible_categories),
+                        hidden_loggers=tuple(self.settings.user_hidden_loggers), owned_ids=owned)
+
+    def trace(self, request_id: str, scope: str, policy: LogQuery) -> Trace:
+        def find(ids: list[str]) -> pa.Table:
+            return self.store.matching(scope, dataclasses.replace(policy, request_ids=tuple(ids)))
+        return trace(find, request_id)
+
+    def explain_scheduling(self, instance_id: str, scope: str, policy: LogQuery) -> Explanation | None:
+        """Why ``instance_id`` was (not) scheduled; None when ``scope`` has no line about it. The
+        explanation reads the scheduler's lines of the instance's requests whoever may see them;
+        the caller decides how much of it to show."""
+        about = self.store.matching(scope, dataclasses.replace(policy, resource_id=instance_id))
+        if not about.num_rows:
+            return None
+        request_ids = tuple(value for value in pc.unique(about.column("request_id")).to_pylist() if value)
+        records = self.store.matching(ALL_TENANTS, LogQuery(request_ids=request_ids)) if request_ids else about
+        return explain(instance_id, records)
 
     def _count(self, lines: int, records: pa.Table) -> None:
         with self._lock:

@@ -55,13 +55,18 @@ class LogQuery:
     # What a scope may see at all (user-visible logs): None means everything.
     visible_categories: tuple[str, ...] | None = None
     hidden_loggers: tuple[str, ...] = field(default_factory=tuple)  # prefixes
+    # Resources the scope owns (instances, volumes: from the events): their lines are its lines too.
+    owned_ids: tuple[str, ...] = ()
+    request_ids: tuple[str, ...] = ()  # any of these as request id or global request id
 
 
 def _clauses(scope: str, query: LogQuery) -> tuple[list[str], list[Any]]:
     clauses, parameters = ["TRUE"], []
     if scope != ALL_TENANTS:
-        clauses.append("scope = ?")
+        clauses.append("(scope = ? OR instance_id IN (SELECT id FROM owned) OR volume_id IN (SELECT id FROM owned))")
         parameters.append(scope)
+    if query.request_ids:
+        clauses.append("(request_id IN (SELECT id FROM requested) OR global_request_id IN (SELECT id FROM requested))")
     for column, value in (("service", query.service), ("host", query.host), ("level", query.level),
                           ("category", query.category), ("template_id", query.template_id),
                           ("logger", query.logger)):
@@ -135,10 +140,12 @@ class LogStore:
         if retention_ms:
             self.table.drop_before(now_ms - retention_ms)
 
-    def _run(self, snapshot: Snapshot, sql: str, parameters: Sequence[Any]) -> pa.Table:
+    def _run(self, snapshot: Snapshot, sql: str, parameters: Sequence[Any], query: LogQuery | None = None) -> pa.Table:
         cursor = self._connection.cursor()
         try:
             cursor.register("tail", snapshot.tail)
+            cursor.register("owned", pa.table({"id": pa.array(query.owned_ids if query else (), pa.string())}))
+            cursor.register("requested", pa.table({"id": pa.array(query.request_ids if query else (), pa.string())}))
             return cursor.sql(sql, params=list(parameters)).to_arrow_table()
         finally:
             cursor.close()
@@ -153,7 +160,15 @@ class LogStore:
         with self.table.snapshot(query.start_ms, upper) as snapshot:
             source, files = snapshot.relation, snapshot.parameters
             return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {' AND '.join(clauses)} "
-                                       f"ORDER BY ts DESC, seq DESC LIMIT {int(limit)}", [*files, *parameters])
+                                       f"ORDER BY ts DESC, seq DESC LIMIT {int(limit)}", [*files, *parameters], query)
+
+    def matching(self, scope: str, query: LogQuery, limit: int = 100_000) -> pa.Table:
+        """Every record matching (oldest first, at most ``limit``): for traces and explanations."""
+        clauses, parameters = _clauses(scope, query)
+        with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
+            source, files = snapshot.relation, snapshot.parameters
+            return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {' AND '.join(clauses)} "
+                                       f"ORDER BY ts, seq LIMIT {int(limit)}", [*files, *parameters], query)
 
     def facets(self, scope: str, query: LogQuery, top: int = 20) -> dict[str, list[dict]]:
         """Counts of the matching records by category, service and level, and the top templates."""
@@ -164,12 +179,12 @@ class LogStore:
             result: dict[str, list[dict]] = {}
             for column in ("category", "service", "level"):
                 table = self._run(snapshot, f"SELECT {column} AS value, count(*) AS count FROM {source} WHERE {where} "
-                                            "GROUP BY ALL ORDER BY count DESC, value", [*files, *parameters])
+                                            "GROUP BY ALL ORDER BY count DESC, value", [*files, *parameters], query)
                 result[column] = table.to_pylist()
             table = self._run(snapshot, f"SELECT template_id, any_value(template) AS template, "
                                         f"any_value(category) AS category, count(*) AS count FROM {source} "
                                         f"WHERE {where} GROUP BY template_id ORDER BY count DESC, template_id "
-                                        f"LIMIT {int(top)}", [*files, *parameters])
+                                        f"LIMIT {int(top)}", [*files, *parameters], query)
             result["template"] = table.to_pylist()
         return result
 
@@ -183,7 +198,7 @@ class LogStore:
                 "max(ts) AS last_ms, list(DISTINCT service ORDER BY service) AS services, "
                 "mode(category) AS category, bool_or(is_new_template) AS new_in_range "
                 f"FROM {source} WHERE {' AND '.join(clauses)} GROUP BY template_id "
-                f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), [*files, *parameters]).to_pylist()
+                f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), [*files, *parameters], query).to_pylist()
 
     def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> list[dict]:
         """Per service: volume by category, noise share, lines without request ids, unparsed
@@ -203,14 +218,14 @@ class LogStore:
                 "count(*) FILTER (WHERE format = 'unparsed') / count(*) AS unparsed_share, "
                 "count(*) FILTER (WHERE category = 'noise') / count(*) AS noise_share, "
                 "sum(strlen(raw))::BIGINT AS bytes "
-                f"FROM {source} WHERE {where} GROUP BY ALL ORDER BY lines DESC"), [*files, *parameters]).to_pylist()
+                f"FROM {source} WHERE {where} GROUP BY ALL ORDER BY lines DESC"), [*files, *parameters], query).to_pylist()
             tops = self._run(snapshot, (
                 "SELECT service, template_id, template, category, count FROM ("
                 "SELECT coalesce(service, 'unknown') AS service, template_id, any_value(template) AS template, "
                 "any_value(category) AS category, count(*) AS count, "
                 "row_number() OVER (PARTITION BY coalesce(service, 'unknown') ORDER BY count(*) DESC, template_id) AS n "
                 f"FROM {source} WHERE {where} GROUP BY 1, 2) WHERE n <= {int(top)} ORDER BY service, count DESC"),
-                [*files, *parameters]).to_pylist()
+                [*files, *parameters], query).to_pylist()
         by_service: dict[str, list[dict]] = {}
         for row in tops:
             by_service.setdefault(row.pop("service"), []).append(row)

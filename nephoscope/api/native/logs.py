@@ -8,6 +8,7 @@ admins see everything.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -41,14 +42,13 @@ def _query(request: Request, principal: Principal, scope: str) -> LogQuery:
     if category is not None and category not in CATEGORIES:
         raise unprocessable(f"category must be one of {', '.join(CATEGORIES)}", "category")
     level = (get("level") or "").upper() or None
-    settings = request.app.state.config.logs
     operator = principal.is_admin or scope == ALL_TENANTS
-    return LogQuery(start_ms=start_ms, end_ms=end_ms, service=get("service") or None, host=get("host") or None,
-                    level=level, category=category, template_id=get("template_id") or None,
-                    request_id=get("request_id") or None, resource_id=get("resource_id") or None,
-                    logger=get("logger") or None, text=get("q") or None,
-                    visible_categories=None if operator else tuple(settings.user_visible_categories),
-                    hidden_loggers=() if operator else tuple(settings.user_hidden_loggers))
+    owned = () if operator else request.app.state.events.store.owned_resources(scope)
+    policy = request.app.state.logs.policy(scope, operator, owned)
+    return dataclasses.replace(
+        policy, start_ms=start_ms, end_ms=end_ms, service=get("service") or None, host=get("host") or None,
+        level=level, category=category, template_id=get("template_id") or None, request_id=get("request_id") or None,
+        resource_id=get("resource_id") or None, logger=get("logger") or None, text=get("q") or None)
 
 
 def _after(raw: str | None) -> tuple[int, int] | None:

@@ -1,0 +1,86 @@
+"""Following requests and explaining scheduling (native v1): ``GET /v1/traces/{request_id}`` (one
+timeline across services from any id of the chain) and ``GET /v1/scheduling/{instance_id}``
+(which filter removed which hosts, and why the boot failed).
+
+Tenant scope: a project follows the lines about its own project and the resources it owns, within
+the user-visible categories and loggers; the scheduling explanation of its own instance tells it
+why, without the names of the operator's hosts. Admins see everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from nephoscope.api import responses
+from nephoscope.api.errors import ApiError
+from nephoscope.api.monasca.timestamps import millis_text
+from nephoscope.api.security import allowed
+from nephoscope.auth.policy import Action, read_scope
+from nephoscope.events.store import EventQuery
+from nephoscope.logs.traces import to_document
+from nephoscope.model import ALL_TENANTS, Principal
+
+router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
+Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
+
+
+def _policy(request: Request, principal: Principal, scope: str):  # noqa: ANN202
+    operator = principal.is_admin or scope == ALL_TENANTS
+    owned = () if operator else request.app.state.events.store.owned_resources(scope)
+    return request.app.state.logs.policy(scope, operator, owned), operator
+
+
+@router.get("/traces/{request_id}", summary="One request's timeline across services, from any of its ids")
+async def get_trace(request: Request, request_id: str, principal: Reader, tenant_id: TenantId = None) -> Response:
+    """Every log line of the request chain (request ids linked by global request ids, nova's RPC
+    context and keystoneauth's "used request id" lines) in time order, with the time between steps,
+    the services and hosts crossed, and the first true error; the notifications of the chain too."""
+    scope = read_scope(principal, tenant_id)
+    policy, _ = _policy(request, principal, scope)
+    trace = await run_in_threadpool(request.app.state.logs.trace, request_id, scope, policy)
+    if not trace.steps:
+        raise ApiError(404, f"no log line of request {request_id} is visible to this project", "Not Found",
+                       "request_id")
+    events = request.app.state.events.store
+    notifications = []
+    for chain_id in trace.request_ids[:50]:
+        notifications += await run_in_threadpool(events.query, scope, EventQuery(request_id=chain_id), None, 100)
+    unique = {event.message_id: event for event in notifications}
+    return responses.json_response({
+        **to_document(trace),
+        "events": [{"time": text, "event_type": event.event_type, "service": event.service, "host": event.host,
+                    "priority": event.priority, "resource_id": event.resource_id, "request_id": event.request_id,
+                    "message_id": event.message_id}
+                   for event, text in zip(sorted(unique.values(), key=lambda e: e.timestamp_ms),
+                                          millis_text(sorted(e.timestamp_ms for e in unique.values())))],
+    })
+
+
+@router.get("/scheduling/{instance_id}", summary="Why an instance was (not) scheduled: filter by filter")
+async def get_scheduling(request: Request, instance_id: str, principal: Reader,
+                         tenant_id: TenantId = None) -> Response:
+    """From nova-scheduler's and nova-conductor's lines: placement's answer, each filter's hosts
+    before and after (and, for operators, which hosts it removed), and the reason in plain words."""
+    scope = read_scope(principal, tenant_id)
+    policy, operator = _policy(request, principal, scope)
+    explanation = await run_in_threadpool(request.app.state.logs.explain_scheduling, instance_id, scope, policy)
+    if explanation is None:
+        raise ApiError(404, f"no log line about instance {instance_id} is visible to this project", "Not Found",
+                       "instance_id")
+    body = dataclasses.asdict(explanation)
+    for step, filter_step in zip(body["filters"], explanation.filters):
+        step["removed"] = filter_step.removed
+        if not operator:
+            step["removed_hosts"] = []  # the operator's hosts are not the project's business
+    if not operator:
+        body["lines"] = []
+    else:
+        for line, text in zip(body["lines"], millis_text([line["ts"] for line in body["lines"]])):
+            line["time"] = text
+    return responses.json_response(body)
