@@ -116,9 +116,10 @@ def failure_of(event: Event) -> Failure | None:
     what = f"{resource} {event.resource_id}" if event.resource_id else resource
     doing = f"{verb} {what}" if verb else f"{' '.join(phase_free[1:]).replace('_', ' ') or 'working on'} {what}"
     reason = plain_reason(exception, message)
-    detail = f" ({message})" if message and reason != message else ""
+    # One full stop at the end: the service's own message often brings one (or two) already.
+    detail = f" ({message.rstrip('. ')})" if message and reason != message else ""
     where = f" on {event.host}" if event.host else ""
-    summary = f"{doing[0].upper()}{doing[1:]} failed{where}: {reason}{detail}."
+    summary = f"{doing[0].upper()}{doing[1:]} failed{where}: {reason.rstrip('. ') if not detail else reason}{detail}."
     return Failure(resource_id=event.resource_id, resource_type=resource, project_id=event.project_id,
                    timestamp_ms=event.timestamp_ms, action=action, summary=summary, exception=exception,
                    message=message, request_id=event.request_id, global_request_id=event.global_request_id,

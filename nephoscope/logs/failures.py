@@ -58,7 +58,8 @@ def failure_rows(records: pa.Table) -> list[dict]:
         where = f" on {row['host']}" if row["host"] else ""
         reason = plain_reason(exception, detail) if exception or detail else ""
         summary = f"{resource_type.capitalize()} {resource_id}{where}: {message}" + (
-            f" — {reason}" if reason else "") + (f" ({detail})" if detail and reason != detail else "") + "."
+            f" — {reason.rstrip('. ')}" if reason else "") + (
+            f" ({detail.rstrip('. ')})" if detail and reason != detail else "") + "."
         rows[(resource_id, occurrence)] = {
             "resource_id": resource_id, "action": ACTION, "occurrence": occurrence, "resource_type": resource_type,
             "project_id": row["project"], "ts": row["ts"], "summary": summary, "exception": exception,

@@ -1,10 +1,20 @@
-"""The web dashboard, served at ``/ui/``: one page of plain HTML, CSS and JavaScript.
+"""The web dashboard, served at ``/ui/``: a small multi-page app of plain HTML, CSS and JavaScript.
 
-The page talks to the Monasca v2.0 API of the same server with the user's API token
-(kept in the browser's localStorage, sent as ``X-Auth-Token``); the server side only
-hands out files, so the dashboard sees exactly what any API client would.
+The pages talk to the API of the same server with the user's API token (kept in the
+browser's localStorage, sent as ``X-Auth-Token``); the server side only hands out files, so
+the dashboard sees exactly what any API client would, within the tenant scope the API
+enforces.
 
-``static/`` holds the page (``index.html``, ``app.js``, ``app.css``) and a vendored
-copy of uPlot 1.6.32 (MIT, ``uPlot.LICENSE.txt``) for the charts: no build step and
-nothing fetched from the internet at run time.
+``static/`` holds the shell (``index.html``, ``app.css``, ``pages.css``), the JavaScript
+modules (``js/app.js`` the shell and hash router, ``js/api.js``, ``js/session.js``,
+``js/dom.js``, ``js/format.js``, ``js/charts.js``, and one module per page under
+``js/pages/``) and a vendored copy of uPlot 1.6.32 (MIT, ``uPlot.LICENSE.txt``) for the
+charts: no build step and nothing fetched from the internet at run time. The page is served
+with a Content-Security-Policy that allows scripts and styles from this server only.
+
+Adding a page: a module under ``js/pages/`` exporting ``{ title, render(view, ctx) }`` and a
+line in ``PAGES`` of ``js/app.js``. ``ctx`` makes the page's requests (cancelled when the user
+leaves), runs its timers (``ctx.every``), shows errors (``ctx.failed``) and carries the
+session's scope (``ctx.session.tenant()``). Text from the API goes in through ``dom.h()``,
+which only ever sets text. Tests: ``tests/test_web*.py`` (a real Chromium against a real server).
 """
