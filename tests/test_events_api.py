@@ -4,8 +4,10 @@ queries and paging, the catalog at /v1/events/types, and failure summaries of er
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 
+import httpx
 import pytest
 
 from nephoscope.events.failures import failure_of
@@ -120,3 +122,32 @@ def test_the_documented_catalog_is_the_one_the_pipeline_uses() -> None:
     from tests.conftest import ROOT
 
     assert (ROOT / "docs" / "event-catalog.md").read_text() == render_markdown(Catalog.load())
+
+
+def test_failures_page_and_whoami(shared_server: ServerProcess, samples: dict[str, dict]) -> None:
+    project = f"paging-{uuid.uuid4().hex[:6]}"
+    user = shared_server.client(shared_server.create_key(project, "monasca-user"))
+    error = samples["instance-create-error"]
+    posted = []
+    for number in range(5):
+        body = notification(error, project=project, request_id=f"req-page-{number}")
+        body["payload"] = json.loads(json.dumps(body["payload"]))
+        body["payload"]["nova_object.data"]["uuid"] = f"00000000-0000-4000-8000-{number:012d}"
+        body["payload"]["nova_object.data"]["tenant_id"] = project
+        body["message_id"] = str(uuid.uuid4())
+        posted.append(body)
+    assert user.post("/v1/events", json=posted).status_code == 200
+    seen, params = [], {"limit": 2}
+    while True:
+        page = user.get("/v1/failures", params=params).json()
+        seen += [f["resource_id"] for f in page["elements"]]
+        following = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        if not following:
+            break
+        params["offset"] = httpx.URL(following[0]).params["offset"]
+    assert sorted(seen) == sorted(f"00000000-0000-4000-8000-{n:012d}" for n in range(5))
+    assert user.get("/v1/failures", params={"tenant_id": project}).json()["elements"]
+    me = user.get("/v1/whoami").json()
+    assert me == {"project": project, "roles": ["monasca-user"], "admin": False, "delegate": False}
+    assert shared_server.client(shared_server.admin_token).get("/v1/whoami").json()["admin"] is True
+    assert httpx.get(f"{shared_server.url}/v1/whoami").status_code == 401

@@ -402,7 +402,7 @@ class EventStore:
                 cursor.close()
 
     def failures(self, scope: str, resource_id: str | None = None, start_ms: int | None = None,
-                 end_ms: int | None = None, limit: int = 1000) -> list[Failure]:
+                 end_ms: int | None = None, limit: int = 1000, after: tuple[int, str] | None = None) -> list[Failure]:
         """Failures in ``scope``, newest first: one per resource and request, the notification's
         when there is one, with what the logs said about it as ``detail``."""
         clauses, parameters = ["TRUE"], []
@@ -413,6 +413,10 @@ class EventStore:
             if value is not None:
                 clauses.append(clause)
                 parameters.append(value)
+        outer, outer_parameters = "n = 1", []
+        if after is not None:  # the page after (timestamp, resource id), in the newest-first order
+            outer += " AND (ts < ? OR (ts = ? AND resource_id > ?))"
+            outer_parameters = [after[0], after[0], after[1]]
         cursor = self._connection.cursor()
         try:
             rows = cursor.execute(
@@ -424,7 +428,8 @@ class EventStore:
                 f"  FROM failures WHERE {' AND '.join(clauses)}"
                 "  WINDOW same AS (PARTITION BY resource_id, occurrence ORDER BY (action = 'log'), ts"
                 "                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
-                f") WHERE n = 1 ORDER BY ts DESC, resource_id LIMIT {int(limit)}", parameters).fetchall()
+                f") WHERE {outer} ORDER BY ts DESC, resource_id LIMIT {int(limit)}",
+                [*parameters, *outer_parameters]).fetchall()
         finally:
             cursor.close()
         return [Failure(r[0], r[1] or "", r[2] or "", r[3], r[4], r[5] or "", r[6] or "", r[7] or "", r[8] or "",

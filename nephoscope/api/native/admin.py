@@ -1,4 +1,5 @@
-"""Admin-only endpoints: API keys, store maintenance, the status of the alarm engine and the events pipeline."""
+"""Admin-only endpoints (API keys, store maintenance, the status of the alarm engine and the events
+pipeline), and ``/v1/whoami`` for any token."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.responses import Response
 
 from nephoscope.api import responses
 from nephoscope.api.errors import ApiError, unprocessable
-from nephoscope.api.security import allowed
+from nephoscope.api.security import allowed, authenticated
 from nephoscope.auth.keys import ROLES, KeyError_, KeyRecord
 from nephoscope.auth.policy import Action
 from nephoscope.model import Principal
@@ -72,3 +73,12 @@ async def alarm_engine(request: Request, _: Principal = Depends(allowed(Action.A
 @router.get("/admin/events", summary="The events pipeline: consumers per broker, stored, duplicates, parts")
 async def events_status(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
     return responses.json_response(await run_in_threadpool(request.app.state.events.stats))
+
+
+@router.get("/whoami", summary="The project and roles of the calling token", tags=["Authentication"])
+async def whoami(principal: Principal = Depends(authenticated)) -> Response:
+    """What the token is allowed: its project, its roles, and whether it may read every project
+    (``tenant_id=*``) — so a client need not probe with a request that would be refused."""
+    return responses.json_response({"project": principal.project, "roles": sorted(principal.roles),
+                                    "admin": principal.is_admin,
+                                    "delegate": principal.has("admin", "monasca-delegate")})

@@ -132,14 +132,28 @@ async def event_types(request: Request, principal: Reader) -> Response:
 
 
 @router.get("/failures", summary="Failure summaries of a project's resources, newest first")
-async def failures(request: Request, principal: Reader, project: Text = None, start_time: Text = None,
-                   end_time: Text = None, limit: Text = None) -> Response:
-    """``project`` defaults to the caller's; another project needs the delegate or admin role."""
-    scope = read_scope(principal, project)
+async def failures(request: Request, principal: Reader, project: Text = None, tenant_id: TenantId = None,
+                   start_time: Text = None, end_time: Text = None, limit: Text = None, offset: Text = None) -> Response:
+    """``tenant_id`` (or ``project``) defaults to the caller's project; another needs the delegate or
+    admin role, ``*`` every project (admins). Paged: follow the ``next`` link."""
+    scope = read_scope(principal, tenant_id or project)
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, request.app.state.config.limits.page_limit)
-    found = await run_in_threadpool(request.app.state.events.store.failures, scope, None, start_ms, end_ms, page_size)
-    return responses.json_response({"elements": _failures(found)})
+    after = _failure_token(offset)
+    found = await run_in_threadpool(request.app.state.events.store.failures, scope, None, start_ms, end_ms,
+                                    page_size + 1, after)
+    page = found[:page_size]
+    token = f"{page[-1].timestamp_ms}:{page[-1].resource_id}" if len(found) > page_size else None
+    return responses.page(request, _failures(page), token)
+
+
+def _failure_token(raw: str | None) -> tuple[int, str] | None:
+    if not raw:
+        return None
+    timestamp, _, resource_id = raw.partition(":")
+    if not timestamp.isdigit() or not resource_id:
+        raise unprocessable("offset must be the token of a next link (<ms>:<resource id>)", "offset")
+    return int(timestamp), resource_id
 
 
 @router.get("/resources/{resource_id}/failures", summary="Failure summaries of one resource")
