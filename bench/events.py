@@ -55,6 +55,8 @@ def parse_args(argv=None):
     ap.add_argument("--workers", type=int, default=2, help="consumer worker processes (0: in the server process)")
     ap.add_argument("--prefetch", type=int, default=2000, help="unacked messages per broker connection")
     ap.add_argument("--batch", type=int, default=500, help="messages per batch")
+    ap.add_argument("--queue-mode", choices=("lazy", "default"), default="lazy",
+                    help="RabbitMQ < 3.12 classic queue mode: lazy keeps a backlog on disk, default in memory")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/events.json")
     return ap.parse_args(argv)
 
@@ -159,7 +161,7 @@ def settings_for(url: str, args):  # noqa: ANN001, ANN201
 
     return RabbitSettings(url=url, exchanges=["nova"], topics=["versioned_notifications"], queue_prefix="nephoscope",
                           name="bench", prefetch=args.prefetch, batch_size=args.batch,
-                          queue_arguments={"x-queue-mode": "lazy"})
+                          queue_arguments={"x-queue-mode": "lazy"} if args.queue_mode == "lazy" else {})
 
 
 def declare(settings) -> None:  # noqa: ANN001

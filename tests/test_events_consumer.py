@@ -590,7 +590,7 @@ def test_broker_restart_and_connection_drops_under_load_exactly_once_into_the_st
         sink = EventStoreSink(tmp_path)
         consumer = NotificationConsumer(
             settings_for(vhost, exchanges=["nova"], topics=["notifications"], prefetch=500, batch_size=100,
-                         sink_threads=2), sink)
+                         in_flight=2), sink)
         confirmed: set[str] = set()
         counters: Counter = Counter()
         consumer.start()

@@ -7,10 +7,12 @@ anchors):
   other consumers (ceilometer) own them. We declare ``<queue_prefix>.<name>.<topic>`` per topic,
   bound to every configured control exchange with ``<topic>.*`` (all priorities), so we get a copy
   of every notification without stealing anybody's.
-* **Never ack what is not stored.** Batches go to the sink (on a sink thread, so the connection
-  keeps reading while the sink works); the sink makes a batch durable before it returns. Batches
-  are settled in the order they were taken: a batch is acknowledged (one ``multiple=True`` ack of
-  its last delivery tag) only when it and every batch before it were stored. A sink error hands
+* **Never ack what is not stored.** Batches go to the sink on the consumer's thread; the sink
+  either makes a batch durable before it returns, or returns a future that completes when it is
+  durable (a worker process's sink sends the batch to the server and goes on reading while the
+  server stores it). Batches are settled in the order they were taken: a batch is acknowledged
+  (one ``multiple=True`` ack of its last delivery tag) only when it and every batch before it were
+  stored. A sink error hands
   everything unacknowledged back to the broker (``nack`` with requeue) after a pause; a crash or a
   lost connection requeues it too. Redeliveries are the store's to recognise (it stores a message
   id once), which is what makes the whole path exactly-once.
@@ -30,7 +32,8 @@ therefore fast (0.2 s, doubling).
 
 The client is pika's blocking connection on a thread of its own: it costs a third of the CPU per
 message of an asyncio client (no task and no future per delivery), which matters because the broker
-and the consumer share the machine. One ``NotificationConsumer`` per broker (e.g. one per Nova
+and the consumer share the machine. Everything per message happens on that one thread: handing
+work to other Python threads would only make them take turns at the GIL. One ``NotificationConsumer`` per broker (e.g. one per Nova
 cell); ``ConsumerGroup`` runs several.
 """
 
@@ -42,9 +45,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import pika
@@ -79,7 +82,7 @@ class RabbitSettings:
     batch_size: int = 500  # messages per sink call
     batch_seconds: float = 0.2  # ... or whatever is buffered after this long
     max_pending: int = 20000  # hard bound on unacked messages in memory (applied on top of prefetch)
-    sink_threads: int = 1  # batches in the sink at once (settled in order whatever their finishing order)
+    in_flight: int = 2  # batches a future-returning sink may hold at once (settled in order)
     reconnect_max: float = 30.0  # backoff cap, seconds
     name: str = ""  # a label for this broker, e.g. the Nova cell; goes on every RawMessage
     # oslo.messaging declares control exchanges durable only with amqp_durable_queues=True (default
@@ -102,9 +105,9 @@ class RabbitSettings:
         return min(self.prefetch, self.max_pending) if self.prefetch > 0 else self.max_pending
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A notification as it came off the broker, envelope untouched."""
+class RawMessage(NamedTuple):
+    """A notification as it came off the broker, envelope untouched (a tuple: one is made per
+    delivery, and a tuple is the cheapest record Python makes)."""
 
     body: bytes
     exchange: str
@@ -113,8 +116,9 @@ class RawMessage:
     redelivered: bool = False
 
 
-Sink = Callable[[list[RawMessage]], None]
-"""Stores a batch durably before it returns (it runs on a sink thread); raises when it could not."""
+Sink = Callable[[list[RawMessage]], "Future[object] | None"]
+"""Called on the consumer's thread with a batch: stores it durably before it returns (None), or
+returns a future that completes once it is durable (or fails); raising means it could not."""
 
 
 def safe_url(url: str) -> str:
@@ -166,8 +170,8 @@ class NotificationConsumer:
     def __init__(self, settings: RabbitSettings, sink: Sink) -> None:
         if not settings.topics or not settings.exchanges:
             raise ValueError("RabbitSettings needs at least one topic and one exchange")
-        if settings.batch_size < 1 or settings.sink_threads < 1:
-            raise ValueError("batch_size and sink_threads must be >= 1")
+        if settings.batch_size < 1 or settings.in_flight < 1:
+            raise ValueError("batch_size and in_flight must be >= 1")
         self.settings = settings
         self._sink = sink
         self._thread: threading.Thread | None = None
@@ -184,7 +188,6 @@ class NotificationConsumer:
         self._sessions = 0  # connections that got as far as consuming
         self._outage_since: float | None = None
         self._sink_failures = 0  # consecutive
-        self._executor: ThreadPoolExecutor | None = None
         self._drain_deadline = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -193,8 +196,6 @@ class NotificationConsumer:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        self._executor = ThreadPoolExecutor(self.settings.sink_threads,
-                                            thread_name_prefix=f"nephoscope-sink-{self.settings.label}")
         self._thread = threading.Thread(target=self._run, name=f"nephoscope-consumer-{self.settings.label}",
                                         daemon=True)
         self._thread.start()
@@ -218,8 +219,6 @@ class NotificationConsumer:
         thread.join(timeout + _CONNECT_TIMEOUT + 5)
         if thread.is_alive():
             log.warning("rabbitmq %s: consumer thread did not end in time", self.settings.label)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
         self._thread = None
 
     def stats(self) -> dict[str, Any]:
@@ -389,22 +388,27 @@ class NotificationConsumer:
         settings = self.settings
         connection = session.connection
         while not self._stopping.is_set():
-            wait = settings.batch_seconds
-            if session.buffer:
-                wait = max(0.0, session.first_at + settings.batch_seconds - time.monotonic())
-            connection.process_data_events(time_limit=wait)
             self._settle(session)
             self._submit_due(session, force=False)
             pending = session.pending
             if pending > self._counts["pending_high_water"]:
                 self._counts["pending_high_water"] = pending
+            if len(session.in_sink) >= settings.in_flight:
+                # As many batches in the sink as allowed: nothing to do until one is durable (its
+                # completion wakes the connection) or a delivery arrives. Never spin.
+                wait = 1.0
+            elif session.buffer:
+                wait = max(0.0, session.first_at + settings.batch_seconds - time.monotonic())
+            else:
+                wait = settings.batch_seconds
+            connection.process_data_events(time_limit=wait)
 
     def _submit_due(self, session: _Session, force: bool) -> None:
         """Hand buffered deliveries to the sink: full batches at once, a partial one when its oldest
         message has waited ``batch_seconds`` (or ``force``)."""
         settings = self.settings
         buffer = session.buffer
-        while buffer and len(session.in_sink) < settings.sink_threads:
+        while buffer and len(session.in_sink) < settings.in_flight:
             due = force or len(buffer) >= settings.batch_size or \
                 time.monotonic() - session.first_at >= settings.batch_seconds
             if not due:
@@ -413,11 +417,26 @@ class NotificationConsumer:
             del buffer[:settings.batch_size]
             if buffer:
                 session.first_at = time.monotonic()
-            assert self._executor is not None
-            future = self._executor.submit(self._sink, [message for _, message in taken])
-            session.in_sink.append(_Batch(taken[-1][0], len(taken), future))
-            connection = session.connection
-            future.add_done_callback(lambda _future: self._wake(connection))
+            settled: Future[object] = Future()  # completes when the batch is durable (or failed)
+            session.in_sink.append(_Batch(taken[-1][0], len(taken), settled))
+            try:
+                result = self._sink([message for _, message in taken])
+            except Exception as error:  # noqa: BLE001 - settled (nacked) in order like any failure
+                settled.set_exception(error)
+                continue
+            if result is None:
+                settled.set_result(None)
+            else:
+                connection = session.connection
+                result.add_done_callback(lambda done, settled=settled: self._settled(done, settled, connection))
+
+    def _settled(self, done: Future[object], settled: Future[object], connection: pika.BlockingConnection) -> None:
+        error = done.exception()
+        if error is not None:
+            settled.set_exception(error)
+        else:
+            settled.set_result(None)
+        self._wake(connection)
 
     @staticmethod
     def _wake(connection: pika.BlockingConnection) -> None:

@@ -5,9 +5,12 @@ process (one GIL) cannot spread; the broker wants a core of its own too. So each
 gets ``workers`` processes. A worker consumes (``events.consumer``), parses and catalogues its
 batches into Arrow tables (``events.batch``) and sends them over a pipe; the server's thread for
 that worker stores each batch (``EventStore.add_batch``, durable) and answers; only then does the
-worker acknowledge the broker. Two batches may be in flight per worker, so the worker parses the
-next while the server stores the last; acknowledgements stay in order (the consumer settles
-batches in order).
+worker acknowledge the broker. Batches are sent without waiting for the answer (``in_flight`` at a
+time), so the worker parses the next while the server stores the last; acknowledgements stay in
+order (the consumer settles batches in order).
+
+A worker's Python work all happens on its consumer thread (a second thread only waits for the
+server's answers), so it never competes with itself for the GIL.
 
 A worker that dies is started again after a backoff; whatever it held unacknowledged goes back to
 the queue and is redelivered to a worker (the store recognises what it already holds).
@@ -19,13 +22,14 @@ server -> worker ``("stored", request, new)``, ``("failed", request, reason)``, 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import logging
 import multiprocessing
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -50,13 +54,14 @@ class StoreFailed(RuntimeError):
 # --- the worker process ---------------------------------------------------------------------------
 
 class _ServerLink:
-    """The worker's end of the pipe: sends batches, hands each answer to the thread waiting for it."""
+    """The worker's end of the pipe: sends batches, completes each batch's future with the
+    server's answer (answers come in the order batches were sent)."""
 
     def __init__(self, pipe: Connection, on_stop: Callable[[float], None]) -> None:
         self._pipe = pipe
         self._on_stop = on_stop
         self._send_lock = threading.Lock()
-        self._waiting: dict[int, list[Any]] = {}  # request -> [done event, answer]
+        self._waiting: dict[int, Future[int]] = {}
         self._next = 0
         self._closed = False
         self._reader = threading.Thread(target=self._read, name="nephoscope-worker-link", daemon=True)
@@ -66,20 +71,17 @@ class _ServerLink:
         with self._send_lock:
             self._pipe.send(message)
 
-    def store(self, batch: EventBatch) -> int:
-        waiter: list[Any] = [threading.Event(), None]
+    def store(self, batch: EventBatch) -> Future[int]:
+        """Send ``batch``; the future completes with the number of new events once it is durable."""
+        future: Future[int] = Future()
         with self._send_lock:
             if self._closed:
-                raise StoreFailed("the server went away")
+                future.set_exception(StoreFailed("the server went away"))
+                return future
             self._next += 1
-            request = self._next
-            self._waiting[request] = waiter
-            self._pipe.send(("batch", request, batch))
-        waiter[0].wait()
-        kind, answer = waiter[1]
-        if kind != "stored":
-            raise StoreFailed(answer)
-        return int(answer)
+            self._waiting[self._next] = future
+            self._pipe.send(("batch", self._next, batch))
+        return future
 
     def _read(self) -> None:
         while True:
@@ -89,19 +91,22 @@ class _ServerLink:
                 break
             kind = message[0]
             if kind in ("stored", "failed"):
-                waiter = self._waiting.pop(message[1], None)
-                if waiter is not None:
-                    waiter[1] = (kind, message[2])
-                    waiter[0].set()
+                with self._send_lock:
+                    future = self._waiting.pop(message[1], None)
+                if future is None:
+                    continue
+                if kind == "stored":
+                    future.set_result(int(message[2]))
+                else:
+                    future.set_exception(StoreFailed(message[2]))
             elif kind == "stop":
                 threading.Thread(target=self._on_stop, args=(float(message[1]),), daemon=True).start()
         # The server is gone: nothing in flight can be stored (the broker requeues it), stop.
         with self._send_lock:
             self._closed = True
             waiting, self._waiting = self._waiting, {}
-        for waiter in waiting.values():
-            waiter[1] = ("failed", "the server went away")
-            waiter[0].set()
+        for future in waiting.values():
+            future.set_exception(StoreFailed("the server went away"))
         self._on_stop(0.0)
 
 
@@ -121,8 +126,9 @@ def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Conn
 
     link = _ServerLink(pipe, stop)
 
-    def sink(messages: list[RawMessage]) -> None:
-        link.store(from_bodies([(m.body, m.exchange, m.routing_key) for m in messages], catalog))
+    def sink(messages: list[RawMessage]) -> Future[int]:
+        # Parsed here, on the consumer's thread; stored by the server while the next batch is read.
+        return link.store(from_bodies([(m.body, m.exchange, m.routing_key) for m in messages], catalog))
 
     consumer = NotificationConsumer(settings, sink)
     # Parsing makes and drops many small containers; what lives long was made above. Freezing it
@@ -177,19 +183,24 @@ class WorkerPool:
 
     def _spawn(self, worker: _Worker) -> None:
         ours, theirs = self._context.Pipe(duplex=True)
-        # sink_threads=2: the worker parses the next batch while the server stores the last.
-        settings = dataclasses.replace(worker.settings, sink_threads=max(2, worker.settings.sink_threads))
+        settings = worker.settings
         worker.process = self._context.Process(target=worker_main, name=worker.name, daemon=True,
                                                args=(settings, self._definitions, theirs, self._log_level))
         worker.process.start()
         theirs.close()
         worker.pipe = ours
-        worker.thread = threading.Thread(target=self._serve, args=(worker,), name=f"{worker.name}-store", daemon=True)
+        worker.thread = threading.Thread(target=self._serve, args=(worker,), name=f"{worker.name}-read", daemon=True)
         worker.thread.start()
 
     def _serve(self, worker: _Worker) -> None:
+        """Read the worker's pipe without pause (so its sends never wait on a store in progress);
+        a second thread stores the batches in order and answers."""
         pipe = worker.pipe
         assert pipe is not None
+        batches: queue.Queue[tuple[int, EventBatch] | None] = queue.Queue()
+        storer = threading.Thread(target=self._store_batches, args=(worker, pipe, batches),
+                                  name=f"{worker.name}-store", daemon=True)
+        storer.start()
         while True:
             try:
                 message = pipe.recv()
@@ -197,19 +208,11 @@ class WorkerPool:
                 break
             kind = message[0]
             if kind == "batch":
-                _, request, batch = message
-                try:
-                    answer: tuple = ("stored", request, self._store(batch))
-                except Exception as error:  # noqa: BLE001 - the worker nacks; the broker keeps the messages
-                    log.warning("events: could not store a batch from %s: %s", worker.name, error)
-                    answer = ("failed", request, f"{type(error).__name__}: {error}")
-                try:
-                    with worker.send_lock:
-                        pipe.send(answer)
-                except OSError:
-                    break
+                batches.put((message[1], message[2]))  # at most ``in_flight`` wait: the worker bounds it
             elif kind == "stats":
                 worker.stats = message[1]
+        batches.put(None)
+        storer.join()
         with contextlib.suppress(Exception):
             pipe.close()
         worker.process.join(5)
@@ -221,6 +224,21 @@ class WorkerPool:
                     worker.name, worker.process.exitcode, delay)
         if not self._stopping.wait(delay):
             self._spawn(worker)
+
+    def _store_batches(self, worker: _Worker, pipe: Connection,
+                       batches: queue.Queue[tuple[int, EventBatch] | None]) -> None:
+        while (item := batches.get()) is not None:
+            request, batch = item
+            try:
+                answer: tuple = ("stored", request, self._store(batch))
+            except Exception as error:  # noqa: BLE001 - the worker nacks; the broker keeps the messages
+                log.warning("events: could not store a batch from %s: %s", worker.name, error)
+                answer = ("failed", request, f"{type(error).__name__}: {error}")
+            try:
+                with worker.send_lock:
+                    pipe.send(answer)
+            except OSError:
+                return
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask every worker to drain and acknowledge what it holds, then end it."""
