@@ -65,11 +65,14 @@ def id_hash(message_id: str) -> int:
 
 @dataclass
 class EventBatch:
-    events: bytes  # an Arrow IPC stream of EVENT_SCHEMA rows
+    """Arrow IPC streams (``b""`` when there are no rows): what travels from a worker to the server
+    and is written to the events log as it is. Tables are read from them on demand (zero copy)."""
+
+    events: bytes  # EVENT_SCHEMA rows
     size: int  # rows in ``events``
-    failures: pa.Table
-    lifecycle: pa.Table
-    unknown: pa.Table
+    failures: bytes = b""  # FAILURE_SCHEMA
+    lifecycle: bytes = b""  # LIFECYCLE_SCHEMA
+    unknown: bytes = b""  # UNKNOWN_SCHEMA
     unparseable: int = 0  # messages that were not oslo.messaging notifications (not stored)
     problems: list[str] = field(default_factory=list)  # why, for the first few
 
@@ -77,7 +80,32 @@ class EventBatch:
         return self.size
 
     def table(self) -> pa.Table:
-        return pa.ipc.open_stream(self.events).read_all()
+        return read_ipc(self.events)
+
+    def derived(self) -> list[tuple[bytes, pa.Table]]:
+        """The failures, lifecycle rows and unknown types (those with rows), with their streams."""
+        return [(stream, read_ipc(stream)) for stream in (self.failures, self.lifecycle, self.unknown) if stream]
+
+    def failure_table(self) -> pa.Table:
+        return read_ipc(self.failures) if self.failures else FAILURE_SCHEMA.empty_table()
+
+    # The pipe carries the streams with send_bytes (no pickling of megabytes), the rest pickled.
+    def parts(self) -> tuple[tuple, list[bytes]]:
+        return (self.size, self.unparseable, self.problems), [self.events, self.failures, self.lifecycle, self.unknown]
+
+    @classmethod
+    def from_parts(cls, header: tuple, streams: list[bytes]) -> EventBatch:
+        size, unparseable, problems = header
+        events, failures, lifecycle, unknown = streams
+        return cls(events, size, failures, lifecycle, unknown, unparseable, problems)
+
+
+def read_ipc(stream: bytes) -> pa.Table:
+    return pa.ipc.open_stream(stream).read_all()
+
+
+def _stream(table: pa.Table) -> bytes:
+    return ipc_bytes(table) if table.num_rows else b""
 
 
 def _json(value: object) -> str:
@@ -179,8 +207,9 @@ def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[st
     """The batch of understood events: their columns, their failures and lifecycle rows, the
     unknown types among them."""
     failures = [failure for failure in map(failure_of, events) if failure is not None]
-    return EventBatch(ipc_bytes(event_table(events)), len(events), _failure_columns(failures),
-                      _lifecycle_columns(events), _unknown_types(events), unparseable, problems or [])
+    return EventBatch(ipc_bytes(event_table(events)), len(events), _stream(_failure_columns(failures)),
+                      _stream(_lifecycle_columns(events)), _stream(_unknown_types(events)), unparseable,
+                      problems or [])
 
 
 def from_bodies(bodies: Sequence[tuple[bytes, str, str]], catalog: Catalog) -> EventBatch:

@@ -108,7 +108,7 @@ class EventService:
     def store_batch(self, batch: EventBatch) -> int:
         """Store a batch durably; returns how many of its events were new."""
         added = self.store.add_batch(batch)
-        failures = batch.failures
+        failures = batch.failure_table()
         with self._lock:
             self.counters.received += len(batch)
             self.counters.stored += added

@@ -216,9 +216,7 @@ class EventStore:
                 table = table.filter(pa.array(keep))
                 records.append((ipc_bytes(table), table))
             added = int(keep.sum())
-        for derived in (batch.failures, batch.lifecycle, batch.unknown):
-            if derived.num_rows:
-                records.append((ipc_bytes(derived), derived))
+        records += batch.derived()
         if records:
             self.table.append(records)
         return added

@@ -15,8 +15,9 @@ server's answers), so it never competes with itself for the GIL.
 A worker that dies is started again after a backoff; whatever it held unacknowledged goes back to
 the queue and is redelivered to a worker (the store recognises what it already holds).
 
-Pipe messages (pickled): worker -> server ``("batch", request, EventBatch)``, ``("stats", dict)``;
-server -> worker ``("stored", request, new)``, ``("failed", request, reason)``, ``("stop", seconds)``.
+Pipe messages (pickled): worker -> server ``("batch", request, header)`` followed by the batch's
+four Arrow IPC streams as raw byte messages, ``("stats", dict)``; server -> worker ``("stored",
+request, new)``, ``("failed", request, reason)``, ``("stop", seconds)``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ class _ServerLink:
                 return future
             self._next += 1
             self._waiting[self._next] = future
-            self._pipe.send(("batch", self._next, batch))
+            header, streams = batch.parts()
+            self._pipe.send(("batch", self._next, header))
+            for stream in streams:  # raw bytes: no pickling of megabytes
+                self._pipe.send_bytes(stream)
         return future
 
     def _read(self) -> None:
@@ -208,7 +212,12 @@ class WorkerPool:
                 break
             kind = message[0]
             if kind == "batch":
-                batches.put((message[1], message[2]))  # at most ``in_flight`` wait: the worker bounds it
+                try:
+                    streams = [pipe.recv_bytes() for _ in range(4)]
+                except (EOFError, OSError):
+                    break
+                # at most ``in_flight`` wait here: the worker bounds it
+                batches.put((message[1], EventBatch.from_parts(message[2], streams)))
             elif kind == "stats":
                 worker.stats = message[1]
         batches.put(None)
