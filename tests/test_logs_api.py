@@ -222,3 +222,36 @@ def test_syslog_over_tcp_and_udp_from_rsyslog_style_senders(tmp_path) -> None:  
         assert by_host["compute-7"]["category"] == "error" and by_host["compute-8"]["service"] == "neutron"
     finally:
         server.stop()
+
+
+def test_the_agent_tails_and_ships_to_the_server(tmp_path, shared_server: ServerProcess) -> None:  # noqa: ANN001
+    from nephoscope.agent.runner import Agent
+    from tests.test_agent import agent_config
+
+    log_file = tmp_path / "cinder" / "cinder-volume.log"
+    log_file.parent.mkdir()
+    token = shared_server.create_key("operators", "monasca-agent")
+    config = agent_config(tmp_path, shared_server.url)
+    config.push.token = token
+    config.logs.paths = [str(tmp_path / "cinder" / "*.log")]
+    request_id = f"req-{uuid.uuid4()}"
+    output = OsloOutput("cinder.volume.manager")
+    context = request_context(request_id=request_id, project=PROJECT_A)
+    output.log.info("Volume %s: creating", uuid.uuid4(), context=context)
+    try:
+        raise OSError("No space left on device")
+    except OSError:
+        output.log.exception("Volume creation failed", context=context)
+    agent = Agent(config, collectors=[])
+    try:
+        agent.start()
+        log_file.write_text("\n".join(output.lines) + "\n")
+        admin = shared_server.client(shared_server.admin_token)
+        found = wait_for(lambda: (r := admin.get("/v1/logs", params={"request_id": request_id, "tenant_id": "*",
+                                                                    "facets": "false"}).json()["elements"])
+                         and len(r) == 2 and r, 30, "the tailed lines on the server")
+    finally:
+        agent.stop()
+    failed = found[0]
+    assert failed["message"] == "Volume creation failed" and failed["exception_type"] == "OSError"
+    assert failed["component"] == "cinder-volume" and failed["service"] == "cinder" and failed["host"] == "edge-1"
