@@ -168,13 +168,17 @@ def test_hygiene_and_metrics_from_log_lines(keys: dict[str, httpx.Client]) -> No
     nova = next(row for row in report if row["service"] == "nova")
     assert nova["lines"] >= 4 and nova["by_category"]["error"] >= 1 and nova["by_category"]["noise"] >= 1
     assert 0 < nova["noise_share"] < 1 and nova["top_templates"]
-    # the counts became metrics of the sender's project, usable by alarms and charts
-    metrics = wait_for(lambda: keys["admin"].get("/v2.0/metrics", params={
-        "name": "log.records", "dimensions": "category:error,hostname:compute-9", "tenant_id": "operators"}
-    ).json()["elements"], 10, "log.records for the error line")
+    # the counts became metrics owned like the lines: the project's own error line is its metric
+    metrics = wait_for(lambda: keys["a"].get("/v2.0/metrics", params={
+        "name": "log.records", "dimensions": "category:error,hostname:compute-9"}).json()["elements"], 10,
+        "log.records for the error line")
     assert metrics[0]["dimensions"]["service"] == "nova"
-    requests = keys["admin"].get("/v2.0/metrics", params={"dimensions": "hostname:compute-9",
-                                                          "tenant_id": "operators"}).json()["elements"]
+    assert keys["b"].get("/v2.0/metrics", params={"name": "log.records", "dimensions": "hostname:compute-9"}
+                         ).json()["elements"] == []
+    # ... and the sender's for the lines that name no project (the image-cache warning)
+    assert keys["admin"].get("/v2.0/metrics", params={"name": "log.records", "dimensions": "hostname:compute-9",
+                                                      "tenant_id": "operators"}).json()["elements"]
+    requests = keys["a"].get("/v2.0/metrics", params={"dimensions": "hostname:compute-9"}).json()["elements"]
     assert any(m["name"].startswith("log.http.") for m in requests)
 
 

@@ -151,6 +151,11 @@ def test_scheduling_failure_is_explained_filter_by_filter(clients: dict[str, htt
     # The owner learns why, without the operator's host names; another project learns nothing.
     owner = clients["owner"].get(f"/v1/scheduling/{boot_failure['instance']}").json()
     assert owner["reason"] == body["reason"] and owner["filters"][2]["removed_hosts"] == [] and owner["lines"] == []
+    assert not any(host in owner["reason"] for host in ("compute-1", "compute-2", "compute-3"))
+    # the instance's failure, learnt from the logs, carries the request's NoValidHost
+    failure = wait_for(lambda: clients["owner"].get(f"/v1/resources/{boot_failure['instance']}/failures").json()[
+        "elements"], 10, "the boot failure")[0]
+    assert failure["exception"] == "NoValidHost" and "no compute host could take it" in failure["summary"]
     assert clients["other"].get(f"/v1/scheduling/{boot_failure['instance']}").status_code == 404
 
 

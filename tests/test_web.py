@@ -180,7 +180,7 @@ def test_page_and_assets_are_served(shared_server):
         assert client.get("/ui").headers["location"] == "/ui/"
         modules = sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*.js"))
         assert "js/app.js" in modules and "js/pages/overview.js" in modules
-        for name in [*modules, "app.css", "pages.css", "uPlot.LICENSE.txt"]:
+        for name in [*modules, "app.css", "pages.css", "logs.css", "uPlot.LICENSE.txt"]:
             answer = client.get(f"/ui/static/{name}")
             kind = {"js": "text/javascript", "css": "text/css", "txt": "text/plain"}[name.rsplit(".", 1)[1]]
             assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind), name
@@ -263,9 +263,13 @@ def test_navigation_reaches_every_page(page, shared_server):
         expect(page.locator("#view h1")).to_have_text(heading)
         expect(link).to_have_attribute("aria-current", "page")
         assert page.title().startswith(label)
-    for placeholder in ("logs", "traces"):
-        go(page, f"#/{placeholder}")
-        expect(page.locator(".placeholder")).to_contain_text("Coming with the logs API")
+    go(page, "#/logs")
+    expect(page.locator("#log-search")).to_be_visible()
+    go(page, "#/traces")
+    expect(page.locator("#trace-form")).to_be_visible()
+    go(page, "#/traces/scheduling")
+    expect(page.locator("#sched-form")).to_be_visible()
+    expect(page.locator("#nav a[data-path='traces']")).to_have_attribute("aria-current", "page")
     go(page, "#/no-such-page")
     expect(page.locator("#view h1")).to_have_text("Nothing here")
     # The admin's scope bar offers every project and region; a project's key gets none (see test_web_tenancy).

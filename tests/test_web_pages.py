@@ -1,5 +1,6 @@
 """The dashboard's pages against a server running the demo cloud (6 hypervisors × 5 instances),
-with nova's notification samples posted as events: the overview's figures, the alarms pages
+with nova's notification samples posted as events and an hour of the services' log lines: the
+overview's figures, the alarms pages
 (definition form with the grammar's messages, notification methods, alarm list, history), the
 events pages (search, catalog, failure summaries), and hostile text kept as text.
 
@@ -9,6 +10,7 @@ Run with NEPHOSCOPE_SCREENSHOT_DIR=docs/screenshots to refresh the README's scre
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -23,6 +25,7 @@ from tests.test_web import (
     screenshot,
     wait_for_names,
 )
+from tests.test_web_logs import attach_failure, boot_failure, post_cloud_logs
 
 browser, page = test_web.browser, test_web.page  # the shared browser fixtures
 
@@ -56,8 +59,12 @@ def cloud(tmp_path_factory):
         with process.client() as admin:
             answer = admin.post("/v1/events", json=bodies)
             assert answer.status_code == 200, answer.text
+        with process.client(process.create_key("operators", "monasca-agent")) as agent:
+            post_cloud_logs(agent, PROJECT)  # their error lines become log.records{category=error}
+            boot_failure(agent, PROJECT, seconds_ago=600)
+            attach_failure(agent, PROJECT, seconds_ago=900)
         wait_for_names(process, process.admin_token, "cpu.idle_perc", "cpu.utilization_perc", "openstack.instances",
-                       tenant="*")
+                       "log.records", tenant="*")
         yield process
     finally:
         process.stop()
@@ -95,7 +102,13 @@ def test_overview_shows_the_cloud_at_a_glance(page, cloud, firing):
     # Lifecycle gauges from the posted notifications (openstack.instances, every second here).
     expect(tile_value(page, "lifecycle")).to_have_text(re.compile(r"^[1-9]"))
     expect(page.locator('[data-tile="lifecycle"] .tile-note')).to_contain_text("from notifications")
-    expect(page.locator('[data-tile="errors"] .tile-note')).to_have_text("no log data yet")
+    # Error log lines: log.records{category:error} of the last hour, every minute drawn.
+    with cloud.client() as admin:
+        errors = admin.get("/v1/logs", params={"tenant_id": "*", "category": "error", "limit": 1, "start_time": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3540))}).json()["facets"]["category"][0]["count"]
+    expect(tile_value(page, "errors")).to_have_text(f"{errors}/h")
+    expect(page.locator('[data-tile="errors"] .tile-note')).to_contain_text("in the last hour, the latest")
+    expect(page.locator('[data-tile="errors"] .spark canvas')).to_have_count(1)
     failures = page.locator(".failure-list .failure")
     expect(failures.first).to_be_visible()
     expect(page.locator(f'.failure-list .failure[data-request="{CREATE_REQUEST}"] .failure-summary')).to_contain_text(
@@ -299,8 +312,14 @@ def test_events_search_catalog_and_failure_summaries(page, cloud):
     for resource in page.locator("#failure-list .failure").evaluate_all("cs => cs.map(c => c.dataset.resource)"):
         assert resource == INSTANCE
     go(page, "#/events/failures")
-    card.locator(f"a:text-is('{CREATE_REQUEST}')").click()
+    card.locator(f"a[href='#/events?request_id={CREATE_REQUEST}']").click()
     expect(page.locator("#ev-request")).to_have_value(CREATE_REQUEST)
+    expect(events).to_have_count(1)
+    # The request id itself leads to its trace: notifications only, no log line of it here.
+    go(page, "#/events/failures")
+    card.locator(f"a:text-is('{CREATE_REQUEST}')").click()
+    expect(page.locator("#trace .empty-state")).to_contain_text(f"No log line of {CREATE_REQUEST}")
+    page.click("#trace a:text-is('The events of this request →')")
     expect(events).to_have_count(1)
     assert_clean(page)
 

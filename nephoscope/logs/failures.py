@@ -20,6 +20,10 @@ from nephoscope.events.failures import exception_name, plain_reason
 ACTION = "log"  # the action of a failure learnt from logs (the notification names the real one)
 
 
+def errors_or_warnings(records: pa.Table) -> pa.Array:
+    return pc.is_in(records.column("level"), value_set=pa.array(["ERROR", "CRITICAL", "WARNING"]))
+
+
 def _resource(row: dict) -> tuple[str, str] | None:
     if row.get("instance_id"):
         return row["instance_id"], "instance"
@@ -38,6 +42,14 @@ def failure_rows(records: pa.Table) -> list[dict]:
     errors = pc.fill_null(errors, False)
     if not pc.any(errors).as_py():
         return []
+    # The exception of a request, from whichever of its lines carries one: the conductor's NoValidHost
+    # traceback names no instance, the "Setting instance to ERROR state" line names no exception.
+    raised = records.filter(pc.and_(pc.fill_null(errors_or_warnings(records), False),
+                                    pc.is_valid(records.column("exception_type"))))
+    by_request: dict[str, tuple[str, str]] = {}
+    for row in raised.select(["request_id", "exception_type", "exception_message"]).to_pylist():
+        if row["request_id"]:
+            by_request.setdefault(row["request_id"], (row["exception_type"], row["exception_message"] or ""))
     chosen = records.filter(errors)
     chosen = chosen.append_column("ts", pc.fill_null(pc.cast(chosen.column("time"), pa.int64()), int(time.time() * 1000)))
     chosen = chosen.select(
@@ -52,8 +64,11 @@ def failure_rows(records: pa.Table) -> list[dict]:
         occurrence = row["request_id"] or f"{row['template_id']}@{row['ts'] // 60_000}"
         if (resource_id, occurrence) in rows:
             continue
-        exception = exception_name(row["exception_type"] or "")
-        detail = (row["exception_message"] or "").strip()
+        exception_type, exception_message = row["exception_type"], row["exception_message"]
+        if not exception_type and row["request_id"] in by_request:
+            exception_type, exception_message = by_request[row["request_id"]]
+        exception = exception_name(exception_type or "")
+        detail = (exception_message or "").strip()
         message = (row["message"] or "").strip().rstrip(".")
         where = f" on {row['host']}" if row["host"] else ""
         reason = plain_reason(exception, detail) if exception or detail else ""

@@ -93,9 +93,10 @@ def _reason(steps: list[FilterStep], no_candidates: bool, not_enough: tuple[int,
                 "or every candidate was excluded by a required trait or aggregate")
     emptied = next((step for step in steps if step.end == 0), None)
     if emptied is not None:
+        # No host names here: the reason is shown to the instance's owner; the names are in the
+        # filter steps, which only operators get.
         before = f" of the {emptied.start} left" if emptied.start is not None else ""
-        hosts = f" ({', '.join(emptied.removed_hosts)})" if emptied.removed_hosts else ""
-        return f"the {emptied.name} removed every remaining host{before}{hosts}"
+        return f"the {emptied.name} removed every remaining host{before}"
     if not_enough is not None:
         return f"{not_enough[0]} hosts passed the filters but {not_enough[1]} instances were requested"
     if no_valid_host:

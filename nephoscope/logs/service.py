@@ -82,10 +82,20 @@ class LogService:
             if found:
                 self._failures(found)
         if self.metrics is not None and records.num_rows:
-            points = log_metrics(records, int(self.settings.metrics_window * 1000), source.region or self.region)
-            if len(points):
-                self.metrics.write_now(points.to_ingest_batch(tenant, self.metrics.registry))
+            self._record_metrics(records, tenant, source.region or self.region)
         return stored
+
+    def _record_metrics(self, records: pa.Table, tenant: str, region: str) -> None:
+        """Line counts and access-line figures as metrics, owned like the lines themselves: a
+        project's own (its lines carry its id) and the sender's for the rest."""
+        window_ms = int(self.settings.metrics_window * 1000)
+        owners = pc.fill_null(records.column("project"), tenant)
+        distinct = pc.unique(owners).to_pylist()
+        for owner in distinct:
+            part = records if len(distinct) == 1 else records.filter(pc.equal(owners, owner))
+            points = log_metrics(part, window_ms, region)
+            if len(points):
+                self.metrics.write_now(points.to_ingest_batch(owner, self.metrics.registry))
 
     # -- reading across records --
 

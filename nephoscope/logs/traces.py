@@ -153,7 +153,8 @@ def to_document(trace: Trace) -> dict:
         steps.append(data)
     failed = None
     if trace.failed_at is not None:
-        failed = {**dataclasses.asdict(trace.failed_at), "time": _iso(trace.failed_at.time_ms)}
+        failed = {**dataclasses.asdict(trace.failed_at), "time": _iso(trace.failed_at.time_ms),
+                  "index": next(i for i, step in enumerate(trace.steps) if step is trace.failed_at)}
     return {"request_id": trace.request_id, "request_ids": trace.request_ids, "services": trace.services,
             "hosts": trace.hosts, "duration_ms": trace.duration_ms, "failed_at": failed,
             "truncated": trace.truncated, "steps": steps}

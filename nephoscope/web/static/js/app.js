@@ -13,15 +13,16 @@ import overview from "./pages/overview.js";
 import metrics from "./pages/metrics.js";
 import alarms from "./pages/alarms.js";
 import events from "./pages/events.js";
-import { placeholder } from "./pages/placeholder.js";
+import logs from "./pages/logs.js";
+import traces from "./pages/traces.js";
 
 const PAGES = [
   { path: "overview", label: "Overview", page: overview },
   { path: "metrics", label: "Metrics", page: metrics },
   { path: "alarms", label: "Alarms", page: alarms },
   { path: "events", label: "Events", page: events },
-  { path: "logs", label: "Logs", page: placeholder("Logs", "Log search, templates and error rates"), soon: true },
-  { path: "traces", label: "Traces", page: placeholder("Traces", "Request timelines across services"), soon: true },
+  { path: "logs", label: "Logs", page: logs },
+  { path: "traces", label: "Traces", page: traces },
 ];
 
 const $ = (id) => document.getElementById(id);

@@ -5,7 +5,7 @@
 // every project (tenant_id=*) or the one picked in the scope bar, optionally one region
 // (a `region` dimension filter wherever the API takes one).
 
-import { ApiError, get } from "./api.js";
+import { get } from "./api.js";
 
 const SCOPE_KEY = "nephoscope.scope";
 
@@ -15,18 +15,14 @@ function stored() {
 
 export const session = {
   admin: false,
+  me: null,  // GET /v1/whoami: { project, roles, admin, delegate }
   project: stored().project || "",  // admin only: "" = every project
   region: stored().region || "",    // admin only: "" = every region
 
-  /** Whether the token may read across projects: the one question the API answers without a "whoami". */
+  /** What the token may do (GET /v1/whoami): admin tokens read across projects. */
   async probe(token) {
-    try {
-      await get("v2.0/metrics/names", { tenant_id: "*", limit: 1 }, { token, quiet: true });
-      this.admin = true;
-    } catch (error) {
-      if (!(error instanceof ApiError) || !error.forbidden) throw error;
-      this.admin = false;
-    }
+    this.me = await get("v1/whoami", {}, { token, quiet: true });
+    this.admin = Boolean(this.me.admin);
     if (!this.admin) { this.project = ""; this.region = ""; }
     return this.admin;
   },
@@ -37,14 +33,9 @@ export const session = {
     localStorage.setItem(SCOPE_KEY, JSON.stringify({ project: this.project, region: this.region }));
   },
 
-  /** tenant_id for the Monasca API and /v1/events (admins only). */
+  /** tenant_id for every read (admins only: a project's requests never carry one). */
   tenant() {
     return this.admin ? { tenant_id: this.project || "*" } : {};
-  },
-
-  /** /v1/failures names it `project`. */
-  failuresProject() {
-    return this.admin ? { project: this.project || "*" } : {};
   },
 
   /** "region:RegionOne" for `dimensions` / `metric_dimensions`, or "". */

@@ -6,11 +6,14 @@
 //   GET /v2.0/metrics/names                                  which optional metrics exist (logs, lifecycle)
 //   GET /v2.0/alarms/count?group_by=state,severity           the alarm matrix
 //   GET /v1/failures?limit=5                                 recent failures
-//   GET /v2.0/metrics/statistics  openstack.instances / openstack.volumes.gb (group_by=*), log error lines,
-//                                 and for admins the server's own nephoscope.* figures (tenant_id=admin)
+//   GET /v2.0/metrics/statistics  openstack.instances / openstack.volumes.gb (group_by=*), error log lines
+//                                 (log.records{category:error}), and for admins the server's own
+//                                 nephoscope.* figures (tenant_id=admin)
+//   GET /v1/logs?category=error&limit=1                      error lines when no log.records series is in
+//                                 scope (a project's lines are counted under the project that sent them)
 
 import { add, empty, fill, h, loading } from "../dom.js";
-import { figure, isoSeconds, plural, toMs } from "../format.js";
+import { ago, figure, isoSeconds, plural, toMs } from "../format.js";
 import { sparkline } from "../charts.js";
 import { failureCard } from "./failure-card.js";
 
@@ -18,7 +21,7 @@ const REFRESH_S = 10;
 const RECENT_S = 600;            // a host or instance "reports" if it sent something in the last 10 min
 const HOST_METRIC = "cpu.idle_perc";
 const INSTANCE_METRIC = "cpu.utilization_perc";
-const LOG_METRICS = ["log.records", "log.lines"];  // error lines per category; the first that exists
+const LOG_METRIC = "log.records";  // records per service, category and level, from the logs pipeline
 const STATES = ["ALARM", "UNDETERMINED", "OK"];
 const SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 const INGEST = { name: "nephoscope.ingest.points_per_sec", title: "Points ingested", unit: "/s", statistic: "avg" };
@@ -164,7 +167,7 @@ export default {
 
     async function recentFailures() {
       try {
-        const answer = await ctx.get("v1/failures", { limit: 5, ...ctx.session.failuresProject() });
+        const answer = await ctx.get("v1/failures", { limit: 5, ...ctx.session.tenant() });
         if (!answer.elements.length) {
           fill(failures, empty("No failures recorded.", "Errors of instances, volumes, stacks… appear here from OpenStack notifications."));
           return;
@@ -216,28 +219,39 @@ export default {
     }
 
     async function errorLines(now) {
-      const metric = names ? LOG_METRICS.find((name) => names.has(name)) : null;
-      if (!metric) {
-        setTile(t.errors, "–", "no log data yet", { level: "none" });
-        spark(t.errors, [], []);
-        return;
-      }
+      const note = (text) => h("span", {}, `${text} · `, h("a", { href: "#/logs?category=error", text: "read them" }));
+      if (names && !names.has(LOG_METRIC)) return errorCount(now, note);
       try {
         const found = await ctx.getAll("v2.0/metrics/statistics", scoped({
-          name: metric, statistics: "sum", period: 60, merge_metrics: "true",
+          name: LOG_METRIC, statistics: "sum", period: 60, merge_metrics: "true",
           dimensions: ["category:error", region()].filter(Boolean).join(","),
           start_time: isoSeconds(Math.floor((now - 3600) / 60) * 60) }));
         const rows = found.elements.length ? found.elements[0].statistics : [];
         if (!rows.length) {
-          setTile(t.errors, "0", "no error lines in the last hour", { level: "good", unit: "/min" });
+          setTile(t.errors, "0", "no error lines in the last hour", { level: "good", unit: "/h" });
           spark(t.errors, [], []);
           return;
         }
-        const xs = rows.map((r) => toMs(r[0]) / 1000);
-        const ys = rows.map((r) => r[1]);
+        // Every minute of the hour, quiet ones as 0: a line over minutes with errors only would mislead.
+        const counts = new Map(rows.map((r) => [toMs(r[0]) / 1000, r[1]]));
+        const first = Math.floor((now - 3600) / 60) * 60;
+        const xs = Array.from({ length: 61 }, (_, i) => first + i * 60);
+        const ys = xs.map((x) => counts.get(x) || 0);
         const total = ys.reduce((a, b) => a + b, 0);
-        setTile(t.errors, figure(ys[ys.length - 1]), `${figure(total)} in the last hour`, { unit: "/min", level: total ? "bad" : "good" });
+        const last = Math.max(...counts.keys());
+        setTile(t.errors, figure(total), note(`in the last hour, the latest ${ago(last * 1000)}`), { unit: "/h", level: total ? "bad" : "good" });
         spark(t.errors, xs, ys);
+      } catch (error) { tileError(t.errors, error); }
+    }
+
+    /** No log.records series in scope: count the error lines the logs API shows (no sparkline). */
+    async function errorCount(now, note) {
+      try {
+        const answer = await ctx.get("v1/logs", { category: "error", limit: 1, start_time: isoSeconds(now - 3600), ...ctx.session.tenant() });
+        const total = ((answer.facets || {}).category || []).reduce((sum, f) => sum + f.count, 0);
+        setTile(t.errors, figure(total), total ? note("in the last hour") : "no error lines in the last hour",
+          { unit: "/h", level: total ? "bad" : "good" });
+        spark(t.errors, [], []);
       } catch (error) { tileError(t.errors, error); }
     }
 
