@@ -324,7 +324,7 @@ class EventStoreSink:
             self.blocked = True
             gate.wait(60)
             self.blocked = False
-        added = self.store.add_batch(from_bodies([(m.body, m.exchange, m.routing_key) for m in batch], self.catalog))
+        added = self.store.add_batch(from_bodies(batch, self.catalog))
         with self.counting:  # two sink threads
             self.handed += len(batch)
             self.added += added

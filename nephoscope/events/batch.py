@@ -212,15 +212,16 @@ def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[st
                       problems or [])
 
 
-def from_bodies(bodies: Sequence[tuple[bytes, str, str]], catalog: Catalog) -> EventBatch:
-    """The batch of raw notification bodies ``(body, exchange, routing key)`` as they came off the
-    broker. A body that is not an oslo.messaging notification is counted (and the first few reasons
+def from_bodies(bodies: Sequence[tuple], catalog: Catalog) -> EventBatch:
+    """The batch of raw notification bodies ``(body, exchange, routing key, ...)`` (``RawMessage``s
+    as they came off the broker, or plain tuples). A body that is not an oslo.messaging notification is counted (and the first few reasons
     kept), never stored, and never blocks the rest of its batch."""
     events = []
     unparseable = 0
     problems: list[str] = []
     to_event = catalog.to_event
-    for body, exchange, routing_key in bodies:
+    for message in bodies:
+        body, exchange, routing_key = message[0], message[1], message[2]
         try:
             events.append(to_event(parse_notification(body, exchange=exchange, routing_key=routing_key), True))
         except EnvelopeError as error:

@@ -124,7 +124,7 @@ class EventService:
 
     def _sink(self, messages: list[RawMessage]) -> None:
         """The in-process consumers' sink: returns once the batch is durable (then they acknowledge)."""
-        self.store_batch(from_bodies([(m.body, m.exchange, m.routing_key) for m in messages], self.catalog))
+        self.store_batch(from_bodies(messages, self.catalog))
 
     def expand(self, stored: StoredEvent) -> tuple[dict[str, Any], Any]:
         """(traits, payload) of a stored event: the full set of traits is extracted on read, from

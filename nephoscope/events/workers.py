@@ -132,7 +132,7 @@ def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Conn
 
     def sink(messages: list[RawMessage]) -> Future[int]:
         # Parsed here, on the consumer's thread; stored by the server while the next batch is read.
-        return link.store(from_bodies([(m.body, m.exchange, m.routing_key) for m in messages], catalog))
+        return link.store(from_bodies(messages, catalog))
 
     consumer = NotificationConsumer(settings, sink)
     # Parsing makes and drops many small containers; what lives long was made above. Freezing it

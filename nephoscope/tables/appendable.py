@@ -288,7 +288,7 @@ class AppendTable:
                 sequence = self._sequence - 1  # the last log file the flushed tail was appended to
             new_parts = []
             if self._flushing:
-                new_parts = self._write_parts(pa.concat_tables(self._flushing).combine_chunks(), sequence)
+                new_parts = self._write_parts(pa.concat_tables(self._flushing), sequence)
             with self._lock:
                 self._parts = sorted([*self._parts, *new_parts], key=lambda p: (p.first_ms, p.sequence))
                 self._flushing = []
@@ -298,8 +298,11 @@ class AppendTable:
                 path.unlink(missing_ok=True)
 
     def _write_parts(self, table: pa.Table, sequence: int) -> list[Part]:
-        table = table.sort_by([("ts", "ascending")])
         timestamps = table.column("ts").to_numpy()
+        if len(timestamps) > 1 and not np.all(timestamps[1:] >= timestamps[:-1]):
+            # Records mostly arrive in time order; only when they did not is the whole tail copied.
+            order = np.argsort(timestamps, kind="stable")
+            table, timestamps = table.take(pa.array(order)), timestamps[order]
         days = (timestamps // _DAY_MS).astype(np.int64)
         parts = []
         for day in np.unique(days):
