@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import uuid
 import logging
 
 from oslo_config import cfg
@@ -77,3 +78,16 @@ def request_context(request_id: str = "req-11111111-2222-4333-8444-555555555555"
                                           global_request_id=global_request_id, overwrite=False)
     forget_thread_context()  # a context is remembered when none was: keep calls without one context-free
     return created
+
+
+def request_id() -> str:
+    """A fresh request id as oslo.context makes them."""
+    return f"req-{uuid.uuid4()}"
+
+
+class NoValidHost_Remote(Exception):  # noqa: N801 - the name oslo.messaging gives it across RPC
+    pass
+
+
+class VolumeBackendAPIException(Exception):
+    pass

@@ -18,21 +18,10 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, wait_for
-from tests.logs_samples import OsloOutput, request_context
+from tests.logs_samples import NoValidHost_Remote, OsloOutput, VolumeBackendAPIException, request_context
+from tests.logs_samples import request_id as req
 
 OWNER, OTHER = "project-owner", "project-other"
-
-
-def req() -> str:
-    return f"req-{uuid.uuid4()}"
-
-
-class NoValidHost_Remote(Exception):  # noqa: N801 - the name oslo.messaging gives it across RPC
-    pass
-
-
-class VolumeBackendAPIException(Exception):
-    pass
 
 
 def post(client: httpx.Client, service: str, component: str, host: str, lines: list[str]) -> None:

@@ -16,24 +16,13 @@ import httpx
 import pytest
 
 from tests import test_web
-from tests.logs_samples import OsloOutput, request_context
+from tests.logs_samples import NoValidHost_Remote, OsloOutput, VolumeBackendAPIException, request_context
+from tests.logs_samples import request_id as req
 from tests.test_web import assert_clean, connect, go, screenshot
 
 browser, page = test_web.browser, test_web.page  # the shared browser fixtures
 
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")
-
-
-def req() -> str:
-    return f"req-{uuid.uuid4()}"
-
-
-class NoValidHost_Remote(Exception):  # noqa: N801 - the name oslo.messaging gives it across RPC
-    pass
-
-
-class VolumeBackendAPIException(Exception):
-    pass
 
 
 class MessagingTimeout(Exception):
