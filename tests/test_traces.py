@@ -247,3 +247,22 @@ def test_trace_command_offline_from_files_and_from_the_server(tmp_path, clients:
     assert "nova -> glance -> neutron" in table.output and "no error on the way" in table.output
     refused = runner.invoke(app, ["trace", crossing["neutron"], "--url", shared_server.url, "--token", "wrong"])
     assert refused.exit_code == 1 and "401" in refused.output
+
+
+def test_scheduling_from_the_notifications_alone(clients: dict[str, httpx.Client]) -> None:
+    """A cloud without scheduler log lines: the conductor's versioned notification explains it."""
+    from tests.test_events_api import notification
+    from tests.test_events_catalog import load_samples
+
+    samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
+    sample = samples["compute_task-build_instances-error"]
+    body = notification(sample, project=OWNER, request_id=req())
+    instance = body["payload"]["nova_object.data"]["instance_uuid"] = str(uuid.uuid4())
+    body["payload"]["nova_object.data"]["request_spec"]["nova_object.data"]["project_id"] = OWNER
+    assert clients["admin"].post("/v1/events", json=[body]).status_code == 200
+    explained = clients["owner"].get(f"/v1/scheduling/{instance}")
+    assert explained.status_code == 200, explained.text
+    document = explained.json()
+    assert document["result"] == "failed" and "no compute host could take it" in document["reason"]
+    assert [event["event_type"] for event in document["events"]] == ["compute_task.build_instances.error"]
+    assert clients["other"].get(f"/v1/scheduling/{instance}").status_code == 404

@@ -22,10 +22,13 @@ from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
 from nephoscope.events.store import EventQuery
+from nephoscope.logs.scheduling import Explanation
 from nephoscope.logs.traces import to_document
 from nephoscope.model import ALL_TENANTS, Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
+_SCHEDULING_EVENTS = ("scheduler.select_destinations", "compute_task.build_instances", "compute_task.rebuild_server",
+                      "compute_task.migrate_server", "instance.create.error")
 Reader = Annotated[Principal, Depends(allowed(Action.READ))]
 TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
 
@@ -66,18 +69,36 @@ async def get_trace(request: Request, request_id: str, principal: Reader, tenant
 async def get_scheduling(request: Request, instance_id: str, principal: Reader,
                          tenant_id: TenantId = None) -> Response:
     """From nova-scheduler's and nova-conductor's lines: placement's answer, each filter's hosts
-    before and after (and, for operators, which hosts it removed), and the reason in plain words."""
+    before and after (and, for operators, which hosts it removed), and the reason in plain words;
+    the scheduler's and conductor's notifications about the instance beside them (``events``)."""
     scope = read_scope(principal, tenant_id)
     policy, operator = _policy(request, principal, scope)
     explanation = await run_in_threadpool(request.app.state.logs.explain_scheduling, instance_id, scope, policy)
+    # The scheduler's and conductor's notifications about the instance say it too (and are all a
+    # cloud without those log lines has): they join the explanation, and give the reason when the
+    # lines do not.
+    store = request.app.state.events.store
+    found = await run_in_threadpool(store.query, scope, EventQuery(resource_id=instance_id), None, 200)
+    notes = [event for event in found if event.event_type.startswith(_SCHEDULING_EVENTS)]
+    failures = await run_in_threadpool(store.failures, scope, instance_id)
+    if explanation is None and not notes:
+        raise ApiError(404, f"no log line or notification about instance {instance_id} is visible to this project",
+                       "Not Found", "instance_id")
     if explanation is None:
-        raise ApiError(404, f"no log line about instance {instance_id} is visible to this project", "Not Found",
-                       "instance_id")
+        explanation = Explanation(instance_id, sorted({event.request_id for event in notes if event.request_id}),
+                                  "failed" if failures else "unknown",
+                                  failures[0].summary if failures else "the notifications do not say why")
+    elif explanation.result == "failed" and failures and not explanation.filters and failures[0].exception:
+        explanation.reason = f"{explanation.reason}; {failures[0].summary}"
     body = dataclasses.asdict(explanation)
     for step, filter_step in zip(body["filters"], explanation.filters):
         step["removed"] = filter_step.removed
         if not operator:
             step["removed_hosts"] = []  # the operator's hosts are not the project's business
+    body["events"] = [{"time": text, "event_type": event.event_type, "service": event.service,
+                       "host": event.host if operator else "", "priority": event.priority,
+                       "request_id": event.request_id, "message_id": event.message_id}
+                      for event, text in zip(notes, millis_text([event.timestamp_ms for event in notes]))]
     if not operator:
         body["lines"] = []
     else:
