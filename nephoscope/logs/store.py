@@ -13,7 +13,6 @@ a project may see at all is the caller's policy (``LogQuery.visible_categories``
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -36,7 +35,10 @@ STORED_SCHEMA = pa.schema([
     pa.field("tenant", pa.string()),
     pa.field("scope", pa.string()),
 ], metadata={"kind": "logs"})
-_SEQ_SHIFT = 20  # seq = batch number << 20 | row: unique as long as a batch holds < 1M lines
+# seq = batch number << 20 | row (a batch holds < 1M lines). Batch numbers are the wall clock in ms,
+# or one more than the last when batches come faster: increasing across restarts, and inside int64
+# until the 23rd century.
+_SEQ_SHIFT = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,7 @@ class LogStore:
         self.table.open()
         # Only reads: DuckDB runs queries over the parts and the tail; nothing is stored in it.
         self._connection = duckdb.connect(config={"memory_limit": memory_limit})
-        self._batches = itertools.count(int(time.time() * 1000) << 2)
+        self._last_batch = 0
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -116,7 +118,7 @@ class LogStore:
         if not records.num_rows:
             return 0
         with self._lock:
-            batch = next(self._batches)
+            batch = self._last_batch = max(self._last_batch + 1, int(time.time() * 1000))
         rows = records.num_rows
         scope = pc.if_else(pc.is_valid(records.column("project")), records.column("project"), tenant)
         table = records.cast(RECORD_SCHEMA)
