@@ -376,7 +376,7 @@ def test_hygiene_tab_shows_each_services_bar_and_numbers(page, shared_server, lo
     expect(page.locator(".volume-chart tbody tr")).to_have_count(len(services))
     for service in services:
         card = page.locator(f".hygiene-card[data-service={service['service']}]")
-        expect(card).to_have_attribute("data-lines", str(service["lines"]))
+        expect(card).to_have_attribute("data-records", str(service["records"]))
         for category, count in service["by_category"].items():
             expect(card.locator(f".cat-counts li[data-category={category}]")).to_have_attribute("data-count", str(count))
             bar = card.locator(f".stacked-bar rect[data-key={category}]")

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nephoscope.logs.hygiene import UNKNOWN_SERVICE, HygieneAccumulator, HygieneReport
 from nephoscope.logs.schema import RECORD_SCHEMA
 from nephoscope.model import ALL_TENANTS
 from nephoscope.tables.appendable import AppendTable, Snapshot, ipc_bytes
@@ -202,36 +203,26 @@ class LogStore:
                 f"FROM {source} WHERE {' AND '.join(clauses)} GROUP BY template_id "
                 f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), [*files, *parameters], query).to_pylist()
 
-    def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> list[dict]:
+    def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> HygieneReport:
         """Per service: volume by category, noise share, lines without request ids, unparsed
-        share, the top templates — what the services' logging should change."""
+        share, the top templates — what the services' logging should change. The records are
+        grouped in SQL; the report is ``logs.hygiene``'s, as offline."""
         clauses, parameters = _clauses(scope, query)
         where = " AND ".join(clauses)
+        service = f"coalesce(service, '{UNKNOWN_SERVICE}') AS service"
+        accumulator = HygieneAccumulator()
         with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
             source, files = snapshot.relation, snapshot.parameters
-            totals = self._run(snapshot, (
-                "SELECT coalesce(service, 'unknown') AS service, count(*) AS lines, "
-                "count(*) FILTER (WHERE category = 'error') AS error, "
-                "count(*) FILTER (WHERE category = 'telemetry') AS telemetry, "
-                "count(*) FILTER (WHERE category = 'noise') AS noise, "
-                "count(*) FILTER (WHERE category = 'audit') AS audit, "
-                "count(*) FILTER (WHERE category = 'info') AS info, "
-                "count(*) FILTER (WHERE request_id IS NULL) / count(*) AS without_request_id_share, "
-                "count(*) FILTER (WHERE format = 'unparsed') / count(*) AS unparsed_share, "
-                "count(*) FILTER (WHERE category = 'noise') / count(*) AS noise_share, "
-                "sum(strlen(raw))::BIGINT AS bytes "
-                f"FROM {source} WHERE {where} GROUP BY ALL ORDER BY lines DESC"), [*files, *parameters], query).to_pylist()
-            tops = self._run(snapshot, (
-                "SELECT service, template_id, template, category, count FROM ("
-                "SELECT coalesce(service, 'unknown') AS service, template_id, any_value(template) AS template, "
-                "any_value(category) AS category, count(*) AS count, "
-                "row_number() OVER (PARTITION BY coalesce(service, 'unknown') ORDER BY count(*) DESC, template_id) AS n "
-                f"FROM {source} WHERE {where} GROUP BY 1, 2) WHERE n <= {int(top)} ORDER BY service, count DESC"),
-                [*files, *parameters], query).to_pylist()
-        by_service: dict[str, list[dict]] = {}
-        for row in tops:
-            by_service.setdefault(row.pop("service"), []).append(row)
-        for row in totals:
-            row["by_category"] = {name: row.pop(name) for name in ("error", "telemetry", "noise", "audit", "info")}
-            row["top_templates"] = by_service.get(row["service"], [])
-        return totals
+
+            def grouped(columns: str, groups: str) -> list[dict]:
+                return self._run(snapshot, f"SELECT {service}, {columns} FROM {source} WHERE {where} GROUP BY {groups}",
+                                 [*files, *parameters], query).to_pylist()
+
+            accumulator.merge(
+                grouped("count(*) AS records, sum(lines)::BIGINT AS lines, sum(strlen(raw))::BIGINT AS bytes, "
+                        "count(*) FILTER (WHERE format <> 'unparsed') AS parsed, "
+                        "count(*) FILTER (WHERE format = 'unparsed') AS unparsed, "
+                        "count(*) FILTER (WHERE format <> 'unparsed' AND request_id IS NULL) AS no_request_id", "1"),
+                grouped("category, count(*) AS records", "1, 2"),
+                grouped("template_id, category, count(*) AS records, any_value(template) AS template", "1, 2, 3"))
+        return accumulator.report(top)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -138,9 +139,10 @@ async def templates(request: Request, principal: Reader, tenant_id: TenantId = N
 @router.get("/logs/hygiene", summary="Log hygiene per service: volume by category, noise, missing request ids")
 async def hygiene(request: Request, principal: Reader, tenant_id: TenantId = None, service: Text = None,
                   start_time: Text = None, end_time: Text = None) -> Response:
-    """Per service over the range: lines by category, the noise share, the share of lines without
-    a request id, the unparsed share, bytes and the top templates — what its logging should change."""
+    """Per service over the range: records by category, the noise share, the share of parsed records
+    without a request id, the unparsed share, physical lines, bytes and the top templates — what
+    its logging should change (the report ``nephoscope logs classify`` prints for files)."""
     scope = read_scope(principal, tenant_id)
     query = _query(request, principal, scope)
-    found = await run_in_threadpool(request.app.state.logs.store.hygiene, scope, query)
-    return responses.json_response({"elements": found})
+    report = await run_in_threadpool(request.app.state.logs.store.hygiene, scope, query)
+    return responses.json_response({"elements": msgspec.to_builtins(report.services)})

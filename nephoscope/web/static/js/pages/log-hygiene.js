@@ -47,7 +47,7 @@ const segments = (service) => CATEGORIES.map((c) => ({ key: c.key, label: c.labe
 
 /** Every service's volume on one scale: who logs the most, and of what. */
 function overview(services) {
-  const most = Math.max(...services.map((s) => s.lines));
+  const most = Math.max(...services.map((s) => s.records));
   return h("section", { class: "card", aria: { labelledby: "hyg-volume" } },
     h("div", { class: "card-head" }, h("h2", { id: "hyg-volume", text: "Volume by service" }), legend()),
     h("table", { class: "volume-chart" }, h("caption", { class: "visually-hidden", text: "Lines per service, by category" }),
@@ -55,7 +55,7 @@ function overview(services) {
         h("th", { scope: "row", text: s.service }),
         h("td", { class: "bar-cell" }, stackedBar(segments(s), { width: 600, height: 16, total: most,
           label: `${s.service}: ${segments(s).filter((seg) => seg.value).map((seg) => `${seg.value} ${seg.label}`).join(", ")}` })),
-        h("td", { class: "num", text: plural(s.lines, "line") }),
+        h("td", { class: "num", text: plural(s.records, "line") }),
         h("td", { class: "num muted", text: bytes(s.bytes || 0) }))))));
 }
 
@@ -65,16 +65,16 @@ function legend() {
 }
 
 function serviceCard(service, range) {
-  const share = (key) => (service.lines ? (service.by_category[key] || 0) / service.lines : 0);
+  const share = (key) => (service.records ? (service.by_category[key] || 0) / service.records : 0);
   const figures = [  // key, label, share, what it means, from when it is worth a word
     ["noise", "noise", service.noise_share, "of the lines are noise", NOISY],
     ["no-request", "no request id", service.without_request_id_share, "cannot be followed (no request id)", UNTRACEABLE],
     ["unparsed", "unparsed", service.unparsed_share, "are in no known format", 0.001],
   ];
-  return h("article", { class: "card hygiene-card", dataset: { service: service.service, lines: String(service.lines) }, aria: { labelledby: `hyg-${service.service}` } },
+  return h("article", { class: "card hygiene-card", dataset: { service: service.service, records: String(service.records) }, aria: { labelledby: `hyg-${service.service}` } },
     h("div", { class: "card-head" },
       h("h2", { id: `hyg-${service.service}`, text: service.service }),
-      h("span", { class: "muted small", text: `${plural(service.lines, "line")} · ${bytes(service.bytes || 0)}` })),
+      h("span", { class: "muted small", text: `${plural(service.records, "line")} · ${bytes(service.bytes || 0)}` })),
     stackedBar(segments(service), { width: 600, height: 22 }),
     h("ul", { class: "cat-counts" }, CATEGORIES.map((c) => h("li", { dataset: { category: c.key, count: String(service.by_category[c.key] || 0) } },
       h("a", { href: logsHref({ service: service.service, category: c.key, range }), title: `The ${c.label} lines of ${service.service}` },
@@ -92,7 +92,7 @@ function serviceCard(service, range) {
 /** Sentences about what the service's logging should change, most useful first. */
 function advice(service, range) {
   const name = service.service;
-  const lines = service.lines || 1;
+  const lines = service.records || 1;
   const top = (category) => service.top_templates.find((t) => t.category === category);
   const quote = (t) => h("a", { href: logsHref({ template_id: t.template_id, service: name, range }), class: "mono quote", text: t.template });
   const said = [];
