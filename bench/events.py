@@ -178,7 +178,7 @@ async def steady(url: str, settings, data_dir: Path, args, rep: Report) -> float
     from nephoscope.events.service import EventService
 
     service = EventService(data_dir, [settings], workers=args.workers)
-    server, broker = psutil.Process(), broker_process()
+    server = psutil.Process()
     await service.start()
     await asyncio.to_thread(service.wait_connected, 60)
     total = int(args.rate * args.seconds)

@@ -252,20 +252,11 @@ def message_id_of(body: bytes) -> str | None:
     return doc.get("message_id") if isinstance(doc, dict) else None
 
 
-class StoreSink:
-    """Stands in for the events store: durable when it returns, ignores a message_id it already
-    holds (the store's rule), runs on the consumer's sink thread."""
+class Gated:
+    """A sink a test can hold: ``hold()`` blocks the next call at its start."""
 
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.stored: list[RawMessage] = []
-        self.ids: set[str] = set()
-        self.ignored = 0  # handed over again although already stored (the store's rule caught it)
-        self.calls = 0
-        self.fail = False
-        self.gate: threading.Event | None = None
-        self.entered = 0
-        self.blocked = False
+    gate: threading.Event | None = None
+    blocked = False
 
     async def hold(self) -> None:
         """Block the next sink call at its start and return once it is blocked."""
@@ -277,13 +268,30 @@ class StoreSink:
             self.gate.set()
             self.gate = None
 
-    def __call__(self, batch: list[RawMessage]) -> None:
-        self.calls += 1
-        self.entered += len(batch)
+    def pass_gate(self) -> None:
         if (gate := self.gate) is not None:
             self.blocked = True
             gate.wait(60)
             self.blocked = False
+
+
+class StoreSink(Gated):
+    """Stands in for the events store: durable when it returns, ignores a message_id it already
+    holds (the store's rule), runs on the consumer's thread."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.stored: list[RawMessage] = []
+        self.ids: set[str] = set()
+        self.ignored = 0  # handed over again although already stored (the store's rule caught it)
+        self.calls = 0
+        self.fail = False
+        self.entered = 0
+
+    def __call__(self, batch: list[RawMessage]) -> None:
+        self.calls += 1
+        self.entered += len(batch)
+        self.pass_gate()
         if self.delay:
             time.sleep(self.delay)
         if self.fail:
@@ -298,34 +306,20 @@ class StoreSink:
             self.stored.append(message)
 
 
-class EventStoreSink:
+class EventStoreSink(Gated):
     """The real thing: parse, catalog and store in the events store (what the server runs)."""
 
     def __init__(self, directory: Path) -> None:
         self.store = EventStore(directory)
         self.catalog = Catalog.load()
-        self.gate: threading.Event | None = None
-        self.blocked = False
         self.added = 0
         self.handed = 0
         self.counting = threading.Lock()
 
-    async def hold(self) -> None:
-        self.gate = threading.Event()
-        await until(lambda: self.blocked, what="a sink call to block")
-
-    def release(self) -> None:
-        if self.gate is not None:
-            self.gate.set()
-            self.gate = None
-
     def __call__(self, batch: list[RawMessage]) -> None:
-        if (gate := self.gate) is not None:
-            self.blocked = True
-            gate.wait(60)
-            self.blocked = False
+        self.pass_gate()
         added = self.store.add_batch(from_bodies(batch, self.catalog))
-        with self.counting:  # two sink threads
+        with self.counting:  # read by the test while the consumer thread writes
             self.handed += len(batch)
             self.added += added
 

@@ -84,7 +84,8 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
                               config.server.region)
         await events.start()
         app.state.events = events
-        logs = LogService(config.data_path, config.logs, store, config.server.region, events.store.add_log_failures)
+        logs = LogService(config.data_path, config.logs, store, config.server.region, events.store.add_log_failures,
+                          events.store.owned_resources)
         app.state.logs = logs
         app.state.notification_method_exists = (
             lambda tenant, method_id: notifications.methods.get(tenant, method_id) is not None)

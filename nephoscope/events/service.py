@@ -66,7 +66,7 @@ class EventCounters:
 
 class EventService:
     def __init__(self, data_dir: Path, brokers: list[RabbitSettings] | None = None,
-                 settings: EventsConfig | None = None, workers: int = 1, region: str = "") -> None:
+                 settings: EventsConfig | None = None, workers: int = RabbitConfig.workers, region: str = "") -> None:
         self.settings = settings or EventsConfig()
         definitions = [Path(p) for p in self.settings.definitions]
         self.catalog = Catalog.load(definitions or None)

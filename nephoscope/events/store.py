@@ -389,13 +389,11 @@ class EventStore:
             cursor = self._connection.cursor()
             try:
                 cursor.register("log_failures", table)
-                before = cursor.execute("SELECT count(*) FROM failures").fetchall()[0][0]
-                cursor.execute(
+                return int(cursor.execute(
                     "INSERT INTO failures SELECT f.resource_id, f.action, f.occurrence, f.resource_type, "
                     "coalesce(f.project_id, r.project_id), f.ts, f.summary, f.exception, f.message, f.request_id, "
                     "f.global_request_id, f.host, f.event_type, f.message_id, f.fault FROM log_failures f "
-                    "LEFT JOIN resources r USING (resource_id) ON CONFLICT DO NOTHING")
-                return cursor.execute("SELECT count(*) FROM failures").fetchall()[0][0] - before
+                    "LEFT JOIN resources r USING (resource_id) ON CONFLICT DO NOTHING").fetchall()[0][0])
             finally:
                 cursor.close()
 

@@ -20,10 +20,6 @@ from nephoscope.events.failures import exception_name, plain_reason
 ACTION = "log"  # the action of a failure learnt from logs (the notification names the real one)
 
 
-def errors_or_warnings(records: pa.Table) -> pa.Array:
-    return pc.is_in(records.column("level"), value_set=pa.array(["ERROR", "CRITICAL", "WARNING"]))
-
-
 def _resource(row: dict) -> tuple[str, str] | None:
     if row.get("instance_id"):
         return row["instance_id"], "instance"
@@ -44,8 +40,8 @@ def failure_rows(records: pa.Table) -> list[dict]:
         return []
     # The exception of a request, from whichever of its lines carries one: the conductor's NoValidHost
     # traceback names no instance, the "Setting instance to ERROR state" line names no exception.
-    raised = records.filter(pc.and_(pc.fill_null(errors_or_warnings(records), False),
-                                    pc.is_valid(records.column("exception_type"))))
+    troubled = pc.is_in(records.column("level"), value_set=pa.array(["ERROR", "CRITICAL", "WARNING"]))
+    raised = records.filter(pc.and_(pc.fill_null(troubled, False), pc.is_valid(records.column("exception_type"))))
     by_request: dict[str, tuple[str, str]] = {}
     for row in raised.select(["request_id", "exception_type", "exception_message"]).to_pylist():
         if row["request_id"]:

@@ -24,16 +24,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.config import LogsConfig
+from nephoscope.logs.failures import failure_rows
 from nephoscope.logs.metrics import log_metrics
 from nephoscope.logs.pipeline import LogPipeline
 from nephoscope.logs.rules import load_rules
-from nephoscope.logs.sources import Source
-from nephoscope.logs.failures import failure_rows
 from nephoscope.logs.scheduling import Explanation, explain
+from nephoscope.logs.sources import Source
 from nephoscope.logs.store import LogQuery, LogStore
+from nephoscope.logs.templates import TemplateMiner
 from nephoscope.logs.traces import Trace, trace
 from nephoscope.model import ALL_TENANTS
-from nephoscope.logs.templates import TemplateMiner
 from nephoscope.periodic import every
 from nephoscope.store.engine import Store
 
@@ -51,7 +51,8 @@ class LogCounters:
 
 class LogService:
     def __init__(self, data_dir: Path, settings: LogsConfig | None = None, metrics: Store | None = None,
-                 region: str = "", failures: Callable[[list[dict]], int] | None = None) -> None:
+                 region: str = "", failures: Callable[[list[dict]], int] | None = None,
+                 owned: Callable[[str], tuple[str, ...]] | None = None) -> None:
         self.settings = settings or LogsConfig()
         self.region = region
         directory = Path(data_dir) / "logs"
@@ -63,6 +64,7 @@ class LogService:
         self.store = LogStore(Path(data_dir), self.settings.memory_limit)
         self.metrics = metrics
         self._failures = failures  # where failure summaries learnt from the lines go (the events store)
+        self._owned = owned  # a project's instances and volumes (the events store knows the owners)
         self.counters = LogCounters()
         self._lock = threading.Lock()  # the counters and the saving of the templates
 
@@ -99,13 +101,14 @@ class LogService:
 
     # -- reading across records --
 
-    def policy(self, scope: str, operator: bool, owned: tuple[str, ...] = ()) -> LogQuery:
+    def policy(self, scope: str, operator: bool) -> LogQuery:
         """What ``scope`` may read: everything for operators; for a project, the user-visible
         categories and loggers of the lines about its project and the resources it owns."""
         if operator:
             return LogQuery()
         return LogQuery(visible_categories=tuple(self.settings.user_visible_categories),
-                        hidden_loggers=tuple(self.settings.user_hidden_loggers), owned_ids=owned)
+                        hidden_loggers=tuple(self.settings.user_hidden_loggers),
+                        owned_ids=self._owned(scope) if self._owned is not None else ())
 
     def trace(self, request_id: str, scope: str, policy: LogQuery) -> Trace:
         def find(ids: list[str]) -> pa.Table:

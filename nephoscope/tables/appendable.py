@@ -53,13 +53,14 @@ class Part:
     first_ms: int
     last_ms: int
     sequence: int
+    size: int  # bytes on disk, known when the part is written or found (parts never change)
 
     @classmethod
     def parse(cls, path: Path) -> Part | None:
         try:
             first, last, sequence = path.stem.split("-")[:3]  # merged parts add "-m<time>"
-            return cls(path, path.parent.name, int(first), int(last), int(sequence))
-        except ValueError:
+            return cls(path, path.parent.name, int(first), int(last), int(sequence), path.stat().st_size)
+        except (ValueError, OSError):
             return None
 
 
@@ -323,7 +324,7 @@ class AppendTable:
             os.fsync(handle.fileno())
         temporary.rename(path)
         _fsync_directory(folder)
-        return Part(path, folder.name, first, last, sequence)
+        return Part(path, folder.name, first, last, sequence, path.stat().st_size)
 
     # -- upkeep --
 
@@ -361,7 +362,7 @@ class AppendTable:
             os.fsync(handle.fileno())
         temporary.rename(path)
         _fsync_directory(folder)
-        return Part(path, folder.name, first, last, sequence)
+        return Part(path, folder.name, first, last, sequence, path.stat().st_size)
 
     def drop_before(self, cutoff_ms: int) -> int:
         """Delete the parts holding only events older than ``cutoff_ms``; returns events dropped."""
@@ -421,4 +422,4 @@ class AppendTable:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"parts": len(self._parts), "tail_rows": self._tail_rows + sum(t.num_rows for t in self._flushing),
-                    "bytes": sum(p.path.stat().st_size for p in self._parts if p.path.exists())}
+                    "bytes": sum(part.size for part in self._parts)}

@@ -36,6 +36,13 @@ TenantId = Annotated[str | None, Query(description="another project (delegates a
 _HIDDEN = ("scope",)
 
 
+def visibility(request: Request, principal: Principal, scope: str) -> tuple[LogQuery, bool]:
+    """What the caller may read of the logs in ``scope``, and whether it is an operator (admins,
+    or anyone reading every project)."""
+    operator = principal.is_admin or scope == ALL_TENANTS
+    return request.app.state.logs.policy(scope, operator), operator
+
+
 def _query(request: Request, principal: Principal, scope: str) -> LogQuery:
     start_ms, end_ms = params.time_range(request, start_required=False)
     get = request.query_params.get
@@ -43,9 +50,7 @@ def _query(request: Request, principal: Principal, scope: str) -> LogQuery:
     if category is not None and category not in CATEGORIES:
         raise unprocessable(f"category must be one of {', '.join(CATEGORIES)}", "category")
     level = (get("level") or "").upper() or None
-    operator = principal.is_admin or scope == ALL_TENANTS
-    owned = () if operator else request.app.state.events.store.owned_resources(scope)
-    policy = request.app.state.logs.policy(scope, operator, owned)
+    policy, _ = visibility(request, principal, scope)
     return dataclasses.replace(
         policy, start_ms=start_ms, end_ms=end_ms, service=get("service") or None, host=get("host") or None,
         level=level, category=category, template_id=get("template_id") or None, request_id=get("request_id") or None,

@@ -19,12 +19,13 @@ from starlette.responses import Response
 from nephoscope.api import responses
 from nephoscope.api.errors import ApiError
 from nephoscope.api.monasca.timestamps import millis_text
+from nephoscope.api.native.logs import visibility
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
 from nephoscope.events.store import EventQuery
 from nephoscope.logs.scheduling import Explanation
 from nephoscope.logs.traces import to_document
-from nephoscope.model import ALL_TENANTS, Principal
+from nephoscope.model import Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
 _SCHEDULING_EVENTS = ("scheduler.select_destinations", "compute_task.build_instances", "compute_task.rebuild_server",
@@ -33,19 +34,13 @@ Reader = Annotated[Principal, Depends(allowed(Action.READ))]
 TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
 
 
-def _policy(request: Request, principal: Principal, scope: str):  # noqa: ANN202
-    operator = principal.is_admin or scope == ALL_TENANTS
-    owned = () if operator else request.app.state.events.store.owned_resources(scope)
-    return request.app.state.logs.policy(scope, operator, owned), operator
-
-
 @router.get("/traces/{request_id}", summary="One request's timeline across services, from any of its ids")
 async def get_trace(request: Request, request_id: str, principal: Reader, tenant_id: TenantId = None) -> Response:
     """Every log line of the request chain (request ids linked by global request ids, nova's RPC
     context and keystoneauth's "used request id" lines) in time order, with the time between steps,
     the services and hosts crossed, and the first true error; the notifications of the chain too."""
     scope = read_scope(principal, tenant_id)
-    policy, _ = _policy(request, principal, scope)
+    policy, _ = visibility(request, principal, scope)
     trace = await run_in_threadpool(request.app.state.logs.trace, request_id, scope, policy)
     if not trace.steps:
         raise ApiError(404, f"no log line of request {request_id} is visible to this project", "Not Found",
@@ -72,7 +67,7 @@ async def get_scheduling(request: Request, instance_id: str, principal: Reader,
     before and after (and, for operators, which hosts it removed), and the reason in plain words;
     the scheduler's and conductor's notifications about the instance beside them (``events``)."""
     scope = read_scope(principal, tenant_id)
-    policy, operator = _policy(request, principal, scope)
+    policy, operator = visibility(request, principal, scope)
     explanation = await run_in_threadpool(request.app.state.logs.explain_scheduling, instance_id, scope, policy)
     # The scheduler's and conductor's notifications about the instance say it too (and are all a
     # cloud without those log lines has): they join the explanation, and give the reason when the
