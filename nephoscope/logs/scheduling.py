@@ -169,3 +169,24 @@ def explain(instance_id: str, records: pa.Table) -> Explanation:
         reason = "the scheduler could not place the instance (the logs do not say which step failed)"
     return Explanation(instance_id, request_ids, result, reason, filters,
                        False if no_candidates else None, hosts_considered, used)
+
+
+SCHEDULING_EVENTS = ("scheduler.select_destinations", "compute_task.build_instances", "compute_task.rebuild_server",
+                     "compute_task.migrate_server", "instance.create.error")
+"""Notifications that speak of scheduling an instance (nova's scheduler and conductor)."""
+
+
+def with_notifications(instance_id: str, explanation: Explanation | None, request_ids: list[str],
+                       failures: list[tuple[str, str]]) -> Explanation | None:
+    """The explanation completed by what the notifications said: ``request_ids`` of the scheduling
+    notifications about the instance, and its ``failures`` as (summary, exception). They explain
+    alone where no scheduler lines are collected, and give the exception the lines did not name.
+    None when neither lines nor notifications speak of it."""
+    if explanation is None:
+        if not request_ids and not failures:
+            return None
+        return Explanation(instance_id, sorted(set(request_ids)), "failed" if failures else "unknown",
+                           failures[0][0] if failures else "the notifications do not say why")
+    if explanation.result == "failed" and failures and not explanation.filters and failures[0][1]:
+        explanation.reason = f"{explanation.reason}; {failures[0][0]}"
+    return explanation

@@ -23,13 +23,11 @@ from nephoscope.api.native.logs import visibility
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
 from nephoscope.events.store import EventQuery
-from nephoscope.logs.scheduling import Explanation
+from nephoscope.logs.scheduling import SCHEDULING_EVENTS, with_notifications
 from nephoscope.logs.traces import to_document
 from nephoscope.model import Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
-_SCHEDULING_EVENTS = ("scheduler.select_destinations", "compute_task.build_instances", "compute_task.rebuild_server",
-                      "compute_task.migrate_server", "instance.create.error")
 Reader = Annotated[Principal, Depends(allowed(Action.READ))]
 TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
 
@@ -69,22 +67,16 @@ async def get_scheduling(request: Request, instance_id: str, principal: Reader,
     scope = read_scope(principal, tenant_id)
     policy, operator = visibility(request, principal, scope)
     explanation = await run_in_threadpool(request.app.state.logs.explain_scheduling, instance_id, scope, policy)
-    # The scheduler's and conductor's notifications about the instance say it too (and are all a
-    # cloud without those log lines has): they join the explanation, and give the reason when the
-    # lines do not.
+    # The scheduler's and conductor's notifications about the instance join the lines.
     store = request.app.state.events.store
     found = await run_in_threadpool(store.query, scope, EventQuery(resource_id=instance_id), None, 200)
-    notes = [event for event in found if event.event_type.startswith(_SCHEDULING_EVENTS)]
+    notes = [event for event in found if event.event_type.startswith(SCHEDULING_EVENTS)]
     failures = await run_in_threadpool(store.failures, scope, instance_id)
-    if explanation is None and not notes:
+    explanation = with_notifications(instance_id, explanation, [event.request_id for event in notes if event.request_id],
+                                     [(failure.summary, failure.exception) for failure in failures])
+    if explanation is None:
         raise ApiError(404, f"no log line or notification about instance {instance_id} is visible to this project",
                        "Not Found", "instance_id")
-    if explanation is None:
-        explanation = Explanation(instance_id, sorted({event.request_id for event in notes if event.request_id}),
-                                  "failed" if failures else "unknown",
-                                  failures[0].summary if failures else "the notifications do not say why")
-    elif explanation.result == "failed" and failures and not explanation.filters and failures[0].exception:
-        explanation.reason = f"{explanation.reason}; {failures[0].summary}"
     body = dataclasses.asdict(explanation)
     for step, filter_step in zip(body["filters"], explanation.filters):
         step["removed"] = filter_step.removed
