@@ -35,6 +35,7 @@ import pytest
 from oslo_config import cfg
 
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from nephoscope.events.batch import from_bodies
@@ -277,7 +278,8 @@ class Gated:
 
 class StoreSink(Gated):
     """Stands in for the events store: durable when it returns, ignores a message_id it already
-    holds (the store's rule), runs on the consumer's thread."""
+    holds (the store's rule), runs on the consumer's thread. With ``delay``, as a worker process's
+    sink does, it returns at once a future that completes ``delay`` later (the store elsewhere)."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
@@ -288,12 +290,25 @@ class StoreSink(Gated):
         self.fail = False
         self.entered = 0
 
-    def __call__(self, batch: list[RawMessage]) -> None:
+    def __call__(self, batch: list[RawMessage]) -> Future | None:
         self.calls += 1
         self.entered += len(batch)
         self.pass_gate()
-        if self.delay:
-            time.sleep(self.delay)
+        if not self.delay:
+            self.store(batch)
+            return None
+        done: Future = Future()
+
+        def later() -> None:
+            try:
+                self.store(batch)
+                done.set_result(None)
+            except Exception as error:  # noqa: BLE001 - handed to the consumer
+                done.set_exception(error)
+        threading.Timer(self.delay, later).start()
+        return done
+
+    def store(self, batch: list[RawMessage]) -> None:
         if self.fail:
             raise RuntimeError("store unavailable")
         for message in batch:
