@@ -18,6 +18,7 @@ lines (service, component, host) from ``sources``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,6 +55,39 @@ _UUID_VALUE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 BATCH_LINES = 16_384
 
 
+class _Order:
+    """Whose turn it is among batches processed at once."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.changed = threading.Condition()
+
+
+class _Turn:
+    """A batch's turn at the template miner: entered only after every earlier batch has left it, so
+    parallel batches get the same template ids and "new" flags as one thread would give them (the
+    text that founds a template names it). Parsing around it runs in parallel."""
+
+    ALONE: _Turn
+
+    def __init__(self, order: _Order | None, number: int) -> None:
+        self.order, self.number = order, number
+
+    def __enter__(self) -> None:
+        if self.order is not None:
+            with self.order.changed:
+                self.order.changed.wait_for(lambda: self.order.next == self.number)
+
+    def __exit__(self, *_: object) -> None:
+        if self.order is not None:
+            with self.order.changed:
+                self.order.next += 1
+                self.order.changed.notify_all()
+
+
+_Turn.ALONE = _Turn(None, 0)
+
+
 class LogPipeline:
     """Lines to records: parse, merge, normalize, mask, template, classify."""
 
@@ -63,8 +97,10 @@ class LogPipeline:
         self.classifier = Classifier(self.rules)
 
     # ------------------------------------------------------------------ public
-    def process(self, lines: Sequence[str] | pa.Array | pa.ChunkedArray, source: Source | None = None) -> pa.Table:
-        """Records of ``lines``; one per line unless lines continue the record before them."""
+    def process(self, lines: Sequence[str] | pa.Array | pa.ChunkedArray, source: Source | None = None,
+                turn: _Turn | None = None) -> pa.Table:
+        """Records of ``lines``; one per line unless lines continue the record before them.
+        ``turn``: batches processed at once meet the template miner in this order (``process_many``)."""
         source = source or Source()
         raw = string_array(lines)
         element_first = None
@@ -80,7 +116,7 @@ class LogPipeline:
                 raw = pc.utf8_rtrim(raw, characters="\r")
         if len(raw) == 0:
             return RECORD_SCHEMA.empty_table()
-        return self._records(parse_lines(raw), source, element_first)
+        return self._records(parse_lines(raw), source, element_first, turn or _Turn.ALONE)
 
     def process_many(self, batches: Iterable[Sequence[str] | pa.Array], source: Source | None = None,
                      workers: int | None = None) -> Iterator[pa.Table]:
@@ -91,17 +127,18 @@ class LogPipeline:
             for batch in batches:
                 yield self.process(batch, source)
             return
+        order = _Order()
         with ThreadPoolExecutor(workers, thread_name_prefix="logs") as pool:
             pending = []
-            for batch in batches:
-                pending.append(pool.submit(self.process, batch, source))
+            for number, batch in enumerate(batches):
+                pending.append(pool.submit(self.process, batch, source, _Turn(order, number)))
                 if len(pending) > workers * 2:  # bounded read-ahead
                     yield pending.pop(0).result()
             for future in pending:
                 yield future.result()
 
     # ------------------------------------------------------------------ stages
-    def _records(self, lines: Lines, source: Source, element_first: np.ndarray | None) -> pa.Table:
+    def _records(self, lines: Lines, source: Source, element_first: np.ndarray | None, turn: _Turn) -> pa.Table:
         continues = continuation_flags(lines, element_first)
         owner = owners(continues)
         starts = np.flatnonzero(owner == np.arange(len(owner)))
@@ -148,11 +185,18 @@ class LogPipeline:
         is_new = np.zeros(count, bool)
         exact = np.zeros(count, bool)
         json_rows = np.flatnonzero(kind == Kind.JSON)
+        # The miner's answers (which text founds a template, what is new) follow batch order; the
+        # masking before it runs in parallel unless JSON records set the messages it masks.
         if len(json_rows):  # before masking: the message of a JSON record is a field of it
-            bad = self._json(columns, json_rows, at_starts(lines.body), exact, is_new)
-            formats = scatter(formats, bad, ["unparsed"] * len(bad))
-        masked, parameters = masks.mask(columns["message"])
-        distinct, codes = self._mine(columns, masked, exact, is_new)
+            with turn:
+                bad = self._json(columns, json_rows, at_starts(lines.body), exact, is_new)
+                formats = scatter(formats, bad, ["unparsed"] * len(bad))
+                masked, parameters = masks.mask(columns["message"])
+                distinct, codes = self._mine(columns, masked, exact, is_new)
+        else:
+            masked, parameters = masks.mask(columns["message"])
+            with turn:
+                distinct, codes = self._mine(columns, masked, exact, is_new)
         # access lines inside oslo.log messages (eventlet, placement), read from the masked values
         http = access.from_masks(distinct, codes, parameters, kind == Kind.OSLO)
         if lines.access:
