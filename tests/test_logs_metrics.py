@@ -78,7 +78,7 @@ def test_ingest_batch_for_the_store(records) -> None:
     for definition in batch.tenant_series:
         assert definition.id == series_id(series_key("admin", definition.name, definition.dimensions))
     assert set(batch.points.series.tolist()) <= set(ids)
-    assert np.array_equal(batch.points.count, metrics.count)
+    assert np.array_equal(batch.points.count, metrics.points.count)
     assert batch.points.timestamp.dtype == np.int64
 
 

@@ -21,7 +21,7 @@ store ingests. Grouping runs in Arrow's hash aggregation: no Python loop per rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -40,68 +40,48 @@ _RECORD_DIMENSIONS = ("service", "category", "level", "hostname", "region")
 
 @dataclass
 class MetricPoints:
-    """Summary points, columnar: ``series[i]`` indexes ``names``/``dimensions``."""
+    """Summary points of several series: ``points.series[i]`` indexes ``names``/``dimensions``
+    (the store's ids are only known once a tenant owns them, see ``to_ingest_batch``)."""
 
     names: list[str]
     dimensions: list[dict[str, str]]
-    series: np.ndarray  # int64 index into names/dimensions
-    timestamp: np.ndarray  # int64 ms, window start
-    count: np.ndarray  # int64
-    sum: np.ndarray  # float64
-    min: np.ndarray
-    max: np.ndarray
-    last: np.ndarray
+    points: PointBatch
 
     def __len__(self) -> int:
-        return int(self.series.shape[0])
+        return len(self.points)
 
     def rows(self) -> list[dict]:
         """One dict per point (tests, printing)."""
+        points = self.points
         return [{"name": self.names[s], "dimensions": self.dimensions[s], "timestamp": int(t), "count": int(c),
                  "sum": float(total), "min": float(low), "max": float(high), "last": float(last)}
-                for s, t, c, total, low, high, last in zip(self.series, self.timestamp, self.count, self.sum,
-                                                           self.min, self.max, self.last)]
+                for s, t, c, total, low, high, last in zip(points.series, points.timestamp, *points.summary_columns())]
 
     def to_ingest_batch(self, tenant: str, registry=None) -> IngestBatch:
         """The store's ``IngestBatch`` for ``tenant``; with a registry, only unknown series are defined."""
         definitions = [SeriesDefinition(series_id(series_key(tenant, name, dims)), tenant, name, dims)
                        for name, dims in zip(self.names, self.dimensions)]
         ids = np.array([d.id for d in definitions], np.int64)
-        points = PointBatch(series=ids[self.series] if len(self) else np.empty(0, np.int64),
-                            timestamp=self.timestamp, count=self.count, sum=self.sum, min=self.min, max=self.max,
-                            last=self.last)
+        points = replace(self.points, series=ids[self.points.series] if len(self) else np.empty(0, np.int64))
         new = registry.unknown(definitions) if registry is not None else definitions
         return IngestBatch(new, points, ValueMeta(), tenant)
 
     @staticmethod
     def concat(parts: list[MetricPoints]) -> MetricPoints:
-        names: list[str] = []
-        dimensions: list[dict[str, str]] = []
-        index: dict[tuple, int] = {}
-        columns: dict[str, list[np.ndarray]] = {k: [] for k in ("series", "timestamp", "count", "sum", "min", "max",
-                                                               "last")}
-        for part in parts:
-            remap = np.empty(len(part.names), np.int64)
-            for position, (name, dims) in enumerate(zip(part.names, part.dimensions)):
-                key = (name, tuple(sorted(dims.items())))
-                if key not in index:
-                    index[key] = len(names)
-                    names.append(name)
-                    dimensions.append(dims)
-                remap[position] = index[key]
-            columns["series"].append(remap[part.series] if len(part) else np.empty(0, np.int64))
-            for name in ("timestamp", "count", "sum", "min", "max", "last"):
-                columns[name].append(getattr(part, name))
-        joined = {k: np.concatenate(v) if v else np.empty(0) for k, v in columns.items()}
-        return MetricPoints(names, dimensions, joined["series"].astype(np.int64), joined["timestamp"].astype(np.int64),
-                            joined["count"].astype(np.int64), joined["sum"].astype(np.float64),
-                            joined["min"].astype(np.float64), joined["max"].astype(np.float64),
-                            joined["last"].astype(np.float64))
+        """Points of ``parts`` together; their series are distinct (each part is one metric name)."""
+        if not parts:
+            return _empty()
+        offsets = np.cumsum([0] + [len(part.names) for part in parts])
+        columns = {column: np.concatenate([getattr(part.points, column) for part in parts])
+                   for column in ("timestamp", "count", "sum", "min", "max", "last")}
+        series = np.concatenate([part.points.series + offset for part, offset in zip(parts, offsets)])
+        return MetricPoints([name for part in parts for name in part.names],
+                            [dims for part in parts for dims in part.dimensions], PointBatch(series, **columns))
 
 
 def _empty() -> MetricPoints:
     integer, real = np.empty(0, np.int64), np.empty(0, np.float64)
-    return MetricPoints([], [], integer, integer, integer, real, real, real, real)
+    return MetricPoints([], [], PointBatch(integer, integer, count=integer, sum=real, min=real, max=real, last=real))
 
 
 def log_metrics(records: pa.Table, window_ms: int = 60_000, region: str | None = None) -> MetricPoints:
@@ -165,6 +145,7 @@ def _summaries(table: pa.Table, dimensions: tuple[str, ...], value: str, name: s
     def column(suffix: str, dtype: type) -> np.ndarray:
         return pc.fill_null(grouped.column(f"{value}_{suffix}"), 0).to_numpy().astype(dtype)
 
-    return MetricPoints(names, dims_list, series, grouped.column("window").to_numpy().astype(np.int64),
-                        column("count", np.int64), column("sum", np.float64), column("min", np.float64),
-                        column("max", np.float64), column("last", np.float64))
+    return MetricPoints(names, dims_list, PointBatch(
+        series, grouped.column("window").to_numpy().astype(np.int64), count=column("count", np.int64),
+        sum=column("sum", np.float64), min=column("min", np.float64), max=column("max", np.float64),
+        last=column("last", np.float64)))
