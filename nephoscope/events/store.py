@@ -36,6 +36,7 @@ from nephoscope.events.dedupe import RecentIds
 from nephoscope.events.failures import Failure
 from nephoscope.model import ALL_TENANTS
 from nephoscope.tables.appendable import AppendTable, Position, ipc_bytes, kind_of
+from nephoscope.tables.where import Where, page_end
 
 log = logging.getLogger(__name__)
 
@@ -334,44 +335,26 @@ class EventStore:
     def query(self, scope: str, query: EventQuery, after: tuple[int, str] | None, limit: int) -> list[StoredEvent]:
         """Events in ``scope`` (a project, or every project for admins), newest first, paged by
         ``after`` = (timestamp, message id) of the last event of the previous page."""
-        clauses, parameters = ["TRUE"], []
+        where = Where()
         if scope != ALL_TENANTS:
-            clauses.append("project_id = ?")
-            parameters.append(scope)
-        if query.project_id is not None:
-            clauses.append("project_id = ?")
-            parameters.append(query.project_id)
-        if query.event_type:
-            if query.event_type.endswith("*"):
-                clauses.append("starts_with(event_type, ?)")
-                parameters.append(query.event_type[:-1])
-            else:
-                clauses.append("event_type = ?")
-                parameters.append(query.event_type)
-        if query.resource_id is not None:
-            clauses.append("resource_id = ?")
-            parameters.append(query.resource_id)
-        if query.request_id is not None:
-            clauses.append("(request_id = ? OR global_request_id = ?)")
-            parameters += [query.request_id, query.request_id]
-        if query.start_ms is not None:
-            clauses.append("ts >= ?")
-            parameters.append(query.start_ms)
-        if query.end_ms is not None:
-            clauses.append("ts < ?")
-            parameters.append(query.end_ms)
-        if after is not None:
-            clauses.append("(ts, message_id) < (?, ?)")
-            parameters += list(after)
-        upper = query.end_ms if after is None else min(after[0] + 1, query.end_ms or after[0] + 1)
-        with self.table.snapshot(query.start_ms, upper) as snap:
+            where.equal("project_id", scope)
+        where.equal("project_id", query.project_id)
+        if query.event_type and query.event_type.endswith("*"):
+            where.add("starts_with(event_type, ?)", query.event_type[:-1])
+        elif query.event_type:
+            where.equal("event_type", query.event_type)
+        where.equal("resource_id", query.resource_id)
+        where.request(query.request_id)
+        where.time_range(query.start_ms, query.end_ms)
+        where.before(after, "message_id")
+        with self.table.snapshot(query.start_ms, page_end(query.end_ms, after)) as snap:
             cursor = self._connection.cursor()
             try:
                 cursor.register("tail", snap.tail)
                 rows = cursor.execute(
-                    f"SELECT {', '.join(_READ_COLUMNS)} FROM {snap.relation} WHERE {' AND '.join(clauses)} "
+                    f"SELECT {', '.join(_READ_COLUMNS)} FROM {snap.relation} WHERE {where} "
                     f"ORDER BY ts DESC, message_id DESC LIMIT {int(limit)}",
-                    [*snap.parameters, *parameters]).fetchall()
+                    [*snap.parameters, *where.parameters]).fetchall()
             finally:
                 cursor.close()
         return [StoredEvent(r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", r[6] or "", r[7] or "", r[8] or "",
@@ -401,14 +384,11 @@ class EventStore:
                  end_ms: int | None = None, limit: int = 1000, after: tuple[int, str] | None = None) -> list[Failure]:
         """Failures in ``scope``, newest first: one per resource and request, the notification's
         when there is one, with what the logs said about it as ``detail``."""
-        clauses, parameters = ["TRUE"], []
+        where = Where()
         if scope != ALL_TENANTS:
-            clauses.append("project_id = ?")
-            parameters.append(scope)
-        for clause, value in (("resource_id = ?", resource_id), ("ts >= ?", start_ms), ("ts < ?", end_ms)):
-            if value is not None:
-                clauses.append(clause)
-                parameters.append(value)
+            where.equal("project_id", scope)
+        where.equal("resource_id", resource_id)
+        where.time_range(start_ms, end_ms)
         outer, outer_parameters = "n = 1", []
         if after is not None:  # the page after (timestamp, resource id), in the newest-first order
             outer += " AND (ts < ? OR (ts = ? AND resource_id > ?))"
@@ -421,11 +401,11 @@ class EventStore:
                 "  SELECT *, row_number() OVER same AS n,"
                 "    coalesce(max(CASE WHEN action = 'log' THEN message END) OVER same, '') AS detail,"
                 "    list(DISTINCT CASE WHEN action = 'log' THEN 'logs' ELSE 'events' END) OVER same AS sources"
-                f"  FROM failures WHERE {' AND '.join(clauses)}"
+                f"  FROM failures WHERE {where}"
                 "  WINDOW same AS (PARTITION BY resource_id, occurrence ORDER BY (action = 'log'), ts"
                 "                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
                 f") WHERE {outer} ORDER BY ts DESC, resource_id LIMIT {int(limit)}",
-                [*parameters, *outer_parameters]).fetchall()
+                [*where.parameters, *outer_parameters]).fetchall()
         finally:
             cursor.close()
         return [Failure(r[0], r[1] or "", r[2] or "", r[3], r[4], r[5] or "", r[6] or "", r[7] or "", r[8] or "",

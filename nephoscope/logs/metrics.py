@@ -28,7 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.logs.access import endpoint_templates, status_classes
-from nephoscope.model import IngestBatch, PointBatch, SeriesDefinition, ValueMeta, series_id, series_key
+from nephoscope.model import (
+    IngestBatch,
+    PointBatch,
+    SeriesDefinition,
+    ValueMeta,
+    series_id,
+    series_key,
+)
 
 REQUESTS = "log.http.requests"
 LATENCY = "log.http.latency_ms"

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -28,6 +26,7 @@ from nephoscope.logs.hygiene import UNKNOWN_SERVICE, HygieneAccumulator, Hygiene
 from nephoscope.logs.schema import RECORD_SCHEMA
 from nephoscope.model import ALL_TENANTS
 from nephoscope.tables.appendable import AppendTable, Snapshot, ipc_bytes
+from nephoscope.tables.where import Where, page_end
 
 STORED_SCHEMA = pa.schema([
     *RECORD_SCHEMA,
@@ -63,41 +62,28 @@ class LogQuery:
     request_ids: tuple[str, ...] = ()  # any of these as request id or global request id
 
 
-def _clauses(scope: str, query: LogQuery) -> tuple[list[str], list[Any]]:
-    clauses, parameters = ["TRUE"], []
+def _where(scope: str, query: LogQuery) -> Where:
+    where = Where()
     if scope != ALL_TENANTS:
-        clauses.append("(scope = ? OR instance_id IN (SELECT id FROM owned) OR volume_id IN (SELECT id FROM owned))")
-        parameters.append(scope)
+        where.add("(scope = ? OR instance_id IN (SELECT id FROM owned) OR volume_id IN (SELECT id FROM owned))", scope)
     if query.request_ids:
-        clauses.append("(request_id IN (SELECT id FROM requested) OR global_request_id IN (SELECT id FROM requested))")
+        where.add("(request_id IN (SELECT id FROM requested) OR global_request_id IN (SELECT id FROM requested))")
     for column, value in (("service", query.service), ("host", query.host), ("level", query.level),
                           ("category", query.category), ("template_id", query.template_id),
                           ("logger", query.logger)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            parameters.append(value)
-    if query.request_id is not None:
-        clauses.append("(request_id = ? OR global_request_id = ?)")
-        parameters += [query.request_id, query.request_id]
+        where.equal(column, value)
+    where.request(query.request_id)
     if query.resource_id is not None:
-        clauses.append("(instance_id = ? OR volume_id = ? OR list_contains(resource_ids, ?))")
-        parameters += [query.resource_id] * 3
-    if query.start_ms is not None:
-        clauses.append("ts >= ?")
-        parameters.append(query.start_ms)
-    if query.end_ms is not None:
-        clauses.append("ts < ?")
-        parameters.append(query.end_ms)
+        where.add("(instance_id = ? OR volume_id = ? OR list_contains(resource_ids, ?))", *[query.resource_id] * 3)
+    where.time_range(query.start_ms, query.end_ms)
     if query.text:
-        clauses.append("contains(lower(message), ?)")
-        parameters.append(query.text.lower())
+        where.add("contains(lower(message), ?)", query.text.lower())
     if query.visible_categories is not None:
-        clauses.append(f"category IN ({', '.join('?' * len(query.visible_categories)) or 'NULL'})")
-        parameters += list(query.visible_categories)
+        where.add(f"category IN ({', '.join('?' * len(query.visible_categories)) or 'NULL'})",
+                  *query.visible_categories)
     for prefix in query.hidden_loggers:
-        clauses.append("NOT starts_with(coalesce(logger, ''), ?)")
-        parameters.append(prefix)
-    return clauses, parameters
+        where.add("NOT starts_with(coalesce(logger, ''), ?)", prefix)
+    return where
 
 
 class LogStore:
@@ -143,80 +129,76 @@ class LogStore:
         if retention_ms:
             self.table.drop_before(now_ms - retention_ms)
 
-    def _run(self, snapshot: Snapshot, sql: str, parameters: Sequence[Any], query: LogQuery | None = None) -> pa.Table:
+    def _run(self, snapshot: Snapshot, sql: str, where: Where, query: LogQuery) -> pa.Table:
+        """``sql`` over ``snapshot.relation`` filtered by ``where``, with the query's id lists as tables."""
         cursor = self._connection.cursor()
         try:
             cursor.register("tail", snapshot.tail)
-            cursor.register("owned", pa.table({"id": pa.array(query.owned_ids if query else (), pa.string())}))
-            cursor.register("requested", pa.table({"id": pa.array(query.request_ids if query else (), pa.string())}))
-            return cursor.sql(sql, params=list(parameters)).to_arrow_table()
+            cursor.register("owned", pa.table({"id": pa.array(query.owned_ids, pa.string())}))
+            cursor.register("requested", pa.table({"id": pa.array(query.request_ids, pa.string())}))
+            return cursor.sql(sql, params=[*snapshot.parameters, *where.parameters]).to_arrow_table()
         finally:
             cursor.close()
 
     def search(self, scope: str, query: LogQuery, after: tuple[int, int] | None, limit: int) -> pa.Table:
         """Records, newest first, paged by ``after`` = (ts, seq) of the last record of the last page."""
-        clauses, parameters = _clauses(scope, query)
-        if after is not None:
-            clauses.append("(ts, seq) < (?, ?)")
-            parameters += list(after)
-        upper = query.end_ms if after is None else min(after[0] + 1, query.end_ms or after[0] + 1)
-        with self.table.snapshot(query.start_ms, upper) as snapshot:
-            source, files = snapshot.relation, snapshot.parameters
-            return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {' AND '.join(clauses)} "
-                                       f"ORDER BY ts DESC, seq DESC LIMIT {int(limit)}", [*files, *parameters], query)
+        where = _where(scope, query)
+        where.before(after, "seq")
+        with self.table.snapshot(query.start_ms, page_end(query.end_ms, after)) as snapshot:
+            source = snapshot.relation
+            return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {where} "
+                                       f"ORDER BY ts DESC, seq DESC LIMIT {int(limit)}", where, query)
 
     def matching(self, scope: str, query: LogQuery, limit: int = 100_000) -> pa.Table:
         """Every record matching (oldest first, at most ``limit``): for traces and explanations."""
-        clauses, parameters = _clauses(scope, query)
+        where = _where(scope, query)
         with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
-            source, files = snapshot.relation, snapshot.parameters
-            return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {' AND '.join(clauses)} "
-                                       f"ORDER BY ts, seq LIMIT {int(limit)}", [*files, *parameters], query)
+            source = snapshot.relation
+            return self._run(snapshot, f"SELECT * EXCLUDE (tenant) FROM {source} WHERE {where} "
+                                       f"ORDER BY ts, seq LIMIT {int(limit)}", where, query)
 
     def facets(self, scope: str, query: LogQuery, top: int = 20) -> dict[str, list[dict]]:
         """Counts of the matching records by category, service and level, and the top templates."""
-        clauses, parameters = _clauses(scope, query)
-        where = " AND ".join(clauses)
+        where = _where(scope, query)
         with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
-            source, files = snapshot.relation, snapshot.parameters
+            source = snapshot.relation
             result: dict[str, list[dict]] = {}
             for column in ("category", "service", "level"):
                 table = self._run(snapshot, f"SELECT {column} AS value, count(*) AS count FROM {source} WHERE {where} "
-                                            "GROUP BY ALL ORDER BY count DESC, value", [*files, *parameters], query)
+                                            "GROUP BY ALL ORDER BY count DESC, value", where, query)
                 result[column] = table.to_pylist()
             table = self._run(snapshot, f"SELECT template_id, any_value(template) AS template, "
                                         f"any_value(category) AS category, count(*) AS count FROM {source} "
                                         f"WHERE {where} GROUP BY template_id ORDER BY count DESC, template_id "
-                                        f"LIMIT {int(top)}", [*files, *parameters], query)
+                                        f"LIMIT {int(top)}", where, query)
             result["template"] = table.to_pylist()
         return result
 
     def templates(self, scope: str, query: LogQuery, limit: int) -> list[dict]:
         """Templates seen in the range, with counts, first and last time, services and category."""
-        clauses, parameters = _clauses(scope, query)
+        where = _where(scope, query)
         with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
-            source, files = snapshot.relation, snapshot.parameters
+            source = snapshot.relation
             return self._run(snapshot, (
                 "SELECT template_id, any_value(template) AS template, count(*) AS count, min(ts) AS first_ms, "
                 "max(ts) AS last_ms, list(DISTINCT service ORDER BY service) AS services, "
                 "mode(category) AS category, bool_or(is_new_template) AS new_in_range "
-                f"FROM {source} WHERE {' AND '.join(clauses)} GROUP BY template_id "
-                f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), [*files, *parameters], query).to_pylist()
+                f"FROM {source} WHERE {where} GROUP BY template_id "
+                f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), where, query).to_pylist()
 
     def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> HygieneReport:
         """Per service: volume by category, noise share, lines without request ids, unparsed
         share, the top templates — what the services' logging should change. The records are
         grouped in SQL; the report is ``logs.hygiene``'s, as offline."""
-        clauses, parameters = _clauses(scope, query)
-        where = " AND ".join(clauses)
+        where = _where(scope, query)
         service = f"coalesce(service, '{UNKNOWN_SERVICE}') AS service"
         accumulator = HygieneAccumulator()
         with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
-            source, files = snapshot.relation, snapshot.parameters
+            source = snapshot.relation
 
             def grouped(columns: str, groups: str) -> list[dict]:
                 return self._run(snapshot, f"SELECT {service}, {columns} FROM {source} WHERE {where} GROUP BY {groups}",
-                                 [*files, *parameters], query).to_pylist()
+                                 where, query).to_pylist()
 
             accumulator.merge(
                 grouped("count(*) AS records, sum(lines)::BIGINT AS lines, sum(strlen(raw))::BIGINT AS bytes, "
