@@ -1,7 +1,7 @@
 // What the Logs, Traces and Scheduling pages share: categories and their colours, badges, links
-// between the pages, and the time-range picker.
+// between the pages, the time-range picker, and reading one document by id.
 
-import { h } from "../dom.js";
+import { fill, h, loading } from "../dom.js";
 import { isoSeconds, parseUtc, utcInput } from "../format.js";
 
 /** The pipeline's categories, in the order they are shown; colours in logs.css (.cat-<key>, .seg-<key>). */
@@ -110,4 +110,19 @@ export function percent(share) {
   if (value === 0) return "0 %";
   if (value < 0.1) return "< 0.1 %";
   return `${value < 10 ? value.toFixed(1).replace(/\.0$/, "") : Math.round(value)} %`;
+}
+
+/** Read the document at `path` into `box` (a loading line meanwhile): the document, or null when
+ *  `box` shows why not — `missing` (nodes) for a 404, the error otherwise. */
+export async function readById(box, ctx, path, loadingText, ...missing) {
+  fill(box, loading(loadingText));
+  try {
+    const doc = await ctx.get(path, ctx.session.tenant());
+    ctx.updated();
+    return doc;
+  } catch (error) {
+    if (error.status === 404) fill(box, ...missing);
+    else ctx.failed(error, box);
+    return null;
+  }
 }

@@ -9,7 +9,7 @@
 import { empty, facts, fill, h, loading, table, when } from "../dom.js";
 import { toMs } from "../format.js";
 import { s, tip } from "../svg.js";
-import { failuresHref, levelBadge, logsHref, requestLinks, schedulingHref } from "./log-common.js";
+import { failuresHref, levelBadge, logsHref, readById, requestLinks, schedulingHref } from "./log-common.js";
 
 const RESULTS = { failed: "FAILED", scheduled: "SCHEDULED", unknown: "UNKNOWN" };
 
@@ -27,20 +27,10 @@ export default async function scheduling(body, ctx, instanceId) {
   body.append(form, box);
   if (!instanceId) return recent(box, ctx);
 
-  fill(box, loading("Reading the scheduler's lines…"));
-  let doc;
-  try {
-    doc = await ctx.get(`v1/scheduling/${encodeURIComponent(instanceId)}`, ctx.session.tenant());
-  } catch (error) {
-    if (error.status === 404) {
-      fill(box, empty(`No log line about instance ${instanceId} is visible in this scope.`,
-        "The id may be mistyped, the lines older than the logs' retention, or the instance not your project's."));
-      return;
-    }
-    ctx.failed(error, box);
-    return;
-  }
-  ctx.updated();
+  const doc = await readById(box, ctx, `v1/scheduling/${encodeURIComponent(instanceId)}`,
+    "Reading the scheduler's lines…", empty(`No log line about instance ${instanceId} is visible in this scope.`,
+      "The id may be mistyped, the lines older than the logs' retention, or the instance not your project's."));
+  if (!doc) return;
   const sentence = doc.reason ? `${doc.reason.charAt(0).toUpperCase()}${doc.reason.slice(1)}${/[.!?]$/.test(doc.reason) ? "" : "."}` : "";
   fill(box,
     h("section", { class: ["card", "sched-head", `is-${doc.result}`], aria: { label: "Explanation" } },

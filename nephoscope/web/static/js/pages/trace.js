@@ -8,7 +8,7 @@
 
 import { empty, facts, fill, h, loading, table, when } from "../dom.js";
 import { isoSeconds, plural, toMs, utc } from "../format.js";
-import { categoryTag, levelBadge, logsHref, requestLinks, traceHref } from "./log-common.js";
+import { categoryTag, levelBadge, logsHref, readById, requestLinks, traceHref } from "./log-common.js";
 import { swimlanes } from "./trace-timeline.js";
 
 const LANES = [["component", "component"], ["service", "service"], ["host", "host"]];
@@ -34,22 +34,11 @@ export default async function trace(body, ctx, requestId) {
   body.append(form, box);
   if (!requestId) return recent(box, ctx);
 
-  fill(box, loading("Following the request…"));
-  let doc;
-  try {
-    doc = await ctx.get(`v1/traces/${encodeURIComponent(requestId)}`, ctx.session.tenant());
-  } catch (error) {
-    if (error.status === 404) {
-      fill(box, empty(`No log line of ${requestId} is visible in this scope.`,
-        "The id may be mistyped, its lines older than the logs' retention, or not about your project; its notifications may still be in Events."),
-      h("p", { class: "center" }, h("a", { href: `#/events?${new URLSearchParams({ request_id: requestId })}`, text: "The events of this request →" })));
-      return;
-    }
-    ctx.failed(error, box);
-    return;
-  }
-  ctx.updated();
-  show(box, ctx, doc);
+  const doc = await readById(box, ctx, `v1/traces/${encodeURIComponent(requestId)}`, "Following the request…",
+    empty(`No log line of ${requestId} is visible in this scope.`,
+      "The id may be mistyped, its lines older than the logs' retention, or not about your project; its notifications may still be in Events."),
+    h("p", { class: "center" }, h("a", { href: `#/events?${new URLSearchParams({ request_id: requestId })}`, text: "The events of this request →" })));
+  if (doc) show(box, ctx, doc);
 }
 
 function show(box, ctx, doc) {
