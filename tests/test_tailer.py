@@ -187,8 +187,15 @@ def test_rename_rotation_with_a_concurrent_writer(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.touch()
     done = threading.Event()
+    polls = [0]  # polls finished so far, counted by the reading thread
+
+    def wait_for_polls(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while polls[0] < count and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def write() -> None:
+        wait_for_polls(1)  # the tailer has found the first file
         writer = log.open("a", buffering=1)
         for generation in range(4):
             for i in range(2000):
@@ -198,6 +205,10 @@ def test_rename_rotation_with_a_concurrent_writer(tmp_path: Path) -> None:
                 if i == 1800:
                     writer.close()
                     writer = log.open("a", buffering=1)
+                    # A polling tailer sees a file that lives under its name for at least one
+                    # poll (a file created and renamed away between two polls is never seen);
+                    # the writer is far faster than logrotate, so it lets one poll begin first.
+                    wait_for_polls(polls[0] + 2)
         writer.close()
         done.set()
 
@@ -207,6 +218,7 @@ def test_rename_rotation_with_a_concurrent_writer(tmp_path: Path) -> None:
     got: list[LogRecord] = []
     while not done.is_set():
         got += t.poll(max_records=500)
+        polls[0] += 1
     thread.join()
     now = time.monotonic()
     for step in range(1, 4):
@@ -216,6 +228,12 @@ def test_rename_rotation_with_a_concurrent_writer(tmp_path: Path) -> None:
     for text in texts(got):
         generation, i, _ = text.split(" ")
         by_generation.setdefault(int(generation), []).append(int(i))
+    for generation, numbers in by_generation.items():  # names what differs, for a failure
+        missing_numbers = sorted(set(range(2000)) - set(numbers))
+        assert not missing_numbers, f"generation {generation} lacks {missing_numbers[:5]}...{missing_numbers[-5:]}"
+        assert len(numbers) == len(set(numbers)), f"generation {generation} has duplicates"
+        disorder = next((k for k in range(1, len(numbers)) if numbers[k] < numbers[k - 1]), None)
+        assert disorder is None, f"generation {generation} out of order: {numbers[disorder - 3:disorder + 3]}"
     assert by_generation == {g: list(range(2000)) for g in range(4)}  # exactly once, in order per generation
 
 

@@ -23,7 +23,8 @@ Guarantees per case (while the tailer runs, every record exactly once, in order 
   its end through the open descriptor, then the new file from 0. The old file stays open
   until it has been idle for ``close_rotated_after`` seconds, so late writes (before the
   application reopens its log) are read too. Those can only come after records of the new
-  file.
+  file. A file is found by a poll: one created and renamed away between two polls (two
+  rotations within one poll interval) is never seen.
 - Deleted, then recreated: like rename rotation. The deleted file is read to its end, then
   closed (so its disk space is freed).
 - A file that appears later, or a new match of a glob: read from offset 0.
@@ -511,6 +512,10 @@ class LogTailer:
                     if len(out) >= limit:
                         return False
                     reader.emit_pending(out)
+                elif reader.has_pending and later:
+                    # The newer files were empty a moment ago but may have data by now: reading
+                    # them would put their records before this held one. They wait for the next poll.
+                    return True
                 if (not reader.visible and now - reader.changed_at >= self.close_rotated_after
                         and os.fstat(reader.fd).st_size == reader.read_end):
                     if not reader.parse(out, limit, final=True):  # a partial line will never be finished
