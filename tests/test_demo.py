@@ -371,7 +371,17 @@ def test_push_backfills_groups_by_tenant_and_batches(receiver) -> None:
         task = asyncio.create_task(run_demo(url, "demo-token", config, stop))
 
         def live_steps() -> int:
-            return len({m["timestamp"] for _, m in rec.metrics() if m["timestamp"] >= start_ms})
+            # Counted on the series checked below: tenants are posted one after the
+            # other, so a step seen for one tenant may not have reached this one yet.
+            return len(
+                {
+                    m["timestamp"]
+                    for _, m in rec.metrics()
+                    if m["timestamp"] >= start_ms
+                    and m["name"] == "cpu.utilization_perc"
+                    and m["dimensions"].get("resource_id") == cloud.instances[0].resource_id
+                }
+            )
 
         await _wait_for(lambda: live_steps() >= 3)
         return start_ms, await _stop_and_time(stop, task)
