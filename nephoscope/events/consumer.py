@@ -12,10 +12,9 @@ anchors):
   durable (a worker process's sink sends the batch to the server and goes on reading while the
   server stores it). Batches are settled in the order they were taken: a batch is acknowledged
   (one ``multiple=True`` ack of its last delivery tag) only when it and every batch before it were
-  stored. A sink error hands
-  everything unacknowledged back to the broker (``nack`` with requeue) after a pause; a crash or a
-  lost connection requeues it too. Redeliveries are the store's to recognise (it stores a message
-  id once), which is what makes the whole path exactly-once.
+  stored. A sink error hands everything unacknowledged back to the broker (``nack`` with requeue)
+  after a pause; a crash or a lost connection requeues it too. Redeliveries are the store's to
+  recognise (it stores a message id once), which is what makes the whole path exactly-once.
 * **Bounded memory.** ``basic.qos`` bounds what the broker hands us before we ack, and we ack only
   after the sink, so what is buffered plus what is in the sink never exceeds the prefetch window:
   a slow sink stops the flow and the backlog stays in the broker (on disk for durable classic
@@ -33,8 +32,8 @@ therefore fast (0.2 s, doubling).
 The client is pika's blocking connection on a thread of its own: it costs a third of the CPU per
 message of an asyncio client (no task and no future per delivery), which matters because the broker
 and the consumer share the machine. Everything per message happens on that one thread: handing
-work to other Python threads would only make them take turns at the GIL. One ``NotificationConsumer`` per broker (e.g. one per Nova
-cell); ``ConsumerGroup`` runs several.
+work to other Python threads would only make them take turns at the GIL. One
+``NotificationConsumer`` per broker (e.g. one per Nova cell); ``ConsumerGroup`` runs several.
 """
 
 from __future__ import annotations
@@ -422,6 +421,7 @@ class NotificationConsumer:
             del buffer[:settings.batch_size]
             if buffer:
                 session.first_at = time.monotonic()
+            # In the sink before it is called, so a sink that blocks still counts as pending.
             settled: Future[object] = Future()  # completes when the batch is durable (or failed)
             session.in_sink.append(_Batch(taken[-1][0], len(taken), settled))
             try:

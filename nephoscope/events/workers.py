@@ -283,8 +283,8 @@ class WorkerPool:
             entry["connected"] = entry["connected"] and bool(worker.stats.get("connected"))
             for key, value in worker.stats.items():
                 if key == "queues":
-                    for queue, count in value.items():
-                        entry["queues"][queue] = entry["queues"].get(queue, 0) + count
+                    for queue_name, count in value.items():
+                        entry["queues"][queue_name] = entry["queues"].get(queue_name, 0) + count
                 elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     entry[key] = entry.get(key, 0) + value
                 elif key == "last_error" and value:
