@@ -57,6 +57,8 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, default=500, help="messages per batch")
     ap.add_argument("--queue-mode", choices=("lazy", "default"), default="lazy",
                     help="RabbitMQ < 3.12 classic queue mode: lazy keeps a backlog on disk, default in memory")
+    ap.add_argument("--queue-version", type=int, choices=(1, 2), default=None,
+                    help="classic queue storage version (x-queue-version, RabbitMQ 3.10+); default: the broker's")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/events.json")
     return ap.parse_args(argv)
 
@@ -161,7 +163,14 @@ def settings_for(url: str, args):  # noqa: ANN001, ANN201
 
     return RabbitSettings(url=url, exchanges=["nova"], topics=["versioned_notifications"], queue_prefix="nephoscope",
                           name="bench", prefetch=args.prefetch, batch_size=args.batch,
-                          queue_arguments={"x-queue-mode": "lazy"} if args.queue_mode == "lazy" else {})
+                          queue_arguments=queue_arguments(args))
+
+
+def queue_arguments(args) -> dict[str, object]:  # noqa: ANN001
+    arguments: dict[str, object] = {"x-queue-mode": "lazy"} if args.queue_mode == "lazy" else {}
+    if args.queue_version is not None:
+        arguments["x-queue-version"] = args.queue_version
+    return arguments
 
 
 def declare(settings) -> None:  # noqa: ANN001

@@ -214,8 +214,9 @@ def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[st
 
 def from_bodies(bodies: Sequence[tuple], catalog: Catalog) -> EventBatch:
     """The batch of raw notification bodies ``(body, exchange, routing key, ...)`` (``RawMessage``s
-    as they came off the broker, or plain tuples). A body that is not an oslo.messaging notification is counted (and the first few reasons
-    kept), never stored, and never blocks the rest of its batch."""
+    as they came off the broker, or plain tuples). A body that is not an oslo.messaging
+    notification is counted (and the first few reasons kept), never stored, and never blocks the
+    rest of its batch."""
     events = []
     unparseable = 0
     problems: list[str] = []
