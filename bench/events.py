@@ -53,8 +53,8 @@ def parse_args(argv=None):
     ap.add_argument("--rate", type=int, default=4000, help="steady publish rate, notifications/s")
     ap.add_argument("--seconds", type=float, default=60.0, help="steady phase duration")
     ap.add_argument("--workers", type=int, default=2, help="consumer worker processes (0: in the server process)")
-    ap.add_argument("--prefetch", type=int, default=1000, help="unacked messages per broker connection")
-    ap.add_argument("--batch", type=int, default=250, help="messages per batch")
+    ap.add_argument("--prefetch", type=int, default=2000, help="unacked messages per broker connection")
+    ap.add_argument("--batch", type=int, default=500, help="messages per batch")
     ap.add_argument("--queue-mode", choices=("lazy", "default"), default="lazy",
                     help="RabbitMQ < 3.12 classic queue mode: lazy keeps a backlog on disk, default in memory")
     ap.add_argument("--queue-version", type=int, choices=(1, 2), default=None,

@@ -149,10 +149,8 @@ class RabbitConfig:
         "octavia", "designate", "manila", "sahara", "trove", "aodh", "swift"])
     topics: list[str] = field(default_factory=lambda: ["notifications", "versioned_notifications"])
     queue_prefix: str = "nephoscope"
-    # A window of four batches: two in the store while two fill. A larger window costs the broker
-    # more per delivery from a lazy queue (≈ 40 µs at 2,000 against ≈ 30 µs at 1,000, docs/benchmarks.md).
     prefetch: int = 1000
-    batch_size: int = 250
+    batch_size: int = 500
     batch_seconds: float = 0.2
     # Consumer processes per broker: each reads, parses and catalogues, the server stores. 0 runs the
     # consumer inside the server process (small clouds, tests).
