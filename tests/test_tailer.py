@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nephoscope.agent.tailer import CHUNK_BYTES, LogRecord, LogTailer
-from tests.conftest import missing, shared_data
+from tests.conftest import missing, shared_data, wait_for
 
 LOGHUB = shared_data("loghub-openstack", "OpenStack_2k.log")
 
@@ -190,27 +190,27 @@ def test_rename_rotation_with_a_concurrent_writer(tmp_path: Path) -> None:
     polls = [0]  # polls finished so far, counted by the reading thread
 
     def wait_for_polls(count: int) -> None:
-        deadline = time.monotonic() + 10
-        while polls[0] < count and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_for(lambda: polls[0] >= count, what=f"{count} polls")
 
     def write() -> None:
-        wait_for_polls(1)  # the tailer has found the first file
-        writer = log.open("a", buffering=1)
-        for generation in range(4):
-            for i in range(2000):
-                writer.write(f"{generation} {i} {'x' * (i % 50)}\n")
-                if i == 1500:  # rename while writing; the writer reopens 300 lines later
-                    os.rename(log, tmp_path / f"app.log.{generation}")
-                if i == 1800:
-                    writer.close()
-                    writer = log.open("a", buffering=1)
-                    # A polling tailer sees a file that lives under its name for at least one
-                    # poll (a file created and renamed away between two polls is never seen);
-                    # the writer is far faster than logrotate, so it lets one poll begin first.
-                    wait_for_polls(polls[0] + 2)
-        writer.close()
-        done.set()
+        try:
+            wait_for_polls(1)  # the tailer has found the first file
+            writer = log.open("a", buffering=1)
+            for generation in range(4):
+                for i in range(2000):
+                    writer.write(f"{generation} {i} {'x' * (i % 50)}\n")
+                    if i == 1500:  # rename while writing; the writer reopens 300 lines later
+                        os.rename(log, tmp_path / f"app.log.{generation}")
+                    if i == 1800:
+                        writer.close()
+                        writer = log.open("a", buffering=1)
+                        # A polling tailer sees a file that lives under its name for at least one
+                        # poll (a file created and renamed away between two polls is never seen);
+                        # the writer is far faster than logrotate, so it lets one poll begin first.
+                        wait_for_polls(polls[0] + 2)
+            writer.close()
+        finally:
+            done.set()  # also when the writer failed: the reading loop ends, the assertions report it
 
     t = tailer(tmp_path)
     thread = threading.Thread(target=write)
