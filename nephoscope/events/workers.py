@@ -277,10 +277,11 @@ class WorkerPool:
         merged: dict[str, dict[str, Any]] = {}
         for worker in self._workers:
             entry = merged.setdefault(worker.settings.label, {"workers": 0, "restarts": 0, "connected": True,
-                                                               "queues": {}})
+                                                               "direct_reads": True, "queues": {}})
             entry["workers"] += 1
             entry["restarts"] += worker.restarts
-            entry["connected"] = entry["connected"] and bool(worker.stats.get("connected"))
+            for flag in ("connected", "direct_reads"):
+                entry[flag] = entry[flag] and bool(worker.stats.get(flag))
             for key, value in worker.stats.items():
                 if key == "queues":
                     for queue_name, count in value.items():
