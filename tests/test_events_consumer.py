@@ -391,6 +391,7 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
             assert consumer.stats()["acked"] == 0 and consumer.stats()["pending"] == 7
             sink.gate.set()
             await until(lambda: consumer.stats()["acked"] == 7, what="acks after the sink returned")
+            assert consumer.stats()["direct_reads"]  # events.deliveries read them, not pika
             ours = {k: v for k, v in (await asyncio.to_thread(list_queues, vhost)).items()
                     if k.startswith("nephoscope.")}
             assert all(v["messages_ready"] == 0 and v["messages_unacknowledged"] == 0 for v in ours.values())
@@ -412,6 +413,32 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
         stats = consumer.stats()
         assert stats["queues"] == {"nephoscope.cell1.notifications": 6, "nephoscope.cell1.versioned_notifications": 1}
         assert stats["redelivered"] == 0
+
+    asyncio.run(scenario())
+
+
+def test_bodies_of_every_size_arrive_whole_and_in_order(vhost: str) -> None:
+    """Through the real broker: empty bodies, bodies split over several frames (RabbitMQ's frame
+    size is 128 KiB) and everything between, read by ``events.deliveries``."""
+    sizes = [0, 1, 4088, 4089, 131_064, 131_065, 400_000, 7, 0, 2_000_000, 3_000]
+    bodies = [(b"%d:" % index) + bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+              for index, size in enumerate(sizes)]
+    bodies = [body[:size] if size else b"" for body, size in zip(bodies, sizes)]
+
+    async def scenario() -> None:
+        sink = StoreSink()
+        consumer = NotificationConsumer(settings_for(vhost, batch_size=4), sink)
+        consumer.start()
+        assert await asyncio.to_thread(consumer.wait_connected, 10)
+        try:
+            await publish(vhost, bodies)
+            await until(lambda: consumer.stats()["acked"] == len(bodies), what="every body acked")
+            assert consumer.stats()["direct_reads"]
+        finally:
+            await asyncio.to_thread(consumer.stop)
+        assert [message.body for message in sink.stored] == bodies
+        assert {(m.exchange, m.routing_key, m.broker, m.redelivered) for m in sink.stored} == {
+            ("nova", "notifications.info", "cell1", False)}
 
     asyncio.run(scenario())
 
