@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import multiprocessing as mp
 import os
 import shlex
@@ -231,6 +232,24 @@ def machine_info() -> dict:
         "python": sys.version.split()[0],
         "platform": sys.platform,
     }
+
+
+def reference_ms() -> float:
+    """Milliseconds this machine takes, right now, for a fixed piece of single-core Python work
+    (JSON parsing and an integer loop; the median of three). The hosts these benches run on share
+    their cores with neighbours and the same work has taken 100 ms at one minute and 170 ms a few
+    minutes later: a figure is only comparable with another measured at a like reference."""
+    document = json.dumps({"items": [{"index": i, "name": "abc" * 10} for i in range(200)]})
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(1000):
+            json.loads(document)
+        total = 0
+        for i in range(700_000):
+            total += i
+        times.append(time.process_time() - started)
+    return sorted(times)[1] * 1000
 
 
 # --------------------------------------------------------------------------

@@ -53,8 +53,11 @@ def parse_args(argv=None):
     ap.add_argument("--rate", type=int, default=4000, help="steady publish rate, notifications/s")
     ap.add_argument("--seconds", type=float, default=60.0, help="steady phase duration")
     ap.add_argument("--workers", type=int, default=2, help="consumer worker processes (0: in the server process)")
-    ap.add_argument("--prefetch", type=int, default=2000, help="unacked messages per broker connection")
-    ap.add_argument("--batch", type=int, default=500, help="messages per batch")
+    from nephoscope.events.consumer import RabbitSettings
+
+    defaults = RabbitSettings()  # measure what the server runs unless told otherwise
+    ap.add_argument("--prefetch", type=int, default=defaults.prefetch, help="unacked messages per broker connection")
+    ap.add_argument("--batch", type=int, default=defaults.batch_size, help="messages per batch")
     ap.add_argument("--queue-mode", choices=("lazy", "default"), default="lazy",
                     help="RabbitMQ < 3.12 classic queue mode: lazy keeps a backlog on disk, default in memory")
     ap.add_argument("--queue-version", type=int, choices=(1, 2), default=None,
@@ -254,6 +257,7 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
     used, alarm, limit = await asyncio.to_thread(broker_status)
     rep.add("backlog.broker_rss_mb", used / 2**20, "MB", note=f"memory alarm at {limit / 2**20:,.0f} MB")
 
+    reference_before = common.reference_ms()
     service = EventService(data_dir, [settings], workers=args.workers)
     server, broker = psutil.Process(), broker_process()
     await service.start()
@@ -293,11 +297,16 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
         rep.add(f"backlog.cpu_cores.{part}", cpu[part] / elapsed, "cores")
         rep.add(f"backlog.cpu_us_per_message.{part}", cpu[part] / max(stored, 1) * 1e6, "µs")
     rep.add("backlog.peak_unacked", consumer.get("pending_high_water"), "messages", note="bounded by the prefetch")
+    rep.add("backlog.direct_reads", consumer.get("direct_reads"), "",
+            note="every worker's deliveries read by events.deliveries (not pika's slower path)")
     rep.add("backlog.server_rss_peak_mb", peak["server"] / 2**20, "MB")
     rep.add("backlog.workers_rss_peak_mb", peak["workers"] / 2**20, "MB")
     rep.add("backlog.broker_rss_peak_mb", peak["broker"] / 2**20, "MB")
     rep.add("backlog.broker_memory_alarm", alarm, "", target=False, op="==")
     rep.add("backlog.parts", stats.get("table_parts"), "files")
+    rep.add("machine.reference_ms_before", reference_before, "ms",
+            note="fixed single-core work (common.reference_ms): ≈100 when this host ran fastest, ≈160 at its slowest")
+    rep.add("machine.reference_ms_after", common.reference_ms(), "ms", note="the same, after the drain")
 
 
 def main(argv=None) -> int:

@@ -157,6 +157,33 @@ def test_retention_drops_whole_old_parts_and_small_parts_are_merged(tmp_path: Pa
     assert ids(store) == ["m-100", "m-101"]
 
 
+def test_a_full_part_is_never_merged_again(tmp_path: Path) -> None:
+    """A busy day is not rewritten at every merge: only the parts below ``full_part_bytes`` are."""
+    store = EventStore(tmp_path, flush_rows=2)
+    table = store.table
+    table.max_parts_per_day = 2
+    number = 0
+
+    def flush_one() -> None:
+        nonlocal number
+        add(store, [event(number, at=T0 + number), event(number + 1, at=T0 + number + 1)])
+        number += 2
+        store.maintain(None, T0)
+
+    for _ in range(3):
+        flush_one()
+    [first_merge] = table._parts
+    table.full_part_bytes = first_merge.size  # that merge is full from now on
+    for _ in range(3):
+        flush_one()
+    paths = {part.path for part in table._parts}
+    assert first_merge.path in paths and first_merge.path.exists(), "the full part was left as it was"
+    assert len(paths) == 2, "the three new parts were merged into one beside it"
+    assert ids(store) == sorted(f"m-{n}" for n in range(number))
+    again = EventStore(tmp_path)  # and both are found again after a restart
+    assert ids(again) == sorted(f"m-{n}" for n in range(number))
+
+
 def test_lifecycle_keeps_the_newest_state_of_each_resource(tmp_path: Path) -> None:
     store = EventStore(tmp_path)
     instance = {"state": "building", "flavor_name": "m1.small", "vcpus": 1, "memory_mb": 512}

@@ -86,7 +86,7 @@ class RabbitSettings:
     topics: list[str] = field(default_factory=lambda: ["notifications", "versioned_notifications"])
     queue_prefix: str = "nephoscope"
     prefetch: int = 1000  # unacked deliveries per connection (split over the topic queues)
-    batch_size: int = 500  # messages per sink call
+    batch_size: int = 250  # messages per sink call (a quarter of the window: see config.RabbitConfig)
     batch_seconds: float = 0.2  # ... or whatever is buffered after this long
     max_pending: int = 20000  # hard bound on unacked messages in memory (applied on top of prefetch)
     in_flight: int = 2  # batches a future-returning sink may hold at once (settled in order)

@@ -134,7 +134,7 @@ def read_log(path: Path) -> tuple[list[tuple[int, pa.Table]], int]:
 
 class AppendTable:
     def __init__(self, directory: Path, schema: pa.Schema, flush_rows: int = 100_000, flush_seconds: float = 300.0,
-                 max_parts_per_day: int = 24, flush_bytes: int = 64 * 2**20,
+                 max_parts_per_day: int = 24, flush_bytes: int = 64 * 2**20, full_part_bytes: int = 128 * 2**20,
                  on_committed: Callable[[list[tuple[Position, pa.Table]]], None] | None = None) -> None:
         self.directory = Path(directory)
         self.schema = schema
@@ -145,6 +145,7 @@ class AppendTable:
         self.flush_seconds = flush_seconds
         self.flush_bytes = flush_bytes  # the tail's memory is bounded by this (and flush_rows)
         self.max_parts_per_day = max_parts_per_day
+        self.full_part_bytes = full_part_bytes  # a part this big is never merged again
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # the group-commit leader
         self._queue: list[tuple[list[tuple[bytes, pa.Table]], threading.Event, list]] = []
@@ -329,20 +330,24 @@ class AppendTable:
     # -- upkeep --
 
     def merge_small_parts(self) -> int:
-        """Days with more than ``max_parts_per_day`` parts get their parts merged into one, row group
-        by row group (memory stays at one row group whatever the day's size); returns merges done."""
+        """Days with more than ``max_parts_per_day`` parts get their small parts (below
+        ``full_part_bytes``) merged into one, row group by row group (memory stays at one row group
+        whatever the day's size); returns merges done. Full parts are left as they are: merging a
+        day's every part each time would rewrite a busy day over and over (each merge copying all
+        that came before), while this way a row is rewritten about once."""
         merged = 0
         with self._maintenance:
             by_day: dict[str, list[Part]] = {}
             for part in list(self._parts):
                 by_day.setdefault(part.day, []).append(part)
             for day, parts in by_day.items():
-                if len(parts) <= self.max_parts_per_day:
+                small = [part for part in parts if part.size < self.full_part_bytes]
+                if len(parts) <= self.max_parts_per_day or len(small) < 2:
                     continue
-                new = self._merge(parts)
-                self._replace(parts, [new])
+                new = self._merge(small)
+                self._replace(small, [new])
                 merged += 1
-                log.info("events: merged %d parts of %s into one", len(parts), day)
+                log.info("events: merged %d parts of %s into one of %.0f MB", len(small), day, new.size / 2**20)
         return merged
 
     def _merge(self, parts: list[Part]) -> Part:
