@@ -57,7 +57,8 @@ class DeliveryReader:
     """Takes the deliveries for its consumers on one channel off a pika connection's input.
 
     ``add_consumer(tag, callback)`` before ``basic_consume(..., consumer_tag=tag)``: a delivery may
-    follow the broker's ConsumeOk in the same read.
+    follow the broker's ConsumeOk in the same read. A callback may send (an ack, say) but must not
+    wait for the broker's answer: input that arrives while a callback runs is read after it returns.
     """
 
     def __init__(self, connection: Any, channel_number: int) -> None:
