@@ -1,7 +1,7 @@
 """The consumer's AMQP client alone: CPU per delivery with pika's own decoding and with ``events.deliveries``.
 
-A backlog of persistent notifications (the events bench's bodies, ~3.2 KB) is published to a lazy
-queue in a throw-away vhost, then consumed by one client on this process's thread — prefetch and
+A backlog of persistent notifications (the events bench's publisher and bodies, ~3.2 KB) is
+published to a lazy queue in a throw-away vhost, then consumed by one client on this process's thread — prefetch and
 acknowledgements (``multiple=True`` every batch) as the server's consumer does, no parsing, no
 store — once through pika's callbacks (``basic_consume`` on a blocking connection, which is what the
 consumer did before) and once with its deliveries read by ``events.deliveries.DeliveryReader``.
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,6 +25,7 @@ import psutil  # noqa: E402
 
 import common  # noqa: E402
 from common import Report, log  # noqa: E402
+from events import broker_process, cpu_seconds, publisher, throwaway_vhost  # noqa: E402
 
 QUEUE = "nephoscope.bench.client"
 SPAWN = mp.get_context("spawn")
@@ -41,27 +40,6 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, default=250, help="deliveries per multiple=True acknowledgement")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/amqp_client.json")
     return ap.parse_args(argv)
-
-
-def ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=120, check=True)
-
-
-def publish(url: str, total: int) -> None:
-    """``total`` persistent notifications into the queue, from a process of its own."""
-    import pika
-
-    from events import _body, _templates
-
-    templates = _templates()
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    properties = pika.BasicProperties(delivery_mode=2, content_type="application/json")
-    for count in range(total):
-        channel.basic_publish("", QUEUE, _body(templates[count % len(templates)]), properties)
-        if count % 1000 == 0:
-            connection.process_data_events(0)
-    connection.close()
 
 
 def consume(url: str, total: int, prefetch: int, batch: int, direct: bool) -> None:
@@ -89,57 +67,55 @@ def consume(url: str, total: int, prefetch: int, batch: int, direct: bool) -> No
     channel.basic_consume(QUEUE, on_message, consumer_tag="bench")
     while state["acked"] < total:
         # acknowledged outside the callbacks, a batch at a time, as the server's consumer does
-        connection.process_data_events(time_limit=0 if state["received"] - state["acked"] >= batch else 0.01)
-        if state["received"] - state["acked"] >= batch or state["received"] == total:
-            if state["received"] > state["acked"]:
-                channel.basic_ack(state["last"], multiple=True)
-                state["acked"] = state["received"]
+        unacked = state["received"] - state["acked"]
+        connection.process_data_events(time_limit=0 if unacked >= batch else 0.01)
+        unacked = state["received"] - state["acked"]
+        if unacked >= batch or (unacked and state["received"] == total):
+            channel.basic_ack(state["last"], multiple=True)
+            state["acked"] = state["received"]
     assert not direct or (reader.taking and reader.taken == total), "the reader handed deliveries to pika"
     connection.close()
-
-
-def cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     rep = Report("amqp_client", vars(args))
-    vhost = f"nephoscope-bench-{uuid.uuid4().hex[:8]}"
-    ctl("add_vhost", vhost)
-    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     results: dict[str, list[dict]] = {"pika": [], "direct": []}
-    try:
+    with throwaway_vhost() as url:
         import pika
 
         connection = pika.BlockingConnection(pika.URLParameters(url))
-        connection.channel().queue_declare(QUEUE, durable=True, arguments={"x-queue-mode": "lazy"})
+        channel = connection.channel()
+        channel.exchange_declare("nova", exchange_type="topic")  # where events.publisher sends
+        channel.queue_declare(QUEUE, durable=True, arguments={"x-queue-mode": "lazy"})
+        channel.queue_bind(QUEUE, "nova", routing_key="versioned_notifications.*")
         connection.close()
-        broker = next(p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp")
+        broker = broker_process()
         me = psutil.Process()
         with common.progress() as bar:
             task = bar.add_task("rounds", total=args.rounds * 2, info="")
             for _ in range(args.rounds):
                 for path in ("pika", "direct"):
                     bar.update(task, info=f"publishing for {path}")
-                    publisher = SPAWN.Process(target=publish, args=(url, args.messages))
-                    publisher.start()
-                    publisher.join()
+                    sent = SPAWN.Value("q", 0)  # held here until the publisher has it
+                    publishing = SPAWN.Process(target=publisher, args=(url, args.messages, 0, sent))
+                    publishing.start()
+                    publishing.join()
+                    if publishing.exitcode != 0 or sent.value != args.messages:
+                        raise RuntimeError(f"the publisher failed (exit code {publishing.exitcode}, "
+                                           f"{sent.value:,} of {args.messages:,} sent)")
                     reference = common.reference_ms()
                     bar.update(task, info=f"consuming: {path}")
-                    broker_before, client_before, started = cpu(broker), cpu(me), time.perf_counter()
+                    broker_before, client_before = cpu_seconds([broker]), cpu_seconds([me])
+                    started = time.perf_counter()
                     consume(url, args.messages, args.prefetch, args.batch, path == "direct")
                     elapsed = time.perf_counter() - started
                     results[path].append({
                         "per_s": args.messages / elapsed,
-                        "client_us": (cpu(me) - client_before) / args.messages * 1e6,
-                        "broker_us": (cpu(broker) - broker_before) / args.messages * 1e6,
+                        "client_us": (cpu_seconds([me]) - client_before) / args.messages * 1e6,
+                        "broker_us": (cpu_seconds([broker]) - broker_before) / args.messages * 1e6,
                         "reference_ms": reference})
                     bar.advance(task)
-    finally:
-        ctl("delete_vhost", vhost)
     for path, runs in results.items():
         if not runs:
             continue

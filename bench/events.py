@@ -22,6 +22,7 @@ the broker's disk, not in its memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +76,18 @@ def parse_args(argv=None):
 
 def ctl(*args: str) -> str:
     return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=120).stdout
+
+
+@contextlib.contextmanager
+def throwaway_vhost() -> Iterator[str]:
+    """The AMQP URL of a vhost of its own on the local broker (guest may use it), deleted after."""
+    vhost = f"nephoscope-bench-{uuid.uuid4().hex[:8]}"
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        ctl("delete_vhost", vhost)
 
 
 def broker_status() -> tuple[int, bool, int]:
@@ -263,14 +277,14 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
     used, alarm, limit = await asyncio.to_thread(broker_status)
     rep.add("backlog.broker_rss_mb", used / 2**20, "MB", note=f"memory alarm at {limit / 2**20:,.0f} MB")
 
+    settling = time.monotonic()
     reference_before = common.reference_ms()
-    waited = 0.0
-    while args.settle and reference_before > args.settled_ms and waited < args.settle:
-        time.sleep(5)
-        waited += 5 + reference_before / 1000
+    while reference_before > args.settled_ms and time.monotonic() - settling < args.settle:
+        await asyncio.sleep(5)
         reference_before = common.reference_ms()
     if args.settle:
-        rep.add("backlog.settle_wait_s", waited, "s", note=f"waited for a reference reading <= {args.settled_ms:.0f} ms")
+        rep.add("backlog.settle_wait_s", time.monotonic() - settling, "s",
+                note=f"waited for a reference reading <= {args.settled_ms:.0f} ms")
     service = EventService(data_dir, [settings], workers=args.workers)
     server, broker = psutil.Process(), broker_process()
     await service.start()
@@ -322,29 +336,28 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
     rep.add("machine.reference_ms_after", common.reference_ms(), "ms", note="the same, after the drain")
 
 
+def run(url: str, phases: set[str], args, rep: Report) -> None:
+    settings = settings_for(url, args)
+    declare(settings)
+    rep.add("message.bytes", len(_body(_templates()[0])), "B", note="one notification on the wire")
+    steady_rate = None
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as directory:
+        if "steady" in phases:
+            steady_rate = asyncio.run(steady(url, settings, Path(directory) / "steady", args, rep))
+        if "backlog" in phases:
+            asyncio.run(backlog(url, settings, Path(directory) / "backlog", args, rep,
+                                steady_rate or (args.rate if "steady" not in phases else None)))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     rep = Report("events", vars(args))
-    vhost = f"nephoscope-bench-{uuid.uuid4().hex[:8]}"
-    ctl("add_vhost", vhost)
-    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     try:
-        settings = settings_for(url, args)
-        declare(settings)
-        rep.add("message.bytes", len(_body(_templates()[0])), "B", note="one notification on the wire")
-        steady_rate = None
-        with tempfile.TemporaryDirectory(prefix="bench-events-") as directory:
-            if "steady" in phases:
-                steady_rate = asyncio.run(steady(url, settings, Path(directory) / "steady", args, rep))
-            if "backlog" in phases:
-                asyncio.run(backlog(url, settings, Path(directory) / "backlog", args, rep,
-                                    steady_rate or (args.rate if "steady" not in phases else None)))
+        with throwaway_vhost() as url:
+            run(url, phases, args, rep)
     except Exception as error:  # noqa: BLE001 - reported
         rep.error("events", error)
-    finally:
-        ctl("delete_vhost", vhost)
     return rep.finish(write=not args.no_write)
 
 

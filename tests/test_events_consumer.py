@@ -601,7 +601,8 @@ def test_broker_restart_and_connection_drops_under_load_exactly_once_into_the_st
     ids = [str(uuid.uuid4()) for _ in range(total)]
     bodies = {mid: oslo_v2(mid, pad=1500) for mid in ids}
 
-    async def disrupt(sink: EventStoreSink, confirmed: set[str], counters: Counter) -> None:
+    async def disrupt(consumer: NotificationConsumer, sink: EventStoreSink, confirmed: set[str],
+                      counters: Counter) -> None:
         # Each disruption hits while a batch sits in the sink: the sink stores it and returns, but
         # its ack can no longer reach the broker, which redelivers it: only the store's rule keeps
         # it from being stored twice. The prefetched rest is requeued.
@@ -611,6 +612,8 @@ def test_broker_restart_and_connection_drops_under_load_exactly_once_into_the_st
             counters["closed"] = await asyncio.to_thread(close_consumer_connections, vhost)
         finally:
             sink.release()
+        # Two outages, not one: the second must not hit a sink call the old connection still made.
+        await until(lambda: consumer.stats()["reconnects"] >= 1, timeout=30, what="a reconnect after the drop")
         await until(lambda: len(confirmed) >= 3000, timeout=30, what="3000 published")
         try:
             await sink.hold()
@@ -633,7 +636,7 @@ def test_broker_restart_and_connection_drops_under_load_exactly_once_into_the_st
         assert await asyncio.to_thread(consumer.wait_connected, 10)
         try:
             await asyncio.wait_for(asyncio.gather(publish_confirmed(vhost, ids, bodies, confirmed, counters),
-                                                  disrupt(sink, confirmed, counters)), 60)
+                                                  disrupt(consumer, sink, confirmed, counters)), 60)
             await until(lambda: sink.added >= total, timeout=30,
                         what=f"all {total} in the store (have {sink.added}, stats {consumer.stats()})")
             await until(lambda: consumer.stats()["pending"] == 0, what="the window to empty")

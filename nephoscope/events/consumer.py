@@ -32,7 +32,7 @@ therefore fast (0.2 s, doubling).
 The client is pika's blocking connection on a thread of its own: it costs a third of the CPU per
 message of an asyncio client (no task and no future per delivery), which matters because the broker
 and the consumer share the machine; and its deliveries are read off the input by
-``events.deliveries`` (a fifth of pika's CPU per delivery again). Everything per message happens on
+``events.deliveries`` (a quarter to a fifth of pika's CPU per delivery again). Everything per message happens on
 that one thread: handing work to other Python threads would only make them take turns at the GIL. One
 ``NotificationConsumer`` per broker (e.g. one per Nova cell); ``ConsumerGroup`` runs several.
 """
