@@ -308,6 +308,8 @@ def test_events_search_catalog_and_failure_summaries(page, cloud):
     expect(card.locator(".utc")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
     screenshot(page, "failures.png")
     card.locator(f"a:text-is('{INSTANCE}')").first.click()
+    # Waits for the resource's own list: the whole list is still shown until its answer arrives.
+    expect(page.locator(f'#failure-list .failure:not([data-resource="{INSTANCE}"])')).to_have_count(0)
     expect(page.locator("#failure-list .failure")).not_to_have_count(0)
     for resource in page.locator("#failure-list .failure").evaluate_all("cs => cs.map(c => c.dataset.resource)"):
         assert resource == INSTANCE
