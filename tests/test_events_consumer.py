@@ -539,12 +539,17 @@ def test_back_pressure_keeps_the_backlog_in_the_broker(vhost: str, prefetch: int
         consumer.start()
         assert await asyncio.to_thread(consumer.wait_connected, 10)
         try:
+            # The first batch waits in the store until the broker has been looked at (rabbitmqctl
+            # takes longer to answer than the slow store needs for all 800).
+            sink.gate = threading.Event()
             await publish(vhost, [oslo_v2(str(uuid.uuid4())) for _ in range(total)])
+            await until(lambda: sink.blocked, what="the store to hold the first batch")
             # The backlog waits in the broker, not in our memory.
             backlog = await ready_count(vhost, "nephoscope.cell1.notifications")
             assert backlog > total // 2, backlog
             queue = (await asyncio.to_thread(list_queues, vhost))["nephoscope.cell1.notifications"]
             assert 0 < queue["messages_unacknowledged"] <= bound
+            sink.release()
             highest = 0
             deadline = time.monotonic() + 40
             while len(sink.stored) < total and time.monotonic() < deadline:

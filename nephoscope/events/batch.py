@@ -9,22 +9,24 @@ columnar.
 
 An event keeps the notification's JSON text as received (``body``); the catalog's full set of
 traits is extracted from it when the event is read, only the core ones (``CORE_TRAITS``) when it
-is stored.
+is stored. Bodies off the broker are decoded only as far as storing reads them
+(``events.projection``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 import pyarrow as pa
 
 from nephoscope.events.catalog import Catalog
-from nephoscope.events.envelope import EnvelopeError, parse_notification
+from nephoscope.events.envelope import EnvelopeError, Loads, parse_notification
 from nephoscope.events.failures import Failure, failure_of
-from nephoscope.events.model import Event
+from nephoscope.events.model import Event, Notification
+from nephoscope.events.projection import needs_whole_document, projection_of
 from nephoscope.tables.appendable import ipc_bytes
 
 # Every table's schema says its kind: the events log holds them side by side (tables.appendable).
@@ -212,6 +214,20 @@ def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[st
                       problems or [])
 
 
+def _event(message: tuple, to_event: Callable[[Notification, bool], Event], projected: Loads) -> Event:
+    """The event of one raw message, its ``oslo.message`` projected (``events.projection``); the
+    whole document decides what the projection cannot, and says why a body is refused."""
+    body, exchange, routing_key = message[0], message[1], message[2]
+    try:
+        event = to_event(parse_notification(body, exchange=exchange, routing_key=routing_key,
+                                            message_loads=projected), True)
+        if not needs_whole_document(event):
+            return event
+    except EnvelopeError:
+        pass
+    return to_event(parse_notification(body, exchange=exchange, routing_key=routing_key), True)
+
+
 def from_bodies(bodies: Sequence[tuple], catalog: Catalog) -> EventBatch:
     """The batch of raw notification bodies ``(body, exchange, routing key, ...)`` (``RawMessage``s
     as they came off the broker, or plain tuples). A body that is not an oslo.messaging
@@ -221,12 +237,12 @@ def from_bodies(bodies: Sequence[tuple], catalog: Catalog) -> EventBatch:
     unparseable = 0
     problems: list[str] = []
     to_event = catalog.to_event
+    projected = projection_of(catalog).decode
     for message in bodies:
-        body, exchange, routing_key = message[0], message[1], message[2]
         try:
-            events.append(to_event(parse_notification(body, exchange=exchange, routing_key=routing_key), True))
+            events.append(_event(message, to_event, projected))
         except EnvelopeError as error:
             unparseable += 1
             if len(problems) < _PROBLEMS_KEPT:
-                problems.append(f"{exchange}/{routing_key}: {error}")
+                problems.append(f"{message[1]}/{message[2]}: {error}")
     return from_events(events, unparseable, problems)

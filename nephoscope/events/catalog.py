@@ -54,7 +54,7 @@ from nephoscope.events.model import Event, Notification
 
 __all__ = [
     "CORE_TRAITS", "DEFINITIONS_DIR", "TRAIT_TYPES", "Catalog", "CatalogError", "EventTypeInfo", "TraitInfo",
-    "render_markdown", "split_publisher",
+    "CONTEXT_FALLBACKS", "path_segments", "render_markdown", "split_publisher",
 ]
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
@@ -150,7 +150,7 @@ def _opened(value: Any) -> Any:
     return value
 
 
-def _path_segments(path: str) -> list[str]:
+def path_segments(path: str) -> list[str]:
     """Split on dots; a double-quoted segment may hold dots. Raises ValueError."""
     segments: list[str] = []
     i, size = 0, len(path)
@@ -202,7 +202,7 @@ def compile_path(path: str) -> Getter:
         raise ValueError("a path must be a non-empty string")
     if path in _ROOT_SCALARS:
         return _ROOT_SCALARS[path]
-    segments = _path_segments(path)
+    segments = path_segments(path)
     root = _ROOT_CONTAINERS.get(segments[0])
     if root is None:
         roots = sorted([*_ROOT_CONTAINERS, *_ROOT_SCALARS])
@@ -393,6 +393,15 @@ CORE_TRAITS = frozenset({
 """The traits extracted when an event is stored; the others are extracted from the stored
 notification when an event is read (a few dozen getters per event cost more than the rest of
 the ingest path)."""
+CONTEXT_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "project_id": ("project_id", "tenant_id", "tenant", "project"),
+    "user_id": ("user_id", "user"),
+    "request_id": ("request_id",),
+    "global_request_id": ("global_request_id",),
+}
+"""An event's id column with no trait value takes the first of these request-context fields
+that is set."""
+
 
 
 class _Compiled:
@@ -789,6 +798,16 @@ class Catalog:
         """Every definition, in file order (files sorted by name)."""
         return [compiled.info for compiled in self._all]
 
+    def store_paths(self) -> list[str]:
+        """Every path a core trait reads, in any definition or the common traits: what storing
+        an event reads of its notification (``events.projection``)."""
+        paths: dict[str, None] = {}
+        for compiled in [*self._all, self._unknown]:
+            for name, fields in compiled.info.trait_fields.items():
+                if name in CORE_TRAITS:
+                    paths.update(dict.fromkeys(fields))
+        return list(paths)
+
     def services(self) -> list[str]:
         return sorted({compiled.service for compiled in self._all})
 
@@ -831,10 +850,10 @@ class Catalog:
             service=service,
             host=split_publisher(n.publisher_id)[1],
             priority=n.priority,
-            project_id=_id(traits.get("project_id"), context, ("project_id", "tenant_id", "tenant", "project")),
-            user_id=_id(traits.get("user_id"), context, ("user_id", "user")),
-            request_id=_id(traits.get("request_id"), context, ("request_id",)),
-            global_request_id=_id(traits.get("global_request_id"), context, ("global_request_id",)),
+            project_id=_id(traits.get("project_id"), context, CONTEXT_FALLBACKS["project_id"]),
+            user_id=_id(traits.get("user_id"), context, CONTEXT_FALLBACKS["user_id"]),
+            request_id=_id(traits.get("request_id"), context, CONTEXT_FALLBACKS["request_id"]),
+            global_request_id=_id(traits.get("global_request_id"), context, CONTEXT_FALLBACKS["global_request_id"]),
             resource_id=_id(traits.get("resource_id"), None, ()),
             resource_type=compiled.resource_type,
             traits=traits,

@@ -29,6 +29,7 @@ import hashlib
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ __all__ = ["EnvelopeError", "object_data", "parse_notification", "parse_timestam
 MAX_EVENT_TYPE_LENGTH = 255
 
 _loads = orjson.loads
+Loads = Callable[[Any], Any]
 _JSONDecodeError = orjson.JSONDecodeError
 _OBJECT_DATA = "_object.data"
 _EPOCH_NAIVE = datetime(1970, 1, 1)
@@ -190,23 +192,23 @@ def _derived_message_id(msg: dict, raw: str | bytes | None) -> str:
     return str(uuid.UUID(bytes=hashlib.blake2b(data, digest_size=16).digest()))
 
 
-def _decode(body: bytes | bytearray | memoryview | str, what: str) -> Any:
+def _decode(body: bytes | bytearray | memoryview | str, what: str, loads: Loads) -> Any:
     try:
-        return _loads(body)
+        return loads(body)
     except _JSONDecodeError as exc:
         raise EnvelopeError(f"{what} is not JSON: {exc}") from None
 
 
-def _notification(body: Any, exchange: str, routing_key: str) -> Notification:
+def _notification(body: Any, exchange: str, routing_key: str, message_loads: Loads) -> Notification:
     raw: str | bytes | None = None
     if type(body) is dict:
         doc = body
     elif isinstance(body, (bytes, str)):
-        doc = _decode(body, "body")
+        doc = _decode(body, "body", _loads)
         raw = body
     elif isinstance(body, (bytearray, memoryview)):
         raw = bytes(body)
-        doc = _decode(raw, "body")
+        doc = _decode(raw, "body", _loads)
     elif isinstance(body, dict):
         doc = body
     else:
@@ -226,7 +228,7 @@ def _notification(body: Any, exchange: str, routing_key: str) -> Notification:
         if type(inner) is not str:
             raise EnvelopeError(f"oslo.message must be a string holding the JSON-encoded notification, "
                                 f"got {_kind(inner)}")
-        msg = _decode(inner, "oslo.message")
+        msg = _decode(inner, "oslo.message", message_loads)
         if type(msg) is not dict:
             raise EnvelopeError(f"oslo.message must encode a JSON object, got {_kind(msg)}")
         raw = inner
@@ -293,11 +295,15 @@ def _notification(body: Any, exchange: str, routing_key: str) -> Notification:
     )
 
 
-def parse_notification(body: bytes | str | dict, *, exchange: str = "", routing_key: str = "") -> Notification:
+def parse_notification(body: bytes | str | dict, *, exchange: str = "", routing_key: str = "",
+                       message_loads: Loads = _loads) -> Notification:
     """The notification in ``body`` (a v2 envelope, a v1 bare notification, as bytes, str or an
-    already decoded dict). Raises ``EnvelopeError`` for anything that is not one."""
+    already decoded dict). Raises ``EnvelopeError`` for anything that is not one.
+    ``message_loads`` decodes a v2 envelope's ``oslo.message`` text (``events.projection`` passes
+    one that keeps only what storing reads; it raises orjson's JSONDecodeError for what is not
+    JSON); the envelope itself, and a v1 notification, are decoded whole."""
     try:
-        return _notification(body, exchange, routing_key)
+        return _notification(body, exchange, routing_key, message_loads)
     except EnvelopeError:
         raise
     except RecursionError:
