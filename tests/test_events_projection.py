@@ -39,6 +39,10 @@ class _Whole:
 
     decode = staticmethod(orjson.loads)
 
+    @staticmethod
+    def learn(notification: object) -> None:
+        pass
+
 
 def v2_body(event_type: str, payload: Any, publisher_id: str = "nova-compute:compute-1", priority: str = "INFO",
             extra: dict | None = None) -> bytes:
@@ -132,12 +136,21 @@ def test_other_services_and_legacy_notifications_give_the_same_batch(catalog: Ca
     assert batch.size == len(bodies) and batch.failures
 
 
-def test_a_versioned_object_of_an_unlisted_namespace_falls_back_to_the_whole_document(catalog: Catalog) -> None:
+def test_a_namespace_it_does_not_know_is_decoded_whole_once_then_learned() -> None:
+    catalog = Catalog.load()  # a projection of its own: this one learns
     sample = _samples()["instance-create-end.json"]
-    text = json.dumps(sample["payload"]).replace("nova_object.", "acme_object.")
-    batch = assert_same([v2_body(sample["event_type"], json.loads(text))], catalog)
-    row = read_ipc(batch.events).to_pylist()[0]
-    assert row["resource_id"] == sample["payload"]["nova_object.data"]["uuid"]
+    payload = json.loads(json.dumps(sample["payload"]).replace("nova_object.", "acme_object."))
+    body = v2_body(sample["event_type"], payload)
+    message = orjson.loads(body)["oslo.message"]
+    projection = projection_of(catalog)
+    assert projection.decode(message)["payload"] == {}  # nothing under acme_object.data was kept
+    batch = assert_same([body], catalog)  # the whole document decided
+    assert read_ipc(batch.events).to_pylist()[0]["resource_id"] == sample["payload"]["nova_object.data"]["uuid"]
+    data = projection.decode(message)["payload"]["acme_object.data"]  # learned from it
+    assert data["uuid"] == sample["payload"]["nova_object.data"]["uuid"]
+    assert data["flavor"]["acme_object.data"]["name"]  # nested objects of the namespace too
+    assert "display_name" not in data
+    assert_same([v2_body(sample["event_type"], payload)], catalog)
 
 
 def test_a_custom_catalog_with_list_context_and_quoted_paths(tmp_path) -> None:
@@ -242,7 +255,7 @@ def test_malformed_and_odd_bodies_give_the_same_batch_and_reasons(catalog: Catal
 
 
 def test_what_msgspec_refuses_orjson_decides(catalog: Catalog) -> None:
-    projection = Projection(catalog.store_paths(), ["project_id"])
+    projection = Projection(catalog)
     deep = '{"payload": {"x": ' + "[" * 1000 + "]" * 1000 + '}, "y": 1}'
     decoded = projection.decode(deep)  # msgspec's depth limit is lower than orjson's: orjson decodes it whole
     assert decoded["y"] == 1  # a key no path reads: the document was decoded whole

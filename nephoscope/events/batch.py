@@ -23,10 +23,10 @@ import orjson
 import pyarrow as pa
 
 from nephoscope.events.catalog import Catalog
-from nephoscope.events.envelope import EnvelopeError, Loads, parse_notification
+from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure, failure_of
 from nephoscope.events.model import Event, Notification
-from nephoscope.events.projection import needs_whole_document, projection_of
+from nephoscope.events.projection import Projection, needs_whole_document, projection_of
 from nephoscope.tables.appendable import ipc_bytes
 
 # Every table's schema says its kind: the events log holds them side by side (tables.appendable).
@@ -214,18 +214,20 @@ def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[st
                       problems or [])
 
 
-def _event(message: tuple, to_event: Callable[[Notification, bool], Event], projected: Loads) -> Event:
+def _event(message: tuple, to_event: Callable[[Notification, bool], Event], projection: Projection) -> Event:
     """The event of one raw message, its ``oslo.message`` projected (``events.projection``); the
     whole document decides what the projection cannot, and says why a body is refused."""
     body, exchange, routing_key = message[0], message[1], message[2]
     try:
         event = to_event(parse_notification(body, exchange=exchange, routing_key=routing_key,
-                                            message_loads=projected), True)
+                                            message_loads=projection.decode), True)
         if not needs_whole_document(event):
             return event
     except EnvelopeError:
         pass
-    return to_event(parse_notification(body, exchange=exchange, routing_key=routing_key), True)
+    notification = parse_notification(body, exchange=exchange, routing_key=routing_key)
+    projection.learn(notification)
+    return to_event(notification, True)
 
 
 def from_bodies(bodies: Sequence[tuple], catalog: Catalog) -> EventBatch:
@@ -237,10 +239,10 @@ def from_bodies(bodies: Sequence[tuple], catalog: Catalog) -> EventBatch:
     unparseable = 0
     problems: list[str] = []
     to_event = catalog.to_event
-    projected = projection_of(catalog).decode
+    projection = projection_of(catalog)
     for message in bodies:
         try:
-            events.append(_event(message, to_event, projected))
+            events.append(_event(message, to_event, projection))
         except EnvelopeError as error:
             unparseable += 1
             if len(problems) < _PROBLEMS_KEPT:

@@ -53,8 +53,17 @@ from nephoscope.events.envelope import _parse_text_timestamp, object_data, unwra
 from nephoscope.events.model import Event, Notification
 
 __all__ = [
-    "CORE_TRAITS", "DEFINITIONS_DIR", "TRAIT_TYPES", "Catalog", "CatalogError", "EventTypeInfo", "TraitInfo",
-    "CONTEXT_FALLBACKS", "path_segments", "render_markdown", "split_publisher",
+    "CONTEXT_FALLBACKS",
+    "CORE_TRAITS",
+    "DEFINITIONS_DIR",
+    "TRAIT_TYPES",
+    "Catalog",
+    "CatalogError",
+    "EventTypeInfo",
+    "TraitInfo",
+    "path_segments",
+    "render_markdown",
+    "split_publisher",
 ]
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
@@ -798,11 +807,16 @@ class Catalog:
         """Every definition, in file order (files sorted by name)."""
         return [compiled.info for compiled in self._all]
 
-    def store_paths(self) -> list[str]:
-        """Every path a core trait reads, in any definition or the common traits: what storing
-        an event reads of its notification (``events.projection``)."""
+    def store_paths(self, event_type: str | None = None) -> list[str]:
+        """The paths the core traits read: what storing an event reads of its notification
+        (``events.projection``). Of ``event_type``'s definition (the common traits' for a type
+        the catalog does not define), or of every definition and the common traits."""
         paths: dict[str, None] = {}
-        for compiled in [*self._all, self._unknown]:
+        if event_type is None:
+            definitions = [*self._all, self._unknown]
+        else:
+            definitions = [self._lookup(event_type) or self._unknown]
+        for compiled in definitions:
             for name, fields in compiled.info.trait_fields.items():
                 if name in CORE_TRAITS:
                     paths.update(dict.fromkeys(fields))

@@ -28,8 +28,8 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson

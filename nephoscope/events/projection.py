@@ -3,9 +3,15 @@
 A stored event keeps the notification's JSON text as received; beside it the store needs only a
 few fields: the envelope, the core traits (``catalog.CORE_TRAITS``), the request context's ids
 and the exception fields of a failure. Decoding the whole document into dicts, and freeing them
-again, was about a third of a consumer worker's CPU. ``Projection`` decodes with msgspec into
-dicts that hold only the keys some store-time path can read (a ``TypedDict`` per level, built
-from the loaded catalog); msgspec skips everything else without making Python objects of it.
+again, was the largest part of a consumer worker's CPU. ``Projection`` decodes a v2 envelope's
+``oslo.message`` with msgspec into dicts that hold only the keys some store-time path can read;
+msgspec skips everything else without making Python objects of it.
+
+It decodes in two steps: the envelope's fields with the payload left as raw JSON, then the
+payload with a decoder made for the event type's definition (``Catalog.store_paths``), so each
+level of the payload is matched against the few keys that type reads rather than the keys of
+every type (msgspec matches a key by comparing it with each field of its level in turn, and
+that comparison was most of the cost of one decoder for all types).
 
 The result is the same as decoding everything, because every key a store-time reader asks for
 is kept whole or with every key below it that a path reads:
@@ -18,12 +24,16 @@ is kept whole or with every key below it that a path reads:
   (``catalog.CONTEXT_FALLBACKS``) are always kept;
 * the exception fields ``events.failures`` reads are kept whole, at the payload and at its data.
 
+Versioned objects are kept for the namespaces the projection knows: ``versioned`` (the library's
+default), the definition's service (``nova_object``) and any learned since (``learn``).
+
 What the projection cannot know, it leaves to the whole decode (``needs_whole_document``): a
 document msgspec refuses (orjson then gives the error, or decodes what msgspec would not), an
 event type the catalog does not define (its sample for the catalog page holds the whole payload),
-and a known type with no resource id, which is what a versioned object of a namespace missing
-from ``NAMESPACES`` looks like (nothing under it was kept). Numbers beyond 64 bits are the one
-difference: msgspec keeps them as integers where orjson gives floats.
+and a known type with no resource id, which is what a versioned object of a namespace the
+projection does not know yet looks like (nothing under it was kept); the whole document then
+teaches the projection that namespace. Numbers beyond 64 bits are the one difference: msgspec
+keeps them as integers where orjson gives floats.
 """
 
 from __future__ import annotations
@@ -37,20 +47,19 @@ import msgspec
 import orjson
 
 from nephoscope.events.catalog import CONTEXT_FALLBACKS, Catalog, path_segments
-from nephoscope.events.model import Event
+from nephoscope.events.model import Event, Notification
 
-__all__ = ["NAMESPACES", "Projection", "needs_whole_document", "projection_of"]
+__all__ = ["Projection", "needs_whole_document", "payload_type", "projection_of"]
 
-# oslo.versionedobjects serialise an object as {"<namespace>_object.data": {...}, ...}; the
-# namespaces OpenStack services use ("versioned" is the library's default).
-NAMESPACES = (
-    "nova", "cinder", "ironic", "manila", "octavia", "masakari", "watcher", "zun", "cyborg", "placement",
-    "glance", "neutron", "heat", "keystone", "designate", "magnum", "trove", "senlin", "blazar", "versioned",
-)
+# oslo.versionedobjects serialise an object as {"<namespace>_object.data": {...}, ...}.
+DEFAULT_NAMESPACE = "versioned"  # the library's own; services set theirs (nova_object, ...)
+OBJECT_DATA = "_object.data"
 # What events.failures reads of the payload and of its data.
 FAILURE_KEYS = ("fault", "reason", "exception_payload", "exception", "message")
 _ENVELOPE_KEYS = ("oslo.version", "oslo.message", "message_id", "event_type", "publisher_id", "priority", "timestamp")
 _SCALARS = (str, int, float, bool, type(None))
+_DECODERS_MAX = 4096  # event types with a payload decoder at a time
+_NAMESPACES_MAX = 64  # learned namespaces
 
 
 @dataclass
@@ -79,65 +88,103 @@ class _Node:
             self.element.add(rest, opens)
 
 
-def _value_type(node: _Node, with_wrappers: bool = True) -> Any:
+def _value_type(node: _Node, namespaces: tuple[str, ...], with_wrappers: bool = True) -> Any:
     """The msgspec type that decodes a value read as ``node`` says."""
     if node.whole:
         return Any
     members: list[Any] = list(_SCALARS)
     if node.keys or node.opens:
-        members.append(_object_type(node, with_wrappers))
-    members.append(list[_value_type(node.element)] if node.element is not None else list)
+        members.append(_object_type(node, namespaces, with_wrappers))
+    members.append(list[_value_type(node.element, namespaces)] if node.element is not None else list)
     return Union[tuple(members)]  # noqa: UP007 -- built at run time
 
 
-def _object_type(node: _Node, with_wrappers: bool = True) -> Any:
-    fields = {name: _value_type(child) for name, child in node.keys.items()}
+def _object_type(node: _Node, namespaces: tuple[str, ...], with_wrappers: bool = True) -> Any:
+    fields = {name: _value_type(child, namespaces) for name, child in node.keys.items()}
     if node.opens and with_wrappers:
         # object_data opens one level: the data inside is read as this node, without wrappers
-        inner = _value_type(node, with_wrappers=False)
-        for namespace in NAMESPACES:
-            fields.setdefault(f"{namespace}_object.data", inner)
+        inner = _value_type(node, namespaces, with_wrappers=False)
+        for namespace in namespaces:
+            fields.setdefault(f"{namespace}{OBJECT_DATA}", inner)
     return TypedDict("Projected", fields, total=False)  # type: ignore[operator]
 
 
-class Projection:
-    """A decoder of notification bodies (v1, v2 envelopes and the ``oslo.message`` inside) into
-    dicts holding what the store reads, for the trait ``paths`` it reads."""
+def payload_type(paths: Iterable[str], namespaces: Iterable[str]) -> Any:
+    """The msgspec type of a payload read by the trait ``paths`` and ``events.failures``."""
+    payload = _Node()
+    data = _Node(opens=True)
+    for path in paths:
+        segments = path_segments(path)
+        if segments[0] == "payload":
+            payload.add(segments[1:], opens=False)
+        elif segments[0] == "data":
+            data.add(segments[1:], opens=True)
+    for key in FAILURE_KEYS:
+        payload.key(key).whole = True
+        data.key(key).whole = True
+    # An unversioned payload is its own data: the payload is read both as itself and as data.
+    return _value_type(_merge(payload, data), tuple(sorted(set(namespaces))))
 
-    def __init__(self, paths: Iterable[str], context_keys: Iterable[str]) -> None:
-        payload = _Node()
-        data = _Node(opens=True)
-        context = set(context_keys)
-        for path in paths:
+
+class Projection:
+    """Decodes the ``oslo.message`` of v2 envelopes (``parse_notification``'s ``message_loads``)
+    into dicts holding what storing reads, as ``catalog`` defines it."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        context = {key for keys in CONTEXT_FALLBACKS.values() for key in keys}
+        for path in catalog.store_paths():
             segments = path_segments(path)
-            root, rest = segments[0], segments[1:]
-            if root == "payload":
-                payload.add(rest, opens=False)
-            elif root == "data":
-                data.add(rest, opens=True)
-            elif root == "context":
-                if not rest:
+            if segments[0] == "context":
+                if len(segments) < 2:
                     raise ValueError("a path reads the whole context")
-                context.add(rest[0])
-            # else: the envelope's own fields (publisher_id, event_type, ...), always decoded
-        for key in FAILURE_KEYS:
-            payload.key(key).whole = True
-            data.key(key).whole = True
-        # An unversioned payload is its own data: the payload is read both as itself and as data.
-        merged = _merge(payload, data)
+                context.add(segments[1])
         fields: dict[str, Any] = {key: Any for key in _ENVELOPE_KEYS}
-        fields["payload"] = _value_type(merged)
-        for key in sorted(context):
-            fields[f"_context_{key}"] = Any
-        self._decoder = msgspec.json.Decoder(TypedDict("ProjectedNotification", fields, total=False))  # type: ignore[operator]
+        fields["payload"] = msgspec.Raw
+        fields.update((f"_context_{key}", Any) for key in sorted(context))
+        self._envelope = msgspec.json.Decoder(TypedDict("ProjectedEnvelope", fields, total=False))  # type: ignore[operator]
+        self._payloads: dict[Any, msgspec.json.Decoder] = {}
+        self._learned: set[str] = {DEFAULT_NAMESPACE}
 
     def decode(self, text: bytes | str) -> Any:
         """The projected document; a document msgspec refuses is decoded whole by orjson (which
         raises its JSONDecodeError for what is not JSON)."""
         try:
-            return self._decoder.decode(text)
+            document = self._envelope.decode(text)
+            payload = document.get("payload")
+            if payload.__class__ is msgspec.Raw:
+                document["payload"] = self._payload_decoder(document.get("event_type")).decode(payload)
+            return document
         except (msgspec.MsgspecError, RecursionError):
             return orjson.loads(text)
+
+    def _payload_decoder(self, event_type: Any) -> msgspec.json.Decoder:
+        try:
+            return self._payloads[event_type]
+        except (KeyError, TypeError):  # TypeError: an unhashable event type (refused later)
+            pass
+        known = self._catalog.describe(event_type) if type(event_type) is str else None
+        paths = self._catalog.store_paths(event_type if known else "")  # "": the common traits
+        namespaces = self._learned if known is None else {*self._learned, known.service}
+        decoder = msgspec.json.Decoder(payload_type(paths, namespaces))
+        if type(event_type) is str:
+            if len(self._payloads) >= _DECODERS_MAX:
+                self._payloads.clear()
+            self._payloads[event_type] = decoder
+        return decoder
+
+    def learn(self, notification: Notification) -> None:
+        """Learn the namespace of a versioned payload decoded whole (see the module)."""
+        payload = notification.payload
+        if not notification.versioned or type(payload) is not dict or len(self._learned) >= _NAMESPACES_MAX:
+            return
+        for key in payload:
+            if type(key) is str and key.endswith(OBJECT_DATA):
+                namespace = key[: -len(OBJECT_DATA)]
+                if namespace and namespace not in self._learned:
+                    self._learned.add(namespace)
+                    self._payloads.clear()
+                return
 
 
 def _merge(first: _Node, second: _Node) -> _Node:
@@ -163,9 +210,8 @@ _BY_CATALOG: weakref.WeakKeyDictionary[Catalog, Projection] = weakref.WeakKeyDic
 
 
 def projection_of(catalog: Catalog) -> Projection:
-    """The projection for what ``catalog`` reads when storing (built once per catalog)."""
+    """The projection for what ``catalog`` reads when storing (one per catalog)."""
     projection = _BY_CATALOG.get(catalog)
     if projection is None:
-        fallbacks = {key for keys in CONTEXT_FALLBACKS.values() for key in keys}
-        projection = _BY_CATALOG[catalog] = Projection(catalog.store_paths(), fallbacks)
+        projection = _BY_CATALOG[catalog] = Projection(catalog)
     return projection
