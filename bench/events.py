@@ -9,7 +9,10 @@ oslo.messaging v2 envelopes, a fresh message id each), in two phases:
   consumes; reported: the queue depth over time (it must stay flat), the server's and the workers'
   RSS, the broker's memory;
 * backlog: ``--messages`` are published with nobody consuming (an outage), then the server drains
-  them; reported: drain rate, CPU per part, peak RSS, whether the broker's memory alarm went off.
+  them; reported: drain rate, CPU per part, peak RSS, whether the broker's memory alarm went off;
+* parse (not run by default; no broker): a worker's parsing of one batch (``events.batch.
+  from_bodies``) on one core, the ``oslo.message`` projected (what the workers do) against decoded
+  whole, alternating, median of ``--rounds`` rounds.
 
 Targets (issue 5): sustained consumption >= 20,000/s; the backlog drained at >= 5x the steady rate;
 flat queue depth and bounded RSS; the broker below its memory alarm throughout.
@@ -49,8 +52,10 @@ SPAWN = mp.get_context("spawn")  # the server side has threads: never fork
 def parse_args(argv=None):
     ap = common.make_parser(__doc__, epilog="examples:\n  .venv/bin/python bench/events.py\n"
                             "  .venv/bin/python bench/events.py --messages 1000000 --rate 4000 --seconds 120\n"
-                            "  .venv/bin/python bench/events.py --phases backlog --messages 200000 --workers 1\n")
-    ap.add_argument("--phases", default="steady,backlog", help="which phases to run: steady, backlog")
+                            "  .venv/bin/python bench/events.py --phases backlog --messages 200000 --workers 1\n"
+                            "  .venv/bin/python bench/events.py --phases parse --no-write\n")
+    ap.add_argument("--phases", default="steady,backlog", help="which phases to run: steady, backlog, parse")
+    ap.add_argument("--rounds", type=int, default=15, help="parse phase: alternating rounds of each way")
     ap.add_argument("--messages", type=int, default=1_000_000, help="backlog size")
     ap.add_argument("--rate", type=int, default=4000, help="steady publish rate, notifications/s")
     ap.add_argument("--seconds", type=float, default=60.0, help="steady phase duration")
@@ -210,14 +215,14 @@ async def steady(url: str, settings, data_dir: Path, args, rep: Report) -> float
     from nephoscope.events.service import EventService
 
     service = EventService(data_dir, [settings], workers=args.workers)
-    server = psutil.Process()
+    server, broker = psutil.Process(), broker_process()
+    _, alarm, limit = await asyncio.to_thread(broker_status)
     await service.start()
     await asyncio.to_thread(service.wait_connected, 60)
     total = int(args.rate * args.seconds)
     sent = SPAWN.Value("q", 0)
     process = SPAWN.Process(target=publisher, args=(url, total, args.rate, sent))
     depths, server_rss, worker_rss, broker_rss = [], 0, 0, 0
-    alarm = False
     started = time.perf_counter()
     process.start()
     with common.progress() as bar:
@@ -227,15 +232,15 @@ async def steady(url: str, settings, data_dir: Path, args, rep: Report) -> float
             depths.append(await asyncio.to_thread(queue_depth, url))
             server_rss = max(server_rss, rss([server]))
             worker_rss = max(worker_rss, rss(server.children()))
-            if len(depths) % 10 == 0:
-                used, on, _ = await asyncio.to_thread(broker_status)
-                broker_rss, alarm = max(broker_rss, used), alarm or on
+            broker_rss = max(broker_rss, rss([broker]))  # /proc, as in the backlog phase
+            alarm = alarm or broker_rss >= limit
             bar.update(task, completed=service.counters.stored, info=f"depth {depths[-1]:,}")
             if time.perf_counter() - started > args.seconds * 3 + 60:
                 break
     elapsed = time.perf_counter() - started
     process.join()
     await service.stop()
+    alarm = alarm or (await asyncio.to_thread(broker_status))[1]
     published = sent.value
     rate = published / args.seconds
     rep.add("steady.published_per_s", rate, "msg/s", note=f"{published:,} in {args.seconds:.0f} s")
@@ -295,15 +300,15 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
     started = time.perf_counter()
     with common.progress() as bar:
         task = bar.add_task("draining", total=depth, info="")
-        ticks = 0
         while service.counters.stored < depth and time.perf_counter() - started < 3600:
             await asyncio.sleep(0.25)
-            ticks += 1
             peak["server"] = max(peak["server"], rss([server]))
             peak["workers"] = max(peak["workers"], rss(workers))
-            if ticks % 40 == 0:
-                used, on, _ = await asyncio.to_thread(broker_status)
-                peak["broker"], alarm = max(peak["broker"], used), alarm or on
+            # The broker's RSS from /proc, not rabbitmqctl: each rabbitmqctl call starts an Erlang
+            # VM (~0.8 s of CPU), which the drain would pay for. RabbitMQ's memory alarm compares
+            # its RSS (vm_memory_calculation_strategy = rss) with the watermark.
+            peak["broker"] = max(peak["broker"], rss([broker]))
+            alarm = alarm or peak["broker"] >= limit
             bar.update(task, completed=service.counters.stored, info=f"{service.counters.stored:,} stored")
     elapsed = time.perf_counter() - started
     cpu = {"server": cpu_seconds([server]) - before["server"], "workers": cpu_seconds(workers) - before["workers"],
@@ -336,6 +341,35 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
     rep.add("machine.reference_ms_after", common.reference_ms(), "ms", note="the same, after the drain")
 
 
+def parse(args, rep: Report) -> None:  # noqa: ANN001
+    """A worker's per-notification parsing, projected and whole (see the module)."""
+    from nephoscope.events.batch import from_bodies
+    from nephoscope.events.catalog import Catalog
+    from nephoscope.events.workers import settle_collector
+
+    catalog = Catalog.load()
+    templates = _templates()
+    messages = [(_body(templates[i % len(templates)]), "nova", "versioned_notifications.info")
+                for i in range(args.batch)]
+    repeats = max(1, 20_000 // len(messages))
+    settle_collector()  # as in a worker
+    timings: dict[bool, list[float]] = {False: [], True: []}
+    with common.progress() as bar:
+        task = bar.add_task("parsing", total=args.rounds * 2, info="")
+        for _ in range(args.rounds):
+            for whole in (False, True):  # alternating: this host's speed drifts
+                started = time.process_time()
+                for _ in range(repeats):
+                    from_bodies(messages, catalog, whole=whole)
+                timings[whole].append((time.process_time() - started) / (repeats * len(messages)) * 1e6)
+                bar.advance(task)
+    projected, whole = (sorted(timings[key])[len(timings[key]) // 2] for key in (False, True))
+    rep.add("parse.us_per_message.projected", projected, "µs", note="events.projection: what the workers do")
+    rep.add("parse.us_per_message.whole", whole, "µs", note="every document decoded whole (orjson)")
+    rep.add("parse.speedup", whole / projected, "x")
+    rep.add("parse.reference_ms", common.reference_ms(), "ms", note="this host's speed when measured")
+
+
 def run(url: str, phases: set[str], args, rep: Report) -> None:
     settings = settings_for(url, args)
     declare(settings)
@@ -354,8 +388,11 @@ def main(argv=None) -> int:
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     rep = Report("events", vars(args))
     try:
-        with throwaway_vhost() as url:
-            run(url, phases, args, rep)
+        if "parse" in phases:
+            parse(args, rep)
+        if phases & {"steady", "backlog"}:
+            with throwaway_vhost() as url:
+                run(url, phases, args, rep)
     except Exception as error:  # noqa: BLE001 - reported
         rep.error("events", error)
     return rep.finish(write=not args.no_write)

@@ -114,6 +114,14 @@ class _ServerLink:
         self._on_stop(0.0)
 
 
+def settle_collector() -> None:
+    """Set a worker's garbage collector for parsing: parsing makes and drops many small
+    containers, and what lives long (the catalog, its decoders) was made before. Freezing that
+    and collecting less often keeps the collector from re-scanning it at every batch."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Connection, log_level: str) -> None:
     """The body of a worker process (``multiprocessing`` spawns it with these arguments)."""
     from nephoscope.logsetup import setup_logging
@@ -135,10 +143,7 @@ def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Conn
         return link.store(from_bodies(messages, catalog))
 
     consumer = NotificationConsumer(settings, sink)
-    # Parsing makes and drops many small containers; what lives long was made above. Freezing it
-    # and collecting less often keeps the collector from re-scanning the catalog at every batch.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    settle_collector()
     consumer.start()
     while not stopped.wait(_STATS_EVERY):
         with contextlib.suppress(Exception):
