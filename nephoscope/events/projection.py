@@ -62,6 +62,9 @@ _DECODERS_MAX = 4096  # event types with a payload decoder at a time
 _NAMESPACES_MAX = 64  # learned namespaces
 
 
+_NOTHING_KEPT = msgspec.json.Decoder(Union[TypedDict("Nothing", {}, total=False), *_SCALARS, list])  # type: ignore[misc]
+
+
 @dataclass
 class _Node:
     """What is read below one JSON value: some keys of an object, the elements of a list, or all."""
@@ -164,13 +167,13 @@ class Projection:
         except (KeyError, TypeError):  # TypeError: an unhashable event type (refused later)
             pass
         known = self._catalog.describe(event_type) if type(event_type) is str else None
-        paths = self._catalog.store_paths(event_type if known else "")  # "": the common traits
-        namespaces = self._learned if known is None else {*self._learned, known.service}
-        decoder = msgspec.json.Decoder(payload_type(paths, namespaces))
-        if type(event_type) is str:
-            if len(self._payloads) >= _DECODERS_MAX:
-                self._payloads.clear()
-            self._payloads[event_type] = decoder
+        if known is None:  # decoded whole anyway (needs_whole_document): keep nothing now
+            return _NOTHING_KEPT
+        paths = self._catalog.store_paths(event_type)
+        decoder = msgspec.json.Decoder(payload_type(paths, {*self._learned, known.service}))
+        if len(self._payloads) >= _DECODERS_MAX:
+            self._payloads.clear()
+        self._payloads[event_type] = decoder
         return decoder
 
     def learn(self, notification: Notification) -> None:
