@@ -70,11 +70,11 @@ class EventBatch:
     """Arrow IPC streams (``b""`` when there are no rows): what travels from a worker to the server
     and is written to the events log as it is. Tables are read from them on demand (zero copy)."""
 
-    events: bytes  # EVENT_SCHEMA rows
+    events: bytes | bytearray  # EVENT_SCHEMA rows (a bytearray as read off a worker's pipe)
     size: int  # rows in ``events``
-    failures: bytes = b""  # FAILURE_SCHEMA
-    lifecycle: bytes = b""  # LIFECYCLE_SCHEMA
-    unknown: bytes = b""  # UNKNOWN_SCHEMA
+    failures: bytes | bytearray = b""  # FAILURE_SCHEMA
+    lifecycle: bytes | bytearray = b""  # LIFECYCLE_SCHEMA
+    unknown: bytes | bytearray = b""  # UNKNOWN_SCHEMA
     unparseable: int = 0  # messages that were not oslo.messaging notifications (not stored)
     problems: list[str] = field(default_factory=list)  # why, for the first few
 
@@ -84,7 +84,7 @@ class EventBatch:
     def table(self) -> pa.Table:
         return read_ipc(self.events)
 
-    def derived(self) -> list[tuple[bytes, pa.Table]]:
+    def derived(self) -> list[tuple[bytes | bytearray, pa.Table]]:
         """The failures, lifecycle rows and unknown types (those with rows), with their streams."""
         return [(stream, read_ipc(stream)) for stream in (self.failures, self.lifecycle, self.unknown) if stream]
 
@@ -92,17 +92,17 @@ class EventBatch:
         return read_ipc(self.failures) if self.failures else FAILURE_SCHEMA.empty_table()
 
     # The pipe carries the streams with send_bytes (no pickling of megabytes), the rest pickled.
-    def parts(self) -> tuple[tuple, list[bytes]]:
+    def parts(self) -> tuple[tuple, list[bytes | bytearray]]:
         return (self.size, self.unparseable, self.problems), [self.events, self.failures, self.lifecycle, self.unknown]
 
     @classmethod
-    def from_parts(cls, header: tuple, streams: list[bytes]) -> EventBatch:
+    def from_parts(cls, header: tuple, streams: list[bytes | bytearray]) -> EventBatch:
         size, unparseable, problems = header
         events, failures, lifecycle, unknown = streams
         return cls(events, size, failures, lifecycle, unknown, unparseable, problems)
 
 
-def read_ipc(stream: bytes) -> pa.Table:
+def read_ipc(stream: bytes | bytearray) -> pa.Table:
     return pa.ipc.open_stream(stream).read_all()
 
 

@@ -203,7 +203,7 @@ class EventStore:
     def add_batch(self, batch: EventBatch) -> int:
         """Store the events not already held, with their failures, lifecycle rows and unknown
         types; returns how many events were new. Durable on return."""
-        records: list[tuple[bytes, pa.Table]] = []
+        records: list[tuple[bytes | bytearray, pa.Table]] = []
         added = 0
         if batch.size:
             with self._lock:

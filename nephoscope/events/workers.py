@@ -26,7 +26,9 @@ import contextlib
 import gc
 import logging
 import multiprocessing
+import os
 import queue
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +52,36 @@ _RESTART_MAX = 60.0
 
 class StoreFailed(RuntimeError):
     """The server could not store a batch (its reason is the message)."""
+
+
+# --- the pipe ------------------------------------------------------------------------------------
+
+def _read_exactly(descriptor: int, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        got = os.readv(descriptor, [view[done:]])
+        if not got:
+            raise EOFError("the worker's pipe closed")
+        done += got
+    return buffer
+
+
+def receive_bytes(pipe: Connection) -> bytearray:
+    """One message ``send_bytes`` sent, read straight into one buffer of its size.
+
+    ``Connection.recv_bytes`` reads a message of a megabyte by asking for all that is left at
+    each read, so every read allocates (and the kernel maps and faults in) a buffer of the whole
+    remainder, then copies the chunk into a BytesIO and that into the result: ~1 ms of CPU for a
+    batch of 250 events, 4 µs an event. The framing read here is the one ``send_bytes`` writes
+    (``multiprocessing.connection``: a 4-byte big-endian signed length, or -1 and an 8-byte
+    length for a message over 2 GiB)."""
+    descriptor = pipe.fileno()
+    (size,) = struct.unpack("!i", _read_exactly(descriptor, 4))
+    if size == -1:
+        (size,) = struct.unpack("!Q", _read_exactly(descriptor, 8))
+    return _read_exactly(descriptor, size)
 
 
 # --- the worker process ---------------------------------------------------------------------------
@@ -218,7 +250,7 @@ class WorkerPool:
             kind = message[0]
             if kind == "batch":
                 try:
-                    streams = [pipe.recv_bytes() for _ in range(4)]
+                    streams = [receive_bytes(pipe) for _ in range(4)]
                 except (EOFError, OSError):
                     break
                 # at most ``in_flight`` wait here: the worker bounds it

@@ -219,7 +219,7 @@ class AppendTable:
 
     # -- writing --
 
-    def append(self, records: list[tuple[bytes, pa.Table]]) -> Position:
+    def append(self, records: list[tuple[bytes | bytearray, pa.Table]]) -> Position:
         """Durably append records (each an IPC stream and its table); returns where they end.
         Appends that arrive while another is being written share its write and fsync."""
         done = threading.Event()
