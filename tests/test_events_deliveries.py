@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nephoscope.events.deliveries import DeliveryReader
+from tests.conftest import missing
 
 CHANNEL = 1
 TAGS = ("nephoscope.cell1.notifications:1", "nephoscope.cell1.versioned_notifications:1")
@@ -195,3 +196,21 @@ def test_install_refuses_a_connection_without_the_internals_it_needs(caplog: pyt
     assert not reader.install()
     assert not reader.taking
     assert "lacks" in caplog.text and "_on_data_available" in caplog.text
+
+
+def test_install_has_pika_read_the_socket_in_large_pieces() -> None:
+    # pika reads 4 KiB at a time: a read, and a pass of the reader, for every 1.25 deliveries of 3 KB
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F"))
+    except pika.exceptions.AMQPConnectionError:
+        missing("RabbitMQ is not running on 127.0.0.1:5672", "make test starts it")
+    try:
+        channel = connection.channel()
+        transport = connection._impl._transport
+        assert transport._MAX_RECV_BYTES == 4096  # pika's own
+        assert DeliveryReader(connection, channel.channel_number).install()
+        assert transport._MAX_RECV_BYTES == 65_536
+        assert transport._MAX_CONSUME_BYTES >= 4 * transport._MAX_RECV_BYTES
+        channel.queue_declare("", exclusive=True)  # the connection still works both ways
+    finally:
+        connection.close()
