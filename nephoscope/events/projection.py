@@ -147,7 +147,8 @@ class Projection:
         fields.update((f"_context_{key}", Any) for key in sorted(context))
         self._envelope = msgspec.json.Decoder(TypedDict("ProjectedEnvelope", fields, total=False))  # type: ignore[operator]
         self._payloads: dict[Any, msgspec.json.Decoder] = {}
-        self._learned: set[str] = {DEFAULT_NAMESPACE}
+        # replaced, never changed in place: consumers inside the server share one projection
+        self._learned: frozenset[str] = frozenset({DEFAULT_NAMESPACE})
 
     def decode(self, text: bytes | str) -> Any:
         """The projected document; a document msgspec refuses is decoded whole by orjson (which
@@ -172,7 +173,7 @@ class Projection:
         paths = self._catalog.store_paths(event_type)
         decoder = msgspec.json.Decoder(payload_type(paths, {*self._learned, known.service}))
         if len(self._payloads) >= _DECODERS_MAX:
-            self._payloads.clear()
+            self._payloads = {}
         self._payloads[event_type] = decoder
         return decoder
 
@@ -185,8 +186,8 @@ class Projection:
             if type(key) is str and key.endswith(OBJECT_DATA):
                 namespace = key[: -len(OBJECT_DATA)]
                 if namespace and namespace not in self._learned:
-                    self._learned.add(namespace)
-                    self._payloads.clear()
+                    self._learned = self._learned | {namespace}
+                    self._payloads = {}
                 return
 
 
