@@ -189,13 +189,21 @@ def test_a_malformed_frame_is_pikas_to_refuse() -> None:
 
 
 def test_install_refuses_a_connection_without_the_internals_it_needs(caplog: pytest.LogCaptureFixture) -> None:
+    class Transport:
+        _MAX_RECV_BYTES = 4096
+        _MAX_CONSUME_BYTES = 102_400
+
     class Elsewhere:  # e.g. a pika release that renamed its input path
         bytes_received = 0
+        _transport = Transport()
 
-    reader = DeliveryReader(Elsewhere(), CHANNEL)
+    connection = Elsewhere()
+    reader = DeliveryReader(connection, CHANNEL)
     assert not reader.install()
     assert not reader.taking
     assert "lacks" in caplog.text and "_on_data_available" in caplog.text
+    # pika's own path reads 16 KiB at a time (4 KiB is about one delivery a read)
+    assert connection._transport._MAX_RECV_BYTES == 16_384
 
 
 def test_install_has_pika_read_the_socket_in_large_pieces() -> None:

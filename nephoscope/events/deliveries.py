@@ -23,10 +23,10 @@ cancelled hands its late deliveries to pika, which rejects them).
 It depends on four attributes of pika 1.x's connection (``_on_data_available``, ``_frame_buffer``,
 ``_trim_frame_buffer``, ``_process_frame``) and its byte and frame counters (the heartbeat checker
 reads ``bytes_received``); ``install()`` checks them and, if a pika release moved them, leaves
-pika's own path in place and says so (slower, never wrong). ``install()`` also has the
-connection's transport read up to 64 KiB at a time instead of pika's 4 KiB, so that one read and
-one pass of this reader take some twenty deliveries rather than one (a third less client CPU a
-delivery); a transport without those attributes keeps its own.
+pika's own path in place and says so (slower, never wrong). ``install()`` also sets how much the
+connection's transport reads at a time: up to 64 KiB for this reader, so that one read and one
+pass take some twenty deliveries, or 16 KiB for pika's own path (pika's default is 4 KiB, about one
+delivery a read); a transport without those attributes keeps its own.
 """
 
 from __future__ import annotations
@@ -51,12 +51,23 @@ _BASIC_DELIVER = b"\x00\x3c\x00\x3c"  # class 60 (basic), method 60 (deliver)
 _TAG_AND_FLAG = struct.Struct(">QB")
 _BODY_SIZE = struct.Struct(">Q")  # in a content header, after class id and weight
 _INCOMPLETE = 0
-# pika reads its socket 4 KiB at a time (a read and a pass of the reader for every 1.25 deliveries
-# of 3 KB); a read of up to 64 KiB takes ~20 at once. Set on the connection's transport by install().
+# How much a connection's transport reads at a time (pika's own: 4 KiB, about one 3 KB delivery a
+# read and a trip through its I/O loop). Through this reader, reads of up to 64 KiB (~20 deliveries)
+# cost the least; through pika's own frame decoding 16 KiB did (it trims its frame buffer by copying).
 _RECEIVE_BYTES = 65_536
+_PIKA_RECEIVE_BYTES = 16_384
 _NOT_TAKEN = -1
 _NEEDED = ("_on_data_available", "_frame_buffer", "_trim_frame_buffer", "_process_frame", "bytes_received",
            "frames_received")
+
+
+def _read_in(connection: Any, size: int) -> None:
+    """Have ``connection``'s transport read up to ``size`` bytes at a time (if it has pika 1.x's
+    knobs for it)."""
+    transport = getattr(connection, "_transport", None)
+    if transport is not None and hasattr(transport, "_MAX_RECV_BYTES"):
+        transport._MAX_RECV_BYTES = size
+        transport._MAX_CONSUME_BYTES = max(getattr(transport, "_MAX_CONSUME_BYTES", 0), 4 * size)
 
 
 class DeliveryReader:
@@ -86,12 +97,10 @@ class DeliveryReader:
         if missing or not callable(getattr(pika.frame, "decode_frame", None)):
             log.warning("events: this pika (%s) lacks %s; deliveries take pika's slower path",
                         getattr(pika, "__version__", "?"), ", ".join(missing) or "frame.decode_frame")
+            _read_in(connection, _PIKA_RECEIVE_BYTES)
             return False
         connection._on_data_available = self._on_data
-        transport = getattr(connection, "_transport", None)
-        if transport is not None and hasattr(transport, "_MAX_RECV_BYTES"):
-            transport._MAX_RECV_BYTES = _RECEIVE_BYTES
-            transport._MAX_CONSUME_BYTES = max(getattr(transport, "_MAX_CONSUME_BYTES", 0), 4 * _RECEIVE_BYTES)
+        _read_in(connection, _RECEIVE_BYTES)
         self.taking = True
         return True
 
