@@ -36,14 +36,14 @@ import orjson
 
 from nephoscope.events.model import Notification
 
-__all__ = ["EnvelopeError", "object_data", "parse_notification", "parse_timestamp_ms", "unwrap"]
+__all__ = ["OBJECT_DATA", "EnvelopeError", "object_data", "parse_notification", "parse_timestamp_ms", "unwrap"]
 
 MAX_EVENT_TYPE_LENGTH = 255
 
 _loads = orjson.loads
 Loads = Callable[[Any], Any]
 _JSONDecodeError = orjson.JSONDecodeError
-_OBJECT_DATA = "_object.data"
+OBJECT_DATA = "_object.data"  # <namespace>_object.data: a versioned object's data
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -136,7 +136,7 @@ def object_data(obj: dict) -> dict | None:
         if not 0 < len(obj) <= 6:
             return None
         for key, value in obj.items():
-            if type(key) is str and key.endswith(_OBJECT_DATA):
+            if type(key) is str and key.endswith(OBJECT_DATA):
                 inner = value
                 break
     return inner if type(inner) is dict else None

@@ -47,13 +47,13 @@ import msgspec
 import orjson
 
 from nephoscope.events.catalog import CONTEXT_FALLBACKS, Catalog, path_segments
+from nephoscope.events.envelope import OBJECT_DATA
 from nephoscope.events.model import Event, Notification
 
 __all__ = ["Projection", "needs_whole_document", "payload_type", "projection_of"]
 
 # oslo.versionedobjects serialise an object as {"<namespace>_object.data": {...}, ...}.
 DEFAULT_NAMESPACE = "versioned"  # the library's own; services set theirs (nova_object, ...)
-OBJECT_DATA = "_object.data"
 # What events.failures reads of the payload and of its data.
 FAILURE_KEYS = ("fault", "reason", "exception_payload", "exception", "message")
 _ENVELOPE_KEYS = ("oslo.version", "oslo.message", "message_id", "event_type", "publisher_id", "priority", "timestamp")
