@@ -167,11 +167,14 @@ class Projection:
             return self._payloads[event_type]
         except (KeyError, TypeError):  # TypeError: an unhashable event type (refused later)
             pass
-        known = self._catalog.describe(event_type) if type(event_type) is str else None
+        if type(event_type) is not str:
+            return _NOTHING_KEPT  # refused by the envelope check, then decided whole
+        known = self._catalog.describe(event_type)
         if known is None:  # decoded whole anyway (needs_whole_document): keep nothing now
-            return _NOTHING_KEPT
-        paths = self._catalog.store_paths(event_type)
-        decoder = msgspec.json.Decoder(payload_type(paths, {*self._learned, known.service}))
+            decoder = _NOTHING_KEPT
+        else:
+            paths = self._catalog.store_paths(event_type)
+            decoder = msgspec.json.Decoder(payload_type(paths, {*self._learned, known.service}))
         if len(self._payloads) >= _DECODERS_MAX:
             self._payloads = {}
         self._payloads[event_type] = decoder
