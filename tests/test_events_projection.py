@@ -251,3 +251,56 @@ def test_what_msgspec_refuses_orjson_decides(catalog: Catalog) -> None:
                '"payload": {"x": ' + "[" * 1020 + "]" * 1020 + "}}")
     too_deep = json.dumps({"oslo.version": "2.0", "oslo.message": message}).encode()
     assert_same([too_deep, b"not json", v2_body("instance.update", {"nova_object.data": 5})], catalog)
+
+
+# --- the event type read from the text ----------------------------------------------------------------
+
+def _message_text(event_type_json: str, payload_json: str, separator: str = ": ") -> str:
+    """An ``oslo.message`` written by hand: the event type and payload spelled as given."""
+    return ('{"message_id": "m-1", "publisher_id": "nova-compute:c1", "event_type"' + separator + event_type_json
+            + ', "priority": "INFO", "payload": ' + payload_json
+            + ', "timestamp": "2026-12-06 04:00:00", "_context_request_id": "req-1", "_context_roles": ["a"]}')
+
+
+def _on_the_wire(message: str) -> bytes:
+    return json.dumps({"oslo.version": "2.0", "oslo.message": message}).encode()
+
+
+def test_the_event_type_read_ahead_is_confirmed_by_the_document(catalog: Catalog) -> None:
+    sample = _samples()["instance-create-end.json"]
+    payload = sample["payload"]
+    projection = Projection(catalog)
+    spellings = {
+        "as oslo writes it": _message_text('"instance.create.end"', json.dumps(payload)),
+        "compact": _message_text('"instance.create.end"', json.dumps(payload), separator=":"),
+        "escaped": _message_text('"instance.create\\u002eend"', json.dumps(payload)),
+        # the first "event_type" key is the payload's own, of another type
+        "payload's key first": _message_text('"instance.create.end"', json.dumps(payload)).replace(
+            '"message_id": "m-1"', '"payload_first": {"event_type": "volume.delete.end"}, "message_id": "m-1"'),
+        "spaced": _message_text('"instance.create.end"', json.dumps(payload), separator=" : "),
+    }
+    for name, message in spellings.items():
+        projected = projection.decode(message)
+        data = projected["payload"]["nova_object.data"]
+        assert projected["event_type"] == "instance.create.end", name
+        assert data["uuid"] == payload["nova_object.data"]["uuid"], name  # the type's own keys kept
+        assert "display_name" not in data and "_context_roles" not in projected, name  # projected, not whole
+    assert_same([_on_the_wire(message) for message in spellings.values()], catalog)
+    # no event type, or not a string: refused for the same reason either way
+    assert_same([_on_the_wire(_message_text("null", "{}")), _on_the_wire(_message_text("7", "{}")),
+                 _on_the_wire(_message_text('["instance.create.end"]', "{}"))], catalog)
+
+
+def test_a_payload_nested_near_the_depth_limit_gives_the_same_batch(catalog: Catalog) -> None:
+    # msgspec's depth limit (about 1,000 levels, less the caller's stack) is lower than orjson's:
+    # what it refuses, orjson decodes whole
+    projection = Projection(catalog)
+    bodies = []
+    for depth in (900, *range(990, 1003)):
+        message = _message_text('"instance.update"', '{"x": ' + "[" * depth + "]" * depth + "}")
+        decoded = projection.decode(message)
+        assert decoded["event_type"] == "instance.update"
+        if depth == 900:
+            assert "_context_roles" not in decoded  # projected
+        bodies.append(_on_the_wire(message))
+    assert_same(bodies, catalog)

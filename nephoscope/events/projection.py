@@ -7,11 +7,15 @@ again, was the largest part of a consumer worker's CPU. ``Projection`` decodes a
 ``oslo.message`` with msgspec into dicts that hold only the keys some store-time path can read;
 msgspec skips everything else without making Python objects of it.
 
-It decodes in two steps: the envelope's fields with the payload left as raw JSON, then the
-payload with a decoder made for the event type's definition (``Catalog.store_paths``), so each
-level of the payload is matched against the few keys that type reads rather than the keys of
-every type (msgspec matches a key by comparing it with each field of its level in turn, and
-that comparison was most of the cost of one decoder for all types).
+The payload is decoded with a decoder made for the event type's definition
+(``Catalog.store_paths``), so each level of the payload is matched against the few keys that type
+reads rather than the keys of every type (msgspec matches a key by comparing it with each field
+of its level in turn, and that comparison was most of the cost of one decoder for all types).
+The event type is inside the document it chooses the decoder for, so it is read first from the
+text (``_event_type_in``: the first ``"event_type"`` key) and the whole document decoded in one
+pass with that type's decoder; when the decoded event type is another (the key came first in the
+payload, or was escaped), the document is decoded again in two steps: the envelope's fields with
+the payload left as raw JSON, then the payload with the decoder of the type found.
 
 The result is the same as decoding everything, because every key a store-time reader asks for
 is kept whole or with every key below it that a path reads:
@@ -62,7 +66,33 @@ _DECODERS_MAX = 4096  # event types with a payload decoder at a time
 _NAMESPACES_MAX = 64  # learned namespaces
 
 
-_NOTHING_KEPT = msgspec.json.Decoder(Union[TypedDict("Nothing", {}, total=False), *_SCALARS, list])  # type: ignore[misc]
+_NOTHING_KEPT_TYPE = Union[TypedDict("Nothing", {}, total=False), *_SCALARS, list]  # type: ignore[misc]
+_NOTHING_KEPT = msgspec.json.Decoder(_NOTHING_KEPT_TYPE)
+_EVENT_TYPE_KEY = '"event_type"'
+
+
+def _decoder_of(fields: dict[str, Any]) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(TypedDict("ProjectedDocument", fields, total=False))  # type: ignore[operator]
+
+
+def _event_type_in(text: str) -> str | None:
+    """The value of the first ``"event_type"`` key in ``text``, when it is a plain string (a
+    guess: the decoded document confirms it)."""
+    start = text.find(_EVENT_TYPE_KEY)
+    if start < 0:
+        return None
+    start += len(_EVENT_TYPE_KEY)
+    if text.startswith(': "', start):  # json.dumps, as oslo.messaging writes it
+        start += 3
+    elif text.startswith(':"', start):
+        start += 2
+    else:
+        return None
+    end = text.find('"', start)
+    if end < 0:
+        return None
+    event_type = text[start:end]
+    return None if "\\" in event_type else event_type
 
 
 @dataclass
@@ -142,43 +172,48 @@ class Projection:
                 if len(segments) < 2:
                     raise ValueError("a path reads the whole context")
                 context.add(segments[1])
-        fields: dict[str, Any] = {key: Any for key in _ENVELOPE_KEYS}
-        fields["payload"] = msgspec.Raw
-        fields.update((f"_context_{key}", Any) for key in sorted(context))
-        self._envelope = msgspec.json.Decoder(TypedDict("ProjectedEnvelope", fields, total=False))  # type: ignore[operator]
-        self._payloads: dict[Any, msgspec.json.Decoder] = {}
+        self._envelope_fields: dict[str, Any] = {key: Any for key in _ENVELOPE_KEYS}
+        self._envelope_fields.update((f"_context_{key}", Any) for key in sorted(context))
+        self._envelope = _decoder_of({**self._envelope_fields, "payload": msgspec.Raw})
+        # event type -> (its payload's decoder, its whole document's)
+        self._decoders: dict[Any, tuple[msgspec.json.Decoder, msgspec.json.Decoder]] = {}
         # replaced, never changed in place: consumers inside the server share one projection
         self._learned: frozenset[str] = frozenset({DEFAULT_NAMESPACE})
 
     def decode(self, text: bytes | str) -> Any:
         """The projected document; a document msgspec refuses is decoded whole by orjson (which
         raises its JSONDecodeError for what is not JSON)."""
+        event_type = _event_type_in(text) if type(text) is str else None
         try:
+            if event_type is not None:
+                document = self._decoders_of(event_type)[1].decode(text)
+                if document.get("event_type") == event_type:
+                    return document
             document = self._envelope.decode(text)
             payload = document.get("payload")
             if payload.__class__ is msgspec.Raw:
-                document["payload"] = self._payload_decoder(document.get("event_type")).decode(payload)
+                document["payload"] = self._decoders_of(document.get("event_type"))[0].decode(payload)
             return document
         except (msgspec.MsgspecError, RecursionError):
             return orjson.loads(text)
 
-    def _payload_decoder(self, event_type: Any) -> msgspec.json.Decoder:
+    def _decoders_of(self, event_type: Any) -> tuple[msgspec.json.Decoder, msgspec.json.Decoder]:
         try:
-            return self._payloads[event_type]
+            return self._decoders[event_type]
         except (KeyError, TypeError):  # TypeError: an unhashable event type (refused later)
             pass
-        if type(event_type) is not str:
-            return _NOTHING_KEPT  # refused by the envelope check, then decided whole
+        if type(event_type) is not str:  # refused by the envelope check, then decided whole
+            return _NOTHING_KEPT, self._envelope
         known = self._catalog.describe(event_type)
         if known is None:  # decoded whole anyway (needs_whole_document): keep nothing now
-            decoder = _NOTHING_KEPT
+            payload = _NOTHING_KEPT_TYPE
         else:
-            paths = self._catalog.store_paths(event_type)
-            decoder = msgspec.json.Decoder(payload_type(paths, {*self._learned, known.service}))
-        if len(self._payloads) >= _DECODERS_MAX:
-            self._payloads = {}
-        self._payloads[event_type] = decoder
-        return decoder
+            payload = payload_type(self._catalog.store_paths(event_type), {*self._learned, known.service})
+        decoders = msgspec.json.Decoder(payload), _decoder_of({**self._envelope_fields, "payload": payload})
+        if len(self._decoders) >= _DECODERS_MAX:
+            self._decoders = {}
+        self._decoders[event_type] = decoders
+        return decoders
 
     def learn(self, notification: Notification) -> None:
         """Learn the namespace of a versioned payload decoded whole (see the module)."""
@@ -190,7 +225,7 @@ class Projection:
                 namespace = key[: -len(OBJECT_DATA)]
                 if namespace and namespace not in self._learned:
                     self._learned = self._learned | {namespace}
-                    self._payloads = {}
+                    self._decoders = {}
                 return
 
 
