@@ -857,22 +857,16 @@ class Catalog:
         traits = compiled.extract(n, core)
         context = n.context
         service = compiled.service if known else self._service_by_name(n.event_type, n.publisher_id)
+        # Positional, in the fields' order (message_id, event_type, timestamp_ms, service, host,
+        # priority, project_id, user_id, request_id, global_request_id, resource_id, resource_type,
+        # traits, known, raw): a dataclass called with 15 keywords costs 0.6 µs more.
         return Event(
-            message_id=n.message_id,
-            event_type=n.event_type,
-            timestamp_ms=n.timestamp_ms,
-            service=service,
-            host=split_publisher(n.publisher_id)[1],
-            priority=n.priority,
-            project_id=_id(traits.get("project_id"), context, CONTEXT_FALLBACKS["project_id"]),
-            user_id=_id(traits.get("user_id"), context, CONTEXT_FALLBACKS["user_id"]),
-            request_id=_id(traits.get("request_id"), context, CONTEXT_FALLBACKS["request_id"]),
-            global_request_id=_id(traits.get("global_request_id"), context, CONTEXT_FALLBACKS["global_request_id"]),
-            resource_id=_id(traits.get("resource_id"), None, ()),
-            resource_type=compiled.resource_type,
-            traits=traits,
-            known=known,
-            raw=n,
+            n.message_id, n.event_type, n.timestamp_ms, service, split_publisher(n.publisher_id)[1], n.priority,
+            _id(traits.get("project_id"), context, CONTEXT_FALLBACKS["project_id"]),
+            _id(traits.get("user_id"), context, CONTEXT_FALLBACKS["user_id"]),
+            _id(traits.get("request_id"), context, CONTEXT_FALLBACKS["request_id"]),
+            _id(traits.get("global_request_id"), context, CONTEXT_FALLBACKS["global_request_id"]),
+            _id(traits.get("resource_id"), None, ()), compiled.resource_type, traits, known, n,
         )
 
 

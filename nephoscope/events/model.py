@@ -1,5 +1,8 @@
 """The records of the events pipeline: a notification as it came off the wire, and the event the
-catalog makes of it."""
+catalog makes of it.
+
+The hot paths build both positionally (``envelope._notification``, ``Catalog.to_event``): keep
+the fields' order, or change those calls with it (the tests check every field's value)."""
 
 from __future__ import annotations
 
