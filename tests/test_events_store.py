@@ -119,6 +119,24 @@ def test_flushed_parts_and_the_tail_read_as_one_table_across_restarts(tmp_path: 
     assert add(again, [event(n) for n in range(12)]) == 0 and again.count() == 12
 
 
+def test_the_tail_is_flushed_when_its_memory_reaches_the_bound(tmp_path: Path) -> None:
+    store = EventStore(tmp_path, flush_rows=10**6)  # rows never decide here: bytes do
+    add(store, [event(n) for n in range(3)])
+    held = sum(table.get_total_buffer_size() for table in store.table._tail)
+    assert held > 0
+    store.table.flush_bytes = held + 1
+    assert store.table.flush_due() is False
+    add(store, [event(3)])
+    assert store.table.flush_due()
+    store._lock.acquire()  # simulate a crash: nothing is flushed or closed
+    again = EventStore(tmp_path, flush_rows=10**6)  # the tail read back from the log counts the same
+    assert again.table.stats()["tail_rows"] == 4 and again.table.stats()["parts"] == 0
+    again.table.flush_bytes = held + 1
+    assert again.table.flush_due()
+    again.table.flush_bytes = 64 * 2**20
+    assert again.table.flush_due() is False
+
+
 def test_a_torn_log_write_is_cut_and_the_rest_kept(tmp_path: Path) -> None:
     store = EventStore(tmp_path)
     add(store, [event(1), event(2)])

@@ -197,7 +197,7 @@ class AppendTable:
                 elif not flushed:
                     self._tail.append(table)
                     self._tail_rows += table.num_rows
-                    self._tail_bytes += table.nbytes
+                    self._tail_bytes += table.get_total_buffer_size()  # nbytes walks every buffer: 38 µs a batch
             self._log_files.append(path)
         self._new_log_file()
         return others
@@ -262,7 +262,7 @@ class AppendTable:
                     if kind_of(table) == self.kind:
                         self._tail.append(table)
                         self._tail_rows += table.num_rows
-                        self._tail_bytes += table.nbytes
+                        self._tail_bytes += table.get_total_buffer_size()  # nbytes walks every buffer: 38 µs a batch
         if others and self._on_committed is not None:
             self._on_committed(others)
         for (_, done, answer), end in zip(queued, ends):
