@@ -209,9 +209,12 @@ def from_events(events: Sequence[Event], unparseable: int = 0, problems: list[st
     """The batch of understood events: their columns, their failures and lifecycle rows, the
     unknown types among them."""
     failures = [failure for failure in map(failure_of, events) if failure is not None]
-    return EventBatch(ipc_bytes(event_table(events)), len(events), _stream(_failure_columns(failures)),
-                      _stream(_lifecycle_columns(events)), _stream(_unknown_types(events)), unparseable,
-                      problems or [])
+    # No table at all when there are no rows: building an empty one cost up to 60 µs a batch
+    unknown = any(not event.known for event in events)
+    return EventBatch(ipc_bytes(event_table(events)), len(events),
+                      _stream(_failure_columns(failures)) if failures else b"",
+                      _stream(_lifecycle_columns(events)), _stream(_unknown_types(events)) if unknown else b"",
+                      unparseable, problems or [])
 
 
 def _event(message: tuple, to_event: Callable[[Notification, bool], Event], projection: Projection) -> Event:
