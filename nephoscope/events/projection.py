@@ -203,7 +203,7 @@ class Projection:
         except (KeyError, TypeError):  # TypeError: an unhashable event type (refused later)
             pass
         if type(event_type) is not str:  # refused by the envelope check, then decided whole
-            return _NOTHING_KEPT, self._envelope
+            return _NOTHING_KEPT, self._envelope  # (only a string is read ahead: the second is unused)
         known = self._catalog.describe(event_type)
         if known is None:  # decoded whole anyway (needs_whole_document): keep nothing now
             payload = _NOTHING_KEPT_TYPE
