@@ -195,9 +195,7 @@ class AppendTable:
                 if kind_of(table) != self.kind:
                     others.append(((int(path.stem), offset), table))
                 elif not flushed:
-                    self._tail.append(table)
-                    self._tail_rows += table.num_rows
-                    self._tail_bytes += table.get_total_buffer_size()  # nbytes walks every buffer: 38 µs a batch
+                    self._hold(table)
             self._log_files.append(path)
         self._new_log_file()
         return others
@@ -260,14 +258,18 @@ class AppendTable:
             for records, _, _ in queued:
                 for _ipc, table in records:
                     if kind_of(table) == self.kind:
-                        self._tail.append(table)
-                        self._tail_rows += table.num_rows
-                        self._tail_bytes += table.get_total_buffer_size()  # nbytes walks every buffer: 38 µs a batch
+                        self._hold(table)
         if others and self._on_committed is not None:
             self._on_committed(others)
         for (_, done, answer), end in zip(queued, ends):
             answer.append(end)
             done.set()
+
+    def _hold(self, table: pa.Table) -> None:
+        """Keep ``table`` in the tail (memory, until flushed to a part)."""
+        self._tail.append(table)
+        self._tail_rows += table.num_rows
+        self._tail_bytes += table.get_total_buffer_size()  # Table.nbytes walks every buffer: 38 µs a batch
 
     def flush_due(self) -> bool:
         return bool(self._tail_rows) and (self._tail_rows >= self.flush_rows or self._tail_bytes >= self.flush_bytes
