@@ -13,9 +13,10 @@ reads rather than the keys of every type (msgspec matches a key by comparing it 
 of its level in turn, and that comparison was most of the cost of one decoder for all types).
 The event type is inside the document it chooses the decoder for, so it is read first from the
 text (``_event_type_in``: the first ``"event_type"`` key) and the whole document decoded in one
-pass with that type's decoder; when the decoded event type is another (the key came first in the
-payload, or was escaped), the document is decoded again in two steps: the envelope's fields with
-the payload left as raw JSON, then the payload with the decoder of the type found.
+pass with that type's decoder. When there is no plain event type to read (escaped, or not a
+string) or the decoded one is another (the payload's own ``event_type`` key came first), the
+document is decoded in two steps: the envelope's fields with the payload left as raw JSON, then
+the payload with the decoder of the type found.
 
 The result is the same as decoding everything, because every key a store-time reader asks for
 is kept whole or with every key below it that a path reads:
@@ -176,7 +177,7 @@ class Projection:
         self._envelope_fields.update((f"_context_{key}", Any) for key in sorted(context))
         self._envelope = _decoder_of({**self._envelope_fields, "payload": msgspec.Raw})
         # event type -> (its payload's decoder, its whole document's)
-        self._decoders: dict[Any, tuple[msgspec.json.Decoder, msgspec.json.Decoder]] = {}
+        self._decoders: dict[str, tuple[msgspec.json.Decoder, msgspec.json.Decoder]] = {}
         # replaced, never changed in place: consumers inside the server share one projection
         self._learned: frozenset[str] = frozenset({DEFAULT_NAMESPACE})
 
@@ -190,20 +191,20 @@ class Projection:
                 if document.get("event_type") == event_type:
                     return document
             document = self._envelope.decode(text)
-            payload = document.get("payload")
+            payload, event_type = document.get("payload"), document.get("event_type")
             if payload.__class__ is msgspec.Raw:
-                document["payload"] = self._decoders_of(document.get("event_type"))[0].decode(payload)
+                # not a string: refused by the envelope check, then decided whole
+                decoder = self._decoders_of(event_type)[0] if type(event_type) is str else _NOTHING_KEPT
+                document["payload"] = decoder.decode(payload)
             return document
         except (msgspec.MsgspecError, RecursionError):
             return orjson.loads(text)
 
-    def _decoders_of(self, event_type: Any) -> tuple[msgspec.json.Decoder, msgspec.json.Decoder]:
-        try:
-            return self._decoders[event_type]
-        except (KeyError, TypeError):  # TypeError: an unhashable event type (refused later)
-            pass
-        if type(event_type) is not str:  # refused by the envelope check, then decided whole
-            return _NOTHING_KEPT, self._envelope  # (only a string is read ahead: the second is unused)
+    def _decoders_of(self, event_type: str) -> tuple[msgspec.json.Decoder, msgspec.json.Decoder]:
+        """(the payload's decoder, the whole document's) for ``event_type``."""
+        decoders = self._decoders.get(event_type)
+        if decoders is not None:
+            return decoders
         known = self._catalog.describe(event_type)
         if known is None:  # decoded whole anyway (needs_whole_document): keep nothing now
             payload = _NOTHING_KEPT_TYPE
