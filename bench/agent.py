@@ -24,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import psutil  # noqa: E402
-
 import common  # noqa: E402
+import psutil  # noqa: E402
 from common import Report, log  # noqa: E402
 
 NOVA = "http://openstack.org/xmlns/libvirt/nova/1.1"

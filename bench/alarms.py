@@ -27,12 +27,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import common  # noqa: E402
+import datasets as D  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
-
-import common  # noqa: E402
-import datasets as D  # noqa: E402
 from common import MB, Report, log, pct  # noqa: E402
 
 MINUTE = 60_000
@@ -76,8 +75,8 @@ def _evaluation(rep: Report, args) -> None:
     from nephoscope.alarms.definitions import AlarmDefinition
     from nephoscope.alarms.engine import _collector_paused
     from nephoscope.alarms.evaluator import Evaluator
-    from nephoscope.store.duckdb.catalog import SeriesInfo
-    from nephoscope.store.summary import Points
+    from nephoscope.metrics.store import SeriesInfo
+    from nephoscope.metrics.summary import Points
 
     hosts = math.ceil(args.instances / len(EXPRESSIONS))
     definitions = [AlarmDefinition(id=f"d{i}", tenant="p", name=f"d{i}", match_by=["hostname"],

@@ -21,9 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psutil  # noqa: E402
-
 import common  # noqa: E402
+import psutil  # noqa: E402
 from common import Report, log  # noqa: E402
 from events import broker_process, cpu_seconds, publisher, throwaway_vhost  # noqa: E402
 

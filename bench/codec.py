@@ -1,4 +1,4 @@
-"""Benchmark of the chunk codec (nephoscope.store.codec) on realistic series.
+"""Benchmark of the chunk codec (nephoscope.metrics.store.codec) on realistic series.
 
 Generates typical cloud metrics sampled every 10 s -- cpu % with one decimal,
 memory bytes (multiples of 4096), monotonically increasing byte counters and
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks  # noqa: E402
+from nephoscope.metrics.store.codec import ChunkColumns, decode_chunks, encode_chunks  # noqa: E402
 
 STEP_MS = 10_000
 DAY = 8640  # 10 s samples per day

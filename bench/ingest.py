@@ -27,10 +27,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 import datasets as D  # noqa: E402
+import numpy as np  # noqa: E402
 from common import MB, Report, log  # noqa: E402
 
 TARGETS = {"monasca": 250_000, "native": 2_000_000}

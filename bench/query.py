@@ -29,11 +29,10 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 import datasets as D  # noqa: E402
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 from common import Report, log, pct  # noqa: E402
 
 TARGETS = {"single": 10.0, "merged": 200.0}

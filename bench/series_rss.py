@@ -20,10 +20,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 import datasets as D  # noqa: E402
+import numpy as np  # noqa: E402
 from common import GB, MB, Report, log  # noqa: E402
 
 TARGET_GIB = 1.5

@@ -26,10 +26,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 import datasets as D  # noqa: E402
+import numpy as np  # noqa: E402
 from common import Report, log  # noqa: E402
 
 TARGET_B_PER_SAMPLE = 1.0

@@ -79,7 +79,7 @@ class AuthConfig:
 
 
 @dataclass
-class DemoSettings:
+class DemoConfig:
     enabled: bool = False
     hypervisors: int = 20
     instances_per_hypervisor: int = 10
@@ -126,7 +126,7 @@ class NotifyConfig:
 
 
 @dataclass
-class AlarmSettings:
+class AlarmsConfig:
     """The alarm engine (docs/alarm-evaluation.md)."""
     # Seconds after a period closes before it is evaluated, so late points still count (Monasca: 30).
     grace_seconds: float = 30.0
@@ -205,10 +205,10 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
-    demo: DemoSettings = field(default_factory=DemoSettings)
+    demo: DemoConfig = field(default_factory=DemoConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
-    alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
     rabbitmq: RabbitConfig = field(default_factory=RabbitConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import uuid
 import logging
+import uuid
 
 from oslo_config import cfg
 from oslo_context import context as oslo_context

@@ -28,7 +28,7 @@ from nephoscope.agent.runner import Agent
 from nephoscope.agent.samples import Sample
 from nephoscope.agent.spool import EncodedBatch, Spool
 from nephoscope.config import ConfigError
-from nephoscope.ingest import native
+from nephoscope.metrics.ingest import native
 from tests.conftest import ROOT, ServerProcess, wait_for
 from tests.receivers import Receiver
 

@@ -17,8 +17,9 @@ from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.alarms.evaluator import alarm_id
 from nephoscope.alarms.windows import ALARM, OK, UNDETERMINED
 from nephoscope.config import Config
+from nephoscope.metrics.service import MetricService
+from nephoscope.metrics.store import EmbeddedStore
 from nephoscope.notify import NotificationService
-from nephoscope.store.engine import Store
 
 MINUTE = 60_000
 TENANT = "project-a"
@@ -41,11 +42,13 @@ class Cloud:
         config.store.flush_interval = 0.2
         config.alarms.grace_seconds = grace_seconds
         self.clock = clock
-        self.store = Store(config)
+        self.store = EmbeddedStore(config)
+        self.metrics = MetricService(self.store, config.store)
         self.store.open()
         self.definitions = DefinitionStore(data_dir)
         self.notifications = NotificationService(data_dir, config.notify)
-        self.engine = AlarmEngine(self.store, self.definitions, self.notifications.outbox, config.alarms, clock=clock)
+        self.engine = AlarmEngine(self.store, data_dir, self.definitions, self.notifications.outbox, config.alarms,
+                                  clock=clock)
         self.engine.start()
 
     def close(self) -> None:
@@ -57,7 +60,7 @@ class Cloud:
         metrics = [{"name": name, "dimensions": {"service": "compute", "hostname": host},
                     "timestamp": minute_start + 5_000 + 10_000 * index, "value": value}
                    for index, value in enumerate(values)]
-        batch = self.store.monasca.decode(orjson.dumps(metrics), TENANT, self.store.window())
+        batch = self.metrics.monasca.decode(orjson.dumps(metrics), TENANT, self.metrics.window())
         self.store.write_now(batch)
         self.settle()  # the engine takes it at the current time, as it would in real time
 

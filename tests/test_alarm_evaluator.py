@@ -7,8 +7,8 @@ import numpy as np
 from nephoscope.alarms.definitions import AlarmDefinition
 from nephoscope.alarms.evaluator import Evaluator, alarm_id
 from nephoscope.alarms.windows import ALARM, OK, UNDETERMINED
-from nephoscope.store.duckdb.catalog import SeriesInfo
-from nephoscope.store.summary import Points
+from nephoscope.metrics.store import SeriesInfo
+from nephoscope.metrics.summary import Points
 
 MINUTE = 60_000
 T0 = 1_800_000_000_000 - (1_800_000_000_000 % MINUTE)

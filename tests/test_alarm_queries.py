@@ -24,7 +24,7 @@ from nephoscope.alarms.repository import (
     AlarmRepository,
     StateChange,
 )
-from nephoscope.model import ALL_TENANTS
+from nephoscope.tenancy import ALL_TENANTS
 
 A, B = "tenant-a", "tenant-b"
 STATE_RANK = {"OK": 0, "UNDETERMINED": 1, "ALARM": 2}

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nephoscope.alarms import routes as routes_module
-from nephoscope.alarms.routes import Routes
+from nephoscope.alarms.fanout import Routes
 
 pairs = st.lists(st.tuples(st.integers(-5, 40), st.integers(0, 30)), max_size=60)
 

@@ -1,4 +1,4 @@
-"""Tests of the compressed chunk codec (nephoscope.store.codec)."""
+"""Tests of the compressed chunk codec (nephoscope.metrics.store.codec)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nephoscope.store.codec import (
+from nephoscope.metrics.store.codec import (
     FORMAT_VERSION,
     ChunkColumns,
     CodecError,

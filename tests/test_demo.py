@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 import pytest
 
-from nephoscope.demo import MAX_BATCH, DemoCloud, DemoConfig, DemoPusher, run_demo
+from nephoscope.demo import MAX_BATCH, DemoCloud, DemoPlan, DemoPusher, run_demo
 from nephoscope.demo.cloud import FLAVORS, HYPERVISOR_METRIC_NAMES, INSTANCE_METRIC_NAMES, VM_METRIC_NAMES
 from nephoscope.demo.pusher import retry_after_seconds
 
@@ -179,7 +179,7 @@ def _check_monasca_metric(metric: dict) -> None:
 
 
 def test_inventory_has_openstack_shape() -> None:
-    cloud = DemoCloud(DemoConfig())
+    cloud = DemoCloud(DemoPlan())
     assert [h.hostname for h in cloud.hypervisors] == [f"compute-{i:02d}" for i in range(1, 21)]
     assert len(cloud.instances) == 200
     assert {i.project_id for i in cloud.instances} == {f"demo-project-{x}" for x in "abcd"}
@@ -214,12 +214,12 @@ def test_inventory_has_openstack_shape() -> None:
             assert s.tenant_id is None and s.name.startswith("vm.")
             assert s.dimensions["hostname"] == vm.hypervisor and s.dimensions["tenant_id"] == vm.project_id
     # Same seed, same inventory; another seed, another one.
-    assert DemoCloud(DemoConfig()).instances == cloud.instances
-    assert DemoCloud(DemoConfig(seed=7)).instances != cloud.instances
+    assert DemoCloud(DemoPlan()).instances == cloud.instances
+    assert DemoCloud(DemoPlan(seed=7)).instances != cloud.instances
 
 
 def test_step_returns_monasca_metrics() -> None:
-    cloud = DemoCloud(DemoConfig(hypervisors=2, instances_per_hypervisor=3))
+    cloud = DemoCloud(DemoPlan(hypervisors=2, instances_per_hypervisor=3))
     metrics = cloud.step(T0)
     assert len(metrics) == len(cloud.series) == 2 * 14 + 6 * (len(INSTANCE_METRIC_NAMES) + len(VM_METRIC_NAMES))
     for metric, series in zip(metrics, cloud.series):
@@ -233,7 +233,7 @@ def test_step_returns_monasca_metrics() -> None:
 @pytest.fixture(scope="module")
 def three_hours() -> tuple[DemoCloud, np.ndarray, np.ndarray]:
     """Default cloud, 3 simulated hours at 10 s: (cloud, timestamps, values[step, series])."""
-    cloud = DemoCloud(DemoConfig())
+    cloud = DemoCloud(DemoPlan())
     stamps = T0 + np.arange(3 * 360) * 10_000
     values = np.stack([cloud.advance(int(ts)) for ts in stamps])
     return cloud, stamps, values
@@ -329,7 +329,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def test_diurnal_pattern_and_determinism() -> None:
     quiet = {"episodes_per_instance_day": 0.0, "spikes_per_instance_hour": 0.0}
-    config = DemoConfig(hypervisors=4, instances_per_hypervisor=10, **quiet)
+    config = DemoPlan(hypervisors=4, instances_per_hypervisor=10, **quiet)
     cloud = DemoCloud(config)
     cpu_index = cloud.indices("cpu.utilization_perc", "instance")
     day = np.stack([cloud.advance(T0 + k * 300_000) for k in range(288)])[:, cpu_index]  # 24 h at 5 min
@@ -338,11 +338,11 @@ def test_diurnal_pattern_and_determinism() -> None:
     swing = hourly.max(axis=0) - hourly.min(axis=0)
     assert np.median(swing) > 10.0  # busy hours and quiet hours
 
-    first = [DemoCloud(DemoConfig(seed=3)).advance(T0 + k * 10_000) for k in range(3)]
-    again = [DemoCloud(DemoConfig(seed=3)).advance(T0 + k * 10_000) for k in range(3)]
-    other = DemoCloud(DemoConfig(seed=4)).advance(T0)
+    first = [DemoCloud(DemoPlan(seed=3)).advance(T0 + k * 10_000) for k in range(3)]
+    again = [DemoCloud(DemoPlan(seed=3)).advance(T0 + k * 10_000) for k in range(3)]
+    other = DemoCloud(DemoPlan(seed=4)).advance(T0)
     assert np.array_equal(first[0], again[0])
-    a, b = DemoCloud(DemoConfig(seed=3)), DemoCloud(DemoConfig(seed=3))
+    a, b = DemoCloud(DemoPlan(seed=3)), DemoCloud(DemoPlan(seed=3))
     assert all(np.array_equal(a.advance(T0 + k * 10_000), b.advance(T0 + k * 10_000)) for k in range(50))
     assert not np.array_equal(first[0], other)
 
@@ -360,7 +360,7 @@ def test_retry_after_parsing() -> None:
 
 def test_push_backfills_groups_by_tenant_and_batches(receiver) -> None:
     rec, url = receiver()
-    config = DemoConfig(hypervisors=4, instances_per_hypervisor=10, interval=0.2, backfill_minutes=30)
+    config = DemoPlan(hypervisors=4, instances_per_hypervisor=10, interval=0.2, backfill_minutes=30)
     cloud = DemoCloud(config)  # same seed: the same inventory the pusher simulates
     project_of = {vm.resource_id: vm.project_id for vm in cloud.instances}
     hosts = {h.hostname for h in cloud.hypervisors}
@@ -430,7 +430,7 @@ def test_push_backfills_groups_by_tenant_and_batches(receiver) -> None:
 @pytest.mark.parametrize("status", [503, 429])
 def test_push_honours_retry_after(receiver, status: int) -> None:
     rec, url = receiver(fail_first=2, fail_status=status, retry_after="1")
-    config = DemoConfig(hypervisors=2, instances_per_hypervisor=4, interval=0.2, backfill_minutes=3)
+    config = DemoPlan(hypervisors=2, instances_per_hypervisor=4, interval=0.2, backfill_minutes=3)
     pusher = DemoPusher(url, "demo-token", config)
 
     async def scenario() -> None:
@@ -459,12 +459,12 @@ def test_stop_ends_the_loop_promptly(receiver) -> None:
 
     async def scenario() -> tuple[float, float]:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_demo(url, "t", DemoConfig(hypervisors=1, instances_per_hypervisor=2), stop))
+        task = asyncio.create_task(run_demo(url, "t", DemoPlan(hypervisors=1, instances_per_hypervisor=2), stop))
         await _wait_for(lambda: len(rec.requests) >= 1)
         during_retry = await _stop_and_time(stop, task)
         # Caught up and sleeping towards the next 30 s step: stop must not wait for it either.
         stop = asyncio.Event()
-        config = DemoConfig(hypervisors=1, instances_per_hypervisor=2, interval=30.0, backfill_minutes=0)
+        config = DemoPlan(hypervisors=1, instances_per_hypervisor=2, interval=30.0, backfill_minutes=0)
         task = asyncio.create_task(run_demo(idle_url, "t", config, stop))
         await asyncio.sleep(0.3)
         return during_retry, await _stop_and_time(stop, task)
@@ -477,7 +477,7 @@ def test_unreachable_server_is_logged_not_raised(caplog) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = DemoConfig(hypervisors=1, instances_per_hypervisor=2, interval=0.1, backfill_minutes=1, max_attempts=1)
+    config = DemoPlan(hypervisors=1, instances_per_hypervisor=2, interval=0.1, backfill_minutes=1, max_attempts=1)
 
     async def scenario():
         stop = asyncio.Event()

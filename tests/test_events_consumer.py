@@ -23,10 +23,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
 
 import aio_pika
 import orjson
@@ -34,15 +37,11 @@ import oslo_messaging
 import pytest
 from oslo_config import cfg
 
-import threading
-from concurrent.futures import Future
-from pathlib import Path
-
 from nephoscope.events.batch import from_bodies
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.consumer import ConsumerGroup, NotificationConsumer, RabbitSettings, RawMessage
 from nephoscope.events.store import EventQuery, EventStore
-from nephoscope.model import ALL_TENANTS
+from nephoscope.tenancy import ALL_TENANTS
 from tests.conftest import missing
 
 HOST = "127.0.0.1"

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import numpy as np
 
 from nephoscope.events.batch import from_events
 from nephoscope.events.model import Event, Notification
 from nephoscope.events.store import EventQuery, EventStore
-from nephoscope.model import ALL_TENANTS
+from nephoscope.tenancy import ALL_TENANTS
 
 T0 = 1_800_000_000_000
 

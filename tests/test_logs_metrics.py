@@ -11,7 +11,7 @@ from nephoscope.logs.hygiene import hygiene_report
 from nephoscope.logs.metrics import LATENCY, RECORDS, REQUESTS, RESPONSE_BYTES, log_metrics
 from nephoscope.logs.pipeline import LogPipeline
 from nephoscope.logs.sources import Source
-from nephoscope.model import series_id, series_key
+from nephoscope.metrics.series import series_id, series_key
 
 SERVER = "3f1c2f7e-6a55-4c6e-9d0c-6b1f0e2a9c41"
 PROJECT = "54fadb412c4e40cdbaed9335e4c35a9e"

@@ -42,7 +42,7 @@ class NotifyServer:
 
     @property
     def service(self) -> NotificationService:
-        return self.app.state.notifications
+        return self.app.state.services.notifications
 
 
 def build_app(config: Config, notify: NotifyConfig) -> FastAPI:

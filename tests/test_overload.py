@@ -7,8 +7,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from nephoscope.model import IngestBatch, PointBatch, ValueMeta
-from nephoscope.store.wal import Overloaded, WriteAheadLog
+from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta
+from nephoscope.metrics.store.interface import Overloaded
+from nephoscope.metrics.store.wal import WriteAheadLog
 from tests.conftest import ServerProcess, now_ms
 
 

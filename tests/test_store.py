@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from nephoscope.config import ArchivePolicy, Config
-from nephoscope.model import IngestBatch, PointBatch, ValueMeta
-from nephoscope.store.engine import Store
-from nephoscope.store.query import bucket_statistics, measurement_resolution, statistics_resolution
-from nephoscope.store.summary import ordered
+from nephoscope.metrics.query import bucket_statistics, measurement_resolution, statistics_resolution
+from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
+from nephoscope.metrics.store import EmbeddedStore
+from nephoscope.metrics.summary import ordered
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -22,16 +22,16 @@ def store(tmp_path):
     config = Config()
     config.server.data_dir = str(tmp_path / "data")
     config.store.compaction_interval = 3600  # only explicit compaction in these tests
-    opened = Store(config)
+    opened = EmbeddedStore(config)
     opened.open()
     yield opened
     opened.close()
 
 
-def write_raw(store: Store, name: str, host: str, timestamps: np.ndarray, values: np.ndarray,
+def write_raw(store: EmbeddedStore, name: str, host: str, timestamps: np.ndarray, values: np.ndarray,
               tenant: str = "t") -> int:
-    definition = store.registry.definition(tenant, name, {"hostname": host})
-    batch = IngestBatch(store.registry.unknown([definition]),
+    definition = define_series(tenant, name, {"hostname": host})
+    batch = IngestBatch(store.new_series([definition]),
                         PointBatch(np.full(len(values), definition.id, np.int64), timestamps.astype(np.int64),
                                    value=values.astype(np.float64)), ValueMeta())
     store.write_now(batch)
@@ -46,7 +46,7 @@ def stats(points) -> tuple:  # noqa: ANN001
     return int(points.count.sum()), round(float(points.sum.sum()), 6), float(points.min.min()), float(points.max.max())
 
 
-def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> None:
+def test_compaction_keeps_every_value_and_rollups_are_exact(store: EmbeddedStore) -> None:
     start = yesterday_start()
     timestamps = start + np.arange(8640) * 10_000
     rng = np.random.default_rng(7)
@@ -73,8 +73,8 @@ def test_compaction_keeps_every_value_and_rollups_are_exact(store: Store) -> Non
     assert np.allclose(raw_values["avg"], rollup_values["avg"], rtol=1e-12)
 
 
-def test_a_drained_recent_file_gives_its_disk_space_back(store: Store, monkeypatch) -> None:  # noqa: ANN001
-    from nephoscope.store.duckdb import database
+def test_a_drained_recent_file_gives_its_disk_space_back(store: EmbeddedStore, monkeypatch) -> None:  # noqa: ANN001
+    from nephoscope.metrics.store.duckdb import database
 
     monkeypatch.setattr(database, "SHRINK_MIN_FREE_BYTES", 0)
     start = yesterday_start()
@@ -86,11 +86,11 @@ def test_a_drained_recent_file_gives_its_disk_space_back(store: Store, monkeypat
     full = store.database.recent_path.stat().st_size
     store.compactor.run(now_ms=start + DAY + 10 * 60_000)
     assert store.database.recent_path.stat().st_size < full / 4
-    assert int(store.read([store.registry.definition("t", "cpu", {"hostname": "h3"}).id],
+    assert int(store.read([define_series("t", "cpu", {"hostname": "h3"}).id],
                           start, start + DAY, 0).count.sum()) == 8640
 
 
-def test_compressed_chunks_are_small_for_regular_cloud_series(store: Store) -> None:
+def test_compressed_chunks_are_small_for_regular_cloud_series(store: EmbeddedStore) -> None:
     start = yesterday_start()
     timestamps = start + np.arange(8640) * 10_000
     rng = np.random.default_rng(3)
@@ -103,7 +103,7 @@ def test_compressed_chunks_are_small_for_regular_cloud_series(store: Store) -> N
     assert raw_bytes / 8640 < 1.5
 
 
-def test_late_data_is_merged_into_compacted_windows_and_rollups(store: Store) -> None:
+def test_late_data_is_merged_into_compacted_windows_and_rollups(store: EmbeddedStore) -> None:
     start = yesterday_start()
     timestamps = start + np.arange(0, 720) * 10_000  # the first 2 h window, every 10 s
     identifier = write_raw(store, "mem.used", "h1", timestamps[::2], np.full(360, 2.0))
@@ -121,7 +121,7 @@ def test_late_data_is_merged_into_compacted_windows_and_rollups(store: Store) ->
         assert rolled.min.min() == 2.0 and rolled.max.max() == 4.0
 
 
-def test_a_resent_sample_replaces_the_stored_one_everywhere(store: Store) -> None:
+def test_a_resent_sample_replaces_the_stored_one_everywhere(store: EmbeddedStore) -> None:
     start = yesterday_start()
     timestamps = start + np.arange(10) * 60_000
     identifier = write_raw(store, "disk.ops", "h1", timestamps, np.arange(10.0))
@@ -136,7 +136,7 @@ def test_a_resent_sample_replaces_the_stored_one_everywhere(store: Store) -> Non
     assert raw.last.tolist() == [0, 1, 2, 100, 4, 300, 6, 7, 8, 9]
 
 
-def test_retention_drops_whole_windows_per_resolution(store: Store) -> None:
+def test_retention_drops_whole_windows_per_resolution(store: EmbeddedStore) -> None:
     start = yesterday_start()
     identifier = write_raw(store, "net.in", "h1", start + np.arange(720) * 10_000, np.ones(720))
     store.flush_now()
@@ -151,7 +151,7 @@ def test_retention_drops_whole_windows_per_resolution(store: Store) -> None:
     assert count(60) == 0 and count(3600) == 1
 
 
-def test_rollups_read_before_compaction_come_from_raw(store: Store) -> None:
+def test_rollups_read_before_compaction_come_from_raw(store: EmbeddedStore) -> None:
     now = int(time.time() * 1000)
     start = (now // HOUR) * HOUR - HOUR
     timestamps = start + np.arange(360) * 10_000
@@ -164,7 +164,7 @@ def test_rollups_read_before_compaction_come_from_raw(store: Store) -> None:
 def test_restart_keeps_flushed_and_unflushed_points(tmp_path) -> None:
     config = Config()
     config.server.data_dir = str(tmp_path / "data")
-    first = Store(config)
+    first = EmbeddedStore(config)
     first.open()
     start = yesterday_start()
     identifier = write_raw(first, "cpu", "h1", start + np.arange(100) * 1000, np.arange(100.0))
@@ -172,7 +172,7 @@ def test_restart_keeps_flushed_and_unflushed_points(tmp_path) -> None:
     write_raw(first, "cpu", "h1", start + 100_000 + np.arange(50) * 1000, np.arange(50.0))
     first.wal.close()  # as after a crash: the second batch is only in the WAL
     first.database.close()
-    second = Store(config)
+    second = EmbeddedStore(config)
     second.open()
     try:
         points = second.read([identifier], start, start + DAY, 0)
@@ -198,7 +198,7 @@ def test_resolution_choice() -> None:
     assert statistics_resolution(policies, now - 3 * DAY + 1000, 300, now) == 60
 
 
-def test_unaligned_ranges_read_from_rollups_are_exact(store: Store) -> None:
+def test_unaligned_ranges_read_from_rollups_are_exact(store: EmbeddedStore) -> None:
     now = int(time.time() * 1000)
     start = (now // HOUR) * HOUR - 6 * HOUR
     rng = np.random.default_rng(11)
@@ -219,7 +219,7 @@ def test_unaligned_ranges_read_from_rollups_are_exact(store: Store) -> None:
         assert np.allclose(raw_values["sum"], rolled_values["sum"], rtol=1e-12)
 
 
-def test_late_raw_points_show_in_rollups_before_the_next_compaction(store: Store) -> None:
+def test_late_raw_points_show_in_rollups_before_the_next_compaction(store: EmbeddedStore) -> None:
     now = int(time.time() * 1000)
     window = 7_200_000
     start = (now // window) * window - window  # the previous raw window: compacted below

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nephoscope.store.summary import Points, latest_per_timestamp, rollup
+from nephoscope.metrics.summary import Points, latest_per_timestamp, rollup
 
 values = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
 
@@ -109,7 +109,7 @@ def test_resent_points_replace_rather_than_add(data, draw) -> None:  # noqa: ANN
 @settings(max_examples=200, deadline=None)
 @given(raw_samples(), st.sampled_from([0, 7, 60, 300, 3600]))
 def test_statistics_over_merged_series_equal_direct_aggregation(data, period) -> None:  # noqa: ANN001
-    from nephoscope.store.query import bucket_statistics
+    from nephoscope.metrics.query import bucket_statistics
 
     series, timestamps, samples = data
     start = int(timestamps.min())

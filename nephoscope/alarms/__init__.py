@@ -1,1 +1,10 @@
-"""Alarm definitions, the expression grammar, the evaluator and the alarm state machine."""
+"""Alarms: definitions, the expression grammar, windows, the evaluator and the state machine.
+
+Owns the alarm definitions and their store (``definitions``), Monasca's expression grammar
+(``expression``), the per-period window summaries (``windows``), the fan-out of series to
+sub-alarms (``fanout``), the evaluator and the engine that follows the metric stream
+(``evaluator``, ``engine``), the alarms and their history (``repository``, ``queries``).
+Imports ``nephoscope.metrics`` (its store interface and summaries), ``nephoscope.notify``
+(the outbox transitions go to), ``nephoscope.config``, ``nephoscope.errors``,
+``nephoscope.tenancy`` and ``nephoscope.sqlitefile``; never the API.
+"""

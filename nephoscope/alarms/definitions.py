@@ -23,10 +23,10 @@ from nephoscope.alarms.expression import (
     parse,
     sub_expressions,
 )
-from nephoscope.ingest import rules
-from nephoscope.ingest.errors import IngestError
-from nephoscope.model import ALL_TENANTS
+from nephoscope.errors import Rejected
+from nephoscope.metrics.ingest import validation
 from nephoscope.sqlitefile import SqliteFile
+from nephoscope.tenancy import ALL_TENANTS
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 ACTION_FIELDS = ("alarm_actions", "ok_actions", "undetermined_actions")
@@ -172,8 +172,8 @@ def validated_fields(body: dict, mode: Literal["create", "replace", "patch"]) ->
             raise _invalid("match_by must be a list of dimension names")
         for key in match_by:
             try:
-                rules.check_dimension_key(key, "match_by")
-            except IngestError as error:
+                validation.check_dimension_key(key, "match_by")
+            except Rejected as error:
                 raise _invalid(error.message) from None
         fields["match_by"] = list(match_by)
     if "severity" in body:

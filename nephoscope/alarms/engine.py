@@ -1,7 +1,7 @@
 """The alarm engine in the server: the evaluator fed by the ingest stream, persisted, notifying.
 
 One thread owns the ``Evaluator``. It takes, in arrival order, the batches the store has made
-durable (``Store.subscribe``), definition changes (``DefinitionStore.subscribe``) and API
+durable (``MetricStore.subscribe``), definition changes (``DefinitionStore.subscribe``) and API
 requests on alarms, and closes periods on time (``Evaluator.next_close_ms``). After each step
 it writes new alarms, state changes and history to SQLite in one transaction and hands the
 transitions whose definitions have actions to the notification outbox, again in one
@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import dataclasses
 import contextlib
+import dataclasses
 import gc
 import logging
 import threading
+from pathlib import Path
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,13 +38,13 @@ from nephoscope.alarms.repository import (
     StateChange,
 )
 from nephoscope.alarms.windows import ALARM, OK, UNDETERMINED
-from nephoscope.config import AlarmSettings
-from nephoscope.model import ALL_TENANTS, IngestBatch
+from nephoscope.config import AlarmsConfig
+from nephoscope.metrics.series import IngestBatch
+from nephoscope.metrics.store import MetricStore, SeriesFilter
+from nephoscope.metrics.summary import Points
 from nephoscope.notify.model import AlarmTransition
 from nephoscope.notify.outbox import Outbox
-from nephoscope.store.duckdb.catalog import SeriesFilter
-from nephoscope.store.engine import Store
-from nephoscope.store.summary import Points
+from nephoscope.tenancy import ALL_TENANTS
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,15 @@ def record_of(alarm: Alarm, sub_states: list[str]) -> AlarmRecord:
 
 
 class AlarmEngine:
-    def __init__(self, store: Store, definitions: DefinitionStore, outbox: Outbox, settings: AlarmSettings,
+    def __init__(self, store: MetricStore, data_dir: Path, definitions: DefinitionStore, outbox: Outbox,
+                 settings: AlarmsConfig,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.definitions = definitions
         self.outbox = outbox
         self.settings = settings
         self.clock = clock
-        self.repository = AlarmRepository(AlarmDatabase(store.data_dir))
+        self.repository = AlarmRepository(AlarmDatabase(data_dir))
         self.evaluator = Evaluator(grace_ms=int(settings.grace_seconds * 1000))
         self.counters = EngineCounters()
         self._queue: collections.deque = collections.deque()
@@ -133,7 +135,6 @@ class AlarmEngine:
                 alarm.metrics[metric_key(metric["name"], metric["dimensions"])] = metric
             self.evaluator.restore(alarm, record.sub_states, now)
         self.repository.delete(orphans)  # their definition was deleted while the server was down
-        self.store.sync_series()
         for definition in definitions:
             self._route_definition(definition, now)
         self._rebuild_windows(now)
@@ -155,7 +156,7 @@ class AlarmEngine:
     def _route_definition(self, definition: AlarmDefinition, now: int) -> None:
         """Route the series that already exist to a new (or, at start, every) definition."""
         for name in {sub.metric_name for sub in definition.sub_expressions}:
-            series = self.store.catalog.find(SeriesFilter(tenant=definition.tenant, name=name))
+            series = self.store.find(SeriesFilter(tenant=definition.tenant, name=name))
             self.evaluator.route(series, now, definition.id)
 
     def _rebuild_windows(self, now: int) -> None:
@@ -298,7 +299,6 @@ class AlarmEngine:
         now = self.now_ms()
         removed = self.evaluator.on_change(change, definition, now)
         if change == "created":
-            self.store.sync_series()
             self._route_definition(definition, now)
         if removed:
             self.repository.delete(removed)

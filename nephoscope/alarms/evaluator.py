@@ -21,8 +21,8 @@ import numpy as np
 
 from nephoscope.alarms.definitions import AlarmDefinition
 from nephoscope.alarms.expression import SubExpression
+from nephoscope.alarms.fanout import Routes
 from nephoscope.alarms.matching import Matcher
-from nephoscope.alarms.routes import Routes
 from nephoscope.alarms.windows import (
     ALARM,
     OK,
@@ -31,8 +31,8 @@ from nephoscope.alarms.windows import (
     WindowBank,
     alarm_state,
 )
-from nephoscope.store.duckdb.catalog import SeriesInfo
-from nephoscope.store.summary import Points
+from nephoscope.metrics.store import SeriesInfo
+from nephoscope.metrics.summary import Points
 
 _ALARM_IDS = uuid.UUID("5f0c2a58-8f4e-4c55-9a43-6a1d0c8f7e10")
 

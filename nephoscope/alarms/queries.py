@@ -16,7 +16,7 @@ import orjson
 from nephoscope.alarms import repository
 from nephoscope.alarms.definitions import SEVERITIES
 from nephoscope.alarms.repository import AlarmDatabase, AlarmRecord, StateChange
-from nephoscope.model import ALL_TENANTS
+from nephoscope.tenancy import ALL_TENANTS
 
 STATES = ("OK", "UNDETERMINED", "ALARM")
 """Alarm states in Monasca's sort order."""

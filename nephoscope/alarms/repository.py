@@ -14,8 +14,8 @@ from pathlib import Path
 
 import orjson
 
-from nephoscope.model import ALL_TENANTS
 from nephoscope.sqlitefile import SqliteFile
+from nephoscope.tenancy import ALL_TENANTS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (

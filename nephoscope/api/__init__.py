@@ -1,7 +1,9 @@
-"""The HTTP surface: Monasca v2.0 under ``/v2.0`` and the native API under ``/v1``.
+"""The HTTP surface: Monasca v2.0 under ``/v2.0`` and ``/v3.0``, the native API under ``/v1``.
 
-Handlers are thin: they decode parameters, authorize, call ``store``/``ingest``
-and shape the answer. Monasca's wire details (error bodies, links, paging,
-timestamps) live in ``monasca/``; shared plumbing in ``errors``, ``security``
-and ``responses``.
+Handlers are thin: they decode parameters and bodies (``bodies``), authorize (``security``),
+call a service of the container (``deps.get_services``) and shape the answer
+(``responses``, ``errors``). Monasca's wire details (error bodies, links, paging,
+timestamps) live in ``monasca/``. ``app`` builds the FastAPI application. May import every
+domain's public surface, ``nephoscope.server`` (the container) and ``nephoscope.web`` (its
+router); no domain imports the API.
 """

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from nephoscope.auth.policy import Denied
-from nephoscope.ingest.errors import IngestError
+from nephoscope.errors import Rejected
 
 
 class ApiError(Exception):
@@ -45,8 +45,8 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
     async def _api_error(request: Request, error: ApiError) -> Response:
         return error_response(error.status, error.title, error.description, error.field, error.headers)
 
-    @app.exception_handler(IngestError)
-    async def _ingest_error(request: Request, error: IngestError) -> Response:
+    @app.exception_handler(Rejected)
+    async def _ingest_error(request: Request, error: Rejected) -> Response:
         headers = {"Retry-After": str(retry_after_seconds)} if error.status in (429, 503) else None
         return error_response(error.status, HTTPStatus(error.status).phrase, error.message, error.field, headers)
 

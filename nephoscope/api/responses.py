@@ -14,6 +14,11 @@ def json_response(body: object, status: int = 200) -> Response:
                     media_type="application/json")
 
 
+def base_url(request: Request, public_url: str) -> str:
+    """Where links start: the configured public URL (``server.public_url``), else the request's own."""
+    return (public_url or str(request.base_url)).rstrip("/")
+
+
 def self_url(request: Request) -> str:
     return str(request.url)
 

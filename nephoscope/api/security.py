@@ -5,18 +5,21 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError
 from nephoscope.auth.policy import Action, authorize
-from nephoscope.model import Principal
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 _token_header = APIKeyHeader(name="X-Auth-Token", auto_error=False, description="An API key (or Keystone token)")
 
 
-def authenticated(request: Request, token: str | None = Depends(_token_header)) -> Principal:
+def authenticated(request: Request, token: str | None = Depends(_token_header),
+                  services: Services = Depends(get_services)) -> Principal:
     if not token:
         raise ApiError(401, "the X-Auth-Token header is missing", "Unauthorized",
                        headers={"WWW-Authenticate": "Token"})
-    principal = request.app.state.authenticator.authenticate(token)
+    principal = services.authenticator.authenticate(token)
     if principal is None:
         raise ApiError(401, "the token is not valid (unknown or revoked)", "Unauthorized",
                        headers={"WWW-Authenticate": "Token"})

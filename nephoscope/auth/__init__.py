@@ -1,6 +1,6 @@
-"""Tenants, roles and API keys.
+"""Identity and permission: who a token is, and what its roles may do.
 
-Owns: the key store (``keys``), the one function that maps a token to a principal
-(``tokens.Authenticator`` — the seam where Keystone plugs in later) and what each
-role may do (``policy``). Imports only ``nephoscope.model``.
+Owns: the key store (``keys``), the one seam that maps a token to a principal
+(``tokens.Authenticator``: API keys today, Keystone tokens beside them) and what each role
+may do (``policy``). Imports ``nephoscope.tenancy`` and ``nephoscope.sqlitefile`` only.
 """

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nephoscope.model import Principal
 from nephoscope.sqlitefile import SqliteFile
+from nephoscope.tenancy import Principal
 
 ROLES = frozenset({"admin", "monasca-user", "monasca-agent", "monasca-read-only-user", "monasca-delegate"})
 

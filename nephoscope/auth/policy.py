@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from nephoscope.model import ALL_TENANTS, Principal
+from nephoscope.tenancy import ALL_TENANTS, Principal
 
 
 class Action(str, Enum):

@@ -10,7 +10,7 @@ import hmac
 from typing import Protocol
 
 from nephoscope.auth.keys import KeyStore
-from nephoscope.model import Principal
+from nephoscope.tenancy import Principal
 
 
 class Authenticator(Protocol):

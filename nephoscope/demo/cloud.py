@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nephoscope.demo.config import DemoConfig
+from nephoscope.demo.config import DemoPlan
 
 EPISODE_MIN_SECONDS = 240.0
 """Episodes last at least 4 minutes so that 3 whole aligned 60 s periods lie inside one."""
@@ -177,8 +177,8 @@ class _State:
 class DemoCloud:
     """A seeded cloud whose :meth:`advance` computes every series' next sample at once."""
 
-    def __init__(self, config: DemoConfig | None = None) -> None:
-        self.config = config or DemoConfig()
+    def __init__(self, config: DemoPlan | None = None) -> None:
+        self.config = config or DemoPlan()
         cfg = self.config
         # Inventory and dynamics use separate streams: the same seed gives the same
         # inventory however many steps are taken, and vice versa.

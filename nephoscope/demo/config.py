@@ -15,7 +15,7 @@ DEFAULT_PROJECTS = ("demo-project-a", "demo-project-b", "demo-project-c", "demo-
 
 
 @dataclass
-class DemoConfig:
+class DemoPlan:
     """Shape of the simulated cloud and of its push loop.
 
     The defaults give 20 hypervisors x 10 instances (about 2,500 series) sampled
@@ -59,7 +59,7 @@ class DemoConfig:
         self.projects = tuple(self.projects)
 
     @classmethod
-    def from_settings(cls, settings: object, **overrides: object) -> "DemoConfig":
+    def from_settings(cls, settings: object, **overrides: object) -> "DemoPlan":
         """Build from any object carrying some of these fields (e.g. the server's ``[demo]`` section)."""
         values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
         values.update(overrides)

@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 
 from nephoscope.demo.cloud import DemoCloud
-from nephoscope.demo.config import DemoConfig
+from nephoscope.demo.config import DemoPlan
 
 log = logging.getLogger("nephoscope.demo")
 
@@ -123,12 +123,12 @@ class DemoPusher:
         self,
         base_url: str,
         token: str,
-        config: DemoConfig | None = None,
+        config: DemoPlan | None = None,
         *,
         cloud: DemoCloud | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.config = config or DemoConfig()
+        self.config = config or DemoPlan()
         self.cloud = cloud or DemoCloud(self.config)
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -331,7 +331,7 @@ async def _ensure_alarm_definitions(client: httpx.AsyncClient) -> bool:
 async def run_demo(
     base_url: str,
     token: str,
-    config: DemoConfig | None = None,
+    config: DemoPlan | None = None,
     stop: asyncio.Event | None = None,
 ) -> DemoStats:
     """Run the simulated cloud against ``base_url`` until ``stop`` is set (or the task is cancelled).

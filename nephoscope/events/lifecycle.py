@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from nephoscope.events.store import ResourceCount
-from nephoscope.telemetry.points import SummaryRow
+from nephoscope.metrics.summary_rows import SummaryRow
 
 UNOWNED = "admin"  # resources whose notifications name no project are the operator's
 

@@ -28,9 +28,9 @@ from nephoscope.events.lifecycle import LifecycleMetrics
 from nephoscope.events.model import Event, Notification
 from nephoscope.events.store import EventStore, StoredEvent
 from nephoscope.events.workers import WorkerPool
+from nephoscope.metrics.service import MetricService
+from nephoscope.metrics.summary_rows import SummaryRow
 from nephoscope.periodic import every
-from nephoscope.store.engine import Store
-from nephoscope.telemetry.points import SummaryRow, summary_batch
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +152,18 @@ class EventService:
             failures, self._failures = self._failures, Counter()
         return self._lifecycle.rows(self.store.resource_counts(), failures)
 
-    def record_metrics(self, metrics: Store) -> None:
+    def record_metrics(self, metrics: MetricService) -> None:
         """The lifecycle gauges into the metric store; resources deleted long ago are forgotten."""
         rows = self.lifecycle_rows()
         now_ms = int(time.time() * 1000)
-        if rows:
-            metrics.write_now(summary_batch(metrics.registry, now_ms, rows))
+        metrics.record_rows(now_ms, rows)
         self.store.forget_deleted(now_ms - _DELETED_KEPT_MS)
 
     def upkeep(self) -> None:
         """Flush events to Parquet parts when due, merge small parts, apply retention."""
         self.store.maintain(int(self.settings.retention_days * 86_400_000) or None, int(time.time() * 1000))
 
-    async def run_periodic(self, metrics: Store, stop: asyncio.Event) -> None:
+    async def run_periodic(self, metrics: MetricService, stop: asyncio.Event) -> None:
         await asyncio.gather(
             every(self.settings.metrics_interval, stop, lambda: self.record_metrics(metrics), "lifecycle metrics"),
             every(5.0, stop, self.upkeep, "events upkeep"))

@@ -34,9 +34,9 @@ import pyarrow as pa
 from nephoscope.events.batch import EVENT_SCHEMA, EventBatch
 from nephoscope.events.dedupe import RecentIds
 from nephoscope.events.failures import Failure
-from nephoscope.model import ALL_TENANTS
 from nephoscope.tables.appendable import AppendTable, Position, ipc_bytes, kind_of
 from nephoscope.tables.where import Where, page_end
+from nephoscope.tenancy import ALL_TENANTS
 
 log = logging.getLogger(__name__)
 

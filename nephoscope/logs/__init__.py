@@ -4,7 +4,7 @@ Owns the parsers (oslo.log text and JSON, WSGI and httpd access lines, syslog en
 multi-line tracebacks), the normalized record schema, online template mining, the
 classification rules, metrics derived from access lines, and the hygiene report — a pure
 library (no HTTP, no storage): those modules may import numpy, pyarrow, msgspec, orjson, yaml,
-rich (report only) and ``nephoscope.model``, nothing else from the project.
+rich (report only) and ``nephoscope.metrics.series``, nothing else from the project.
 
 The server's side of logs sits beside it: ``store`` (records on disk, ``nephoscope.tables``),
 ``service`` (ingest: pipeline, store, derived metrics; may import ``config`` and the metric

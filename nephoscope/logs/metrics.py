@@ -15,7 +15,7 @@ with dimensions ``service``, ``method``, ``endpoint`` (the path with ids masked,
   the rate of true errors).
 
 The points are the store's summary points (count, sum, min, max, last, see
-``nephoscope.store.summary``); ``MetricPoints.to_ingest_batch`` makes the ``IngestBatch`` the
+``nephoscope.metrics.summary``); ``MetricPoints.to_ingest_batch`` makes the ``IngestBatch`` the
 store ingests. Grouping runs in Arrow's hash aggregation: no Python loop per record.
 """
 
@@ -28,14 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.logs.access import endpoint_templates, status_classes
-from nephoscope.model import (
-    IngestBatch,
-    PointBatch,
-    SeriesDefinition,
-    ValueMeta,
-    series_id,
-    series_key,
-)
+from nephoscope.metrics.series import IngestBatch, PointBatch, SeriesDefinition, ValueMeta, series_id, series_key
 
 REQUESTS = "log.http.requests"
 LATENCY = "log.http.latency_ms"

@@ -33,9 +33,9 @@ from nephoscope.logs.sources import Source
 from nephoscope.logs.store import LogQuery, LogStore
 from nephoscope.logs.templates import TemplateMiner
 from nephoscope.logs.traces import Trace, trace
-from nephoscope.model import ALL_TENANTS
+from nephoscope.metrics.service import MetricService
 from nephoscope.periodic import every
-from nephoscope.store.engine import Store
+from nephoscope.tenancy import ALL_TENANTS
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class LogCounters:
 
 
 class LogService:
-    def __init__(self, data_dir: Path, settings: LogsConfig | None = None, metrics: Store | None = None,
+    def __init__(self, data_dir: Path, settings: LogsConfig | None = None, metrics: MetricService | None = None,
                  region: str = "", failures: Callable[[list[dict]], int] | None = None,
                  owned: Callable[[str], tuple[str, ...]] | None = None) -> None:
         self.settings = settings or LogsConfig()
@@ -97,7 +97,7 @@ class LogService:
             part = records if len(distinct) == 1 else records.filter(pc.equal(owners, owner))
             points = log_metrics(part, window_ms, region)
             if len(points):
-                self.metrics.write_now(points.to_ingest_batch(owner, self.metrics.registry))
+                self.metrics.record(points.to_ingest_batch(owner))
 
     # -- reading across records --
 

@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 
 from nephoscope.logs.hygiene import UNKNOWN_SERVICE, HygieneAccumulator, HygieneReport
 from nephoscope.logs.schema import RECORD_SCHEMA
-from nephoscope.model import ALL_TENANTS
 from nephoscope.tables.appendable import AppendTable, Snapshot, ipc_bytes
 from nephoscope.tables.where import Where, page_end
+from nephoscope.tenancy import ALL_TENANTS
 
 STORED_SCHEMA = pa.schema([
     *RECORD_SCHEMA,

@@ -1,7 +1,9 @@
 """Alarm notifications: notification methods, the durable delivery outbox and its worker.
 
-``NotificationService`` (``app.state.notifications``) holds the method repository, the
-``Outbox`` (enqueue transitions, periodic re-sends, counters) and the ``DeliveryWorker``.
+``NotificationService`` holds the method repository, the ``Outbox`` (enqueue transitions,
+periodic re-sends, counters) and the ``DeliveryWorker`` with its senders (webhook, e-mail,
+Slack, PagerDuty). Imports ``nephoscope.config``, ``nephoscope.tenancy``,
+``nephoscope.retry`` and ``nephoscope.sqlitefile``; never the alarms (they import it) or the API.
 """
 
 from nephoscope.notify.model import (

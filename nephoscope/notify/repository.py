@@ -16,9 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from nephoscope.model import ALL_TENANTS
 from nephoscope.notify.model import AlarmTransition, Delivery, NotificationMethod
 from nephoscope.sqlitefile import SqliteFile
+from nephoscope.tenancy import ALL_TENANTS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notification_methods (

@@ -1,6 +1,7 @@
 """The web dashboard, served at ``/ui/``: a small multi-page app of plain HTML, CSS and JavaScript.
 
-The pages talk to the API of the same server with the user's API token (kept in the
+The server side (``routes``) only hands out files and imports nothing of nephoscope; errors
+take the API's shape through Starlette's own exception. The pages talk to the API of the same server with the user's API token (kept in the
 browser's localStorage, sent as ``X-Auth-Token``); the server side only hands out files, so
 the dashboard sees exactly what any API client would, within the tenant scope the API
 enforces.

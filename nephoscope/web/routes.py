@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, RedirectResponse, Response
-
-from nephoscope.api.errors import error_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -48,6 +47,6 @@ async def ui_static(name: str) -> Response:
     """One file of ``static/``; anything outside it (``..``, absolute paths) is simply not found."""
     path = (STATIC_DIR / name).resolve()
     if not path.is_relative_to(STATIC_DIR) or not path.is_file():
-        return error_response(404, "Not Found", f"no dashboard file {name!r}")
+        raise HTTPException(404, f"no dashboard file {name!r}")  # the API's error shape, as every 404
     media_type = _MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     return FileResponse(path, media_type=media_type, headers=_HEADERS)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from nephoscope.alarms.definitions import (ACTION_FIELDS, SEVERITIES, SORT_FIELDS, AlarmDefinition,
-                                           DefinitionError, validated_fields)
+from nephoscope.alarms.definitions import (
+    ACTION_FIELDS,
+    SEVERITIES,
+    SORT_FIELDS,
+    AlarmDefinition,
+    DefinitionError,
+    validated_fields,
+)
 from nephoscope.alarms.expression import sub_expressions
 from nephoscope.api import responses
+from nephoscope.api.bodies import json_object
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
-from nephoscope.model import Principal
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 alarm definitions"])
 
@@ -48,19 +56,9 @@ def element(request: Request, definition: AlarmDefinition) -> dict:
     return body
 
 
-async def _json(request: Request) -> dict:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"the body is not valid JSON: {error}", "Bad Request") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", "Bad Request")
-    return body
-
-
-def _check_actions(request: Request, tenant: str, fields: dict) -> None:
+def _check_actions(services: Services, tenant: str, fields: dict) -> None:
     """Every action must name an existing notification method of the project (Monasca: 422)."""
-    exists = request.app.state.notification_method_exists
+    exists = services.notification_method_exists
     for name in ACTION_FIELDS:
         for method_id in fields.get(name, []):
             if not exists(tenant, method_id):
@@ -92,11 +90,12 @@ def _translate(error: DefinitionError) -> ApiError:
 
 
 @router.post("/alarm-definitions", status_code=201, summary="Create an alarm definition", openapi_extra=_BODY)
-async def create(request: Request, principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
-    store = request.app.state.definitions
+async def create(request: Request, principal: Principal = Depends(allowed(Action.WRITE)),
+                 services: Services = Depends(get_services)) -> Response:
+    store = services.definitions
     try:
-        fields = validated_fields(await _json(request), "create")
-        await run_in_threadpool(_check_actions, request, principal.project, fields)
+        fields = validated_fields(await json_object(request, services.config.limits.max_body_bytes), "create")
+        await run_in_threadpool(_check_actions, services, principal.project, fields)
         definition = await run_in_threadpool(store.create, principal.project, fields)
     except DefinitionError as error:
         raise _translate(error) from None
@@ -104,14 +103,15 @@ async def create(request: Request, principal: Principal = Depends(allowed(Action
 
 
 @router.get("/alarm-definitions", summary="List alarm definitions")
-async def list_definitions(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+async def list_definitions(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                           services: Services = Depends(get_services)) -> Response:
     scope = read_scope(principal, request.query_params.get("tenant_id"))
     severities = [s.strip().upper() for s in (request.query_params.get("severity") or "").split("|") if s.strip()]
     if any(s not in SEVERITIES for s in severities):
         raise unprocessable(f"severity must be among {', '.join(SEVERITIES)} (pipe-separated)", "severity")
-    offset, limit = _offset(request), params.limit(request, request.app.state.config.limits.page_limit)
+    offset, limit = _offset(request), params.limit(request, services.config.limits.page_limit)
     found = await run_in_threadpool(
-        request.app.state.definitions.list, scope, request.query_params.get("name") or None, severities,
+        services.definitions.list, scope, request.query_params.get("name") or None, severities,
         params.dimension_filter(request), _sort_by(request))
     page = found[offset:offset + limit]
     more = len(found) > offset + limit
@@ -119,20 +119,22 @@ async def list_definitions(request: Request, principal: Principal = Depends(allo
 
 
 @router.get("/alarm-definitions/{definition_id}", summary="Get an alarm definition")
-async def get(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+async def get(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.READ)),
+              services: Services = Depends(get_services)) -> Response:
     try:
-        definition = await run_in_threadpool(request.app.state.definitions.get,
+        definition = await run_in_threadpool(services.definitions.get,
                                              read_scope(principal, request.query_params.get("tenant_id")), definition_id)
     except DefinitionError as error:
         raise _translate(error) from None
     return responses.json_response(element(request, definition))
 
 
-async def _update(request: Request, definition_id: str, principal: Principal, mode: str) -> Response:
-    store = request.app.state.definitions
+async def _update(request: Request, services: Services, definition_id: str, principal: Principal,
+                  mode: str) -> Response:
+    store = services.definitions
     try:
-        fields = validated_fields(await _json(request), mode)  # type: ignore[arg-type]
-        await run_in_threadpool(_check_actions, request, principal.project, fields)
+        fields = validated_fields(await json_object(request, services.config.limits.max_body_bytes), mode)  # type: ignore[arg-type]
+        await run_in_threadpool(_check_actions, services, principal.project, fields)
         definition = await run_in_threadpool(store.update, principal.project, definition_id, fields)
     except DefinitionError as error:
         raise _translate(error) from None
@@ -141,21 +143,24 @@ async def _update(request: Request, definition_id: str, principal: Principal, mo
 
 @router.put("/alarm-definitions/{definition_id}", summary="Replace an alarm definition (every field required)",
             openapi_extra=_BODY)
-async def replace(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
-    return await _update(request, definition_id, principal, "replace")
+async def replace(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE)),
+                  services: Services = Depends(get_services)) -> Response:
+    return await _update(request, services, definition_id, principal, "replace")
 
 
 @router.patch("/alarm-definitions/{definition_id}", summary="Change some fields of an alarm definition",
               openapi_extra=_BODY)
-async def patch(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
-    return await _update(request, definition_id, principal, "patch")
+async def patch(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE)),
+                services: Services = Depends(get_services)) -> Response:
+    return await _update(request, services, definition_id, principal, "patch")
 
 
 @router.delete("/alarm-definitions/{definition_id}", status_code=204,
                summary="Delete an alarm definition and every alarm of it")
-async def delete(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
+async def delete(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE)),
+                 services: Services = Depends(get_services)) -> Response:
     try:
-        await run_in_threadpool(request.app.state.definitions.delete, principal.project, definition_id)
+        await run_in_threadpool(services.definitions.delete, principal.project, definition_id)
     except DefinitionError as error:
         raise _translate(error) from None
     return Response(status_code=204)

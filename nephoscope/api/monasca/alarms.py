@@ -19,12 +19,15 @@ from starlette.responses import Response
 from nephoscope.alarms import queries
 from nephoscope.alarms.repository import AlarmDatabase, AlarmRecord, StateChange
 from nephoscope.api import responses
+from nephoscope.api.bodies import json_object
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
-from nephoscope.model import Principal
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 alarms"])
 
@@ -57,13 +60,8 @@ StartTime = Annotated[str | None, Query(description="ISO 8601 UTC, inclusive")]
 EndTime = Annotated[str | None, Query(description="ISO 8601 UTC, inclusive; after start_time")]
 
 
-def _alarm_database(request: Request) -> AlarmDatabase:
-    return request.app.state.alarm_engine.repository.database
-
-
-def _base_url(request: Request) -> str:
-    public = request.app.state.config.server.public_url
-    return (public or str(request.base_url)).rstrip("/")
+def _alarm_database(services: Services) -> AlarmDatabase:
+    return services.alarms.repository.database
 
 
 def _milliseconds(seconds: float) -> int:
@@ -71,9 +69,9 @@ def _milliseconds(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def alarm_element(request: Request, record: AlarmRecord, definition_summary: queries.AlarmDefinitionSummary) -> dict:
-    """An alarm as Monasca shows it (§4.1), for GET and for the answers of PUT and PATCH."""
-    base = _base_url(request)
+def alarm_element(base: str, record: AlarmRecord, definition_summary: queries.AlarmDefinitionSummary) -> dict:
+    """An alarm as Monasca shows it (§4.1), for GET and for the answers of PUT and PATCH; links
+    start at ``base``."""
     state_updated, updated, created = millis_text(
         [_milliseconds(record.state_updated_at), _milliseconds(record.updated_at), _milliseconds(record.created_at)])
     return {
@@ -136,38 +134,40 @@ def _alarm_filter(request: Request, alarm_definition_id: DefinitionId = None, me
 Filter = Annotated[queries.AlarmFilter, Depends(_alarm_filter)]
 
 
-def _page_limit(request: Request) -> int:
-    return params.limit(request, request.app.state.config.limits.page_limit)
+def _page_limit(request: Request, services: Services) -> int:
+    return params.limit(request, services.config.limits.page_limit)
 
 
 @router.get("/alarms", summary="List alarms")
 async def list_alarms(request: Request, principal: Reader, alarm_filter: Filter, sort_by: SortBy = None,
-                      offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None) -> Response:
+                      offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None,
+                      services: Services = Depends(get_services)) -> Response:
     scope = read_scope(principal, tenant_id)
-    page_size = _page_limit(request)
+    page_size = _page_limit(request, services)
     try:
         order = queries.parse_sort_by(sort_by or [])
         start = queries.parse_row_offset(offset)
     except queries.AlarmQueryError as error:
         raise _unprocessable(error) from None
-    database = _alarm_database(request)
+    database = _alarm_database(services)
     found = await run_in_threadpool(queries.list_alarms, database, scope, alarm_filter, order, start, page_size + 1)
-    elements = [alarm_element(request, record, summary) for record, summary in found[:page_size]]
+    elements = [alarm_element(responses.base_url(request, services.config.server.public_url), record, summary) for record, summary in found[:page_size]]
     return responses.page(request, elements, str(start + page_size) if len(found) > page_size else None)
 
 
 @router.get("/alarms/count", summary="Count alarms, optionally grouped")
 async def count_alarms(request: Request, principal: Reader, alarm_filter: Filter, group_by: GroupBy = None,
-                       offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None) -> Response:
+                       offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None,
+                       services: Services = Depends(get_services)) -> Response:
     """``{"links", "columns": ["count", *group_by], "counts": [[n, ...], ...]}`` (no ``elements``)."""
     scope = read_scope(principal, tenant_id)
-    page_size = _page_limit(request)
+    page_size = _page_limit(request, services)
     try:
         groups = queries.check_group_by(params.group_by(request))
         start = queries.parse_row_offset(offset)
     except queries.AlarmQueryError as error:
         raise _unprocessable(error) from None
-    database = _alarm_database(request)
+    database = _alarm_database(services)
     columns, counts = await run_in_threadpool(queries.count_alarms, database, scope, alarm_filter, groups, start,
                                               page_size + 1)
     links = [{"rel": "self", "href": responses.self_url(request)}]
@@ -176,15 +176,15 @@ async def count_alarms(request: Request, principal: Reader, alarm_filter: Filter
     return responses.json_response({"links": links, "columns": columns, "counts": counts[:page_size]})
 
 
-async def _history_page(request: Request, scope: str, alarm_id: str | None, offset: str | None,
-                        with_filters: bool) -> Response:
+async def _history_page(request: Request, services: Services, scope: str, alarm_id: str | None,
+                        offset: str | None, with_filters: bool) -> Response:
     dimensions: queries.Dimensions = ()
     start_ms = end_ms = None
     if with_filters:
         dimensions = params.dimension_filter(request, "dimensions")
         start_ms, end_ms = params.time_range(request, start_required=False)
-    page_size = _page_limit(request)
-    database = _alarm_database(request)
+    page_size = _page_limit(request, services)
+    database = _alarm_database(services)
     try:
         found = await run_in_threadpool(queries.state_history, database, scope, alarm_id, dimensions, start_ms,
                                         end_ms, offset, page_size + 1)
@@ -203,27 +203,30 @@ async def _history_page(request: Request, scope: str, alarm_id: str | None, offs
 async def list_state_history(request: Request, principal: Reader,
                              dimensions: HistoryDimensions = None, start_time: StartTime = None,
                              end_time: EndTime = None, offset: HistoryOffset = None, limit: Limit = None,
-                             tenant_id: TenantId = None) -> Response:
-    return await _history_page(request, read_scope(principal, tenant_id), None, offset, with_filters=True)
+                             tenant_id: TenantId = None,
+                             services: Services = Depends(get_services)) -> Response:
+    return await _history_page(request, services, read_scope(principal, tenant_id), None, offset, with_filters=True)
 
 
 @router.get("/alarms/{alarm_id}", summary="Get an alarm")
 async def get_alarm(request: Request, alarm_id: str, principal: Reader,
-                    tenant_id: TenantId = None) -> Response:
+                    tenant_id: TenantId = None,
+                    services: Services = Depends(get_services)) -> Response:
     scope = read_scope(principal, tenant_id)
-    database = _alarm_database(request)
+    database = _alarm_database(services)
     found = await run_in_threadpool(queries.get_alarm, database, scope, alarm_id)
     if found is None:
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
-    return responses.json_response(alarm_element(request, *found))
+    return responses.json_response(alarm_element(responses.base_url(request, services.config.server.public_url), *found))
 
 
 @router.get("/alarms/{alarm_id}/state-history", summary="List the state history of one alarm")
 async def alarm_state_history(request: Request, alarm_id: str, principal: Reader,
                               offset: HistoryOffset = None, limit: Limit = None,
-                              tenant_id: TenantId = None) -> Response:
+                              tenant_id: TenantId = None,
+                              services: Services = Depends(get_services)) -> Response:
     # Like Monasca, no 404 here: history outlives a deleted alarm, and another project's alarm shows nothing.
-    return await _history_page(request, read_scope(principal, tenant_id), alarm_id, offset, with_filters=False)
+    return await _history_page(request, services, read_scope(principal, tenant_id), alarm_id, offset, with_filters=False)
 
 
 # -- changes -------------------------------------------------------------------------------------------
@@ -236,14 +239,8 @@ _UPDATE_BODY = {"requestBody": {"required": True, "content": {"application/json"
 _LIMITS = {"lifecycle_state": 50, "link": 512}
 
 
-async def _changes(request: Request, replace: bool) -> dict:
+def _changes(body: dict, replace: bool) -> dict:
     """The body of PUT (all of state, lifecycle_state and link) or PATCH (any of them; null keeps)."""
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"the body is not valid JSON: {error}", "Bad Request") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", "Bad Request")
     changes = {}
     for name in ("state", "lifecycle_state", "link"):
         value = body.get(name)
@@ -264,33 +261,36 @@ async def _changes(request: Request, replace: bool) -> dict:
     return changes
 
 
-async def _update(request: Request, principal: Principal, alarm_id: str, tenant_id: str | None,
+async def _update(request: Request, services: Services, principal: Principal, alarm_id: str, tenant_id: str | None,
                   replace: bool) -> Response:
     scope = effective_tenant(principal, tenant_id)
-    changes = await _changes(request, replace)
-    applied = await asyncio.wrap_future(request.app.state.alarm_engine.update_alarm(scope, alarm_id, changes))
+    changes = _changes(await json_object(request, services.config.limits.max_body_bytes), replace)
+    applied = await asyncio.wrap_future(services.alarms.update_alarm(scope, alarm_id, changes))
     if applied.record is None:
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
-    found = await run_in_threadpool(queries.get_alarm, _alarm_database(request), scope, alarm_id)
+    found = await run_in_threadpool(queries.get_alarm, _alarm_database(services), scope, alarm_id)
     if found is None:
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
-    return responses.json_response(alarm_element(request, *found))
+    return responses.json_response(alarm_element(responses.base_url(request, services.config.server.public_url), *found))
 
 
 @router.put("/alarms/{alarm_id}", summary="Replace an alarm's state, lifecycle_state and link", openapi_extra=_UPDATE_BODY)
-async def replace_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None) -> Response:
-    return await _update(request, principal, alarm_id, tenant_id, replace=True)
+async def replace_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None,
+                        services: Services = Depends(get_services)) -> Response:
+    return await _update(request, services, principal, alarm_id, tenant_id, replace=True)
 
 
 @router.patch("/alarms/{alarm_id}", summary="Change any of an alarm's state, lifecycle_state and link",
               openapi_extra=_UPDATE_BODY)
-async def patch_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None) -> Response:
-    return await _update(request, principal, alarm_id, tenant_id, replace=False)
+async def patch_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None,
+                      services: Services = Depends(get_services)) -> Response:
+    return await _update(request, services, principal, alarm_id, tenant_id, replace=False)
 
 
 @router.delete("/alarms/{alarm_id}", status_code=204, summary="Delete an alarm")
-async def delete_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None) -> Response:
+async def delete_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None,
+                       services: Services = Depends(get_services)) -> Response:
     scope = effective_tenant(principal, tenant_id)
-    if not await asyncio.wrap_future(request.app.state.alarm_engine.delete_alarm(scope, alarm_id)):
+    if not await asyncio.wrap_future(services.alarms.delete_alarm(scope, alarm_id)):
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
     return Response(status_code=204)

@@ -1,4 +1,8 @@
-"""Monasca v2.0 metrics: POST /metrics and the GET endpoints over series and points."""
+"""Monasca v2.0 metrics: POST /metrics and the GET endpoints over series and points.
+
+Handlers decode the query, authorize, and ask the ``MetricService``; the Monasca paging
+over groups of series (``limit`` counts rows across elements) is the only logic here.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nephoscope.api import responses
+from nephoscope.api.bodies import read_body
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text, seconds_text
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
-from nephoscope.ingest.bodies import read_body
-from nephoscope.ingest.monasca import reject_unknown_content_type
-from nephoscope.model import Principal
-from nephoscope.store.duckdb.catalog import SeriesFilter
-from nephoscope.store.query import (STATISTICS, MultipleMetrics, bucket_statistics, groups_for,
-                                    measurement_segments, measurement_values, statistics_resolution)
-from nephoscope.store.summary import Points
+from nephoscope.metrics.ingest.monasca import reject_unknown_content_type
+from nephoscope.metrics.query import STATISTICS, Group, MultipleMetrics
+from nephoscope.metrics.service import MetricService
+from nephoscope.metrics.store import SeriesFilter
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 metrics"])
 MAX_PERIOD_SECONDS = 100 * 365 * 86_400
@@ -46,17 +51,14 @@ _METRIC_SCHEMA = {
     responses={204: {"description": "stored durably"}, 422: {"description": "a metric breaks Monasca's rules"}},
 )
 async def create_metrics(request: Request, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE_METRICS))) -> Response:
+                         principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                         services: Services = Depends(get_services)) -> Response:
     """One metric object or a list of them. Answers 204 once the metrics are durable."""
-    store = request.app.state.store
-    limits = request.app.state.config.limits
     reject_unknown_content_type(request.headers.get("content-type"))
     tenant = effective_tenant(principal, tenant_id)
-    store.admit()
-    body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
-    batch = store.monasca.decode(body, tenant, store.window())
-    if len(batch.points):
-        await store.write(batch)
+    services.metrics.admit()
+    body = await read_body(request.stream(), request.headers.get("content-length"), services.config.limits.max_body_bytes)
+    await services.metrics.ingest_monasca(body, tenant)
     return Response(status_code=204)
 
 
@@ -68,10 +70,10 @@ def _filter(request: Request, principal: Principal, name: str | None, with_time:
 
 
 @router.get("/metrics", summary="List metrics (series)")
-async def list_metrics(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
-    store = request.app.state.store
+async def list_metrics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                       services: Services = Depends(get_services)) -> Response:
     series_filter = _filter(request, principal, request.query_params.get("name") or None)
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    limit = params.limit(request, services.config.limits.page_limit)
     offset = request.query_params.get("offset")
     after = None
     if offset:
@@ -82,60 +84,48 @@ async def list_metrics(request: Request, principal: Principal = Depends(allowed(
         if not 0 <= after < 2**63:
             raise unprocessable(f"offset {offset!r} is not a metric id from a previous page", "offset")
 
-    def query():  # noqa: ANN202
-        store.sync_series()
-        head = store.head_series() if series_filter.start_ms is not None or series_filter.end_ms is not None else []
-        return store.catalog.find(series_filter, head, after, limit + 1)
-
-    found = await run_in_threadpool(query)
+    found = await run_in_threadpool(services.metrics.find, series_filter, after, limit + 1)
     elements = [{"id": format(s.id, "x"), "name": s.name, "dimensions": s.dimensions} for s in found[:limit]]
     return responses.page(request, elements, elements[-1]["id"] if len(found) > limit else None)
 
 
 @router.get("/metrics/names", summary="List metric names")
-async def list_names(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
-    store = request.app.state.store
+async def list_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                     services: Services = Depends(get_services)) -> Response:
     series_filter = _filter(request, principal, None, with_time=False)
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
-
-    def query():  # noqa: ANN202
-        store.sync_series()
-        return store.catalog.names(series_filter, request.query_params.get("offset"), limit + 1)
-
-    names = await run_in_threadpool(query)
+    limit = params.limit(request, services.config.limits.page_limit)
+    names = await run_in_threadpool(services.metrics.names, series_filter, request.query_params.get("offset"),
+                                    limit + 1)
     elements = [{"name": n} for n in names[:limit]]
     return responses.page(request, elements, names[limit - 1] if len(names) > limit else None)
 
 
-async def _dimension_query(request: Request, principal: Principal, key: str | None) -> Response:
-    store = request.app.state.store
+async def _dimension_query(request: Request, principal: Principal, services: Services, key: str | None) -> Response:
     tenant = read_scope(principal, request.query_params.get("tenant_id"))
     start, end = params.time_range(request, False)
     series_filter = SeriesFilter(tenant, request.query_params.get("metric_name") or None, (), start, end)
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    limit = params.limit(request, services.config.limits.page_limit)
     offset = request.query_params.get("offset")
 
-    def query():  # noqa: ANN202
-        store.sync_series()
-        head = store.head_series() if start is not None or end is not None else []
-        if key is None:
-            return store.catalog.dimension_names(series_filter, head, offset, limit + 1)
-        return store.catalog.dimension_values(series_filter, head, key, offset, limit + 1)
-
-    values = await run_in_threadpool(query)
+    if key is None:
+        values = await run_in_threadpool(services.metrics.dimension_names, series_filter, offset, limit + 1)
+    else:
+        values = await run_in_threadpool(services.metrics.dimension_values, series_filter, key, offset, limit + 1)
     field = "dimension_name" if key is None else "dimension_value"
     elements = [{field: v} for v in values[:limit]]
     return responses.page(request, elements, values[limit - 1] if len(values) > limit else None)
 
 
 @router.get("/metrics/dimensions/names", summary="List dimension names")
-async def dimension_names(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
-    return await _dimension_query(request, principal, None)
+async def dimension_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                          services: Services = Depends(get_services)) -> Response:
+    return await _dimension_query(request, principal, services, None)
 
 
 @router.get("/metrics/dimensions/names/values", summary="List values of one dimension")
-async def dimension_values(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
-    return await _dimension_query(request, principal, params.required(request, "dimension_name"))
+async def dimension_values(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                           services: Services = Depends(get_services)) -> Response:
+    return await _dimension_query(request, principal, services, params.required(request, "dimension_name"))
 
 
 def _offset(request: Request) -> tuple[str | None, int | None]:
@@ -149,33 +139,29 @@ def _offset(request: Request) -> tuple[str | None, int | None]:
     return element or None, params.parse_time(moment, "offset")
 
 
-def _groups(request: Request, principal: Principal):  # noqa: ANN202
-    store = request.app.state.store
+def _groups(request: Request, principal: Principal, metrics: MetricService) -> tuple[list[Group], int, int]:
     name = params.required(request, "name")
     series_filter = _filter(request, principal, name, start_required=True)
-    merge = params.flag(request, "merge_metrics")
-    group_by = params.group_by(request)
-    store.sync_series()
-    matches = store.catalog.find(SeriesFilter(series_filter.tenant, name, series_filter.dimensions))
     try:
-        groups = groups_for(matches, params.equality_dimensions(series_filter.dimensions), merge, group_by)
+        groups = metrics.groups(series_filter, params.equality_dimensions(series_filter.dimensions),
+                                params.flag(request, "merge_metrics"), params.group_by(request))
     except MultipleMetrics as error:
         raise ApiError(409, str(error), "MultipleMetrics") from None
     end = series_filter.end_ms if series_filter.end_ms is not None else int(time.time() * 1000) + 600_000
-    return store, groups, series_filter.start_ms, end
+    return groups, series_filter.start_ms, end
 
 
-def _page_of_groups(request: Request, principal: Principal, columns: list[str], key: str,
+def _page_of_groups(request: Request, principal: Principal, services: Services, columns: list[str], key: str,
                     rows_for: Callable, resume_after: Callable[[int, int, int], int]) -> tuple[list, str | None]:
     """Monasca's paging over groups of series: ``limit`` counts rows across elements, and the
     ``next`` offset ``<element id>_<timestamp>`` resumes inside the element where a page ended.
 
-    ``rows_for(store, group, begin, end, start, remaining)`` gives (timestamp texts, rows);
+    ``rows_for(group, begin, end, start, remaining)`` gives (timestamp texts, rows);
     ``resume_after(offset_time, start, end)`` is where a group continues after an offset.
     """
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
+    limit = params.limit(request, services.config.limits.page_limit)
     element_offset, time_offset = _offset(request)
-    store, groups, start, end = _groups(request, principal)
+    groups, start, end = _groups(request, principal, services.metrics)
     elements, remaining, next_offset = [], limit, None
     skipping = element_offset is not None
     for group in groups:
@@ -185,7 +171,7 @@ def _page_of_groups(request: Request, principal: Principal, columns: list[str], 
         if time_offset is not None and (skipping or element_offset is None):
             begin = resume_after(time_offset, start, end)
         skipping = False
-        texts, rows = rows_for(store, group, begin, end, start, remaining)
+        texts, rows = rows_for(group, begin, end, start, remaining)
         if not rows:
             continue
         elements.append({"id": group.id, "name": group.name, "dimensions": group.dimensions,
@@ -198,30 +184,22 @@ def _page_of_groups(request: Request, principal: Principal, columns: list[str], 
 
 
 @router.get("/metrics/measurements", summary="List measurements")
-async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
-    policies = request.app.state.config.store.policies
-
-    def rows_for(store, group, begin: int, end: int, start: int, remaining: int):  # noqa: ANN001, ANN202
-        points = Points.concat([store.read(group.series, a, b, resolution)
-                                for resolution, a, b in measurement_segments(policies, begin, end)])
-        series, timestamps, values = measurement_values(points)
-        series, timestamps, values = series[:remaining], timestamps[:remaining], values[:remaining]
-        texts = millis_text(timestamps)
-        rows = [[t, v, {}] for t, v in zip(texts, values.tolist())]
-        meta = store.catalog.value_meta(group.series, begin, end) if rows else {}
-        for row, key in zip(rows, zip(series.tolist(), timestamps.tolist())):
-            if key in meta:
-                row[2] = meta[key]
-        return texts, rows
+async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                       services: Services = Depends(get_services)) -> Response:
+    def rows_for(group: Group, begin: int, end: int, start: int, remaining: int) -> tuple[list[str], list]:
+        found = services.metrics.measurements(group, begin, end, remaining)
+        texts = millis_text(found.timestamps)
+        return texts, [[t, v, meta] for t, v, meta in zip(texts, found.values.tolist(), found.value_meta)]
 
     elements, next_offset = await run_in_threadpool(
-        _page_of_groups, request, principal, ["timestamp", "value", "value_meta"], "measurements", rows_for,
+        _page_of_groups, request, principal, services, ["timestamp", "value", "value_meta"], "measurements", rows_for,
         lambda offset, start, end: max(start, offset + 1))
     return responses.page(request, elements, next_offset)
 
 
 @router.get("/metrics/statistics", summary="Statistics of measurements per period")
-async def statistics(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+async def statistics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                     services: Services = Depends(get_services)) -> Response:
     requested = [s.strip().lower() for s in ",".join(request.query_params.getlist("statistics")).split(",") if s.strip()]
     if not requested:
         raise unprocessable("statistics is required: a comma list of avg, min, max, sum, count", "statistics")
@@ -234,16 +212,13 @@ async def statistics(request: Request, principal: Principal = Depends(allowed(Ac
         raise unprocessable(f"period must be a whole number of seconds from 0 to {MAX_PERIOD_SECONDS}, "
                             f"got {raw_period!r}", "period")
     period = int(raw_period)
-    policies = request.app.state.config.store.policies
 
-    def rows_for(store, group, begin: int, end: int, start: int, remaining: int):  # noqa: ANN001, ANN202
-        points = store.read(group.series, begin, end, statistics_resolution(policies, start, period))
-        buckets, values = bucket_statistics(points, start, period)
-        texts = seconds_text(buckets[:remaining])
-        columns = [values[name][:remaining].tolist() for name in requested]
-        return texts, [[t, *row] for t, row in zip(texts, zip(*columns))]
+    def rows_for(group: Group, begin: int, end: int, start: int, remaining: int) -> tuple[list[str], list]:
+        buckets, columns = services.metrics.statistics(group, begin, end, start, period, requested, remaining)
+        texts = seconds_text(buckets)
+        return texts, [[t, *row] for t, row in zip(texts, zip(*(column.tolist() for column in columns)))]
 
     elements, next_offset = await run_in_threadpool(
-        _page_of_groups, request, principal, ["timestamp", *requested], "statistics", rows_for,
+        _page_of_groups, request, principal, services, ["timestamp", *requested], "statistics", rows_for,
         lambda offset, start, end: offset + period * 1000 if period else end)
     return responses.page(request, elements, next_offset)

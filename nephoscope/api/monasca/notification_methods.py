@@ -3,28 +3,30 @@
 ``/v2.0/notification-methods`` follows Monasca §5.1: body errors answer 400, a taken
 name 409, unknown ids 404; lists page with integer ``offset``. ``/v1/notifications``
 shows the project's deliveries (pending, failed, delivered, dead) and re-sends dead letters.
-The service behind both is ``request.app.state.notifications`` (a ``NotificationService``).
+The service behind both is ``services.notifications`` (a ``NotificationService``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nephoscope.api import responses
+from nephoscope.api.bodies import parse_json, read_body
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
-from nephoscope.model import Principal
+from nephoscope.config import NotifyConfig
 from nephoscope.notify.model import DELIVERY_STATUSES, Delivery, NotificationMethod
 from nephoscope.notify.repository import SORT_FIELDS, DuplicateName
-from nephoscope.notify.service import NotificationService
 from nephoscope.notify.validation import InvalidMethod, MethodFields, parse
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery id (SQLite rowid)")]
 
@@ -41,35 +43,21 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {"sch
     }}}}}}
 
 
-def _service(request: Request) -> NotificationService:
-    return request.app.state.notifications
-
-
-def _base_url(request: Request) -> str:
-    public = request.app.state.config.server.public_url
-    return (public or str(request.base_url)).rstrip("/")
-
-
-def _method(request: Request, method: NotificationMethod) -> dict:
-    href = f"{_base_url(request)}/v2.0/notification-methods/{method.id}"
+def _method(base: str, method: NotificationMethod) -> dict:
+    href = f"{base}/v2.0/notification-methods/{method.id}"
     return {"id": method.id, "links": [{"rel": "self", "href": href}], "name": method.name, "type": method.type,
             "address": method.address, "period": method.period}
 
 
-async def _body(request: Request) -> object:
+async def _body(request: Request, limit: int) -> object:
     content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise ApiError(400, "Bad content type. Must be application/json", "Bad Request")
-    raw = await request.body()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "the body is not valid JSON", "Bad Request") from None
+    return parse_json(await read_body(request.stream(), request.headers.get("content-length"), limit))
 
 
-def _fields(request: Request, body: object, required: tuple[str, ...],
+def _fields(config: NotifyConfig, body: object, required: tuple[str, ...],
             base: NotificationMethod | None = None) -> MethodFields:
-    config = _service(request).config
     try:
         return parse(body, config.types, config.valid_periods, required=required, base=base)
     except InvalidMethod as error:
@@ -114,50 +102,54 @@ def _sort_by(request: Request) -> list[tuple[str, str]]:
 @router.post("/notification-methods", status_code=201, summary="Create a notification method",
              openapi_extra=_BODY)
 async def create_method(request: Request, tenant_id: str | None = None,
-                        principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
+                        principal: Principal = Depends(allowed(Action.WRITE)),
+                        services: Services = Depends(get_services)) -> Response:
     tenant = effective_tenant(principal, tenant_id)
-    fields = _fields(request, await _body(request), ("name", "type", "address"))
+    fields = _fields(services.notifications.config, await _body(request, services.config.limits.max_body_bytes), ("name", "type", "address"))
     try:
-        method = await run_in_threadpool(_service(request).methods.create, tenant, fields.name, fields.type,
+        method = await run_in_threadpool(services.notifications.methods.create, tenant, fields.name, fields.type,
                                          fields.address, fields.period)
     except DuplicateName:
         raise _conflict(fields.name) from None
-    return responses.json_response(_method(request, method), status=201)
+    return responses.json_response(_method(responses.base_url(request, services.config.server.public_url), method), status=201)
 
 
 @router.get("/notification-methods", summary="List notification methods")
-async def list_methods(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+async def list_methods(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                       services: Services = Depends(get_services)) -> Response:
     tenant = read_scope(principal, request.query_params.get("tenant_id"))
     sort, offset = _sort_by(request), _offset(request)
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
-    methods = await run_in_threadpool(_service(request).methods.list, tenant, sort, offset, limit + 1)
+    limit = params.limit(request, services.config.limits.page_limit)
+    methods = await run_in_threadpool(services.notifications.methods.list, tenant, sort, offset, limit + 1)
     more = len(methods) > limit
-    return responses.page(request, [_method(request, m) for m in methods[:limit]],
+    return responses.page(request, [_method(responses.base_url(request, services.config.server.public_url), m) for m in methods[:limit]],
                           str(offset + limit) if more else None)
 
 
 @router.get("/notification-methods/types", summary="List the supported notification method types")
-async def list_types(request: Request, _: Principal = Depends(allowed(Action.READ))) -> Response:
-    return responses.page(request, [{"type": kind} for kind in _service(request).config.types], None)
+async def list_types(request: Request, _: Principal = Depends(allowed(Action.READ)),
+                     services: Services = Depends(get_services)) -> Response:
+    return responses.page(request, [{"type": kind} for kind in services.notifications.config.types], None)
 
 
 @router.get("/notification-methods/{method_id}", summary="Get a notification method")
 async def get_method(request: Request, method_id: str,
-                     principal: Principal = Depends(allowed(Action.READ))) -> Response:
+                     principal: Principal = Depends(allowed(Action.READ)),
+                     services: Services = Depends(get_services)) -> Response:
     tenant = read_scope(principal, request.query_params.get("tenant_id"))
-    method = await run_in_threadpool(_service(request).methods.get, tenant, method_id)
+    method = await run_in_threadpool(services.notifications.methods.get, tenant, method_id)
     if method is None:
         raise _not_found(method_id)
-    return responses.json_response(_method(request, method))
+    return responses.json_response(_method(responses.base_url(request, services.config.server.public_url), method))
 
 
-async def _update(request: Request, method_id: str, tenant: str, partial: bool) -> Response:
-    service = _service(request)
-    body = await _body(request)
+async def _update(request: Request, services: Services, method_id: str, tenant: str, partial: bool) -> Response:
+    service = services.notifications
+    body = await _body(request, services.config.limits.max_body_bytes)
     base = await run_in_threadpool(service.methods.get, tenant, method_id)
     if base is None:
         raise _not_found(method_id)
-    fields = _fields(request, body, () if partial else ("name", "type", "address", "period"),
+    fields = _fields(services.notifications.config, body, () if partial else ("name", "type", "address", "period"),
                      base if partial else None)
     try:
         method = await run_in_threadpool(service.methods.update, tenant, method_id, fields.name, fields.type,
@@ -166,27 +158,30 @@ async def _update(request: Request, method_id: str, tenant: str, partial: bool) 
         raise _conflict(fields.name) from None
     if method is None:
         raise _not_found(method_id)
-    return responses.json_response(_method(request, method))
+    return responses.json_response(_method(responses.base_url(request, services.config.server.public_url), method))
 
 
 @router.put("/notification-methods/{method_id}", summary="Replace a notification method", openapi_extra=_BODY)
 async def replace_method(request: Request, method_id: str, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
-    return await _update(request, method_id, effective_tenant(principal, tenant_id), partial=False)
+                         principal: Principal = Depends(allowed(Action.WRITE)),
+                         services: Services = Depends(get_services)) -> Response:
+    return await _update(request, services, method_id, effective_tenant(principal, tenant_id), partial=False)
 
 
 @router.patch("/notification-methods/{method_id}", summary="Update some fields of a notification method",
               openapi_extra=_BODY)
 async def patch_method(request: Request, method_id: str, tenant_id: str | None = None,
-                       principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
-    return await _update(request, method_id, effective_tenant(principal, tenant_id), partial=True)
+                       principal: Principal = Depends(allowed(Action.WRITE)),
+                       services: Services = Depends(get_services)) -> Response:
+    return await _update(request, services, method_id, effective_tenant(principal, tenant_id), partial=True)
 
 
 @router.delete("/notification-methods/{method_id}", status_code=204, summary="Delete a notification method")
 async def delete_method(request: Request, method_id: str, tenant_id: str | None = None,
-                        principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
+                        principal: Principal = Depends(allowed(Action.WRITE)),
+                        services: Services = Depends(get_services)) -> Response:
     tenant = effective_tenant(principal, tenant_id)
-    if not await run_in_threadpool(_service(request).methods.delete, tenant, method_id):
+    if not await run_in_threadpool(services.notifications.methods.delete, tenant, method_id):
         raise _not_found(method_id)
     return Response(status_code=204)
 
@@ -209,15 +204,16 @@ def _delivery(delivery: Delivery) -> dict:
 
 
 @deliveries_router.get("/notifications/deliveries", summary="List notification deliveries of the project")
-async def list_deliveries(request: Request, principal: Principal = Depends(allowed(Action.READ))) -> Response:
+async def list_deliveries(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+                          services: Services = Depends(get_services)) -> Response:
     """``status`` is pending, failed (waiting for a retry), delivered or dead (given up)."""
     tenant = read_scope(principal, request.query_params.get("tenant_id"))
     status = request.query_params.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
         raise unprocessable(f"status must be one of {', '.join(DELIVERY_STATUSES)}", "status")
     offset = _offset(request)
-    limit = params.limit(request, request.app.state.config.limits.page_limit)
-    rows = await run_in_threadpool(_service(request).deliveries.list, tenant, status, offset, limit + 1,
+    limit = params.limit(request, services.config.limits.page_limit)
+    rows = await run_in_threadpool(services.notifications.deliveries.list, tenant, status, offset, limit + 1,
                                    request.query_params.get("alarm_id") or None)
     more = len(rows) > limit
     return responses.page(request, [_delivery(d) for d in rows[:limit]], str(offset + limit) if more else None)
@@ -225,9 +221,10 @@ async def list_deliveries(request: Request, principal: Principal = Depends(allow
 
 @deliveries_router.get("/notifications/deliveries/{delivery_id}", summary="Get one notification delivery")
 async def get_delivery(request: Request, delivery_id: DeliveryId,
-                       principal: Principal = Depends(allowed(Action.READ))) -> Response:
+                       principal: Principal = Depends(allowed(Action.READ)),
+                       services: Services = Depends(get_services)) -> Response:
     tenant = read_scope(principal, request.query_params.get("tenant_id"))
-    delivery = await run_in_threadpool(_service(request).deliveries.get, tenant, delivery_id)
+    delivery = await run_in_threadpool(services.notifications.deliveries.get, tenant, delivery_id)
     if delivery is None:
         raise ApiError(404, f"no delivery with id {delivery_id}")
     return responses.json_response(_delivery(delivery))
@@ -236,9 +233,10 @@ async def get_delivery(request: Request, delivery_id: DeliveryId,
 @deliveries_router.post("/notifications/deliveries/{delivery_id}/retry",
                         summary="Send a dead letter again (its attempts start over)")
 async def retry_delivery(request: Request, delivery_id: DeliveryId, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE))) -> Response:
+                         principal: Principal = Depends(allowed(Action.WRITE)),
+                         services: Services = Depends(get_services)) -> Response:
     tenant = effective_tenant(principal, tenant_id)
-    service = _service(request)
+    service = services.notifications
     if not await run_in_threadpool(service.outbox.retry_dead, tenant, delivery_id):
         raise ApiError(404, f"no dead letter with id {delivery_id}")
     delivery = await run_in_threadpool(service.deliveries.get, tenant, delivery_id)
@@ -246,7 +244,8 @@ async def retry_delivery(request: Request, delivery_id: DeliveryId, tenant_id: s
 
 
 @deliveries_router.get("/notifications/stats", summary="Delivery counters (admin)")
-async def delivery_stats(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    stats = await run_in_threadpool(_service(request).stats)
+async def delivery_stats(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+                         services: Services = Depends(get_services)) -> Response:
+    stats = await run_in_threadpool(services.notifications.stats)
     return responses.json_response({"delivered": stats.delivered, "failed_attempts": stats.failed_attempts,
                                     "dead_letters": stats.dead_letters, "queue_depth": stats.queue_depth})

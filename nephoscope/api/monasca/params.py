@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from fastapi import Request
 
 from nephoscope.api.errors import ApiError, unprocessable
-from nephoscope.ingest import rules
-from nephoscope.ingest.errors import IngestError
+from nephoscope.errors import Rejected
+from nephoscope.metrics.ingest import validation
 
 
 def dimension_filter(request: Request, parameter: str = "dimensions") -> tuple[tuple[str, tuple[str, ...] | None], ...]:
@@ -24,11 +24,11 @@ def dimension_filter(request: Request, parameter: str = "dimensions") -> tuple[t
                 continue
             key, _, value = item.partition(":")
             try:
-                rules.check_dimension_key(key.strip(), parameter)
+                validation.check_dimension_key(key.strip(), parameter)
                 values = [v for v in value.split("|") if v] if value else []
                 for v in values:
-                    rules.check_dimension_value(key, v, parameter)
-            except IngestError as error:
+                    validation.check_dimension_value(key, v, parameter)
+            except Rejected as error:
                 raise unprocessable(error.message, parameter) from None
             key = key.strip()
             if not values:

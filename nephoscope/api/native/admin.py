@@ -9,11 +9,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nephoscope.api import responses
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.security import allowed, authenticated
 from nephoscope.auth.keys import ROLES, KeyError_, KeyRecord
 from nephoscope.auth.policy import Action
-from nephoscope.model import Principal
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Administration"])
 
@@ -31,48 +33,52 @@ def _key(record: KeyRecord) -> dict:
 
 @router.get("/keys", summary="List API keys")
 async def list_keys(request: Request, include_revoked: bool = False,
-                    _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    keys = request.app.state.keys.list(include_revoked)
+                    _: Principal = Depends(allowed(Action.ADMIN)),
+                    services: Services = Depends(get_services)) -> Response:
+    keys = services.keys.list(include_revoked)
     return responses.json_response({"elements": [_key(k) for k in keys]})
 
 
 @router.post("/keys", status_code=201, summary="Create an API key (the token is shown once)")
-async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
+async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(allowed(Action.ADMIN)),
+                     services: Services = Depends(get_services)) -> Response:
     try:
-        record, token = request.app.state.keys.create(body.project, body.roles, body.description)
+        record, token = services.keys.create(body.project, body.roles, body.description)
     except KeyError_ as error:
         raise unprocessable(str(error), "roles") from None
     return responses.json_response({**_key(record), "token": token}, status=201)
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
-async def revoke_key(request: Request, key_id: str, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    if not request.app.state.keys.revoke(key_id):
+async def revoke_key(request: Request, key_id: str, _: Principal = Depends(allowed(Action.ADMIN)),
+                     services: Services = Depends(get_services)) -> Response:
+    if not services.keys.revoke(key_id):
         raise ApiError(404, f"no active key with id {key_id}")
     return Response(status_code=204)
 
 
 @router.post("/admin/compact", summary="Flush and compact everything now (benchmarks, maintenance)")
-async def compact(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    report = await run_in_threadpool(request.app.state.store.compact, True)
-    return responses.json_response({"windows": report.windows, "points": report.points, "chunks": report.chunks,
-                                    "seconds": round(report.seconds, 3),
-                                    "store_bytes": request.app.state.store.size_bytes()})
+async def compact(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+                  services: Services = Depends(get_services)) -> Response:
+    return responses.json_response(await run_in_threadpool(services.metrics.compact, True))
 
 
 @router.get("/admin/storage", summary="Where the disk goes: bytes and points per resolution, file sizes")
-async def storage(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    return responses.json_response(await run_in_threadpool(request.app.state.store.storage_report))
+async def storage(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+                  services: Services = Depends(get_services)) -> Response:
+    return responses.json_response(await run_in_threadpool(services.metrics.storage_report))
 
 
 @router.get("/admin/alarm-engine", summary="The alarm engine: instances, routes, backlog, dropped points, CPU time")
-async def alarm_engine(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    return responses.json_response(request.app.state.alarm_engine.status())
+async def alarm_engine(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+                       services: Services = Depends(get_services)) -> Response:
+    return responses.json_response(services.alarms.status())
 
 
 @router.get("/admin/events", summary="The events pipeline: consumers per broker, stored, duplicates, parts")
-async def events_status(request: Request, _: Principal = Depends(allowed(Action.ADMIN))) -> Response:
-    return responses.json_response(await run_in_threadpool(request.app.state.events.stats))
+async def events_status(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+                        services: Services = Depends(get_services)) -> Response:
+    return responses.json_response(await run_in_threadpool(services.events.stats))
 
 
 @router.get("/whoami", summary="The project and roles of the calling token", tags=["Authentication"])

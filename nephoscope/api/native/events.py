@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nephoscope.api import responses
-from nephoscope.api.errors import ApiError, unprocessable
+from nephoscope.api.bodies import decode_content, parse_json, read_body
+from nephoscope.api.deps import get_services
+from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.security import allowed
@@ -26,8 +27,8 @@ from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure
 from nephoscope.events.service import EventService
 from nephoscope.events.store import EventQuery, StoredEvent
-from nephoscope.ingest.bodies import decode_content, read_body
-from nephoscope.model import Principal
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Events"])
 
@@ -63,19 +64,20 @@ def _page_token(raw: str | None) -> tuple[int, str] | None:
 @router.get("/events", summary="Query events (tenant-scoped), newest first")
 async def list_events(request: Request, principal: Reader, event_type: Text = None, resource_id: Text = None,
                       request_id: Text = None, start_time: Text = None, end_time: Text = None,
-                      offset: Text = None, limit: Text = None, tenant_id: TenantId = None) -> Response:
+                      offset: Text = None, limit: Text = None, tenant_id: TenantId = None,
+                      services: Services = Depends(get_services)) -> Response:
     """``event_type`` exact or a prefix with ``*`` (``instance.create.*``); ``request_id`` matches the
     request id or the global request id; ``start_time``/``end_time`` ISO 8601."""
     scope = read_scope(principal, tenant_id)
     start_ms, end_ms = params.time_range(request, start_required=False)
-    page_size = params.limit(request, request.app.state.config.limits.page_limit)
+    page_size = params.limit(request, services.config.limits.page_limit)
     query = EventQuery(event_type=event_type or None, resource_id=resource_id or None, request_id=request_id or None,
                        start_ms=start_ms, end_ms=end_ms)
-    found = await run_in_threadpool(request.app.state.events.store.query, scope, query, _page_token(offset),
+    found = await run_in_threadpool(services.events.store.query, scope, query, _page_token(offset),
                                     page_size + 1)
     page = found[:page_size]
     texts = millis_text([event.timestamp_ms for event in page]) if page else []
-    service = request.app.state.events
+    service = services.events
     elements = await run_in_threadpool(lambda: [_event(event, text, service) for event, text in zip(page, texts)])
     last = found[page_size - 1] if len(found) > page_size else None
     return responses.page(request, elements, f"{last.timestamp_ms}:{last.message_id}" if last else None)
@@ -87,24 +89,21 @@ async def list_events(request: Request, principal: Reader, event_type: Text = No
                            {"type": "object", "properties": {"notifications": {"type": "array",
                                                                                 "items": {"type": "object"}}}}]}}}}})
 async def post_events(request: Request, principal: Annotated[Principal, Depends(allowed(Action.WRITE_METRICS))],
-                      ) -> Response:
+                      services: Services = Depends(get_services)) -> Response:
     """For sources without RabbitMQ. Each item is a notification as oslo.messaging emits it (or its
     ``{"oslo.version", "oslo.message"}`` envelope). Events are stored once per ``message_id``; an
     event of another project needs the delegate or admin role."""
-    limits = request.app.state.config.limits
+    limits = services.config.limits
     body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"the body is not valid JSON: {error}", "Bad Request") from None
+    document = parse_json(body)
     items = document.get("notifications") if isinstance(document, dict) else document
     if not isinstance(items, list) or not items:
         raise unprocessable("the body must be a non-empty list of notifications (or {\"notifications\": [...]})",
                             "notifications")
     if len(items) > MAX_EVENTS_PER_POST:
         raise unprocessable(f"at most {MAX_EVENTS_PER_POST} notifications per request", "notifications")
-    service = request.app.state.events
+    service = services.events
     notifications = []
     for index, item in enumerate(items):
         try:
@@ -124,8 +123,9 @@ async def post_events(request: Request, principal: Annotated[Principal, Depends(
 
 
 @router.get("/events/types", summary="The event catalog, and the unknown event types seen")
-async def event_types(request: Request, principal: Reader) -> Response:
-    service = request.app.state.events
+async def event_types(request: Request, principal: Reader,
+                      services: Services = Depends(get_services)) -> Response:
+    service = services.events
     unknown = await run_in_threadpool(service.store.unknown_types) if principal.is_admin else []
     return responses.json_response({"elements": [dataclasses.asdict(info) for info in service.catalog.types()],
                                     "unknown": unknown})
@@ -133,14 +133,15 @@ async def event_types(request: Request, principal: Reader) -> Response:
 
 @router.get("/failures", summary="Failure summaries of a project's resources, newest first")
 async def failures(request: Request, principal: Reader, project: Text = None, tenant_id: TenantId = None,
-                   start_time: Text = None, end_time: Text = None, limit: Text = None, offset: Text = None) -> Response:
+                   start_time: Text = None, end_time: Text = None, limit: Text = None, offset: Text = None,
+                   services: Services = Depends(get_services)) -> Response:
     """``tenant_id`` (or ``project``) defaults to the caller's project; another needs the delegate or
     admin role, ``*`` every project (admins). Paged: follow the ``next`` link."""
     scope = read_scope(principal, tenant_id or project)
     start_ms, end_ms = params.time_range(request, start_required=False)
-    page_size = params.limit(request, request.app.state.config.limits.page_limit)
+    page_size = params.limit(request, services.config.limits.page_limit)
     after = _failure_token(offset)
-    found = await run_in_threadpool(request.app.state.events.store.failures, scope, None, start_ms, end_ms,
+    found = await run_in_threadpool(services.events.store.failures, scope, None, start_ms, end_ms,
                                     page_size + 1, after)
     page = found[:page_size]
     token = f"{page[-1].timestamp_ms}:{page[-1].resource_id}" if len(found) > page_size else None
@@ -158,7 +159,8 @@ def _failure_token(raw: str | None) -> tuple[int, str] | None:
 
 @router.get("/resources/{resource_id}/failures", summary="Failure summaries of one resource")
 async def resource_failures(request: Request, resource_id: str, principal: Reader,
-                            tenant_id: TenantId = None) -> Response:
+                            tenant_id: TenantId = None,
+                            services: Services = Depends(get_services)) -> Response:
     scope = read_scope(principal, tenant_id)
-    found = await run_in_threadpool(request.app.state.events.store.failures, scope, resource_id)
+    found = await run_in_threadpool(services.events.store.failures, scope, resource_id)
     return responses.json_response({"elements": _failures(found)})

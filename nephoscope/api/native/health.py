@@ -11,12 +11,14 @@ router = APIRouter(tags=["Health"])
 
 
 def _status(request: Request) -> tuple[bool, dict]:
-    store = getattr(request.app.state, "store", None)
-    ready = bool(getattr(request.app.state, "ready", False)) and store is not None
+    # Answers while the server starts, before the services exist: no dependency on them.
+    services = getattr(request.app.state, "services", None)
+    ready = bool(getattr(request.app.state, "ready", False)) and services is not None
     details = {"store": "ok" if ready else "starting"}
     if ready:
-        details.update({"series": len(store.registry), "head_points": store.head.points,
-                        "wal_pending_points": store.wal.pending_points})
+        stats = services.metrics.stats()
+        details.update({"series": stats.series, "head_points": stats.head_points,
+                        "wal_pending_points": stats.pending_points})
     return ready, details
 
 

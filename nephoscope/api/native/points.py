@@ -6,12 +6,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from nephoscope.api import responses
+from nephoscope.api.bodies import decode_content, read_body
+from nephoscope.api.deps import get_services
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant
-from nephoscope.ingest import native
-from nephoscope.ingest.bodies import decode_content, read_body
-from nephoscope.ingest.errors import IngestError
-from nephoscope.model import Principal
+from nephoscope.errors import Rejected
+from nephoscope.metrics.ingest import native
+from nephoscope.server.services import Services
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Native ingest"])
 
@@ -38,22 +40,19 @@ _SCHEMA = {
                422: {"description": "a field is invalid; the answer names it and its index"},
                429: {"description": "over capacity, retry after Retry-After"}},
 )
-async def ingest_points(request: Request, principal: Principal = Depends(allowed(Action.WRITE_METRICS))) -> Response:
+async def ingest_points(request: Request, principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                        services: Services = Depends(get_services)) -> Response:
     """Series table plus columns: ``series_index``, ``timestamp`` (ms) and ``value`` for raw samples,
     or ``count``, ``sum``, ``min``, ``max``, ``last`` for window summaries. Content-Encoding gzip or zstd."""
-    store = request.app.state.store
-    limits = request.app.state.config.limits
+    limits = services.config.limits
     content_type = (request.headers.get("content-type") or "application/json").lower()
     if "json" not in content_type and "msgpack" not in content_type:
-        raise IngestError(415, f"Content-Type {content_type!r} is not supported; use application/json or "
+        raise Rejected(415, f"Content-Type {content_type!r} is not supported; use application/json or "
                                "application/msgpack")
-    store.admit()
+    services.metrics.admit()
     body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     parsed = native.parse(body, content_type)
     tenant = effective_tenant(principal, parsed.tenant_id)
-    batch = native.to_ingest_batch(parsed, tenant, store.registry, store.window(), store.series_cache,
-                                   binary="msgpack" in content_type)
-    if len(batch.points):
-        await store.write(batch)
-    return responses.json_response({"accepted": len(batch.points)})
+    accepted = await services.metrics.ingest_native(parsed, tenant, binary="msgpack" in content_type)
+    return responses.json_response({"accepted": accepted})

@@ -26,7 +26,8 @@ import cramjam
 import msgspec
 import numpy as np
 
-from nephoscope.model import IngestBatch, PointBatch, SeriesDefinition, ValueMeta
+from nephoscope.metrics.series import IngestBatch, PointBatch, SeriesDefinition, ValueMeta
+from nephoscope.metrics.store.interface import Overloaded
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<II")
@@ -101,10 +102,6 @@ def decode_record(payload: bytes) -> tuple[int, IngestBatch]:
     return record.sequence, IngestBatch(definitions, points, meta)
 
 
-class Overloaded(Exception):
-    """Too much is waiting for the disk: the caller should answer 503 with Retry-After."""
-
-
 class WriteAheadLog:
     def __init__(self, directory: Path, on_durable: Callable[[int, IngestBatch], None], max_pending_points: int,
                  next_sequence: int) -> None:
@@ -168,9 +165,9 @@ class WriteAheadLog:
         future = loop.create_future()
         with self._condition:
             if self._closed:
-                raise Overloaded("the server is shutting down")
+                raise Overloaded("the server is shutting down", backlog=False)
             if self._pending_points + points > self._max_pending and self._pending:
-                raise Overloaded(f"{self._pending_points} points are waiting for the disk")
+                raise Overloaded(f"{self._pending_points} points are waiting for the disk", backlog=False)
             sequence = self._sequence
             self._sequence += 1
             payload = encode_record(sequence, batch)

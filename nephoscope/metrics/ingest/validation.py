@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from nephoscope.ingest.errors import invalid
+from nephoscope.errors import invalid
 
 # monasca-common: dimensions may not contain <>={},"\\;& ; names additionally not ( ) or space.
 _DIMENSION_RESTRICTED = '<>={},"\\\\;&'

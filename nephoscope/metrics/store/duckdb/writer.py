@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from nephoscope.model import IngestBatch, SeriesDefinition
-from nephoscope.store.duckdb.database import RECENT, Database
-from nephoscope.store.series import SeriesRegistry
+from nephoscope.metrics.series import IngestBatch, SeriesDefinition
+from nephoscope.metrics.store.duckdb.database import RECENT, Database
+from nephoscope.metrics.store.registry import SeriesRegistry
 
 
 def _series_tables(definitions: list[SeriesDefinition], registry: SeriesRegistry) -> tuple[pa.Table, pa.Table]:

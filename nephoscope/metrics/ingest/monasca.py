@@ -18,12 +18,11 @@ import msgspec
 import numpy as np
 import orjson
 
-from nephoscope.ingest import rules
-from nephoscope.ingest.errors import IngestError, invalid, malformed
-from nephoscope.ingest.seriescache import SeriesCache
-from nephoscope.ingest.timewindow import TimeWindow
-from nephoscope.model import IngestBatch, PointBatch, SeriesDefinition, ValueMeta
-from nephoscope.store.series import SeriesRegistry
+from nephoscope.errors import Rejected, invalid, malformed
+from nephoscope.metrics.ingest import validation
+from nephoscope.metrics.ingest.seriescache import SeriesCache
+from nephoscope.metrics.ingest.timewindow import TimeWindow
+from nephoscope.metrics.series import IngestBatch, NewSeries, PointBatch, SeriesDefinition, ValueMeta, define_series
 
 _EMPTY = msgspec.Raw(b"{}")
 
@@ -52,10 +51,11 @@ def _where(path_message: str) -> tuple[str, str]:
 
 
 class MonascaDecoder:
-    """Decodes Monasca metric bodies for one store; keeps the per-tenant series cache."""
+    """Decodes Monasca metric bodies for one store; ``new_series`` says which series the store
+    does not know yet (the batch must carry their definitions); keeps the per-tenant series cache."""
 
-    def __init__(self, registry: SeriesRegistry, cache: SeriesCache) -> None:
-        self.registry = registry
+    def __init__(self, new_series: NewSeries, cache: SeriesCache) -> None:
+        self.new_series = new_series
         self.cache = cache
 
     def decode(self, body: bytes, tenant: str, window: TimeWindow) -> IngestBatch:
@@ -84,30 +84,30 @@ class MonascaDecoder:
                 parsed_meta = orjson.loads(raw_meta)
             except orjson.JSONDecodeError as error:
                 raise invalid(f"metrics[{index}].value_meta", f"not valid JSON text: {error}") from None
-            text = rules.check_value_meta(parsed_meta, f"metrics[{index}].value_meta")
+            text = validation.check_value_meta(parsed_meta, f"metrics[{index}].value_meta")
             if text is not None:
                 meta.series.append(ids[index])
                 meta.timestamp.append(int(timestamps[index]))
                 meta.meta.append(text)
 
-        definitions = self.registry.unknown(list({d.id: d for d in new_series.values()}.values()))
+        definitions = self.new_series(list({d.id: d for d in new_series.values()}.values()))
         points = PointBatch(series=series, timestamp=timestamps.astype(np.int64), value=values)
         return IngestBatch(definitions, points, meta, tenant, new_series)
 
     def _define(self, tenant: str, key: tuple[str, bytes], index: int) -> SeriesDefinition:
         name, raw_dimensions = key
-        rules.check_name(name, f"metrics[{index}].name")
+        validation.check_name(name, f"metrics[{index}].name")
         try:
             dimensions = orjson.loads(raw_dimensions)
         except orjson.JSONDecodeError:
             raise invalid(f"metrics[{index}].dimensions", "not valid JSON") from None
-        dimensions = rules.check_dimensions(dimensions, f"metrics[{index}].dimensions")
-        return self.registry.definition(tenant, name, dimensions)
+        dimensions = validation.check_dimensions(dimensions, f"metrics[{index}].dimensions")
+        return define_series(tenant, name, dimensions)
 
 
 def reject_unknown_content_type(content_type: str | None) -> None:
     """Monasca wants application/json; like it, refuse others (leniently allowing a charset)."""
     if content_type is None:
-        raise IngestError(400, "Content-Type application/json is required")
+        raise Rejected(400, "Content-Type application/json is required")
     if content_type.split(";")[0].strip().lower() != "application/json":
-        raise IngestError(400, f"Content-Type {content_type!r} is not supported; use application/json")
+        raise Rejected(400, f"Content-Type {content_type!r} is not supported; use application/json")

@@ -6,30 +6,11 @@ by the caller's policy) is the only way to cross it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import orjson
 
-from nephoscope.model import ALL_TENANTS
-from nephoscope.store.duckdb.database import RECENT, Database, first_row
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesFilter:
-    tenant: str
-    name: str | None = None
-    # (key, allowed values) — None means "the key exists with any value".
-    dimensions: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
-    start_ms: int | None = None
-    end_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesInfo:
-    id: int
-    tenant: str
-    name: str
-    dimensions: dict[str, str] = field(default_factory=dict)
+from nephoscope.metrics.store.duckdb.database import RECENT, Database, first_row
+from nephoscope.metrics.store.interface import SeriesFilter, SeriesInfo
+from nephoscope.tenancy import ALL_TENANTS
 
 
 def _where(series_filter: SeriesFilter, head_ids: list[int], alias: str = "s") -> tuple[str, list]:
@@ -59,7 +40,7 @@ def _where(series_filter: SeriesFilter, head_ids: list[int], alias: str = "s") -
     return " AND ".join(clauses), parameters
 
 
-class Catalog:
+class SeriesCatalog:
     def __init__(self, database: Database) -> None:
         self.database = database
 

@@ -1,9 +1,10 @@
 """Measurements and statistics over groups of series, as Monasca defines them.
 
 Owns the choice of resolution: measurements read the finest resolution whose
-retention covers the range; statistics read the coarsest resolution whose buckets
-tile the requested period exactly (same answer, far fewer points), falling back to
-the finest covering one.
+retention covers the range, stitched from raw data where it is still kept and the
+finest covering roll-up before that; statistics read the coarsest resolution whose
+buckets tile the requested period exactly (same answer, far fewer points), falling
+back to the finest covering one. Reads go through the store's interface only.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nephoscope.config import ArchivePolicy
-from nephoscope.model import RESOLUTIONS
-from nephoscope.store.duckdb.catalog import SeriesInfo
-from nephoscope.store.summary import Points
+from nephoscope.metrics.series import RESOLUTIONS
+from nephoscope.metrics.store import MetricStore, SeriesInfo
+from nephoscope.metrics.summary import Points
 
 STATISTICS = ("avg", "min", "max", "sum", "count")
 
@@ -139,3 +140,34 @@ def measurement_values(points: Points) -> tuple[np.ndarray, np.ndarray, np.ndarr
     order = np.argsort(points.timestamp, kind="stable")
     merged = points.take(order)
     return merged.series, merged.timestamp, merged.sum / merged.count
+
+
+@dataclass
+class Measurements:
+    """One group's measurements in time order: a value is a point's average; ``value_meta``
+    holds a row's Monasca value_meta ({} where it has none)."""
+
+    timestamps: np.ndarray  # int64 ms
+    values: np.ndarray  # float64
+    value_meta: list[dict]
+
+
+def measurements(store: MetricStore, group: Group, start_ms: int, end_ms: int, limit: int) -> Measurements:
+    """At most ``limit`` measurements of ``group`` in ``[start_ms, end_ms)``."""
+    points = Points.concat([store.read(group.series, begin, end, resolution)
+                            for resolution, begin, end in measurement_segments(store.policies, start_ms, end_ms)])
+    series, timestamps, values = measurement_values(points)
+    series, timestamps, values = series[:limit], timestamps[:limit], values[:limit]
+    meta = store.value_meta(group.series, start_ms, end_ms) if len(timestamps) else {}
+    rows = ([meta.get(key, {}) for key in zip(series.tolist(), timestamps.tolist())] if meta
+            else [{} for _ in range(len(timestamps))])
+    return Measurements(timestamps, values, rows)
+
+
+def statistics(store: MetricStore, group: Group, begin_ms: int, end_ms: int, start_ms: int, period_s: int,
+               requested: list[str], limit: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """At most ``limit`` buckets of ``group`` from ``begin_ms`` (where a page resumes) to ``end_ms``,
+    aligned as if the query began at ``start_ms``; a column for each of ``requested``."""
+    points = store.read(group.series, begin_ms, end_ms, statistics_resolution(store.policies, start_ms, period_s))
+    buckets, values = bucket_statistics(points, start_ms, period_s)
+    return buckets[:limit], [values[name][:limit] for name in requested]

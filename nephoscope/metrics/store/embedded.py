@@ -1,10 +1,10 @@
-"""The store as the rest of the server sees it: write a batch durably, read it back.
+"""The embedded metric store: one process, a write-ahead log, DuckDB tables and pcodec chunks.
 
-``Store`` wires the WAL, the head, the DuckDB tables, the flush loop and the
-compaction loop together and owns their lifecycle. Writes: ``write`` (async, from
-request handlers) and ``write_now`` (blocking, for in-process producers). Reads go
-through ``catalog`` (which series) and ``reader`` (their points), always with a
-tenant scope.
+``EmbeddedStore`` implements ``interface.MetricStore``. It wires the WAL, the head, the
+DuckDB tables, the flush loop and the compaction loop together and owns their lifecycle.
+Writes: ``write`` (async, from request handlers) and ``write_now`` (blocking, for in-process
+producers). Reads go through the series catalog (which series) and the reader (their
+points), always with a tenant scope.
 """
 
 from __future__ import annotations
@@ -20,20 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from nephoscope.config import Config
-from nephoscope.ingest.errors import IngestError
-from nephoscope.ingest.monasca import MonascaDecoder
-from nephoscope.ingest.seriescache import SeriesCache
-from nephoscope.ingest.timewindow import TimeWindow
-from nephoscope.model import IngestBatch
-from nephoscope.store.chunkcache import ChunkCache
-from nephoscope.store.duckdb.catalog import Catalog
-from nephoscope.store.duckdb.compaction import CompactionReport, Compactor
-from nephoscope.store.duckdb.database import Database
-from nephoscope.store.duckdb.reader import Reader
-from nephoscope.store.duckdb.writer import flush
-from nephoscope.store.head import Head
-from nephoscope.store.series import SeriesRegistry
-from nephoscope.store.wal import Overloaded, WriteAheadLog
+from nephoscope.metrics.series import IngestBatch, SeriesDefinition
+from nephoscope.metrics.store.chunkcache import ChunkCache
+from nephoscope.metrics.store.duckdb.compaction import CompactionReport, Compactor
+from nephoscope.metrics.store.duckdb.database import Database
+from nephoscope.metrics.store.duckdb.reader import Reader
+from nephoscope.metrics.store.duckdb.series_catalog import SeriesCatalog
+from nephoscope.metrics.store.duckdb.writer import flush
+from nephoscope.metrics.store.head import Head
+from nephoscope.metrics.store.interface import Overloaded, SeriesFilter, SeriesInfo, StoreStats
+from nephoscope.metrics.store.registry import SeriesRegistry
+from nephoscope.metrics.store.wal import WriteAheadLog
+from nephoscope.metrics.summary import Points
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,9 @@ class StoreCounters:
     compactions: int = 0
 
 
-class Store:
+class EmbeddedStore:
+    """The single-process store under ``<data dir>``: ``store.duckdb`` and ``wal/``."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
         self.data_dir: Path = config.data_path
@@ -55,12 +55,10 @@ class Store:
         self.registry = SeriesRegistry(config.store.policies)
         self.database = Database(self.data_dir / "store.duckdb", config.store.memory_limit)
         self.head = Head()
-        self.catalog = Catalog(self.database)
+        self.catalog = SeriesCatalog(self.database)
         self.chunk_cache = ChunkCache(config.store.chunk_cache_bytes)
         self.reader = Reader(self.database, self.head, min(p.raw for p in config.store.policies), self.chunk_cache)
         self.compactor = Compactor(self.database, config.store)
-        self.series_cache = SeriesCache()
-        self.monasca = MonascaDecoder(self.registry, self.series_cache)
         self.counters = StoreCounters()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -100,16 +98,17 @@ class Store:
         self.database.checkpoint()
         self.database.close()
 
+    @property
+    def policies(self) -> list:
+        return self.config.store.policies
+
     # -- writing ------------------------------------------------------------------------------
-    def window(self) -> TimeWindow:
-        oldest = min(policy.raw for policy in self.config.store.policies)
-        return TimeWindow.around_now(oldest, self.config.store.max_future_seconds)
+    def new_series(self, definitions) -> list[SeriesDefinition]:  # noqa: ANN001 - any sequence
+        return self.registry.unknown(list(definitions))
 
     def _on_durable(self, sequence: int, batch: IngestBatch) -> None:
         if batch.tenant_series:
             self.registry.add_known(d.id for d in batch.tenant_series)
-        if batch.learned:
-            self.series_cache.remember(batch.tenant, batch.learned)
         self.head.add(sequence, batch)
         self.counters.points_accepted += len(batch.points)
         self.counters.requests_accepted += 1
@@ -127,20 +126,16 @@ class Store:
     def admit(self) -> None:
         """Refuse work early when the head is over its bound (flushing cannot keep up)."""
         if self.head.points > self.config.limits.max_head_points:
-            raise IngestError(429, f"{self.head.points} points are waiting to be stored; retry shortly")
+            raise Overloaded(f"{self.head.points} points are waiting to be stored; retry shortly", backlog=True)
         for backlog in self._backlogs:
             waiting = backlog()
             if waiting > self.config.limits.max_head_points:
-                raise IngestError(429, f"{waiting} points are waiting for the alarm evaluator; retry shortly")
+                raise Overloaded(f"{waiting} points are waiting for the alarm evaluator; retry shortly", backlog=True)
 
     async def write(self, batch: IngestBatch) -> int:
-        """Make the batch durable; returns its WAL sequence. Raises IngestError 429/503 when overloaded."""
+        """Make the batch durable; returns its WAL sequence. Raises ``Overloaded``."""
         self.admit()
-        try:
-            future = self.wal.submit(batch)
-        except Overloaded as error:
-            raise IngestError(503, str(error)) from None
-        return await asyncio.shield(future)
+        return await asyncio.shield(self.wal.submit(batch))
 
     def write_now(self, batch: IngestBatch) -> int:
         return self.wal.write_now(batch)
@@ -163,14 +158,15 @@ class Store:
         if self.head.has_new_series:
             self.flush_now()
 
-    def compact(self, force: bool = False) -> CompactionReport:
+    def compact(self, force: bool = False) -> dict:
         self.flush_now()
         report = self.compactor.run(force=force)
         self.last_compaction = report
         self.counters.compactions += 1
         if force:
             self.database.checkpoint()
-        return report
+        return {"windows": report.windows, "points": report.points, "chunks": report.chunks,
+                "seconds": round(report.seconds, 3), "store_bytes": self.size_bytes()}
 
     def _flush_loop(self) -> None:
         interval = self.config.store.flush_interval
@@ -189,8 +185,34 @@ class Store:
                 log.exception("compaction failed; will retry")
 
     # -- reading ---------------------------------------------------------------------------------
-    def head_series(self) -> list[int]:
-        return list(self.head.series_ids())
+    def _head_ids(self, series_filter: SeriesFilter) -> list[int]:
+        """Series with points not yet flushed: a time-bounded search must see them too."""
+        return list(self.head.series_ids()) if series_filter.has_time else []
+
+    def find(self, series_filter: SeriesFilter, after_id: int | None = None,
+             limit: int | None = None) -> list[SeriesInfo]:
+        self.sync_series()
+        return self.catalog.find(series_filter, self._head_ids(series_filter), after_id, limit)
+
+    def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
+        self.sync_series()
+        return self.catalog.names(series_filter, after, limit)
+
+    def dimension_names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
+        self.sync_series()
+        return self.catalog.dimension_names(series_filter, self._head_ids(series_filter), after, limit)
+
+    def dimension_values(self, series_filter: SeriesFilter, key: str, after: str | None, limit: int) -> list[str]:
+        self.sync_series()
+        return self.catalog.dimension_values(series_filter, self._head_ids(series_filter), key, after, limit)
+
+    def value_meta(self, series, start_ms: int, end_ms: int) -> dict[tuple[int, int], dict]:  # noqa: ANN001
+        return self.catalog.value_meta(list(series), start_ms, end_ms)
+
+    def stats(self) -> StoreStats:
+        return StoreStats(series=len(self.registry), head_points=self.head.points,
+                          pending_points=self.wal.pending_points, points_accepted=self.counters.points_accepted,
+                          requests_accepted=self.counters.requests_accepted, size_bytes=self.size_bytes())
 
     def storage_report(self) -> dict:
         """Where the disk goes: compressed payload per resolution, transient data, file sizes."""
@@ -207,5 +229,5 @@ class Store:
     def size_bytes(self) -> int:
         return self.database.size_bytes() + self.wal.disk_bytes()
 
-    def read(self, series: list[int], start_ms: int, end_ms: int, resolution: int):
+    def read(self, series, start_ms: int, end_ms: int, resolution: int) -> Points:  # noqa: ANN001
         return self.reader.read(np.asarray(series, np.int64), start_ms, end_ms, resolution)

@@ -1,4 +1,4 @@
-"""The records every part shares: series identity, columnar point batches, principals.
+"""The metrics domain's records: series identity and the columnar batches that carry points.
 
 A stored point is a summary of a time window: count, sum, min, max and last. A raw
 sample is a window of one. Batches are columnar (NumPy arrays), never lists of
@@ -8,6 +8,7 @@ per-sample objects.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,11 @@ class SeriesDefinition:
     tenant: str
     name: str
     dimensions: dict[str, str]
+
+
+def define_series(tenant: str, name: str, dimensions: dict[str, str]) -> SeriesDefinition:
+    """The definition (and so the id) of a series; pure, the same everywhere."""
+    return SeriesDefinition(series_id(series_key(tenant, name, dimensions)), tenant, name, dict(dimensions))
 
 
 @dataclass(slots=True)
@@ -88,21 +94,5 @@ class IngestBatch:
     learned: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the project the key is bound to and the roles it carries."""
-
-    project: str
-    roles: frozenset[str]
-    key_id: str = ""
-
-    def has(self, *roles: str) -> bool:
-        return any(role in self.roles for role in roles)
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.roles
-
-
-ALL_TENANTS = "*"
-"""A scope that crosses tenants; only admin principals obtain it."""
+NewSeries = Callable[[Sequence[SeriesDefinition]], list[SeriesDefinition]]
+"""Which of these definitions the store does not know yet (``MetricStore.new_series``)."""

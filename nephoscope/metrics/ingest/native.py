@@ -13,13 +13,12 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from nephoscope.ingest import rules
-from nephoscope.ingest.errors import invalid, malformed
-from nephoscope.ingest.monasca import _where
-from nephoscope.ingest.seriescache import SeriesCache
-from nephoscope.ingest.timewindow import TimeWindow
-from nephoscope.model import IngestBatch, PointBatch, ValueMeta
-from nephoscope.store.series import SeriesRegistry
+from nephoscope.errors import invalid, malformed
+from nephoscope.metrics.ingest import validation
+from nephoscope.metrics.ingest.monasca import _where
+from nephoscope.metrics.ingest.seriescache import SeriesCache
+from nephoscope.metrics.ingest.timewindow import TimeWindow
+from nephoscope.metrics.series import IngestBatch, NewSeries, PointBatch, SeriesDefinition, ValueMeta, define_series
 
 Column = bytes | list[float]
 IntColumn = bytes | list[int]
@@ -87,7 +86,7 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _define(registry: SeriesRegistry, tenant: str, raw: bytes, index: int, binary: bool):  # noqa: ANN202
+def _define(tenant: str, raw: bytes, index: int, binary: bool) -> SeriesDefinition:
     where = f"series[{index}]"
     try:
         series = (_SERIES_MSGPACK if binary else _SERIES_JSON).decode(raw)
@@ -96,15 +95,15 @@ def _define(registry: SeriesRegistry, tenant: str, raw: bytes, index: int, binar
         raise invalid(where + field.removeprefix("metrics"), message) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise invalid(where, f"not a valid series object: {error}") from None
-    rules.check_name(series.name, where + ".name")
-    rules.check_dimensions(series.dimensions, where + ".dimensions")
-    return registry.definition(tenant, series.name, series.dimensions)
+    validation.check_name(series.name, where + ".name")
+    validation.check_dimensions(series.dimensions, where + ".dimensions")
+    return define_series(tenant, series.name, series.dimensions)
 
 
-def to_ingest_batch(batch: NativeBatch, tenant: str, registry: SeriesRegistry, window: TimeWindow,
+def to_ingest_batch(batch: NativeBatch, tenant: str, new_series: NewSeries, window: TimeWindow,
                     cache: SeriesCache, binary: bool) -> IngestBatch:
     keys = [bytes(raw) for raw in batch.series]
-    id_list, defined = cache.resolve(tenant, keys, lambda index, key: _define(registry, tenant, key, index, binary))
+    id_list, defined = cache.resolve(tenant, keys, lambda index, key: _define(tenant, key, index, binary))
     ids = np.array(id_list, np.int64)
 
     index_column = _column(batch.series_index, "<u4", "series_index", None)
@@ -142,5 +141,5 @@ def to_ingest_batch(batch: NativeBatch, tenant: str, registry: SeriesRegistry, w
         if outside.any():
             raise invalid(f"last[{_first(outside)}]", "last lies outside [min, max]")
         points = PointBatch(series_ids, timestamps.astype(np.int64), count=count, **columns)
-    new = registry.unknown(list({d.id: d for d in defined.values()}.values()))
+    new = new_series(list({d.id: d for d in defined.values()}.values()))
     return IngestBatch(new, points, ValueMeta(), tenant, defined)

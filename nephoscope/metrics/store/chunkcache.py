@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nephoscope.store.codec import ChunkColumns, decode_chunks
+from nephoscope.metrics.store.codec import ChunkColumns, decode_chunks
 
 _FIELDS = ("timestamps", "count", "sum", "min", "max", "last")
 

@@ -11,7 +11,7 @@ import fnmatch
 import threading
 
 from nephoscope.config import ArchivePolicy
-from nephoscope.model import SeriesDefinition, series_id, series_key
+from nephoscope.metrics.series import SeriesDefinition
 
 
 class SeriesRegistry:
@@ -26,9 +26,6 @@ class SeriesRegistry:
 
     def __contains__(self, identifier: int) -> bool:
         return identifier in self._known
-
-    def definition(self, tenant: str, name: str, dimensions: dict[str, str]) -> SeriesDefinition:
-        return SeriesDefinition(series_id(series_key(tenant, name, dimensions)), tenant, name, dict(dimensions))
 
     def add_known(self, identifiers) -> None:  # noqa: ANN001 - any iterable of ints
         with self._lock:

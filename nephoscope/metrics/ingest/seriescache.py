@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-from nephoscope.model import SeriesDefinition
+from nephoscope.metrics.series import SeriesDefinition
 
 
 class SeriesCache:

@@ -1,6 +1,7 @@
 """Points the server makes itself (self-metrics, metrics derived from events and logs) as one
 columnar ``IngestBatch``: the one place that turns (tenant, name, dimensions, summary) rows into
-series definitions and point columns."""
+series definitions and point columns. The batch defines every series it names; the metric
+service keeps only those the store does not know when it records the batch."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nephoscope.model import IngestBatch, PointBatch, ValueMeta
-from nephoscope.store.series import SeriesRegistry
+from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
 
 
 class SummaryRow(NamedTuple):
@@ -30,9 +30,9 @@ class SummaryRow(NamedTuple):
         return cls(tenant, name, dimensions, 1, value, value, value, value)
 
 
-def summary_batch(registry: SeriesRegistry, timestamp_ms: int, rows: Sequence[SummaryRow]) -> IngestBatch:
+def summary_batch(timestamp_ms: int, rows: Sequence[SummaryRow]) -> IngestBatch:
     """The batch of ``rows``, all at ``timestamp_ms``."""
-    definitions = [registry.definition(row.tenant, row.name, row.dimensions) for row in rows]
+    definitions = [define_series(row.tenant, row.name, row.dimensions) for row in rows]
     columns = np.array([(row.count, row.sum, row.min, row.max, row.last) for row in rows],
                        dtype=np.float64).reshape(-1, 5)
     points = PointBatch(
@@ -40,4 +40,4 @@ def summary_batch(registry: SeriesRegistry, timestamp_ms: int, rows: Sequence[Su
         timestamp=np.full(len(definitions), timestamp_ms, np.int64),
         count=columns[:, 0].astype(np.int64), sum=columns[:, 1], min=columns[:, 2],
         max=columns[:, 3], last=columns[:, 4])
-    return IngestBatch(registry.unknown(definitions), points, ValueMeta())
+    return IngestBatch(list({d.id: d for d in definitions}.values()), points, ValueMeta())

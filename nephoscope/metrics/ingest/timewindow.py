@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nephoscope.ingest.errors import invalid
+from nephoscope.errors import invalid
 
 
 @dataclass(frozen=True, slots=True)

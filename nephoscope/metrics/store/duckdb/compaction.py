@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from nephoscope.config import StoreConfig
-from nephoscope.store.chunkcache import ChunkCache
-from nephoscope.store.codec import ChunkColumns, decode_chunks, encode_chunks
-from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
-from nephoscope.store.summary import Points, group_starts, latest_per_timestamp, ordered, rollup
+from nephoscope.metrics.store.chunkcache import ChunkCache
+from nephoscope.metrics.store.codec import ChunkColumns, decode_chunks, encode_chunks
+from nephoscope.metrics.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
+from nephoscope.metrics.summary import Points, group_starts, latest_per_timestamp, ordered, rollup
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from nephoscope.store.chunkcache import ChunkCache
-from nephoscope.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
-from nephoscope.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
-from nephoscope.store.head import Head
-from nephoscope.store.summary import Points, latest_per_timestamp, rollup
+from nephoscope.metrics.store.chunkcache import ChunkCache
+from nephoscope.metrics.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
+from nephoscope.metrics.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
+from nephoscope.metrics.store.head import Head
+from nephoscope.metrics.summary import Points, latest_per_timestamp, rollup
 
 FINER = {60: 0, 3600: 0, 86_400: 3600}
 

@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
-from nephoscope.model import IngestBatch
-from nephoscope.store.summary import Points
+from nephoscope.metrics.series import IngestBatch
+from nephoscope.metrics.summary import Points
 
 
 def batch_points(batch: IngestBatch) -> Points:

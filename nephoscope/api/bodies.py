@@ -1,7 +1,8 @@
-"""Reading request bodies within limits, and undoing their Content-Encoding.
+"""Reading request bodies within limits, undoing their Content-Encoding, and parsing JSON ones.
 
 A body larger than the limit answers 413 before it is read in full; a compressed
-body that would inflate beyond the decompressed limit answers 413 too.
+body that would inflate beyond the decompressed limit answers 413 too. A body that is
+not JSON, or not the JSON object an endpoint needs, answers 400 saying so.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 
+import orjson
 import zstandard
+from starlette.requests import Request
 
-from nephoscope.ingest.errors import IngestError
+from nephoscope.errors import Rejected
 
 
-def too_large(limit: int, what: str = "request body") -> IngestError:
-    return IngestError(413, f"{what} exceeds the limit of {limit} bytes")
+def too_large(limit: int, what: str = "request body") -> Rejected:
+    return Rejected(413, f"{what} exceeds the limit of {limit} bytes")
 
 
 async def read_body(stream: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
@@ -23,7 +26,7 @@ async def read_body(stream: AsyncIterator[bytes], content_length: str | None, li
         try:
             declared = int(content_length)
         except ValueError:
-            raise IngestError(400, "Content-Length is not a number") from None
+            raise Rejected(400, "Content-Length is not a number") from None
         if declared > limit:
             raise too_large(limit)
     parts: list[bytes] = []
@@ -47,7 +50,7 @@ def _inflate_zlib(body: bytes, encoding: str, limit: int) -> bytes:
         if size > limit or inflater.unconsumed_tail:
             raise too_large(limit, "decompressed body")
         if not inflater.eof:
-            raise IngestError(400, f"body is not valid {encoding} data: it ends before the compressed stream does")
+            raise Rejected(400, f"body is not valid {encoding} data: it ends before the compressed stream does")
         data = inflater.unused_data
         if encoding == "deflate" or not data.strip(b"\0"):
             return b"".join(output)
@@ -72,12 +75,28 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "x-gzip", "deflate", "zstd"):
-        raise IngestError(415, f"Content-Encoding {encoding!r} is not supported (use gzip, deflate or zstd)")
+        raise Rejected(415, f"Content-Encoding {encoding!r} is not supported (use gzip, deflate or zstd)")
     try:
         if encoding == "zstd":
             return _inflate_zstd(body, limit)
         return _inflate_zlib(body, "deflate" if encoding == "deflate" else "gzip", limit)
-    except IngestError:
+    except Rejected:
         raise
     except (zlib.error, zstandard.ZstdError) as error:
-        raise IngestError(400, f"body is not valid {encoding} data: {error}") from None
+        raise Rejected(400, f"body is not valid {encoding} data: {error}") from None
+
+
+def parse_json(body: bytes) -> object:
+    """A JSON document, or 400 naming what is wrong with it."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise Rejected(400, f"the body is not valid JSON: {error}") from None
+
+
+async def json_object(request: Request, limit: int) -> dict:
+    """The request's body as a JSON object (400 otherwise), read within ``limit`` bytes."""
+    body = parse_json(await read_body(request.stream(), request.headers.get("content-length"), limit))
+    if not isinstance(body, dict):
+        raise Rejected(400, "the body must be a JSON object")
+    return body

@@ -1,0 +1,12 @@
+"""The one dependency that hands the server's services to a handler."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from nephoscope.server.services import Services
+
+
+def get_services(request: Request) -> Services:
+    """The container built at start-up (``server.services.open_services``)."""
+    return request.app.state.services

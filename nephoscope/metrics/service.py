@@ -1,0 +1,126 @@
+"""The metrics domain as the API and the other domains see it: one object, ``MetricService``.
+
+It decodes wire formats into batches (with the series cache), writes them durably through
+the store, records the points the server makes itself (self-metrics, metrics derived from
+events and logs), and answers the Monasca reads. It is where the store's overload signal
+becomes an answer: ``Overloaded`` with work waiting is 429, a full write queue is 503 (both
+``Rejected``, which the API turns into an error with Retry-After).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nephoscope.config import ArchivePolicy, StoreConfig
+from nephoscope.errors import Rejected
+from nephoscope.metrics import query
+from nephoscope.metrics.ingest import native
+from nephoscope.metrics.ingest.monasca import MonascaDecoder
+from nephoscope.metrics.ingest.seriescache import SeriesCache
+from nephoscope.metrics.ingest.timewindow import TimeWindow
+from nephoscope.metrics.series import IngestBatch
+from nephoscope.metrics.store import MetricStore, Overloaded, SeriesFilter, SeriesInfo, StoreStats
+from nephoscope.metrics.summary_rows import SummaryRow, summary_batch
+
+
+def _refusal(error: Overloaded) -> Rejected:
+    return Rejected(429 if error.backlog else 503, error.message)
+
+
+class MetricService:
+    def __init__(self, store: MetricStore, settings: StoreConfig) -> None:
+        self.store = store
+        self.settings = settings
+        self.series_cache = SeriesCache()
+        self.monasca = MonascaDecoder(store.new_series, self.series_cache)
+        # A cached series must already be in the log: remember it only once its batch is durable.
+        store.subscribe(self._remember)
+
+    def _remember(self, batch: IngestBatch) -> None:
+        if batch.learned:
+            self.series_cache.remember(batch.tenant, batch.learned)
+
+    @property
+    def policies(self) -> list[ArchivePolicy]:
+        return self.store.policies
+
+    # -- writing ---------------------------------------------------------------------------------
+    def window(self) -> TimeWindow:
+        """The timestamps accepted now: within raw retention, not too far in the future."""
+        oldest = min(policy.raw for policy in self.store.policies)
+        return TimeWindow.around_now(oldest, self.settings.max_future_seconds)
+
+    def admit(self) -> None:
+        """Refuse early (before reading a body) when the store is overloaded."""
+        try:
+            self.store.admit()
+        except Overloaded as error:
+            raise _refusal(error) from None
+
+    async def write(self, batch: IngestBatch) -> int:
+        """Make ``batch`` durable; returns how many points it held."""
+        if not len(batch.points):
+            return 0
+        try:
+            await self.store.write(batch)
+        except Overloaded as error:
+            raise _refusal(error) from None
+        return len(batch.points)
+
+    async def ingest_monasca(self, body: bytes, tenant: str) -> int:
+        """A Monasca ``POST /v2.0/metrics`` body, all or nothing; durable on return."""
+        return await self.write(self.monasca.decode(body, tenant, self.window()))
+
+    async def ingest_native(self, batch: native.NativeBatch, tenant: str, binary: bool) -> int:
+        """A parsed native columnar batch; durable on return."""
+        return await self.write(native.to_ingest_batch(batch, tenant, self.store.new_series, self.window(),
+                                                       self.series_cache, binary))
+
+    def record(self, batch: IngestBatch) -> None:
+        """Points the server makes itself, from a thread of its own; durable on return.
+        ``batch`` may define every series it names: those the store knows are left out."""
+        if not len(batch.points):
+            return
+        batch.tenant_series = self.store.new_series(batch.tenant_series)
+        self.store.write_now(batch)
+
+    def record_rows(self, timestamp_ms: int, rows: Sequence[SummaryRow]) -> None:
+        if rows:
+            self.record(summary_batch(timestamp_ms, rows))
+
+    # -- reading (blocking: call from a worker thread) --------------------------------------------
+    def find(self, series_filter: SeriesFilter, after_id: int | None = None,
+             limit: int | None = None) -> list[SeriesInfo]:
+        return self.store.find(series_filter, after_id, limit)
+
+    def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
+        return self.store.names(series_filter, after, limit)
+
+    def dimension_names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
+        return self.store.dimension_names(series_filter, after, limit)
+
+    def dimension_values(self, series_filter: SeriesFilter, key: str, after: str | None, limit: int) -> list[str]:
+        return self.store.dimension_values(series_filter, key, after, limit)
+
+    def groups(self, series_filter: SeriesFilter, equality_dimensions: dict[str, str], merge: bool,
+               group_by: list[str]) -> list[query.Group]:
+        """The groups a measurements or statistics query answers (raises ``query.MultipleMetrics``)."""
+        matches = self.store.find(SeriesFilter(series_filter.tenant, series_filter.name, series_filter.dimensions))
+        return query.groups_for(matches, equality_dimensions, merge, group_by)
+
+    def measurements(self, group: query.Group, start_ms: int, end_ms: int, limit: int) -> query.Measurements:
+        return query.measurements(self.store, group, start_ms, end_ms, limit)
+
+    def statistics(self, group: query.Group, begin_ms: int, end_ms: int, start_ms: int, period_s: int,
+                   requested: list[str], limit: int):  # noqa: ANN201 - see query.statistics
+        return query.statistics(self.store, group, begin_ms, end_ms, start_ms, period_s, requested, limit)
+
+    # -- maintenance -------------------------------------------------------------------------------
+    def compact(self, force: bool = False) -> dict:
+        return self.store.compact(force)
+
+    def storage_report(self) -> dict:
+        return self.store.storage_report()
+
+    def stats(self) -> StoreStats:
+        return self.store.stats()

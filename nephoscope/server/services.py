@@ -1,0 +1,78 @@
+"""The services the server runs, built in one place and handed to the API as one object.
+
+``open_services`` builds and starts them in dependency order (keys, the metric store and
+its WAL replay, notifications, alarm definitions and the alarm engine, events, logs);
+``close_services`` stops them in the reverse order so a clean shutdown leaves nothing to
+replay. Handlers reach them through ``api.deps.get_services``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nephoscope.alarms.definitions import DefinitionStore
+from nephoscope.alarms.engine import AlarmEngine
+from nephoscope.auth.keys import KeyStore
+from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
+from nephoscope.config import Config
+from nephoscope.events.service import EventService, brokers
+from nephoscope.logs.service import LogService
+from nephoscope.metrics.service import MetricService
+from nephoscope.metrics.store import EmbeddedStore, MetricStore
+from nephoscope.notify import NotificationService, NotifyConfig
+from nephoscope.telemetry.requests import RequestStats
+
+
+@dataclass
+class Services:
+    config: Config
+    keys: KeyStore
+    authenticator: Authenticator
+    store: MetricStore
+    metrics: MetricService
+    notifications: NotificationService
+    definitions: DefinitionStore
+    alarms: AlarmEngine
+    events: EventService
+    logs: LogService
+    request_stats: RequestStats = field(default_factory=RequestStats)
+
+    @property
+    def data_path(self) -> Path:
+        return self.config.data_path
+
+    def notification_method_exists(self, tenant: str, method_id: str) -> bool:
+        return self.notifications.methods.get(tenant, method_id) is not None
+
+
+async def open_services(config: Config, notify_config: NotifyConfig | None = None,
+                        request_stats: RequestStats | None = None) -> Services:
+    """Build and start every service (blocking work runs in threads)."""
+    keys = KeyStore(config.data_path)
+    store = EmbeddedStore(config)
+    metrics = MetricService(store, config.store)
+    await asyncio.to_thread(store.open)
+    notifications = NotificationService(config.data_path, notify_config or config.notify)
+    await notifications.start()
+    definitions = DefinitionStore(config.data_path)
+    alarms = AlarmEngine(store, config.data_path, definitions, notifications.outbox, config.alarms)
+    await asyncio.to_thread(alarms.start)
+    events = EventService(config.data_path, brokers(config.rabbitmq), config.events, config.rabbitmq.workers,
+                          config.server.region)
+    await events.start()
+    logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
+                      events.store.owned_resources)
+    return Services(config=config, keys=keys, authenticator=KeyAuthenticator(keys, config.auth.admin_token),
+                    store=store, metrics=metrics, notifications=notifications, definitions=definitions,
+                    alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
+
+
+async def close_services(services: Services) -> None:
+    """Stop everything in the reverse order of ``open_services``."""
+    await services.events.stop()
+    await asyncio.to_thread(services.logs.close)
+    await asyncio.to_thread(services.alarms.stop)
+    await services.notifications.stop()
+    await asyncio.to_thread(services.store.close)
