@@ -225,6 +225,15 @@ def test_names_and_dimensions_are_listed_sorted_and_paged(store: MetricStore) ->
     assert store.dimension_values(SeriesFilter("project-b"), "hostname", None, 10) == []
 
 
+def test_value_meta_is_kept_per_measurement(store: MetricStore) -> None:
+    series = cpu("h1")
+    start = recent_hour()
+    meta = ValueMeta([series.id], [start + 2000], ['{"rc":"1"}'])
+    write(store, series, start + np.arange(5) * 1000, np.arange(5.0), meta)
+    assert store.value_meta([series.id], start, start + HOUR) == {(series.id, start + 2000): {"rc": "1"}}
+    assert store.value_meta([series.id], start + 3000, start + HOUR) == {}
+
+
 def test_subscribers_get_every_durable_batch(store: MetricStore) -> None:
     seen: list[IngestBatch] = []
     store.subscribe(seen.append)

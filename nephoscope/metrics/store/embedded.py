@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from nephoscope.config import Config
 from nephoscope.metrics.series import IngestBatch, SeriesDefinition
@@ -207,7 +208,12 @@ class EmbeddedStore:
         return self.catalog.dimension_values(series_filter, self._head_ids(series_filter), key, after, limit)
 
     def value_meta(self, series, start_ms: int, end_ms: int) -> dict[tuple[int, int], dict]:  # noqa: ANN001
-        return self.catalog.value_meta(list(series), start_ms, end_ms)
+        series = list(series)
+        found = self.catalog.value_meta(series, start_ms, end_ms)
+        # Acknowledged but not yet flushed: read-your-writes, as for the points themselves.
+        unflushed = self.head.value_meta(set(series), start_ms, end_ms)
+        found.update({key: orjson.loads(text) for key, text in unflushed.items()})
+        return found
 
     def stats(self) -> StoreStats:
         return StoreStats(series=len(self.registry), head_points=self.head.points,

@@ -75,6 +75,18 @@ class Head:
             return Points.empty(), np.empty(0, np.int64)
         return Points.concat(parts), np.concatenate(sequences)
 
+    def value_meta(self, series: set[int], start_ms: int, end_ms: int) -> dict[tuple[int, int], str]:
+        """value_meta (JSON text) of the given series in [start, end) not yet flushed, by (series, timestamp)."""
+        with self._lock:
+            batches = self._flushing + self._batches
+        found: dict[tuple[int, int], str] = {}
+        for _, batch in batches:
+            meta = batch.value_meta
+            for identifier, timestamp, text in zip(meta.series, meta.timestamp, meta.meta):
+                if identifier in series and start_ms <= timestamp < end_ms:
+                    found[(identifier, timestamp)] = text
+        return found
+
     def series_ids(self) -> set[int]:
         with self._lock:
             batches = self._flushing + self._batches
