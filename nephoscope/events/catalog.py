@@ -49,8 +49,9 @@ from typing import Any
 import orjson
 import yaml
 
-from nephoscope.events.envelope import _parse_text_timestamp, object_data, unwrap
+from nephoscope.events.envelope import _parse_text_timestamp
 from nephoscope.events.model import Event, Notification
+from nephoscope.events.versioned import object_data, unwrap
 
 __all__ = [
     "CONTEXT_FALLBACKS",

@@ -35,15 +35,15 @@ from typing import Any
 import orjson
 
 from nephoscope.events.model import Notification
+from nephoscope.events.versioned import object_data
 
-__all__ = ["OBJECT_DATA", "EnvelopeError", "object_data", "parse_notification", "parse_timestamp_ms", "unwrap"]
+__all__ = ["EnvelopeError", "parse_notification", "parse_timestamp_ms"]
 
 MAX_EVENT_TYPE_LENGTH = 255
 
 _loads = orjson.loads
 Loads = Callable[[Any], Any]
 _JSONDecodeError = orjson.JSONDecodeError
-OBJECT_DATA = "_object.data"  # <namespace>_object.data: a versioned object's data
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -127,47 +127,6 @@ def parse_timestamp_ms(value: Any) -> int:
 
 
 # --- versioned objects --------------------------------------------------------------------------
-
-def object_data(obj: dict) -> dict | None:
-    """The ``<ns>_object.data`` dict of a versioned object primitive (name, namespace, version, data
-    and maybe changes), None when ``obj`` is not one."""
-    inner = obj.get("nova_object.data")
-    if inner is None:
-        if not 0 < len(obj) <= 6:
-            return None
-        for key, value in obj.items():
-            if type(key) is str and key.endswith(OBJECT_DATA):
-                inner = value
-                break
-    return inner if type(inner) is dict else None
-
-
-def unwrap(item: object) -> object:
-    """``item`` with every versioned object inside replaced by its data, recursively. Copy on
-    write: an unchanged container is returned as is (the same object)."""
-    kind = type(item)
-    if kind is dict:
-        inner = object_data(item)
-        source = item if inner is None else inner
-        changed = None
-        for key, value in source.items():
-            new = unwrap(value)
-            if new is not value:
-                if changed is None:
-                    changed = source.copy()
-                changed[key] = new
-        return source if changed is None else changed
-    if kind is list:
-        changed = None
-        for index, value in enumerate(item):
-            new = unwrap(value)
-            if new is not value:
-                if changed is None:
-                    changed = item.copy()
-                changed[index] = new
-        return item if changed is None else changed
-    return item
-
 
 def _payload_top(payload: Any) -> tuple[dict, bool]:
     """(the payload's own data, versioned): one level only; deeper objects are stepped through
