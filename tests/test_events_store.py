@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numpy as np
 
 from nephoscope.events.batch import from_events
-from nephoscope.events.model import Event, Notification
+from nephoscope.events.records import Event, Notification
 from nephoscope.events.store import EventQuery, EventStore
 from nephoscope.model import ALL_TENANTS
 

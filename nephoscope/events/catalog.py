@@ -50,7 +50,7 @@ import orjson
 import yaml
 
 from nephoscope.events.envelope import _parse_text_timestamp
-from nephoscope.events.model import Event, Notification
+from nephoscope.events.records import Event, Notification
 from nephoscope.events.versioned import object_data, unwrap
 
 __all__ = [

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from nephoscope.events.model import Notification
+from nephoscope.events.records import Notification
 from nephoscope.events.versioned import object_data
 
 __all__ = ["EnvelopeError", "parse_notification", "parse_timestamp_ms"]

@@ -52,7 +52,7 @@ import msgspec
 import orjson
 
 from nephoscope.events.catalog import CONTEXT_FALLBACKS, Catalog, path_segments
-from nephoscope.events.model import Event, Notification
+from nephoscope.events.records import Event, Notification
 from nephoscope.events.versioned import OBJECT_DATA
 
 __all__ = ["Projection", "needs_whole_document", "payload_type", "projection_of"]
