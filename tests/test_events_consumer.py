@@ -391,7 +391,7 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
             assert consumer.stats()["acked"] == 0 and consumer.stats()["pending"] == 7
             sink.gate.set()
             await until(lambda: consumer.stats()["acked"] == 7, what="acks after the sink returned")
-            assert consumer.stats()["direct_reads"]  # events.deliveries read them, not pika
+            assert consumer.stats()["direct_reads"]  # events.amqp_frames read them, not pika
             ours = {k: v for k, v in (await asyncio.to_thread(list_queues, vhost)).items()
                     if k.startswith("nephoscope.")}
             assert all(v["messages_ready"] == 0 and v["messages_unacknowledged"] == 0 for v in ours.values())
@@ -419,7 +419,7 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
 
 def test_bodies_of_every_size_arrive_whole_and_in_order(vhost: str) -> None:
     """Through the real broker: empty bodies, bodies split over several frames (RabbitMQ's frame
-    size is 128 KiB) and everything between, read by ``events.deliveries``."""
+    size is 128 KiB) and everything between, read by ``events.amqp_frames``."""
     sizes = [0, 1, 4088, 4089, 131_064, 131_065, 400_000, 7, 0, 2_000_000, 3_000]
     bodies = [(b"%d:" % index) + bytes(range(256)) * (size // 256) + b"x" * (size % 256)
               for index, size in enumerate(sizes)]
