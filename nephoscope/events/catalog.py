@@ -69,7 +69,6 @@ __all__ = [
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
 TRAIT_TYPES = ("text", "int", "float", "datetime")
-COMMON_SOURCE = "common"
 
 _FILE_KEYS = {"service", "description", "prefixes", "trait_sets", "events", "common_traits"}
 _EVENT_KEYS = {"description", "resource_type", "traits", "trait_sets"}
