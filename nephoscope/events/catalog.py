@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 import yaml
 
-from nephoscope.events.envelope import _parse_text_timestamp
+from nephoscope.events.envelope import parse_text_timestamp
 from nephoscope.events.records import Event, Notification
 from nephoscope.events.versioned import object_data, unwrap
 
@@ -356,7 +356,7 @@ def _to_datetime(value: Any) -> datetime | None:
         if kind is str:
             if len(value) > 64:
                 return None
-            parsed = _parse_text_timestamp(value)
+            parsed = parse_text_timestamp(value)
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         if (kind is int or kind is float) and math.isfinite(value):
             return datetime.fromtimestamp(value / 1000 if abs(value) > 1e11 else value, tz=UTC)

@@ -37,7 +37,7 @@ import orjson
 from nephoscope.events.records import Notification
 from nephoscope.events.versioned import object_data
 
-__all__ = ["EnvelopeError", "parse_notification", "parse_timestamp_ms"]
+__all__ = ["EnvelopeError", "parse_notification", "parse_text_timestamp", "parse_timestamp_ms"]
 
 MAX_EVENT_TYPE_LENGTH = 255
 
@@ -87,7 +87,9 @@ def _datetime_to_ms(dt: datetime) -> int:
     return (dt - _EPOCH_AWARE) // _ONE_MS
 
 
-def _parse_text_timestamp(text: str) -> datetime:
+def parse_text_timestamp(text: str) -> datetime:
+    """The datetime of a timestamp text (naive when it names no offset; the catalog's datetime traits
+    use it too). Raises ValueError."""
     try:
         return _fromisoformat(text)
     except ValueError:
@@ -112,7 +114,7 @@ def parse_timestamp_ms(value: Any) -> int:
         if not value or len(value) > 64:
             raise EnvelopeError(f"timestamp {_short(value)} is not a date and time")
         try:
-            return _datetime_to_ms(_parse_text_timestamp(value))
+            return _datetime_to_ms(parse_text_timestamp(value))
         except (ValueError, OverflowError):
             raise EnvelopeError(
                 f"timestamp {_short(value)} is not a date and time oslo.messaging writes "
