@@ -116,7 +116,7 @@ class _Node:
             return
         head, rest = segments[0], segments[1:]
         self.key(head).add(rest, opens)
-        if head.lstrip("-").isdigit():  # catalog._step: a list's element, or an object's key
+        if head.lstrip("-").isdigit():  # catalog.paths._step: a list's element, or an object's key
             if self.element is None:
                 self.element = _Node()
             self.element.add(rest, opens)
