@@ -110,7 +110,7 @@ def broker_process() -> psutil.Process:
 # -- the publisher process ---------------------------------------------------------------------------
 
 def _templates() -> list[tuple[str, str, object]]:
-    from tests.test_events_catalog import load_samples
+    from tests.support.notifications import load_samples
 
     return [(s["event_type"], s["publisher_id"], s["payload"]) for name, s in sorted(load_samples().items())
             if name.startswith("instance-") and s["priority"] == "INFO"]

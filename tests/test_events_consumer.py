@@ -44,6 +44,7 @@ from nephoscope.events.consumer import ConsumerGroup, NotificationConsumer, Rabb
 from nephoscope.events.store import EventQuery, EventStore
 from nephoscope.model import ALL_TENANTS
 from tests.conftest import missing
+from tests.support.notifications import oslo_v2
 
 HOST = "127.0.0.1"
 PORT = 5672
@@ -181,14 +182,6 @@ class Notifiers:
         for transport in self.transports.values():
             transport.cleanup()
         oslo_messaging.set_transport_defaults("openstack")
-
-
-def oslo_v2(message_id: str, event_type: str = "compute.instance.update", pad: int = 0) -> bytes:
-    """A messagingv2 body as oslo.messaging builds it (notification JSON-encoded inside)."""
-    notification = {"message_id": message_id, "publisher_id": "nova-compute:host1", "event_type": event_type,
-                    "priority": "INFO", "payload": {"instance_id": "i-1", "pad": "x" * pad},
-                    "timestamp": "2026-01-01 00:00:00.000000", "_context_request_id": "req-1"}
-    return orjson.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(notification)})
 
 
 async def publish(vhost: str, bodies: list[bytes], exchange: str = "nova", routing_key: str = "notifications.info",

@@ -19,8 +19,7 @@ import pytest
 from oslo_context import context as oslo_context
 
 from tests.conftest import ServerProcess, wait_for
-from tests.test_events_api import PROJECT, notification
-from tests.test_events_catalog import load_samples
+from tests.support.notifications import PROJECT, load_samples, notification, oslo_v2
 from tests.test_events_consumer import (  # noqa: F401 - fixtures
     Notifiers,
     actl,
@@ -28,7 +27,6 @@ from tests.test_events_consumer import (  # noqa: F401 - fixtures
     broker,
     ensure_broker_running,
     list_queues,
-    oslo_v2,
     publish_confirmed,
     vhost,
     vhosts,
