@@ -3,7 +3,7 @@
 The wire bytes are made by pika's own frame encoders; the connection is pika's real
 ``SelectConnection`` (never connected), with only its frame processing recorded, so what the reader
 hands to pika is checked against what pika itself would have been handed. The real broker's side
-(deliveries of every size through the consumer) is in ``test_events_consumer``.
+(deliveries of every size through the consumer) is in ``tests/events/test_consumer.py``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from oslo_context import context as oslo_context
 
 from tests.conftest import ServerProcess, wait_for
 from tests.support.notifications import PROJECT, load_samples, notification, oslo_v2
-from tests.test_events_consumer import (  # noqa: F401 - fixtures
+from tests.events.test_consumer import (  # noqa: F401 - fixtures
     Notifiers,
     actl,
     amqp_url,
@@ -78,7 +78,7 @@ def test_notifications_from_rabbitmq_become_events_and_failures(consuming_server
 
 
 def _bound(vhost: str) -> bool:  # noqa: F811
-    from tests.test_events_consumer import list_bindings
+    from tests.events.test_consumer import list_bindings
 
     return any(source == "nova" and destination.startswith("nephoscope.") for source, destination, _
                in list_bindings(vhost))
