@@ -1,10 +1,10 @@
-"""The consumer's AMQP client alone: CPU per delivery with pika's own decoding and with ``events.deliveries``.
+"""The consumer's AMQP client alone: CPU per delivery with pika's own decoding and with ``events.amqp_frames``.
 
 A backlog of persistent notifications (the events bench's publisher and bodies, ~3.2 KB) is
 published to a lazy queue in a throw-away vhost, then consumed by one client on this process's thread — prefetch and
 acknowledgements (``multiple=True`` every batch) as the server's consumer does, no parsing, no
 store — once through pika's callbacks (``basic_consume`` on a blocking connection, which is what the
-consumer did before) and once with its deliveries read by ``events.deliveries.DeliveryReader``.
+consumer did before) and once with its deliveries read by ``events.amqp_frames.DeliveryReader``.
 The two alternate ``--rounds`` times on fresh backlogs, so a slower minute of this shared host
 falls on both. Reported per path: deliveries per second, the client's and the broker's CPU per
 delivery (the broker's cost depends on how fast the client takes what it sends), and the host's
@@ -45,7 +45,7 @@ def consume(url: str, total: int, prefetch: int, batch: int, direct: bool) -> No
     import pika
 
     import nephoscope.events.consumer  # noqa: F401 - its socket read size (16 KB) for both paths
-    from nephoscope.events.deliveries import DeliveryReader
+    from nephoscope.events.amqp_frames import DeliveryReader
 
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()

@@ -109,7 +109,7 @@ def broker_process() -> psutil.Process:
 # -- the publisher process ---------------------------------------------------------------------------
 
 def _templates() -> list[tuple[str, str, object]]:
-    from tests.test_events_catalog import load_samples
+    from tests.support.notifications import load_samples
 
     return [(s["event_type"], s["publisher_id"], s["payload"]) for name, s in sorted(load_samples().items())
             if name.startswith("instance-") and s["priority"] == "INFO"]
@@ -329,7 +329,7 @@ async def backlog(url: str, settings, data_dir: Path, args, rep: Report, steady_
         rep.add(f"backlog.cpu_us_per_message.{part}", cpu[part] / max(stored, 1) * 1e6, "µs")
     rep.add("backlog.peak_unacked", consumer.get("pending_high_water"), "messages", note="bounded by the prefetch")
     rep.add("backlog.direct_reads", consumer.get("direct_reads"), "",
-            note="every worker's deliveries read by events.deliveries (not pika's slower path)")
+            note="every worker's deliveries read by events.amqp_frames (not pika's slower path)")
     rep.add("backlog.server_rss_peak_mb", peak["server"] / 2**20, "MB")
     rep.add("backlog.workers_rss_peak_mb", peak["workers"] / 2**20, "MB")
     rep.add("backlog.broker_rss_peak_mb", peak["broker"] / 2**20, "MB")

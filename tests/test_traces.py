@@ -251,8 +251,7 @@ def test_trace_command_offline_from_files_and_from_the_server(tmp_path, clients:
 
 def test_scheduling_from_the_notifications_alone(clients: dict[str, httpx.Client]) -> None:
     """A cloud without scheduler log lines: the conductor's versioned notification explains it."""
-    from tests.test_events_api import notification
-    from tests.test_events_catalog import load_samples
+    from tests.support.notifications import load_samples, notification
 
     samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
     sample = samples["compute_task-build_instances-error"]

@@ -131,7 +131,7 @@ NOVA_INSTANCE = "178b0921-8f85-4257-88b6-2e743b5a975c"  # the instance uuid in m
 
 def nova_samples() -> dict[str, dict]:
     """nova's published notification samples by name (``instance-create-error``…), or skip/fail."""
-    from tests.test_events_catalog import SAMPLES, load_samples
+    from tests.support.notifications import SAMPLES, load_samples
 
     samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
     if not samples:
@@ -145,7 +145,7 @@ def nova_notification(sample: dict, project: str, request_id: str, instance: str
     ``seconds_ago``; ``replace`` swaps any other text of the sample (hostile names, messages)."""
     import json
 
-    from tests.test_events_api import notification
+    from tests.support.notifications import notification
 
     text = json.dumps(sample).replace(NOVA_PROJECT, project).replace(NOVA_INSTANCE, instance)
     for old, new in (replace or {}).items():

@@ -25,8 +25,8 @@ import pyarrow as pa
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure, failure_of
-from nephoscope.events.model import Event, Notification
 from nephoscope.events.projection import Projection, needs_whole_document, projection_of
+from nephoscope.events.records import Event, Notification
 from nephoscope.tables.appendable import ipc_bytes
 
 # Every table's schema says its kind: the events log holds them side by side (tables.appendable).

@@ -32,7 +32,7 @@ therefore fast (0.2 s, doubling).
 The client is pika's blocking connection on a thread of its own: it costs a third of the CPU per
 message of an asyncio client (no task and no future per delivery), which matters because the broker
 and the consumer share the machine; and its deliveries are read off the input by
-``events.deliveries`` (a quarter to a fifth of pika's CPU per delivery again). Everything per message happens on
+``events.amqp_frames`` (a quarter to a fifth of pika's CPU per delivery again). Everything per message happens on
 that one thread: handing work to other Python threads would only make them take turns at the GIL. One
 ``NotificationConsumer`` per broker (e.g. one per Nova cell); ``ConsumerGroup`` runs several.
 """
@@ -54,7 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pika
 import pika.exceptions
 
-from nephoscope.events.deliveries import DeliveryReader
+from nephoscope.events.amqp_frames import DeliveryReader
 from nephoscope.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ class NotificationConsumer:
             "broker": self.settings.label,
             "connected": self._connected.is_set(),
             "pending": session.pending if session else 0,  # unacked in memory (buffered + in the sink)
-            "direct_reads": bool(session and session.reader.taking),  # deliveries by events.deliveries
+            "direct_reads": bool(session and session.reader.taking),  # deliveries by events.amqp_frames
             "window": self.settings.window,
             "queues": dict(self._per_queue),
             "last_error": self._last_error,

@@ -34,16 +34,16 @@ from typing import Any
 
 import orjson
 
-from nephoscope.events.model import Notification
+from nephoscope.events.records import Notification
+from nephoscope.events.versioned import object_data
 
-__all__ = ["OBJECT_DATA", "EnvelopeError", "object_data", "parse_notification", "parse_timestamp_ms", "unwrap"]
+__all__ = ["EnvelopeError", "parse_notification", "parse_text_timestamp", "parse_timestamp_ms"]
 
 MAX_EVENT_TYPE_LENGTH = 255
 
 _loads = orjson.loads
 Loads = Callable[[Any], Any]
 _JSONDecodeError = orjson.JSONDecodeError
-OBJECT_DATA = "_object.data"  # <namespace>_object.data: a versioned object's data
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -87,7 +87,9 @@ def _datetime_to_ms(dt: datetime) -> int:
     return (dt - _EPOCH_AWARE) // _ONE_MS
 
 
-def _parse_text_timestamp(text: str) -> datetime:
+def parse_text_timestamp(text: str) -> datetime:
+    """The datetime of a timestamp text (naive when it names no offset; the catalog's datetime traits
+    use it too). Raises ValueError."""
     try:
         return _fromisoformat(text)
     except ValueError:
@@ -112,7 +114,7 @@ def parse_timestamp_ms(value: Any) -> int:
         if not value or len(value) > 64:
             raise EnvelopeError(f"timestamp {_short(value)} is not a date and time")
         try:
-            return _datetime_to_ms(_parse_text_timestamp(value))
+            return _datetime_to_ms(parse_text_timestamp(value))
         except (ValueError, OverflowError):
             raise EnvelopeError(
                 f"timestamp {_short(value)} is not a date and time oslo.messaging writes "
@@ -127,47 +129,6 @@ def parse_timestamp_ms(value: Any) -> int:
 
 
 # --- versioned objects --------------------------------------------------------------------------
-
-def object_data(obj: dict) -> dict | None:
-    """The ``<ns>_object.data`` dict of a versioned object primitive (name, namespace, version, data
-    and maybe changes), None when ``obj`` is not one."""
-    inner = obj.get("nova_object.data")
-    if inner is None:
-        if not 0 < len(obj) <= 6:
-            return None
-        for key, value in obj.items():
-            if type(key) is str and key.endswith(OBJECT_DATA):
-                inner = value
-                break
-    return inner if type(inner) is dict else None
-
-
-def unwrap(item: object) -> object:
-    """``item`` with every versioned object inside replaced by its data, recursively. Copy on
-    write: an unchanged container is returned as is (the same object)."""
-    kind = type(item)
-    if kind is dict:
-        inner = object_data(item)
-        source = item if inner is None else inner
-        changed = None
-        for key, value in source.items():
-            new = unwrap(value)
-            if new is not value:
-                if changed is None:
-                    changed = source.copy()
-                changed[key] = new
-        return source if changed is None else changed
-    if kind is list:
-        changed = None
-        for index, value in enumerate(item):
-            new = unwrap(value)
-            if new is not value:
-                if changed is None:
-                    changed = item.copy()
-                changed[index] = new
-        return item if changed is None else changed
-    return item
-
 
 def _payload_top(payload: Any) -> tuple[dict, bool]:
     """(the payload's own data, versioned): one level only; deeper objects are stepped through

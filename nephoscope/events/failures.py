@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nephoscope.events.model import Event
+from nephoscope.events.records import Event
 
 # What the service was doing, from the middle of the event type (instance.volume_attach.error).
 _ACTIONS = {

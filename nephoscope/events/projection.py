@@ -52,8 +52,8 @@ import msgspec
 import orjson
 
 from nephoscope.events.catalog import CONTEXT_FALLBACKS, Catalog, path_segments
-from nephoscope.events.envelope import OBJECT_DATA
-from nephoscope.events.model import Event, Notification
+from nephoscope.events.records import Event, Notification
+from nephoscope.events.versioned import OBJECT_DATA
 
 __all__ = ["Projection", "needs_whole_document", "payload_type", "projection_of"]
 
@@ -116,7 +116,7 @@ class _Node:
             return
         head, rest = segments[0], segments[1:]
         self.key(head).add(rest, opens)
-        if head.lstrip("-").isdigit():  # catalog._step: a list's element, or an object's key
+        if head.lstrip("-").isdigit():  # catalog.paths._step: a list's element, or an object's key
             if self.element is None:
                 self.element = _Node()
             self.element.add(rest, opens)

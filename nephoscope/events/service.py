@@ -25,7 +25,7 @@ from nephoscope.events.catalog import Catalog
 from nephoscope.events.consumer import ConsumerGroup, RabbitSettings, RawMessage
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.lifecycle import LifecycleMetrics
-from nephoscope.events.model import Event, Notification
+from nephoscope.events.records import Event, Notification
 from nephoscope.events.store import EventStore, StoredEvent
 from nephoscope.events.workers import WorkerPool
 from nephoscope.metrics.service import MetricService

@@ -15,118 +15,43 @@ seconds) and always starts it again, even when the test fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 import aio_pika
 import orjson
-import oslo_messaging
 import pytest
-from oslo_config import cfg
 
 from nephoscope.events.batch import from_bodies
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.consumer import ConsumerGroup, NotificationConsumer, RabbitSettings, RawMessage
 from nephoscope.events.store import EventQuery, EventStore
 from nephoscope.tenancy import ALL_TENANTS
-from tests.conftest import missing
+from tests.support.notifications import oslo_v2
+from tests.support.rabbitmq import (
+    Notifiers,
+    actl,
+    amqp_url,
+    ctl,
+    ensure_broker_running,
+    list_bindings,
+    list_queues,
+    publish_confirmed,
+)
 
-HOST = "127.0.0.1"
-PORT = 5672
+pytestmark = pytest.mark.usefixtures("broker")  # tests/events/conftest.py: skipped without one (failed under CI)
+
 CONSUMER_LOG = "nephoscope.events.consumer"
 
 
 # -- broker plumbing -------------------------------------------------------------------------------
-
-def ctl(*args: str, timeout: float = 60) -> str:
-    result = subprocess.run(["rabbitmqctl", *args], check=False, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stdout}{result.stderr}")
-    return result.stdout
-
-
-async def actl(*args: str) -> str:
-    return await asyncio.to_thread(ctl, *args)
-
-
-def _broker_problem() -> str | None:
-    if shutil.which("rabbitmqctl") is None:
-        return "rabbitmqctl not found (needed to create a vhost per test)"
-    try:
-        socket.create_connection((HOST, PORT), timeout=2).close()
-    except OSError as exc:
-        return f"RabbitMQ not reachable at {HOST}:{PORT}: {exc}"
-    try:
-        ctl("-q", "list_vhosts", timeout=30)
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        return f"rabbitmqctl unusable: {exc}"
-    return None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def broker() -> None:
-    problem = _broker_problem()
-    if problem:
-        missing(problem, "make services starts RabbitMQ")
-
-
-def ensure_broker_running() -> None:
-    """start_app is a no-op on a running node; await_startup waits until it accepts work."""
-    with contextlib.suppress(Exception):
-        ctl("start_app")
-    ctl("await_startup", "--timeout", "60")
-
-
-@pytest.fixture
-def vhosts() -> Iterator[Callable[[], str]]:
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"nephoscope-test-{uuid.uuid4().hex[:10]}"
-        ctl("add_vhost", name)
-        created.append(name)
-        ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        return name
-
-    yield make
-    ensure_broker_running()
-    for name in created:
-        ctl("delete_vhost", name)
-
-
-@pytest.fixture
-def vhost(vhosts: Callable[[], str]) -> str:
-    return vhosts()
-
-
-def amqp_url(vhost: str) -> str:
-    return f"amqp://guest:guest@{HOST}:{PORT}/{vhost}"
-
-
-def list_queues(vhost: str) -> dict[str, dict]:
-    out = ctl("-q", "list_queues", "-p", vhost, "--formatter", "json", "name", "messages_ready",
-              "messages_unacknowledged", "durable", "arguments", "consumers")
-    return {q["name"]: q for q in json.loads(out)}
-
-
-def list_bindings(vhost: str) -> set[tuple[str, str, str]]:
-    out = ctl("-q", "list_bindings", "-p", vhost, "--formatter", "json", "source_name", "destination_name",
-              "routing_key")
-    return {(b["source_name"], b["destination_name"], b["routing_key"]) for b in json.loads(out) if b["source_name"]}
-
 
 def close_consumer_connections(vhost: str) -> int:
     """Force-close the consumer's connections in this vhost only (the broker is shared)."""
@@ -151,45 +76,6 @@ async def ready_count(vhost: str, queue: str) -> int:
 
 # -- publishers ------------------------------------------------------------------------------------
 
-class Notifiers:
-    """Real oslo.messaging notifiers; one transport per control exchange."""
-
-    def __init__(self, vhost: str, durable: bool = False) -> None:
-        self.url = f"rabbit://guest:guest@{HOST}:{PORT}/{vhost}"
-        self.durable = durable  # [oslo_messaging_rabbit] amqp_durable_queues
-        self.transports: dict[str, oslo_messaging.Transport] = {}
-
-    def _conf(self) -> cfg.ConfigOpts:
-        conf = cfg.ConfigOpts()
-        if self.durable:
-            with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as file:
-                file.write("[oslo_messaging_rabbit]\namqp_durable_queues = true\n")
-            conf(args=[], default_config_files=[file.name])
-            os.unlink(file.name)
-        return conf
-
-    def get(self, exchange: str, driver: str, topic: str = "notifications") -> oslo_messaging.Notifier:
-        if exchange not in self.transports:
-            # The control exchange is read when the transport is built.
-            oslo_messaging.set_transport_defaults(exchange)
-            self.transports[exchange] = oslo_messaging.get_notification_transport(self._conf(), url=self.url)
-        return oslo_messaging.Notifier(self.transports[exchange], publisher_id="nova-compute:host1",
-                                       driver=driver, topics=[topic])
-
-    def close(self) -> None:
-        for transport in self.transports.values():
-            transport.cleanup()
-        oslo_messaging.set_transport_defaults("openstack")
-
-
-def oslo_v2(message_id: str, event_type: str = "compute.instance.update", pad: int = 0) -> bytes:
-    """A messagingv2 body as oslo.messaging builds it (notification JSON-encoded inside)."""
-    notification = {"message_id": message_id, "publisher_id": "nova-compute:host1", "event_type": event_type,
-                    "priority": "INFO", "payload": {"instance_id": "i-1", "pad": "x" * pad},
-                    "timestamp": "2026-01-01 00:00:00.000000", "_context_request_id": "req-1"}
-    return orjson.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(notification)})
-
-
 async def publish(vhost: str, bodies: list[bytes], exchange: str = "nova", routing_key: str = "notifications.info",
                   message_ids: list[str | None] | None = None) -> None:
     connection = await aio_pika.connect(amqp_url(vhost))
@@ -202,41 +88,6 @@ async def publish(vhost: str, bodies: list[bytes], exchange: str = "nova", routi
                                                 message_id=message_ids[start + i] if message_ids else None),
                                routing_key=routing_key)
                 for i, body in enumerate(bodies[start:start + 200])))
-
-
-async def publish_confirmed(vhost: str, ids: list[str], bodies: dict[str, bytes], confirmed: set[str],
-                            counters: Counter, pause: float = 0.06) -> None:
-    """Persistent, confirmed, mandatory; a chunk that is not fully confirmed is sent again
-    (which is how real publishers create duplicates). The exchange is only passive-declared:
-    after a broker restart it exists again once the consumer has re-created it and re-bound."""
-    connection = None
-    position = 0
-    while position < len(ids):
-        chunk = ids[position:position + 100]
-        try:
-            if connection is None:
-                connection = await aio_pika.connect(amqp_url(vhost), timeout=5)
-                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                exchange = await channel.get_exchange("nova")
-            results = await asyncio.gather(*(
-                exchange.publish(aio_pika.Message(bodies[mid], delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                                 routing_key="notifications.info", mandatory=True, timeout=10)
-                for mid in chunk), return_exceptions=True)
-            failed = [r for r in results if isinstance(r, BaseException)]
-            if failed:
-                raise failed[0]
-            confirmed.update(chunk)
-            position += len(chunk)
-            await asyncio.sleep(pause)
-        except Exception:  # noqa: BLE001 - broker gone / exchange not there yet: retry the chunk
-            counters["publish_retries"] += 1
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.close(), 2)
-            connection = None
-            await asyncio.sleep(0.2)
-    if connection is not None:
-        await connection.close()
 
 
 # -- sinks -----------------------------------------------------------------------------------------
@@ -390,7 +241,7 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
             assert consumer.stats()["acked"] == 0 and consumer.stats()["pending"] == 7
             sink.gate.set()
             await until(lambda: consumer.stats()["acked"] == 7, what="acks after the sink returned")
-            assert consumer.stats()["direct_reads"]  # events.deliveries read them, not pika
+            assert consumer.stats()["direct_reads"]  # events.amqp_frames read them, not pika
             ours = {k: v for k, v in (await asyncio.to_thread(list_queues, vhost)).items()
                     if k.startswith("nephoscope.")}
             assert all(v["messages_ready"] == 0 and v["messages_unacknowledged"] == 0 for v in ours.values())
@@ -418,7 +269,7 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
 
 def test_bodies_of_every_size_arrive_whole_and_in_order(vhost: str) -> None:
     """Through the real broker: empty bodies, bodies split over several frames (RabbitMQ's frame
-    size is 128 KiB) and everything between, read by ``events.deliveries``."""
+    size is 128 KiB) and everything between, read by ``events.amqp_frames``."""
     sizes = [0, 1, 4088, 4089, 131_064, 131_065, 400_000, 7, 0, 2_000_000, 3_000]
     bodies = [(b"%d:" % index) + bytes(range(256)) * (size // 256) + b"x" * (size % 256)
               for index, size in enumerate(sizes)]

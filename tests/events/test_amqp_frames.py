@@ -1,9 +1,9 @@
-"""``events.deliveries``: deliveries taken off a pika connection's input, everything else to pika.
+"""``events.amqp_frames``: deliveries taken off a pika connection's input, everything else to pika.
 
 The wire bytes are made by pika's own frame encoders; the connection is pika's real
 ``SelectConnection`` (never connected), with only its frame processing recorded, so what the reader
 hands to pika is checked against what pika itself would have been handed. The real broker's side
-(deliveries of every size through the consumer) is in ``test_events_consumer``.
+(deliveries of every size through the consumer) is in ``tests/events/test_consumer.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nephoscope.events.deliveries import DeliveryReader
+from nephoscope.events.amqp_frames import DeliveryReader
 from tests.conftest import missing
 
 CHANNEL = 1

@@ -19,26 +19,22 @@ import pytest
 from oslo_context import context as oslo_context
 
 from tests.conftest import ServerProcess, wait_for
-from tests.test_events_api import PROJECT, notification
-from tests.test_events_catalog import load_samples
-from tests.test_events_consumer import (  # noqa: F401 - fixtures
+from tests.support.notifications import PROJECT, load_samples, notification, oslo_v2
+from tests.support.rabbitmq import (
     Notifiers,
     actl,
     amqp_url,
-    broker,
     ensure_broker_running,
+    list_bindings,
     list_queues,
-    oslo_v2,
     publish_confirmed,
-    vhost,
-    vhosts,
 )
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("broker")]
 
 
 @pytest.fixture
-def consuming_server(tmp_path: Path, vhost: str, broker: None) -> ServerProcess:  # noqa: F811
+def consuming_server(tmp_path: Path, vhost: str, broker: None) -> ServerProcess:
     process = ServerProcess(tmp_path / "data", extra_env={
         "NEPHOSCOPE_RABBITMQ_ENABLED": "true", "NEPHOSCOPE_RABBITMQ_URLS": amqp_url(vhost),
         "NEPHOSCOPE_RABBITMQ_EXCHANGES": "nova,cinder", "NEPHOSCOPE_RABBITMQ_BATCH_SECONDS": "0.05",
@@ -49,7 +45,7 @@ def consuming_server(tmp_path: Path, vhost: str, broker: None) -> ServerProcess:
 
 
 def test_notifications_from_rabbitmq_become_events_and_failures(consuming_server: ServerProcess,
-                                                                vhost: str) -> None:  # noqa: F811
+                                                                vhost: str) -> None:
     samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
     chosen = ["instance-create-start", "instance-create-end", "instance-create-error", "instance-delete-end"]
     user = consuming_server.client(consuming_server.create_key(PROJECT, "monasca-user"))
@@ -79,9 +75,7 @@ def test_notifications_from_rabbitmq_become_events_and_failures(consuming_server
     assert user.post("/v1/events", json=[body, body]).json()["new"] == 1
 
 
-def _bound(vhost: str) -> bool:  # noqa: F811
-    from tests.test_events_consumer import list_bindings
-
+def _bound(vhost: str) -> bool:
     return any(source == "nova" and destination.startswith("nephoscope.") for source, destination, _
                in list_bindings(vhost))
 
@@ -109,7 +103,7 @@ def _workers(server: ServerProcess) -> list[psutil.Process]:
 
 
 def test_broker_restart_and_a_killed_worker_under_load_lose_nothing_and_store_nothing_twice(
-        consuming_server: ServerProcess, vhost: str) -> None:  # noqa: F811
+        consuming_server: ServerProcess, vhost: str) -> None:
     total = 3000
     ids = [str(uuid.uuid4()) for _ in range(total)]
     bodies = {mid: oslo_v2(mid, pad=1500) for mid in ids}
@@ -158,7 +152,7 @@ def _consumer_stats(admin) -> dict:  # noqa: ANN001
 
 
 def test_lifecycle_events_become_metrics_per_project(consuming_server: ServerProcess,
-                                                      vhost: str) -> None:  # noqa: F811
+                                                      vhost: str) -> None:
     samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
     user = consuming_server.client(consuming_server.create_key(PROJECT, "monasca-user"))
     other = consuming_server.client(consuming_server.create_key("another-project", "monasca-user"))

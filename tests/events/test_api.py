@@ -3,7 +3,6 @@ queries and paging, the catalog at /v1/events/types, and failure summaries of er
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 
@@ -12,18 +11,7 @@ import pytest
 
 from nephoscope.events.failures import failure_of
 from tests.conftest import ServerProcess
-from tests.test_events_catalog import load_samples
-
-PROJECT = "6f70656e737461636b20342065766572"  # the project id in nova's samples
-
-
-def notification(sample: dict, project: str = PROJECT, request_id: str = "req-1") -> dict:
-    """A sample as oslo.messaging's v1 driver sends it: message_id, timestamp, flattened context."""
-    body = copy.deepcopy(sample)
-    body.update({"message_id": str(uuid.uuid4()), "timestamp": "2026-11-25 05:00:00.000000",
-                 "_context_project_id": project, "_context_user_id": "u1", "_context_request_id": request_id,
-                 "_context_global_request_id": "req-global-1"})
-    return body
+from tests.support.notifications import PROJECT, load_samples, notification
 
 
 @pytest.fixture(scope="module")

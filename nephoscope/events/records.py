@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nephoscope.events.versioned import unwrap
+
 
 @dataclass(slots=True)
 class Notification:
@@ -42,8 +44,6 @@ class Notification:
         """The payload with every versioned object in it unwrapped (read-only: it shares
         containers with ``payload``)."""
         if self._data is None:
-            from nephoscope.events.envelope import unwrap
-
             self._data = unwrap(self.top)
         return self._data  # type: ignore[return-value]
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nephoscope.events.batch import from_events
-from nephoscope.events.model import Event, Notification
+from nephoscope.events.records import Event, Notification
 from nephoscope.events.store import EventQuery, EventStore
 from nephoscope.tenancy import ALL_TENANTS
 

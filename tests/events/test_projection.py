@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from nephoscope.events.batch import EventBatch, from_bodies, read_ipc
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.projection import Projection, projection_of
-from tests.test_events_catalog import (
-    _JSON,
+from tests.support.notifications import (
+    JSON_VALUES,
     LEGACY_CREATE_END,
     OTHER_SERVICES,
     SAMPLE_DOCS,
@@ -199,7 +199,7 @@ def mutated_notifications(draw) -> bytes:
         path = draw(st.sampled_from(paths))
         action = draw(st.sampled_from(["value", "drop", "namespace"]))
         if action == "value":
-            payload = _replace(payload, path, draw(_JSON))
+            payload = _replace(payload, path, draw(JSON_VALUES))
         elif action == "drop" and path:
             parent = payload
             for step in path[:-1]:
@@ -213,7 +213,7 @@ def mutated_notifications(draw) -> bytes:
                                        "instance.update", "compute.instance.create.error"]))
     extra = draw(st.dictionaries(st.sampled_from(["_context_project_id", "_context_tenant", "_context_user",
                                                   "_context_request_id", "_context_global_request_id", "_other"]),
-                                 _JSON, max_size=3))
+                                 JSON_VALUES, max_size=3))
     priority = draw(st.sampled_from(["INFO", "ERROR", "warn"]))
     return v2_body(event_type, payload, doc["publisher_id"], priority, extra)
 
