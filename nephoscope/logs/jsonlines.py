@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as arrow_json
 
+from nephoscope.formats import oslo_log
 from nephoscope.logs.columns import list_item
 from nephoscope.logs.multiline import EXCEPTION_LINE_RE, strip_error_summary
 from nephoscope.logs.times import TIMESTAMP
@@ -70,7 +71,7 @@ _SCHEMA = pa.schema([
 # ``extra`` holds what the log call passed: ``instance`` (a dict with ``uuid``, or a string) or ``instance_uuid``
 _EXTRA_INSTANCE = (r'"instance(?:_uuid)?": (?:\{[^{}]*?"uuid": )?"(?P<id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-'
                    r'[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"')
-_EXCEPTION_TYPE = r"^[A-Za-z_][\w.]*$"
+_EXCEPTION_TYPE = "^" + oslo_log.EXCEPTION_TYPE + "$"
 
 
 @dataclass

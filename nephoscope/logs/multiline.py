@@ -25,11 +25,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs import patterns
+from nephoscope.formats import oslo_log
 from nephoscope.logs.parsers import Kind, Lines
 
 _BARE = int(Kind.OSLO_BARE)  # compared per continuation line: a plain int, not the enum
-EXCEPTION_LINE_RE = re.compile(r"([A-Za-z_][\w.]*)(?::(?: (.*))?)?\Z")
+EXCEPTION_LINE_RE = re.compile("(" + oslo_log.EXCEPTION_TYPE + r")(?::(?: (.*))?)?\Z")
 
 
 def _same_as_previous(values: pa.Array) -> np.ndarray:
@@ -55,9 +55,9 @@ def continuation_flags(lines: Lines, element_first: np.ndarray | None = None) ->
     plain = np.flatnonzero(kind == Kind.PLAIN)
     if len(plain):
         subset = lines.body.take(pa.array(plain))
-        traceback_like = pc.match_substring_regex(subset, patterns.PLAIN_CONTINUATION).to_numpy(zero_copy_only=False)
+        traceback_like = pc.match_substring_regex(subset, oslo_log.PLAIN_CONTINUATION).to_numpy(zero_copy_only=False)
         continues[plain[traceback_like]] = True
-        exception_line = pc.match_substring_regex(subset, patterns.EXCEPTION_LINE).to_numpy(zero_copy_only=False)
+        exception_line = pc.match_substring_regex(subset, oslo_log.EXCEPTION_LINE).to_numpy(zero_copy_only=False)
         after = plain[exception_line & ~traceback_like]
         after = after[after > 0]
         continues[after[continues[after - 1]]] = True
@@ -124,7 +124,7 @@ def merge(lines: Lines, owner: np.ndarray, starts: np.ndarray, messages: pa.Arra
 def _split_traceback(first: str, parts: list[str]) -> tuple[str, str | None, str | None, str | None]:
     """(message, traceback, exception type, exception message) of a record's continuation text."""
     try:
-        begin = next(i for i, part in enumerate(parts) if part.startswith(patterns.TRACEBACK_START))
+        begin = next(i for i, part in enumerate(parts) if part.startswith(oslo_log.TRACEBACK_START))
     except StopIteration:
         return "\n".join([first, *parts]).rstrip("\n"), None, None, None
     message = "\n".join([first, *parts[:begin]]).rstrip("\n")

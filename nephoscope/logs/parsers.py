@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nephoscope.formats import oslo_log
 from nephoscope.logs import patterns
 from nephoscope.logs.columns import choose, indices_where, list_item, null_if, scatter, spread
 from nephoscope.logs.times import formatted_times
@@ -90,7 +91,7 @@ def parse_lines(raw: pa.Array) -> Lines:
     parsed = pc.is_valid(fields["pid"]).to_numpy(zero_copy_only=False)
     short_rows = np.flatnonzero(enveloped & ~parsed)
     if len(short_rows):  # syslog payloads whose oslo.log format leaves the date to syslog
-        short = pc.extract_regex(body.take(pa.array(short_rows)), patterns.OSLO_SHORT_HEADER)
+        short = pc.extract_regex(body.take(pa.array(short_rows)), oslo_log.OSLO_SHORT_HEADER)
         matched = indices_where(pc.is_valid(short))
         if len(matched):
             rows = short_rows[matched]
@@ -137,14 +138,14 @@ def _oslo_headers(body: pa.Array) -> dict[str, pa.Array]:
     """
     length = len(body)
     nulls = pa.nulls(length, pa.string())
-    has_file = pc.match_substring_regex(body, r"^\S+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    has_file = pc.match_substring_regex(body, oslo_log.LOGHUB_PREFIXED)
     file = nulls
     text = body
     if pc.any(has_file).as_py():
         first = pc.split_pattern(body, " ", max_splits=1)
         file = choose(has_file, list_item(first, 0), _STRING_NULL)
         text = choose(has_file, list_item(first, 1), body)
-    usual = pc.fill_null(pc.match_substring_regex(text, patterns.OSLO_USUAL_START), False)
+    usual = pc.fill_null(pc.match_substring_regex(text, oslo_log.OSLO_USUAL_START), False)
     count = usual.true_count
     if count == length:
         fields = _split_usual(text)
@@ -158,9 +159,9 @@ def _oslo_headers(body: pa.Array) -> dict[str, pa.Array]:
             fields["file"] = spread(file.take(pick), rows, length)
         unusual = np.flatnonzero(~usual.to_numpy(zero_copy_only=False))
         candidates = body.take(pa.array(unusual))
-        others = unusual[pc.match_substring_regex(candidates, patterns.OSLO_HEADER_START).to_numpy(zero_copy_only=False)]
+        others = unusual[pc.match_substring_regex(candidates, oslo_log.OSLO_HEADER_START).to_numpy(zero_copy_only=False)]
         if len(others):  # oslo.log lines of a rarer shape
-            found = pc.extract_regex(body.take(pa.array(others)), patterns.OSLO_HEADER)
+            found = pc.extract_regex(body.take(pa.array(others)), oslo_log.OSLO_HEADER)
             for name, current in list(fields.items()):
                 values = pc.struct_field(found, name)
                 if name in ("file", "context", "instance"):

@@ -26,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs import access, jsonlines, masks, patterns
+from nephoscope.formats import oslo_log
+from nephoscope.logs import access, jsonlines, masks
 from nephoscope.logs.classify import Classifier
 from nephoscope.logs.columns import (
     control_bytes_possible,
@@ -246,7 +247,7 @@ class LogPipeline:
         messages = columns["message"].take(pa.array(debug))
         parts = pc.split_pattern(messages, " ", max_splits=2, reverse=True)
         location = list_item(parts, 2)
-        found = indices_where(pc.match_substring_regex(location, patterns.DEBUG_LOCATION))
+        found = indices_where(pc.match_substring_regex(location, oslo_log.DEBUG_LOCATION))
         if not len(found):
             return
         rows, chosen = debug[found], parts.take(pa.array(found))
