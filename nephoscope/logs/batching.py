@@ -14,18 +14,15 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
+from nephoscope.formats import oslo_log
 from nephoscope.logs.pipeline import BATCH_LINES, LogPipeline
 from nephoscope.logs.schema import RECORD_SCHEMA
 from nephoscope.logs.sources import Source
 
-_SAFE_START = re.compile(
-    r"(?:\S+ )?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)? \d+ [A-Z]+ \S+ \[(?!instance: )"  # oslo.log with context
-    r"|\{"  # a JSON record
-)
+_SAFE_START = re.compile(oslo_log.CONTEXT_LINE_START + r"|\{")  # oslo.log with context, or a JSON record
 _CONTINUATION_LIKE = re.compile(
-    r"[ \t]|$|Traceback \(most recent call last\):|During handling of the above|The above exception"
-    r"|[A-Za-z_][\w.]*(?::(?: .*)?)?$"
-    r"|(?:\S+ )?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)? \d+ [A-Z]+ \S+ (?!\[(?!instance: ))")
+    r"[ \t]|$|" + "|".join((oslo_log.TRACEBACK_LINE, *oslo_log.CHAINED_LINES))
+    + "|" + oslo_log.TRACEBACK_END + "$|" + oslo_log.BARE_LINE_START)
 
 
 def record_start(lines: Sequence[str], end: int, lookback: int = 10_000) -> int:
