@@ -62,7 +62,7 @@ def classify(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from nephoscope.logs.pipeline import LogPipeline
-    from nephoscope.logs.report import classify_files, render, to_json
+    from nephoscope.logs.cli.report import classify_files, render, to_json
     from nephoscope.logs.rules import RulesError, load_rules
     from nephoscope.logs.sources import Source
     from nephoscope.logs.templates import TemplateMiner

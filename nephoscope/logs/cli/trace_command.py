@@ -28,7 +28,7 @@ def _from_files(files: list[Path], request_id: str) -> dict:
     import pyarrow as pa
 
     from nephoscope.logs.pipeline import LogPipeline
-    from nephoscope.logs.report import file_batches
+    from nephoscope.logs.cli.report import file_batches
     from nephoscope.logs.sources import Source
     from nephoscope.logs.traces import in_memory, to_document, trace
 
