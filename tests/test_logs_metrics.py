@@ -8,7 +8,7 @@ import pytest
 
 from nephoscope.logs.access import endpoint_templates
 from nephoscope.logs.hygiene import hygiene_report
-from nephoscope.logs.metrics import LATENCY, RECORDS, REQUESTS, RESPONSE_BYTES, log_metrics
+from nephoscope.logs.server.derived_metrics import LATENCY, RECORDS, REQUESTS, RESPONSE_BYTES, log_metrics
 from nephoscope.logs.pipeline import LogPipeline
 from nephoscope.logs.sources import Source
 from nephoscope.model import series_id, series_key

@@ -27,8 +27,8 @@ from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
-from nephoscope.logs.service import LogService
-from nephoscope.logs.syslog import serve_syslog
+from nephoscope.logs.server.service import LogService
+from nephoscope.logs.server.syslog import serve_syslog
 from nephoscope.notify import NotificationService, NotifyConfig
 from nephoscope.periodic import every
 from nephoscope.store.engine import Store

@@ -25,7 +25,7 @@ from nephoscope.auth.policy import Action, effective_tenant, read_scope
 from nephoscope.ingest.bodies import decode_content, read_body
 from nephoscope.ingest.logbodies import decode_native
 from nephoscope.logs.schema import CATEGORIES
-from nephoscope.logs.store import LogQuery
+from nephoscope.logs.server.store import LogQuery
 from nephoscope.model import ALL_TENANTS, Principal
 
 router = APIRouter(prefix="/v1", tags=["Logs"])

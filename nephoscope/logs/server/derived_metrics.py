@@ -1,4 +1,4 @@
-"""Telemetry from logs: access lines and record counts as window summary points.
+"""Metrics derived from log records: access lines and record counts as window summary points.
 
 From a batch of normalized records (``schema.RECORD_SCHEMA``), per window (``window_ms``,
 default one minute) and series:
