@@ -7,8 +7,8 @@ import csv
 
 import pytest
 
-from nephoscope.logs.evaluation import grouping_accuracy
-from nephoscope.logs.pipeline import LogPipeline
+from nephoscope.logs.processing.evaluation import grouping_accuracy
+from nephoscope.logs.processing.pipeline import LogPipeline
 from tests.conftest import missing, shared_data
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nephoscope.logs.access import endpoint_templates
-from nephoscope.logs.hygiene import hygiene_report
+from nephoscope.logs.processing.access import endpoint_templates
+from nephoscope.logs.processing.hygiene import hygiene_report
 from nephoscope.logs.server.derived_metrics import LATENCY, RECORDS, REQUESTS, RESPONSE_BYTES, log_metrics
-from nephoscope.logs.pipeline import LogPipeline
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.pipeline import LogPipeline
+from nephoscope.logs.processing.sources import Source
 from nephoscope.model import series_id, series_key
 
 SERVER = "3f1c2f7e-6a55-4c6e-9d0c-6b1f0e2a9c41"

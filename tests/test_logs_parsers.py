@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nephoscope.logs.batching import LogStream
-from nephoscope.logs.pipeline import LogPipeline
-from nephoscope.logs.schema import RECORD_SCHEMA, to_records
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.batching import LogStream
+from nephoscope.logs.processing.pipeline import LogPipeline
+from nephoscope.logs.processing.schema import RECORD_SCHEMA, to_records
+from nephoscope.logs.processing.sources import Source
 from tests.conftest import missing, shared_data
 from tests.logs_samples import NOVA_WSGI_FORMAT, OsloOutput, request_context
 

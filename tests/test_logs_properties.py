@@ -10,11 +10,11 @@ import pyarrow.compute as pc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from nephoscope.logs.masks import WILDCARD, mask, mask_one
-from nephoscope.logs.pipeline import LogPipeline
-from nephoscope.logs.schema import RECORD_SCHEMA
-from nephoscope.logs.sources import Source
-from nephoscope.logs.templates import TemplateMiner
+from nephoscope.logs.processing.masks import WILDCARD, mask, mask_one
+from nephoscope.logs.processing.pipeline import LogPipeline
+from nephoscope.logs.processing.schema import RECORD_SCHEMA
+from nephoscope.logs.processing.sources import Source
+from nephoscope.logs.processing.templates import TemplateMiner
 
 PIPELINE = LogPipeline()
 # Any text, newlines and the masks' own separators (\x1d, \x1e) included.

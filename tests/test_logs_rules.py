@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from nephoscope.logs.pipeline import LogPipeline
-from nephoscope.logs.rules import RulesError, default_rules, load_rules, parse_text
-from nephoscope.logs.schema import to_records
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.pipeline import LogPipeline
+from nephoscope.logs.processing.rules import RulesError, default_rules, load_rules, parse_text
+from nephoscope.logs.processing.schema import to_records
+from nephoscope.logs.processing.sources import Source
 from tests.logs_samples import OsloOutput, request_context
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nephoscope.logs.pipeline import LogPipeline
-from nephoscope.logs.templates import TemplateMiner, template_id
+from nephoscope.logs.processing.pipeline import LogPipeline
+from nephoscope.logs.processing.templates import TemplateMiner, template_id
 
 LINE = "2024-01-02 03:04:05.678 77 INFO nova.compute.manager [-] {}"
 
@@ -86,7 +86,7 @@ def test_state_file_errors() -> None:
 
 
 def test_parallel_batches_give_the_same_records_as_one_thread() -> None:
-    from nephoscope.logs.batching import record_batches
+    from nephoscope.logs.processing.batching import record_batches
 
     lines = [LINE.format(f"Took {n}.5 seconds to build instance.") for n in range(3000)]
     lines += [LINE.format(f"Deleting instance files /var/lib/nova/instances/{n}_del") for n in range(3000)]

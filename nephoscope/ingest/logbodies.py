@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from nephoscope.ingest.errors import IngestError
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.sources import Source
 
 _FORBIDDEN = set("><={}()'\",;&")
 MAX_NAME = 255

@@ -24,7 +24,7 @@ from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
 from nephoscope.ingest.bodies import decode_content, read_body
 from nephoscope.ingest.logbodies import decode_native
-from nephoscope.logs.schema import CATEGORIES
+from nephoscope.logs.processing.schema import CATEGORIES
 from nephoscope.logs.server.store import LogQuery
 from nephoscope.model import ALL_TENANTS, Principal
 

@@ -23,8 +23,8 @@ from nephoscope.api.native.logs import visibility
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
 from nephoscope.events.store import EventQuery
-from nephoscope.logs.scheduling import SCHEDULING_EVENTS, with_notifications
-from nephoscope.logs.traces import to_document
+from nephoscope.logs.processing.scheduling import SCHEDULING_EVENTS, with_notifications
+from nephoscope.logs.processing.traces import to_document
 from nephoscope.model import Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])

@@ -56,16 +56,16 @@ def classify(
 
         nephoscope logs classify -t templates.json -r site-rules.yaml nova-api.log.1.gz
 
-    Rules syntax: see the shipped rules, `nephoscope/logs/rules/default.yaml`.
+    Rules syntax: see the shipped rules, `nephoscope/logs/processing/rules/default.yaml`.
     """
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    from nephoscope.logs.pipeline import LogPipeline
+    from nephoscope.logs.processing.pipeline import LogPipeline
     from nephoscope.logs.cli.report import classify_files, render, to_json
-    from nephoscope.logs.rules import RulesError, load_rules
-    from nephoscope.logs.sources import Source
-    from nephoscope.logs.templates import TemplateMiner
+    from nephoscope.logs.processing.rules import RulesError, load_rules
+    from nephoscope.logs.processing.sources import Source
+    from nephoscope.logs.processing.templates import TemplateMiner
 
     error_console = Console(stderr=True, soft_wrap=True)  # messages name files: keep them whole
     try:

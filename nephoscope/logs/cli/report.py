@@ -21,11 +21,11 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from nephoscope.logs.batching import record_start
-from nephoscope.logs.hygiene import HygieneAccumulator, HygieneReport, TemplateShare
-from nephoscope.logs.pipeline import BATCH_LINES, LogPipeline
-from nephoscope.logs.schema import CATEGORIES
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.batching import record_start
+from nephoscope.logs.processing.hygiene import HygieneAccumulator, HygieneReport, TemplateShare
+from nephoscope.logs.processing.pipeline import BATCH_LINES, LogPipeline
+from nephoscope.logs.processing.schema import CATEGORIES
+from nephoscope.logs.processing.sources import Source
 
 CHUNK_BYTES = 8 << 20
 

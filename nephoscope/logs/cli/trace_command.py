@@ -27,10 +27,10 @@ def _default_token() -> str | None:
 def _from_files(files: list[Path], request_id: str) -> dict:
     import pyarrow as pa
 
-    from nephoscope.logs.pipeline import LogPipeline
+    from nephoscope.logs.processing.pipeline import LogPipeline
     from nephoscope.logs.cli.report import file_batches
-    from nephoscope.logs.sources import Source
-    from nephoscope.logs.traces import in_memory, to_document, trace
+    from nephoscope.logs.processing.sources import Source
+    from nephoscope.logs.processing.traces import in_memory, to_document, trace
 
     pipeline = LogPipeline()
     tables = [pipeline.process(batch, Source(path=str(path))) for path in files for batch in file_batches(path)]

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs.access import endpoint_templates, status_classes
+from nephoscope.logs.processing.access import endpoint_templates, status_classes
 from nephoscope.model import (
     IngestBatch,
     PointBatch,

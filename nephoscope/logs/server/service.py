@@ -24,15 +24,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.config import LogsConfig
-from nephoscope.logs.server.failure_rows import failure_rows
+from nephoscope.logs.processing.pipeline import LogPipeline
+from nephoscope.logs.processing.rules import load_rules
+from nephoscope.logs.processing.scheduling import Explanation, explain
+from nephoscope.logs.processing.sources import Source
+from nephoscope.logs.processing.templates import TemplateMiner
+from nephoscope.logs.processing.traces import Trace, trace
 from nephoscope.logs.server.derived_metrics import log_metrics
-from nephoscope.logs.pipeline import LogPipeline
-from nephoscope.logs.rules import load_rules
-from nephoscope.logs.scheduling import Explanation, explain
-from nephoscope.logs.sources import Source
+from nephoscope.logs.server.failure_rows import failure_rows
 from nephoscope.logs.server.store import LogQuery, LogStore
-from nephoscope.logs.templates import TemplateMiner
-from nephoscope.logs.traces import Trace, trace
 from nephoscope.model import ALL_TENANTS
 from nephoscope.periodic import every
 from nephoscope.store.engine import Store

@@ -22,8 +22,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs.hygiene import UNKNOWN_SERVICE, HygieneAccumulator, HygieneReport
-from nephoscope.logs.schema import RECORD_SCHEMA
+from nephoscope.logs.processing.hygiene import UNKNOWN_SERVICE, HygieneAccumulator, HygieneReport
+from nephoscope.logs.processing.schema import RECORD_SCHEMA
 from nephoscope.model import ALL_TENANTS
 from nephoscope.tables.appendable import AppendTable, Snapshot, ipc_bytes
 from nephoscope.tables.where import Where, page_end
@@ -189,7 +189,7 @@ class LogStore:
     def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> HygieneReport:
         """Per service: volume by category, noise share, lines without request ids, unparsed
         share, the top templates — what the services' logging should change. The records are
-        grouped in SQL; the report is ``logs.hygiene``'s, as offline."""
+        grouped in SQL; the report is ``processing.hygiene``'s, as offline."""
         where = _where(scope, query)
         service = f"coalesce(service, '{UNKNOWN_SERVICE}') AS service"
         accumulator = HygieneAccumulator()

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.sources import Source
 
 log = logging.getLogger(__name__)
 

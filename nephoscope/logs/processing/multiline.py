@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.formats import oslo_log
-from nephoscope.logs.parsers import Kind, Lines
+from nephoscope.logs.processing.parsers import Kind, Lines
 
 _BARE = int(Kind.OSLO_BARE)  # compared per continuation line: a plain int, not the enum
 EXCEPTION_LINE_RE = re.compile("(" + oslo_log.EXCEPTION_TYPE + r")(?::(?: (.*))?)?\Z")

@@ -18,7 +18,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs.schema import CATEGORIES
+from nephoscope.logs.processing.schema import CATEGORIES
 
 UNKNOWN_SERVICE = "(unknown)"
 

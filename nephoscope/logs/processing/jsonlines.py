@@ -26,9 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.json as arrow_json
 
 from nephoscope.formats import oslo_log
-from nephoscope.logs.columns import list_item
-from nephoscope.logs.multiline import EXCEPTION_LINE_RE, strip_error_summary
-from nephoscope.logs.times import TIMESTAMP
+from nephoscope.logs.processing.columns import list_item
+from nephoscope.logs.processing.multiline import EXCEPTION_LINE_RE, strip_error_summary
+from nephoscope.logs.processing.times import TIMESTAMP
 
 
 class _OsloJson(msgspec.Struct):

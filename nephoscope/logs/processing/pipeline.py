@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.formats import oslo_log
-from nephoscope.logs import access, jsonlines, masks
-from nephoscope.logs.classify import Classifier
-from nephoscope.logs.columns import (
+from nephoscope.logs.processing import access, jsonlines, masks
+from nephoscope.logs.processing.classify import Classifier
+from nephoscope.logs.processing.columns import (
     control_bytes_possible,
     indices_where,
     list_item,
@@ -39,13 +39,13 @@ from nephoscope.logs.columns import (
     string_array,
     to_numpy_int,
 )
-from nephoscope.logs.multiline import continuation_flags, merge, owners
-from nephoscope.logs.parsers import Kind, Lines, parse_lines
-from nephoscope.logs.rules import RuleSet, default_rules
-from nephoscope.logs.schema import RECORD_SCHEMA
-from nephoscope.logs.sources import Source, component_of, service_of
-from nephoscope.logs.templates import TemplateMiner
-from nephoscope.logs.times import iso_times, syslog_times
+from nephoscope.logs.processing.multiline import continuation_flags, merge, owners
+from nephoscope.logs.processing.parsers import Kind, Lines, parse_lines
+from nephoscope.logs.processing.rules import RuleSet, default_rules
+from nephoscope.logs.processing.schema import RECORD_SCHEMA
+from nephoscope.logs.processing.sources import Source, component_of, service_of
+from nephoscope.logs.processing.templates import TemplateMiner
+from nephoscope.logs.processing.times import iso_times, syslog_times
 
 _FORMAT_NAMES = {Kind.OSLO: "oslo", Kind.OSLO_BARE: "oslo", Kind.JSON: "oslo-json", Kind.ACCESS: "httpd-access",
                  Kind.SYSLOG: "syslog", Kind.PLAIN: "unparsed"}

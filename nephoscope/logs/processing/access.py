@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs import patterns
-from nephoscope.logs.columns import indices_where, list_item, null_if, scatter, spread
-from nephoscope.logs.masks import WILDCARD
+from nephoscope.logs.processing import patterns
+from nephoscope.logs.processing.columns import indices_where, list_item, null_if, scatter, spread
+from nephoscope.logs.processing.masks import WILDCARD
 
 # A masked eventlet.wsgi / placement access line; every field may be a value (<*>) or literal.
 _MASKED_ACCESS = re.compile(

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import msgspec
 
-from nephoscope.logs.masks import WILDCARD
+from nephoscope.logs.processing.masks import WILDCARD
 
-STATE_FORMAT = "nephoscope.logs.templates"
+STATE_FORMAT = "nephoscope.logs.templates"  # the saved state's format name (not the module's path): kept as saved files carry it
 STATE_VERSION = 1
 MEMBERS_KEPT = 32
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 
 from nephoscope.formats import oslo_log
-from nephoscope.logs.pipeline import BATCH_LINES, LogPipeline
-from nephoscope.logs.schema import RECORD_SCHEMA
-from nephoscope.logs.sources import Source
+from nephoscope.logs.processing.pipeline import BATCH_LINES, LogPipeline
+from nephoscope.logs.processing.schema import RECORD_SCHEMA
+from nephoscope.logs.processing.sources import Source
 
 _SAFE_START = re.compile(oslo_log.CONTEXT_LINE_START + r"|\{")  # oslo.log with context, or a JSON record
 _CONTINUATION_LIKE = re.compile(

@@ -313,6 +313,6 @@ def parse_text(text: str, origin: str = "<rules>") -> RuleSet:
 
 
 def default_rules() -> RuleSet:
-    """The rules shipped with Nephoscope (``nephoscope/logs/rules/default.yaml``)."""
-    text = resources.files("nephoscope.logs").joinpath("rules", DEFAULT_RULES).read_text(encoding="utf-8")
-    return parse_text(text, f"nephoscope/logs/rules/{DEFAULT_RULES}")
+    """The rules shipped with Nephoscope (``nephoscope/logs/processing/rules/default.yaml``)."""
+    text = resources.files("nephoscope.logs.processing").joinpath("rules", DEFAULT_RULES).read_text(encoding="utf-8")
+    return parse_text(text, f"nephoscope/logs/processing/rules/{DEFAULT_RULES}")

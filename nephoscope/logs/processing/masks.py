@@ -18,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs.columns import control_bytes_possible
+from nephoscope.logs.processing.columns import control_bytes_possible
 
 WILDCARD = "<*>"
 _SEPARATOR = "\x1e"  # ASCII record separator

@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nephoscope.formats import oslo_log
-from nephoscope.logs import patterns
-from nephoscope.logs.columns import choose, indices_where, list_item, null_if, scatter, spread
-from nephoscope.logs.times import formatted_times
+from nephoscope.logs.processing import patterns
+from nephoscope.logs.processing.columns import choose, indices_where, list_item, null_if, scatter, spread
+from nephoscope.logs.processing.times import formatted_times
 
 
 class Kind(IntEnum):

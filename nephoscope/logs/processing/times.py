@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs.columns import map_distinct
+from nephoscope.logs.processing.columns import map_distinct
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.logs.rules import RuleSet
+from nephoscope.logs.processing.rules import RuleSet
 
 # Record columns the rules look at (``traceback`` as a flag), in the order of the combination key.
 KEY_COLUMNS = ("template_id", "template", "service", "component", "host", "logger", "level",
