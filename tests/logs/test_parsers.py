@@ -15,7 +15,7 @@ from nephoscope.logs.processing.pipeline import LogPipeline
 from nephoscope.logs.processing.schema import RECORD_SCHEMA, to_records
 from nephoscope.logs.processing.sources import Source
 from tests.conftest import missing, shared_data
-from tests.logs_samples import NOVA_WSGI_FORMAT, OsloOutput, request_context
+from tests.support.log_samples import NOVA_WSGI_FORMAT, OsloOutput, request_context
 
 INSTANCE = "3f1c2f7e-6a55-4c6e-9d0c-6b1f0e2a9c41"
 REQUEST = "req-0b373f08-1e21-4eb6-861c-40f998e52aaf"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, wait_for
-from tests.logs_samples import OsloOutput, request_context
+from tests.support.log_samples import OsloOutput, request_context
 
 PROJECT_A, PROJECT_B = "proj-a", "proj-b"
 
@@ -230,7 +230,7 @@ def test_syslog_over_tcp_and_udp_from_rsyslog_style_senders(tmp_path) -> None:  
 
 def test_the_agent_tails_and_ships_to_the_server(tmp_path, shared_server: ServerProcess) -> None:  # noqa: ANN001
     from nephoscope.agent.runner import Agent
-    from tests.test_agent import agent_config
+    from tests.support.agent import agent_config
 
     log_file = tmp_path / "cinder" / "cinder-volume.log"
     log_file.parent.mkdir()

@@ -12,7 +12,7 @@ from nephoscope.logs.processing.pipeline import LogPipeline
 from nephoscope.logs.processing.rules import RulesError, default_rules, load_rules, parse_text
 from nephoscope.logs.processing.schema import to_records
 from nephoscope.logs.processing.sources import Source
-from tests.logs_samples import OsloOutput, request_context
+from tests.support.log_samples import OsloOutput, request_context
 
 
 def classify(lines: list[str], rules=None, **source) -> list:

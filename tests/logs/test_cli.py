@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nephoscope.cli import app
-from tests.logs_samples import OsloOutput, request_context
+from tests.support.log_samples import OsloOutput, request_context
 
 runner = CliRunner()
 
