@@ -34,9 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common
 from common import Report, log
 
-from nephoscope.logs.batching import record_batches
-from nephoscope.logs.evaluation import grouping_accuracy
-from nephoscope.logs.pipeline import LogPipeline
+from nephoscope.logs.processing.batching import record_batches
+from nephoscope.logs.processing.evaluation import grouping_accuracy
+from nephoscope.logs.processing.pipeline import LogPipeline
 
 SAMPLE = ("loghub-openstack", "OpenStack_2k.log")
 TRUTH = ("loghub-openstack", "OpenStack_2k.log_structured.csv")

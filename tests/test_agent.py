@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from nephoscope.agent.aggregate import Aggregator
 from nephoscope.agent.config import (
-    AgentConfig,
     HttpCheck,
     ProcessCheck,
     load_agent_config,
@@ -31,6 +30,7 @@ from nephoscope.config import ConfigError
 from nephoscope.metrics.ingest import native
 from tests.conftest import ROOT, ServerProcess, wait_for
 from tests.receivers import Receiver
+from tests.support.agent import agent_config
 
 # -- aggregation ---------------------------------------------------------------------------------------
 
@@ -170,17 +170,6 @@ class Ticker:
     def collect(self) -> list[Sample]:
         self.count += 1
         return [Sample("test.ticker", float(self.count), {"probe": "a"})]
-
-
-def agent_config(tmp_path: Path, url: str, token: str = "", **push: object) -> AgentConfig:
-    config = AgentConfig()
-    config.agent.interval, config.agent.window = 0.5, 2.0
-    config.agent.hostname = "edge-1"
-    config.agent.spool_dir = str(tmp_path / "spool")
-    config.push.url, config.push.token, config.push.backoff_max = url, token, 2.0
-    for key, value in push.items():
-        setattr(config.push, key, value)
-    return config
 
 
 def recent() -> str:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, wait_for
-from tests.logs_samples import NoValidHost_Remote, OsloOutput, VolumeBackendAPIException, request_context
-from tests.logs_samples import request_id as req
+from tests.support.log_samples import NoValidHost_Remote, OsloOutput, VolumeBackendAPIException, request_context
+from tests.support.log_samples import request_id as req
 
 OWNER, OTHER = "project-owner", "project-other"
 

@@ -1,6 +1,6 @@
 """The Logs pages in a real browser against a real server: the search (text, facets, a record's
 traceback), the templates list and the hygiene report, on an hour of lines written by oslo.log
-itself (tests/logs_samples.py) for nova, glance, neutron, cinder and keystone.
+itself (tests/support/log_samples.py) for nova, glance, neutron, cinder and keystone.
 
 The helpers here (``Process``, ``post_cloud_logs``, ``boot_failure``, ``attach_failure``,
 ``crossing``) make the log sets the other ``tests/test_web_*.py`` modules use too.
@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests import test_web
-from tests.logs_samples import NoValidHost_Remote, OsloOutput, VolumeBackendAPIException, request_context
-from tests.logs_samples import request_id as req
+from tests.support.log_samples import NoValidHost_Remote, OsloOutput, VolumeBackendAPIException, request_context
+from tests.support.log_samples import request_id as req
 from tests.test_web import assert_clean, connect, go, screenshot
 
 browser, page = test_web.browser, test_web.page  # the shared browser fixtures

@@ -78,6 +78,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Self
 
+from nephoscope.formats import oslo_log
+
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
@@ -88,23 +90,13 @@ _HUGE = 1 << 62
 # traceback states of the record being assembled
 _NO_TB, _IN_TB, _TB_END = 0, 1, 2
 
-_TRACEBACK = b"Traceback (most recent call last):"
-_CHAINED = frozenset({
-    b"During handling of the above exception, another exception occurred:",
-    b"The above exception was the direct cause of the following exception:",
-})
+_TRACEBACK = oslo_log.TRACEBACK_START.encode()
+_CHAINED = frozenset(heading.encode() for heading in oslo_log.CHAINED_HEADINGS)
 # A line that starts with whitespace (one regex pass is twice as fast as two bytes.find)
 _INDENTED = re.compile(rb"\n[ \t]")
-# The last line of a traceback: ``ValueError``, ``ValueError: x``, ``oslo_x.y.ProcessExecutionError: x``.
-_EXCEPTION_LINE = re.compile(rb"[A-Za-z_][\w.]*(?::(?: .*)?)?\Z")
-# oslo.log's header: ``date time.ms pid LEVEL logger [context] [instance: uuid] ``. The context
-# block is there on ordinary lines; traceback lines use ``logging_exception_prefix``, which by
-# default has no context block but keeps ``[instance: ...]``. The look-ahead stops an
-# ``[instance: ...]`` block from being taken for the context block.
-_OSLO_HEADER = re.compile(
-    rb"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?) (\d+) ([A-Z]+) (\S+)(?: |\Z)"
-    rb"(?:\[(?!instance: )[^\]]*\](?: |\Z))?(?:\[instance: [^\]]*\](?: |\Z))?"
-)
+_EXCEPTION_LINE = re.compile((oslo_log.TRACEBACK_END + r"\Z").encode())
+# oslo.log's header through its context and instance blocks (groups: timestamp, pid, level, logger).
+_OSLO_HEADER = re.compile(oslo_log.HEADER_PREFIX.encode())
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,10 @@ import dataclasses
 import gc
 import logging
 import threading
-from pathlib import Path
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 

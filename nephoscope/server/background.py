@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from nephoscope.logs.syslog import serve_syslog
+from nephoscope.logs.server.syslog import serve_syslog
 from nephoscope.periodic import every
 from nephoscope.server.services import Services
 from nephoscope.telemetry.collector import SelfMetrics

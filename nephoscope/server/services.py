@@ -18,7 +18,7 @@ from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
-from nephoscope.logs.service import LogService
+from nephoscope.logs.server.service import LogService
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
 from nephoscope.notify import NotificationService, NotifyConfig

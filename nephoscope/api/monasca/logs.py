@@ -12,7 +12,7 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant
 from nephoscope.errors import Rejected
-from nephoscope.ingest.logbodies import decode_monasca
+from nephoscope.logs.server.wire import decode_monasca
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 

@@ -1,0 +1,249 @@
+"""Online template mining: a masked message to a template id that stays the same across restarts.
+
+Masking (``masks.py``) takes out nearly every variable part, so most masked messages *are*
+their template and are looked up in a dictionary. A masked message never seen before goes
+through a Drain-like clustering step that catches what the masks could not (host names,
+odd identifiers): it is compared with the templates of the same length and first word, and
+joins the most similar one when
+
+* every position where both hold a plain word holds the same word (words are the template:
+  "spawn" and "destroy" never merge), and
+* at least ``similarity`` of the positions are equal;
+
+the differing positions then become ``<*>``. Otherwise it founds a new template.
+
+A template's id is a hash of the text it was founded with, so it never changes when the
+template generalises later, and ids are the same on every node that saw the same first
+message. ``save``/``load`` keep the templates and, per template, the distinct masked messages
+already assigned to it (up to ``MEMBERS_KEPT``), so after a restart the same message gets the
+same id without depending on the order of arrival.
+
+Exact templates (oslo.log JSON lines carry their format string, ``msg``) are registered as
+such and never clustered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import msgspec
+
+from nephoscope.logs.processing.masks import WILDCARD
+
+STATE_FORMAT = "nephoscope.logs.templates"  # the saved state's format name (not the module's path): kept as saved files carry it
+STATE_VERSION = 1
+MEMBERS_KEPT = 32
+
+# A plain word: letters (with - _ '), perhaps in brackets or a leading double quote, perhaps
+# followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
+_WORD = re.compile(r"[(\[{\"]?[A-Za-z][A-Za-z_'-]*[)\]}\"]?[.,:;!?)\]]*\Z")
+_QUOTED = re.compile(r"(['\"]).*\1[.,:;!?)\]]*\Z")
+# Runs of values (lists of ids or paths) count as one value, whatever their length.
+_WILDCARD_RUN = re.compile(r"<\*>(?:[\s,;]*<\*>)+")
+
+
+class Template(msgspec.Struct):
+    """One template as saved: its id, current text, kind (``mined`` or ``exact``), how many
+    records it matched, and masked messages known to belong to it."""
+
+    id: str
+    text: str
+    kind: str = "mined"
+    count: int = 0
+    members: list[str] = []
+
+
+class _State(msgspec.Struct):
+    format: str
+    version: int
+    similarity: float
+    templates: list[Template]
+
+
+def template_id(text: str, kind: str = "mined") -> str:
+    """The id of a template founded with ``text``: 16 hex digits of BLAKE2b."""
+    seed = text if kind == "mined" else f"{kind}\x00{text}"
+    return hashlib.blake2b(seed.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def is_word(token: str) -> bool:
+    return _WORD.match(token) is not None and _QUOTED.match(token) is None
+
+
+def normalize(masked: str) -> list[str]:
+    """The tokens a masked message is compared by."""
+    return _WILDCARD_RUN.sub(WILDCARD, masked).split()
+
+
+class _Cluster:
+    __slots__ = ("template", "tokens")
+
+    def __init__(self, template: Template, tokens: list[str]) -> None:
+        self.template = template
+        self.tokens = tokens
+
+
+class TemplateMiner:
+    """Assigns template ids to masked messages. Thread-safe: one lock around every change."""
+
+    def __init__(self, similarity: float = 0.5, cache_size: int = 1_000_000) -> None:
+        if not 0.0 < similarity <= 1.0:
+            raise ValueError(f"similarity must be in (0, 1], not {similarity}")
+        self.similarity = similarity
+        self.cache_size = cache_size
+        self._clusters: dict[str, _Cluster] = {}
+        self._index: dict[tuple[int, str], list[_Cluster]] = {}
+        self._cache: dict[str, str] = {}  # masked message (or exact template) -> id
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ assignment
+    def assign(self, masked: Sequence[str | None]) -> tuple[list[str], list[bool]]:
+        """Template id of each masked message, and whether that message founded a new template."""
+        ids: list[str] = []
+        new: list[bool] = []
+        with self._lock:
+            for text in masked:
+                text = text or ""
+                known = self._cache.get(text)
+                if known is not None:
+                    ids.append(known)
+                    new.append(False)
+                    continue
+                identifier, founded = self._cluster(text)
+                self._remember(text, identifier)
+                ids.append(identifier)
+                new.append(founded)
+        return ids, new
+
+    def assign_exact(self, texts: Sequence[str]) -> tuple[list[str], list[bool]]:
+        """Ids of exact templates (format strings), registering the ones not seen before."""
+        ids: list[str] = []
+        new: list[bool] = []
+        with self._lock:
+            for text in texts:
+                key = "\x00exact\x00" + text
+                known = self._cache.get(key)
+                if known is None:
+                    known = template_id(text, "exact")
+                    founded = known not in self._clusters
+                    if founded:
+                        self._clusters[known] = _Cluster(Template(known, text, "exact"), [])
+                    self._remember(key, known)
+                    ids.append(known)
+                    new.append(founded)
+                else:
+                    ids.append(known)
+                    new.append(False)
+        return ids, new
+
+    def _remember(self, text: str, identifier: str) -> None:
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()  # rebuilt from the clusters on demand; cheap compared with unbounded growth
+        self._cache[text] = identifier
+        members = self._clusters[identifier].template.members
+        if len(members) < MEMBERS_KEPT and text not in members and not text.startswith("\x00exact\x00"):
+            members.append(text)
+
+    def _cluster(self, masked: str) -> tuple[str, bool]:
+        tokens = normalize(masked)
+        key = (len(tokens), tokens[0] if tokens and is_word(tokens[0]) else WILDCARD)
+        best, best_score = None, -1.0
+        for cluster in self._index.get(key, ()):
+            score = self._score(tokens, cluster.tokens)
+            if score is not None and score > best_score:
+                best, best_score = cluster, score
+        if best is not None and best_score >= self.similarity:
+            if best.tokens != tokens:
+                best.tokens = [mine if mine == theirs else WILDCARD for mine, theirs in zip(best.tokens, tokens)]
+                best.template.text = " ".join(best.tokens)
+            return best.template.id, False
+        text = " ".join(tokens)
+        identifier = template_id(text)
+        while identifier in self._clusters:  # a hash collision: vanishingly rare, but never merge silently
+            identifier = template_id(identifier + text)
+        cluster = _Cluster(Template(identifier, text), tokens)
+        self._clusters[identifier] = cluster
+        self._index.setdefault(key, []).append(cluster)
+        return identifier, True
+
+    @staticmethod
+    def _score(tokens: list[str], template: list[str]) -> float | None:
+        if not tokens:
+            return 1.0
+        same = 0
+        for mine, theirs in zip(tokens, template):
+            if mine == theirs:
+                same += 1
+            elif theirs != WILDCARD and is_word(mine) and is_word(theirs):
+                return None
+        return same / len(tokens)
+
+    # ------------------------------------------------------------------ queries
+    def text(self, identifier: str) -> str | None:
+        cluster = self._clusters.get(identifier)
+        return cluster.template.text if cluster else None
+
+    def texts(self, identifiers: Iterable[str]) -> list[str | None]:
+        with self._lock:
+            return [self.text(identifier) for identifier in identifiers]
+
+    def add_counts(self, identifiers: Iterable[str], counts: Iterable[int]) -> None:
+        with self._lock:
+            for identifier, count in zip(identifiers, counts):
+                cluster = self._clusters.get(identifier)
+                if cluster is not None:
+                    cluster.template.count += int(count)
+
+    def templates(self) -> list[Template]:
+        with self._lock:
+            return [msgspec.structs.replace(c.template, members=list(c.template.members))
+                    for c in self._clusters.values()]
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    def __contains__(self, identifier: str) -> bool:
+        return identifier in self._clusters
+
+    # ------------------------------------------------------------------ persistence
+    def to_json(self) -> bytes:
+        state = _State(STATE_FORMAT, STATE_VERSION, self.similarity, self.templates())
+        return msgspec.json.format(msgspec.json.encode(state), indent=1)
+
+    def save(self, path: str | Path) -> None:
+        """Write the state atomically (temporary file, then rename)."""
+        path = Path(path)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_bytes(self.to_json())
+        temporary.replace(path)
+
+    @classmethod
+    def from_json(cls, data: bytes | str, cache_size: int = 1_000_000) -> TemplateMiner:
+        try:
+            state = msgspec.json.decode(data, type=_State)
+        except msgspec.DecodeError as error:
+            raise ValueError(f"not a template state file: {error}") from None
+        if state.format != STATE_FORMAT or state.version != STATE_VERSION:
+            raise ValueError(f"template state is {state.format!r} version {state.version}, "
+                             f"expected {STATE_FORMAT!r} version {STATE_VERSION}")
+        miner = cls(state.similarity, cache_size)
+        for template in state.templates:
+            tokens = template.text.split() if template.kind == "mined" else []
+            cluster = _Cluster(template, tokens)
+            miner._clusters[template.id] = cluster
+            if template.kind == "mined":
+                key = (len(tokens), tokens[0] if tokens and is_word(tokens[0]) else WILDCARD)
+                miner._index.setdefault(key, []).append(cluster)
+                for member in template.members:
+                    miner._cache[member] = template.id
+            else:
+                miner._cache["\x00exact\x00" + template.text] = template.id
+        return miner
+
+    @classmethod
+    def load(cls, path: str | Path, cache_size: int = 1_000_000) -> TemplateMiner:
+        return cls.from_json(Path(path).read_bytes(), cache_size)
