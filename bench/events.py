@@ -59,9 +59,9 @@ def parse_args(argv=None):
     ap.add_argument("--rate", type=int, default=4000, help="steady publish rate, notifications/s")
     ap.add_argument("--seconds", type=float, default=60.0, help="steady phase duration")
     ap.add_argument("--workers", type=int, default=2, help="consumer worker processes (0: in the server process)")
-    from nephoscope.events.consumer import RabbitSettings
+    from nephoscope.events.consumer import BrokerSettings
 
-    defaults = RabbitSettings()  # measure what the server runs unless told otherwise
+    defaults = BrokerSettings()  # measure what the server runs unless told otherwise
     ap.add_argument("--prefetch", type=int, default=defaults.prefetch, help="unacked messages per broker connection")
     ap.add_argument("--batch", type=int, default=defaults.batch_size, help="messages per batch")
     ap.add_argument("--queue-mode", choices=("lazy", "default"), default="lazy",
@@ -186,9 +186,9 @@ def rss(processes) -> int:  # noqa: ANN001
 
 
 def settings_for(url: str, args):  # noqa: ANN001, ANN201
-    from nephoscope.events.consumer import RabbitSettings
+    from nephoscope.events.consumer import BrokerSettings
 
-    return RabbitSettings(url=url, exchanges=["nova"], topics=["versioned_notifications"], queue_prefix="nephoscope",
+    return BrokerSettings(url=url, exchanges=["nova"], topics=["versioned_notifications"], queue_prefix="nephoscope",
                           name="bench", prefetch=args.prefetch, batch_size=args.batch,
                           queue_arguments=queue_arguments(args))
 

@@ -1,6 +1,8 @@
 """One typed configuration: a TOML file overlaid by ``NEPHOSCOPE_*`` environment variables.
 
-Every setting has a default, so ``nephoscope serve`` runs with no file at all.
+Every setting has a default, so ``nephoscope serve`` runs with no file at all. Naming: a TOML
+section is a ``<Section>Settings`` dataclass, a whole file a ``Config`` (the agent's file is
+``agent.config.AgentConfig``, built the same way).
 The environment wins over the file: ``NEPHOSCOPE_<SECTION>_<KEY>`` (for example
 ``NEPHOSCOPE_SERVER_PORT=8070`` or ``NEPHOSCOPE_STORE_FLUSH_INTERVAL=2``), and the
 top-level shortcuts ``NEPHOSCOPE_DATA_DIR``, ``NEPHOSCOPE_HOST``, ``NEPHOSCOPE_PORT``.
@@ -17,7 +19,7 @@ from pathlib import Path
 
 
 @dataclass
-class ServerConfig:
+class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8070
     data_dir: str = "./var/nephoscope"
@@ -27,7 +29,7 @@ class ServerConfig:
 
 
 @dataclass
-class LimitsConfig:
+class LimitsSettings:
     # Bodies above these sizes answer 413 before being read in full.
     max_body_bytes: int = 16 * 1024 * 1024
     max_decompressed_bytes: int = 256 * 1024 * 1024
@@ -56,7 +58,7 @@ class ArchivePolicy:
 
 
 @dataclass
-class StoreConfig:
+class StoreSettings:
     # Seconds between flushes of the in-memory head into the store.
     flush_interval: float = 1.0
     # Seconds between compaction passes; windows are compacted once closed for `grace`.
@@ -73,13 +75,13 @@ class StoreConfig:
 
 
 @dataclass
-class AuthConfig:
+class AuthSettings:
     # Accepted as an admin key of project `admin` when set (env NEPHOSCOPE_ADMIN_TOKEN).
     admin_token: str = ""
 
 
 @dataclass
-class DemoConfig:
+class DemoSettings:
     enabled: bool = False
     hypervisors: int = 20
     instances_per_hypervisor: int = 10
@@ -88,14 +90,14 @@ class DemoConfig:
 
 
 @dataclass
-class TelemetryConfig:
+class TelemetrySettings:
     # Seconds between self-metric samples (nephoscope.* metrics of project admin).
     interval: float = 10.0
     enabled: bool = True
 
 
 @dataclass
-class NotifyConfig:
+class NotifySettings:
     """Notification methods and their delivery (section ``[notify]``)."""
 
     # Periods (seconds) a method may have; 0 means "send once per transition".
@@ -126,7 +128,7 @@ class NotifyConfig:
 
 
 @dataclass
-class AlarmsConfig:
+class AlarmsSettings:
     """The alarm engine (docs/alarm-evaluation.md)."""
     # Seconds after a period closes before it is evaluated, so late points still count (Monasca: 30).
     grace_seconds: float = 30.0
@@ -138,7 +140,7 @@ class AlarmsConfig:
 
 
 @dataclass
-class RabbitConfig:
+class RabbitmqSettings:
     """Consuming OpenStack notifications (docs/events.md). Off unless ``enabled``."""
     enabled: bool = False
     # One broker per URL (e.g. one per Nova cell); ``names`` labels them (default cell0, cell1, ...).
@@ -162,7 +164,7 @@ class RabbitConfig:
 
 
 @dataclass
-class EventsConfig:
+class EventsSettings:
     """The events store and what is derived from it (docs/events.md)."""
     # Event definition files or folders used instead of the shipped catalog (empty: the shipped one).
     definitions: list[str] = field(default_factory=list)
@@ -180,7 +182,7 @@ class EventsConfig:
 
 
 @dataclass
-class LogsConfig:
+class LogsSettings:
     """Log ingest, processing and retention (docs/logs.md)."""
     # Operator rules files, tried before the shipped rules (first match decides).
     rules: list[str] = field(default_factory=list)
@@ -201,17 +203,17 @@ class LogsConfig:
 
 @dataclass
 class Config:
-    server: ServerConfig = field(default_factory=ServerConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    auth: AuthConfig = field(default_factory=AuthConfig)
-    demo: DemoConfig = field(default_factory=DemoConfig)
-    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)
-    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
-    rabbitmq: RabbitConfig = field(default_factory=RabbitConfig)
-    events: EventsConfig = field(default_factory=EventsConfig)
-    logs: LogsConfig = field(default_factory=LogsConfig)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    alarms: AlarmsSettings = field(default_factory=AlarmsSettings)
+    rabbitmq: RabbitmqSettings = field(default_factory=RabbitmqSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
+    logs: LogsSettings = field(default_factory=LogsSettings)
 
     @property
     def data_path(self) -> Path:

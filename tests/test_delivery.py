@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from nephoscope.notify import AlarmTransition, NotificationService, NotifyConfig
+from nephoscope.notify import AlarmTransition, NotificationService, NotifySettings
 from nephoscope.notify.model import NotificationMethod
 from tests.conftest import free_port, wait_for
 from tests.receivers import Receiver
@@ -55,7 +55,7 @@ def smtp():
 class Running:
     """A ``NotificationService`` whose worker runs on an event loop in a thread."""
 
-    def __init__(self, data_dir: Path, config: NotifyConfig, start_worker: bool = True) -> None:
+    def __init__(self, data_dir: Path, config: NotifySettings, start_worker: bool = True) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -76,18 +76,18 @@ class Running:
         return self.service.methods.create(tenant, name or f"{type_}-{uuid.uuid4().hex[:8]}", type_, address, period)
 
 
-def make_config(**overrides) -> NotifyConfig:
+def make_config(**overrides) -> NotifySettings:
     values = {"backoff_base": 0.05, "backoff_max": 2.0, "jitter": 0.2, "max_attempts": 4, "poll_interval": 0.2,
               "webhook_timeout": 2.0, "valid_periods": (0, 1, 60)}
     values.update(overrides)
-    return NotifyConfig(**values)
+    return NotifySettings(**values)
 
 
 @pytest.fixture
 def running(tmp_path: Path):
     started: list[Running] = []
 
-    def start(config: NotifyConfig | None = None, start_worker: bool = True) -> Running:
+    def start(config: NotifySettings | None = None, start_worker: bool = True) -> Running:
         instance = Running(tmp_path / "data", config or make_config(), start_worker)
         started.append(instance)
         return instance

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from nephoscope.api.app import create_app
 from nephoscope.auth.keys import KeyStore
 from nephoscope.config import Config
-from nephoscope.notify import AlarmTransition, NotificationService, NotifyConfig
+from nephoscope.notify import AlarmTransition, NotificationService, NotifySettings
 from tests.conftest import ADMIN_TOKEN, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -45,7 +45,7 @@ class NotifyServer:
         return self.app.state.services.notifications
 
 
-def build_app(config: Config, notify: NotifyConfig) -> FastAPI:
+def build_app(config: Config, notify: NotifySettings) -> FastAPI:
     """The real application, with delivery settings suited to tests (fast retries)."""
     return create_app(config, notify_config=notify)
 
@@ -57,7 +57,7 @@ def notify_server(tmp_path_factory: pytest.TempPathFactory):
     config.server.data_dir = str(data)
     config.auth.admin_token = ADMIN_TOKEN
     config.telemetry.enabled = False
-    notify = NotifyConfig(max_attempts=1, backoff_base=0.05, poll_interval=0.2, webhook_timeout=1.0)
+    notify = NotifySettings(max_attempts=1, backoff_base=0.05, poll_interval=0.2, webhook_timeout=1.0)
     app = build_app(config, notify)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

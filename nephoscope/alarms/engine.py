@@ -38,7 +38,7 @@ from nephoscope.alarms.repository import (
     StateChange,
 )
 from nephoscope.alarms.windows import ALARM, OK, UNDETERMINED
-from nephoscope.config import AlarmsConfig
+from nephoscope.config import AlarmsSettings
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store import MetricStore, SeriesFilter
 from nephoscope.metrics.summary import Points
@@ -92,7 +92,7 @@ def record_of(alarm: Alarm, sub_states: list[str]) -> AlarmRecord:
 
 class AlarmEngine:
     def __init__(self, store: MetricStore, data_dir: Path, definitions: DefinitionStore, outbox: Outbox,
-                 settings: AlarmsConfig,
+                 settings: AlarmsSettings,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.definitions = definitions

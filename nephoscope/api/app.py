@@ -23,7 +23,7 @@ from nephoscope.api.native import admin, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
 from nephoscope.config import Config
-from nephoscope.notify import NotifyConfig
+from nephoscope.notify import NotifySettings
 from nephoscope.server.background import start_background
 from nephoscope.server.services import close_services, open_services
 from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
@@ -38,7 +38,7 @@ plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` h
 """
 
 
-def create_app(config: Config, demo_token: str | None = None, notify_config: NotifyConfig | None = None) -> FastAPI:
+def create_app(config: Config, demo_token: str | None = None, notify_config: NotifySettings | None = None) -> FastAPI:
     stats = RequestStats()
 
     @contextlib.asynccontextmanager

@@ -73,7 +73,7 @@ _HEARTBEAT = 30
 
 
 @dataclass
-class RabbitSettings:
+class BrokerSettings:
     """One broker to consume from."""
 
     url: str = "amqp://guest:guest@127.0.0.1:5672/"
@@ -81,7 +81,7 @@ class RabbitSettings:
     topics: list[str] = field(default_factory=lambda: ["notifications", "versioned_notifications"])
     queue_prefix: str = "nephoscope"
     prefetch: int = 1000  # unacked deliveries per connection (split over the topic queues)
-    batch_size: int = 250  # messages per sink call (a quarter of the window: see config.RabbitConfig)
+    batch_size: int = 250  # messages per sink call (a quarter of the window: see config.RabbitmqSettings)
     batch_seconds: float = 0.2  # ... or whatever is buffered after this long
     max_pending: int = 20000  # hard bound on unacked messages in memory (applied on top of prefetch)
     in_flight: int = 2  # batches a future-returning sink may hold at once (settled in order)
@@ -114,7 +114,7 @@ class RawMessage(NamedTuple):
     body: bytes
     exchange: str
     routing_key: str
-    broker: str  # RabbitSettings.name
+    broker: str  # BrokerSettings.name
     redelivered: bool = False
 
 
@@ -170,9 +170,9 @@ class NotificationConsumer:
     consumer keeps retrying); ``stop()`` drains what it holds into the sink and acknowledges it.
     """
 
-    def __init__(self, settings: RabbitSettings, sink: Sink) -> None:
+    def __init__(self, settings: BrokerSettings, sink: Sink) -> None:
         if not settings.topics or not settings.exchanges:
-            raise ValueError("RabbitSettings needs at least one topic and one exchange")
+            raise ValueError("BrokerSettings needs at least one topic and one exchange")
         if settings.batch_size < 1 or settings.in_flight < 1:
             raise ValueError("batch_size and in_flight must be >= 1")
         self.settings = settings
@@ -522,7 +522,7 @@ class NotificationConsumer:
 class ConsumerGroup:
     """One consumer per broker (e.g. per Nova cell), started and stopped together."""
 
-    def __init__(self, settings: Sequence[RabbitSettings], sink: Sink) -> None:
+    def __init__(self, settings: Sequence[BrokerSettings], sink: Sink) -> None:
         labels = [s.label for s in settings]
         if len(set(labels)) != len(labels):
             raise ValueError(f"brokers need distinct names to tell their messages apart: {labels}")

@@ -19,10 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from nephoscope.config import EventsConfig, RabbitConfig
+from nephoscope.config import EventsSettings, RabbitmqSettings
 from nephoscope.events.batch import EventBatch, from_bodies, from_events
 from nephoscope.events.catalog import Catalog
-from nephoscope.events.consumer import ConsumerGroup, RabbitSettings, RawMessage
+from nephoscope.events.consumer import BrokerSettings, ConsumerGroup, RawMessage
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.lifecycle import LifecycleMetrics
 from nephoscope.events.records import Event, Notification
@@ -41,7 +41,7 @@ def _queue_argument(value: str) -> object:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-def brokers(config: RabbitConfig) -> list[RabbitSettings]:
+def brokers(config: RabbitmqSettings) -> list[BrokerSettings]:
     """One consumer setting per configured broker URL (none when consuming is off)."""
     if not config.enabled:
         return []
@@ -49,7 +49,7 @@ def brokers(config: RabbitConfig) -> list[RabbitSettings]:
     if len(names) != len(config.urls):
         raise ValueError("rabbitmq.names must name every URL in rabbitmq.urls")
     arguments = {key: _queue_argument(value) for key, value in config.queue_arguments.items()}
-    return [RabbitSettings(url=url, name=name, exchanges=list(config.exchanges), topics=list(config.topics),
+    return [BrokerSettings(url=url, name=name, exchanges=list(config.exchanges), topics=list(config.topics),
                            queue_prefix=config.queue_prefix, prefetch=config.prefetch, batch_size=config.batch_size,
                            batch_seconds=config.batch_seconds, queue_arguments=dict(arguments))
             for url, name in zip(config.urls, names)]
@@ -65,9 +65,9 @@ class EventCounters:
 
 
 class EventService:
-    def __init__(self, data_dir: Path, brokers: list[RabbitSettings] | None = None,
-                 settings: EventsConfig | None = None, workers: int = RabbitConfig.workers, region: str = "") -> None:
-        self.settings = settings or EventsConfig()
+    def __init__(self, data_dir: Path, brokers: list[BrokerSettings] | None = None,
+                 settings: EventsSettings | None = None, workers: int = RabbitmqSettings.workers, region: str = "") -> None:
+        self.settings = settings or EventsSettings()
         definitions = [Path(p) for p in self.settings.definitions]
         self.catalog = Catalog.load(definitions or None)
         self.store = EventStore(data_dir, self.settings.memory_limit, self.settings.dedupe_ids,

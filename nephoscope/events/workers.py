@@ -40,7 +40,7 @@ from typing import Any
 
 from nephoscope.events.batch import EventBatch, from_bodies
 from nephoscope.events.catalog import Catalog
-from nephoscope.events.consumer import NotificationConsumer, RabbitSettings, RawMessage
+from nephoscope.events.consumer import BrokerSettings, NotificationConsumer, RawMessage
 from nephoscope.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def settle_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Connection, log_level: str) -> None:
+def worker_main(settings: BrokerSettings, definitions: Sequence[str], pipe: Connection, log_level: str) -> None:
     """The body of a worker process (``multiprocessing`` spawns it with these arguments)."""
     from nephoscope.logsetup import setup_logging
 
@@ -189,7 +189,7 @@ def worker_main(settings: RabbitSettings, definitions: Sequence[str], pipe: Conn
 
 @dataclass
 class _Worker:
-    settings: RabbitSettings
+    settings: BrokerSettings
     index: int
     process: Any = None
     pipe: Connection | None = None
@@ -206,7 +206,7 @@ class _Worker:
 class WorkerPool:
     """The server's worker processes for every broker, and the threads that store their batches."""
 
-    def __init__(self, brokers: Sequence[RabbitSettings], per_broker: int, store: Callable[[EventBatch], int],
+    def __init__(self, brokers: Sequence[BrokerSettings], per_broker: int, store: Callable[[EventBatch], int],
                  definitions: Sequence[str] = (), log_level: str | None = None) -> None:
         if per_broker < 1:
             raise ValueError("per_broker must be >= 1")

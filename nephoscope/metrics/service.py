@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nephoscope.config import ArchivePolicy, StoreConfig
+from nephoscope.config import ArchivePolicy, StoreSettings
 from nephoscope.errors import Rejected
 from nephoscope.metrics import query
 from nephoscope.metrics.ingest import native
@@ -28,7 +28,7 @@ def _refusal(error: Overloaded) -> Rejected:
 
 
 class MetricService:
-    def __init__(self, store: MetricStore, settings: StoreConfig) -> None:
+    def __init__(self, store: MetricStore, settings: StoreSettings) -> None:
         self.store = store
         self.settings = settings
         self.series_cache = SeriesCache()

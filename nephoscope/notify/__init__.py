@@ -11,10 +11,10 @@ from nephoscope.notify.model import (
                                      Delivery,
                                      DeliveryStats,
                                      NotificationMethod,
-                                     NotifyConfig,
+                                     NotifySettings,
 )
 from nephoscope.notify.outbox import Outbox, idempotency_key
 from nephoscope.notify.service import NotificationService
 
 __all__ = ["AlarmTransition", "Delivery", "DeliveryStats", "NotificationMethod", "NotificationService",
-           "NotifyConfig", "Outbox", "idempotency_key"]
+           "NotifySettings", "Outbox", "idempotency_key"]

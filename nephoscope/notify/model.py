@@ -1,6 +1,6 @@
 """The records of notification delivery: methods, alarm transitions, deliveries, counters.
 
-The settings are the ``[notify]`` section of the one configuration (``config.NotifyConfig``,
+The settings are the ``[notify]`` section of the one configuration (``config.NotifySettings``,
 overridable as ``NEPHOSCOPE_NOTIFY_<KEY>``, e.g. ``NEPHOSCOPE_NOTIFY_VALID_PERIODS=0,60,300``).
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from nephoscope.config import NotifyConfig
+from nephoscope.config import NotifySettings
 
-METHOD_TYPES = NotifyConfig().types
+METHOD_TYPES = NotifySettings().types
 """Registered notification method types, in the order ``/notification-methods/types`` lists them."""
 
 DELIVERY_STATUSES = ("pending", "failed", "delivered", "dead")

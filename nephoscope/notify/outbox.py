@@ -18,7 +18,7 @@ from nephoscope.notify.model import (
     AlarmTransition,
     Delivery,
     DeliveryStats,
-    NotifyConfig,
+    NotifySettings,
 )
 from nephoscope.notify.repository import Database, DeliveryRepository, MethodRepository
 from nephoscope.retry import backoff
@@ -37,7 +37,7 @@ def transition_key(transition: AlarmTransition) -> str:
 class Outbox:
     """Persistent deliveries and periodic schedules, plus the counters the worker keeps."""
 
-    def __init__(self, database: Database, config: NotifyConfig) -> None:
+    def __init__(self, database: Database, config: NotifySettings) -> None:
         self.config = config
         self.methods = MethodRepository(database)
         self.deliveries = DeliveryRepository(database)

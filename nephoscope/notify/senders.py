@@ -17,7 +17,7 @@ from email.utils import formatdate, make_msgid
 import httpx
 import orjson
 
-from nephoscope.notify.model import AlarmTransition, Delivery, NotifyConfig
+from nephoscope.notify.model import AlarmTransition, Delivery, NotifySettings
 
 PAGERDUTY_SEVERITY = {"CRITICAL": "critical", "HIGH": "error", "MEDIUM": "warning", "LOW": "info"}
 
@@ -141,7 +141,7 @@ def email_text(transition: AlarmTransition) -> str:
 class Senders:
     """The transports, sharing one HTTP client."""
 
-    def __init__(self, config: NotifyConfig) -> None:
+    def __init__(self, config: NotifySettings) -> None:
         self.config = config
         self._client: httpx.AsyncClient | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from nephoscope.notify.model import DeliveryStats, NotifyConfig
+from nephoscope.notify.model import DeliveryStats, NotifySettings
 from nephoscope.notify.outbox import Outbox
 from nephoscope.notify.repository import Database, DeliveryRepository, MethodRepository
 from nephoscope.notify.senders import Senders
@@ -15,8 +15,8 @@ from nephoscope.notify.worker import DeliveryWorker
 class NotificationService:
     """Opens ``<data_dir>/alarms.sqlite``; ``start()``/``stop()`` run the delivery worker."""
 
-    def __init__(self, data_dir: Path, config: NotifyConfig | None = None) -> None:
-        self.config = config or NotifyConfig()
+    def __init__(self, data_dir: Path, config: NotifySettings | None = None) -> None:
+        self.config = config or NotifySettings()
         self.database = Database(Path(data_dir))
         self.methods = MethodRepository(self.database)
         self.outbox = Outbox(self.database, self.config)

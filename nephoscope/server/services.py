@@ -21,7 +21,7 @@ from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
-from nephoscope.notify import NotificationService, NotifyConfig
+from nephoscope.notify import NotificationService, NotifySettings
 from nephoscope.telemetry.requests import RequestStats
 
 
@@ -47,7 +47,7 @@ class Services:
         return self.notifications.methods.get(tenant, method_id) is not None
 
 
-async def open_services(config: Config, notify_config: NotifyConfig | None = None,
+async def open_services(config: Config, notify_config: NotifySettings | None = None,
                         request_stats: RequestStats | None = None) -> Services:
     """Build and start every service (blocking work runs in threads)."""
     keys = KeyStore(config.data_path)

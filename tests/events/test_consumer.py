@@ -31,7 +31,7 @@ import pytest
 
 from nephoscope.events.batch import from_bodies
 from nephoscope.events.catalog import Catalog
-from nephoscope.events.consumer import ConsumerGroup, NotificationConsumer, RabbitSettings, RawMessage
+from nephoscope.events.consumer import BrokerSettings, ConsumerGroup, NotificationConsumer, RawMessage
 from nephoscope.events.store import EventQuery, EventStore
 from nephoscope.tenancy import ALL_TENANTS
 from tests.support.notifications import oslo_v2
@@ -200,10 +200,10 @@ async def until(predicate: Callable[[], bool], timeout: float = 20, what: str = 
         await asyncio.sleep(0.02)
 
 
-def settings_for(vhost: str, **overrides) -> RabbitSettings:
+def settings_for(vhost: str, **overrides) -> BrokerSettings:
     base = {"url": amqp_url(vhost), "exchanges": ["nova", "neutron"], "name": "cell1", "batch_seconds": 0.05,
             "reconnect_max": 2.0}
-    return RabbitSettings(**{**base, **overrides})
+    return BrokerSettings(**{**base, **overrides})
 
 
 # -- tests -----------------------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def test_consumer_group_reads_every_cell(vhosts: Callable[[], str]) -> None:
 
     asyncio.run(scenario())
     with pytest.raises(ValueError):
-        ConsumerGroup([RabbitSettings(name="a"), RabbitSettings(name="a")], StoreSink())
+        ConsumerGroup([BrokerSettings(name="a"), BrokerSettings(name="a")], StoreSink())
 
 
 def test_unreachable_broker_does_not_crash_and_stop_is_prompt() -> None:
@@ -546,7 +546,7 @@ def test_unreachable_broker_does_not_crash_and_stop_is_prompt() -> None:
         port = probe.getsockname()[1]
 
     async def scenario() -> None:
-        consumer = NotificationConsumer(RabbitSettings(url=f"amqp://guest:guest@127.0.0.1:{port}/", reconnect_max=0.5),
+        consumer = NotificationConsumer(BrokerSettings(url=f"amqp://guest:guest@127.0.0.1:{port}/", reconnect_max=0.5),
                                         StoreSink())
         consumer.start()
         assert not await asyncio.to_thread(consumer.wait_connected, 1.0)

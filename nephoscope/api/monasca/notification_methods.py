@@ -21,7 +21,7 @@ from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
-from nephoscope.config import NotifyConfig
+from nephoscope.config import NotifySettings
 from nephoscope.notify.model import DELIVERY_STATUSES, Delivery, NotificationMethod
 from nephoscope.notify.repository import SORT_FIELDS, DuplicateName
 from nephoscope.notify.validation import InvalidMethod, MethodFields, parse
@@ -56,7 +56,7 @@ async def _body(request: Request, limit: int) -> object:
     return parse_json(await read_body(request.stream(), request.headers.get("content-length"), limit))
 
 
-def _fields(config: NotifyConfig, body: object, required: tuple[str, ...],
+def _fields(config: NotifySettings, body: object, required: tuple[str, ...],
             base: NotificationMethod | None = None) -> MethodFields:
     try:
         return parse(body, config.types, config.valid_periods, required=required, base=base)

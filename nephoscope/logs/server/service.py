@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.config import LogsConfig
+from nephoscope.config import LogsSettings
 from nephoscope.logs.processing.pipeline import LogPipeline
 from nephoscope.logs.processing.rules import load_rules
 from nephoscope.logs.processing.scheduling import Explanation, explain
@@ -50,10 +50,10 @@ class LogCounters:
 
 
 class LogService:
-    def __init__(self, data_dir: Path, settings: LogsConfig | None = None, metrics: MetricService | None = None,
+    def __init__(self, data_dir: Path, settings: LogsSettings | None = None, metrics: MetricService | None = None,
                  region: str = "", failures: Callable[[list[dict]], int] | None = None,
                  owned: Callable[[str], tuple[str, ...]] | None = None) -> None:
-        self.settings = settings or LogsConfig()
+        self.settings = settings or LogsSettings()
         self.region = region
         directory = Path(data_dir) / "logs"
         directory.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from nephoscope.config import StoreConfig
+from nephoscope.config import StoreSettings
 from nephoscope.metrics.store.chunkcache import ChunkCache
 from nephoscope.metrics.store.codec import ChunkColumns, decode_chunks, encode_chunks
 from nephoscope.metrics.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
@@ -42,7 +42,7 @@ ROLLUP_WINDOWS_MS = {60: DAY_MS, 3600: 30 * DAY_MS, 86_400: 360 * DAY_MS}
 PARTITION_ROWS = 2_000_000
 
 
-def window_ms(resolution: int, config: StoreConfig) -> int:
+def window_ms(resolution: int, config: StoreSettings) -> int:
     return config.raw_window * 1000 if resolution == 0 else ROLLUP_WINDOWS_MS[resolution]
 
 
@@ -113,7 +113,7 @@ def replace_buckets(existing: Points, buckets: Points) -> Points:
 
 
 class Compactor:
-    def __init__(self, database: Database, config: StoreConfig) -> None:
+    def __init__(self, database: Database, config: StoreSettings) -> None:
         self.database = database
         self.config = config
 
