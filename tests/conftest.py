@@ -157,8 +157,8 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
 
 @pytest.fixture
 def receiver():
-    """A real HTTP receiver (tests/receivers.py) recording every POST."""
-    from tests.receivers import Receiver
+    """A real HTTP receiver (tests/support/receivers.py) recording every POST."""
+    from tests.support.receivers import Receiver
 
     running = Receiver().start()
     yield running

@@ -20,6 +20,6 @@ Adding a page: a module under ``js/pages/`` exporting ``{ title, render(view, ct
 line in ``PAGES`` of ``js/app.js``. ``ctx`` makes the page's requests (cancelled when the user
 leaves), runs its timers (``ctx.every``), shows errors (``ctx.failed``) and carries the
 session's scope (``ctx.session.tenant()``). Text from the API goes in through ``dom.h()``,
-which only ever sets text (``svg.s()`` likewise for SVG). Tests: ``tests/test_web*.py`` (a real
+which only ever sets text (``svg.s()`` likewise for SVG). Tests: ``tests/web/`` (a real
 Chromium against a real server).
 """

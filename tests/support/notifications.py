@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
-from tests.conftest import shared_data
+from tests.conftest import missing, shared_data
 
 SAMPLES = shared_data("nova-notification-samples")
 PROJECT = "6f70656e737461636b20342065766572"  # the project id in nova's samples
@@ -204,3 +205,27 @@ OTHER_SERVICES = [
     ("identity.keystone-1", "identity.project.created", {"resource_info": "proj-new"},
      "keystone", "project", "proj-new", ADMIN_PROJECT, {}),
 ]
+
+
+NOVA_PROJECT = "6f70656e737461636b20342065766572"  # the project id in nova's notification samples
+NOVA_INSTANCE = "178b0921-8f85-4257-88b6-2e743b5a975c"  # the instance uuid in most of them
+
+
+def nova_samples() -> dict[str, dict]:
+    """nova's published notification samples by name (``instance-create-error``…), or skip/fail."""
+    samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
+    if not samples:
+        missing(f"nova's notification samples are not at {SAMPLES}", "see ../shared/data/README")
+    return samples
+
+
+def nova_notification(sample: dict, project: str, request_id: str, instance: str = NOVA_INSTANCE,
+                      seconds_ago: float = 60, replace: dict[str, str] | None = None) -> dict:
+    """A sample as oslo.messaging sends it, moved to ``project`` and ``instance``, stamped
+    ``seconds_ago``; ``replace`` swaps any other text of the sample (hostile names, messages)."""
+    text = json.dumps(sample).replace(NOVA_PROJECT, project).replace(NOVA_INSTANCE, instance)
+    for old, new in (replace or {}).items():
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    body = notification(json.loads(text), project=project, request_id=request_id)
+    body["timestamp"] = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(time.time() - seconds_ago))
+    return body

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from nephoscope.errors import IngestError
+from nephoscope.errors import Rejected
 from nephoscope.logs.processing.sources import Source
 
 _FORBIDDEN = set("><={}()'\",;&")
@@ -74,21 +74,21 @@ def _json(body: bytes) -> object:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise IngestError(400, f"the body is not valid JSON: {error}") from None
+        raise Rejected(400, f"the body is not valid JSON: {error}") from None
 
 
 def decode_monasca(body: bytes) -> LogGroups:
     document = _json(body)
     if not isinstance(document, dict) or "logs" not in document:
-        raise IngestError(422, "Logs not found: the body must be an object with a 'logs' list")
+        raise Rejected(422, "Logs not found: the body must be an object with a 'logs' list")
     logs = document["logs"]
     if not isinstance(logs, list):
-        raise IngestError(422, "logs must be a list of {message, dimensions} objects")
+        raise Rejected(422, "logs must be a list of {message, dimensions} objects")
     if len(logs) > MAX_LINES:
-        raise IngestError(413, f"at most {MAX_LINES} logs per request")
+        raise Rejected(413, f"at most {MAX_LINES} logs per request")
     common, problem = _dimensions(document.get("dimensions"), "dimensions")
     if problem:
-        raise IngestError(422, problem)
+        raise Rejected(422, problem)
     result = LogGroups()
     sources: dict[tuple, Source] = {}
     for index, item in enumerate(logs):
@@ -120,14 +120,14 @@ def _native_source(raw: object, where: str) -> Source:
     if raw is None:
         return Source()
     if not isinstance(raw, dict):
-        raise IngestError(422, f"{where}: source must be an object with any of {', '.join(_SOURCE_FIELDS)}")
+        raise Rejected(422, f"{where}: source must be an object with any of {', '.join(_SOURCE_FIELDS)}")
     unknown = set(raw) - set(_SOURCE_FIELDS)
     if unknown:
-        raise IngestError(422, f"{where}: unknown source field(s) {', '.join(sorted(unknown))} "
+        raise Rejected(422, f"{where}: unknown source field(s) {', '.join(sorted(unknown))} "
                                f"(known: {', '.join(_SOURCE_FIELDS)})")
     for name, value in raw.items():
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_VALUE):
-            raise IngestError(422, f"{where}.{name}: must be a string of 1 to {MAX_VALUE} characters")
+            raise Rejected(422, f"{where}.{name}: must be a string of 1 to {MAX_VALUE} characters")
     return Source(**{name: raw.get(name) for name in _SOURCE_FIELDS})
 
 
@@ -139,25 +139,25 @@ def decode_native(body: bytes, content_type: str | None, query: Mapping[str, str
         text = body.decode("utf-8", "replace")
         lines = [line for line in text.split("\n") if line]
         if len(lines) > MAX_LINES:
-            raise IngestError(413, f"at most {MAX_LINES} lines per request")
+            raise Rejected(413, f"at most {MAX_LINES} lines per request")
         for line in lines:
             result.add(source, line.rstrip("\r"))
         return result
     if kind != "application/json":
-        raise IngestError(415, "Content-Type must be application/json or text/plain")
+        raise Rejected(415, "Content-Type must be application/json or text/plain")
     document = _json(body)
     items = document if isinstance(document, list) else [document]
     total = 0
     for index, item in enumerate(items):
         where = f"[{index}]" if isinstance(document, list) else "body"
         if not isinstance(item, dict) or not isinstance(item.get("lines"), list):
-            raise IngestError(422, f"{where}: must be an object with a 'lines' list (and an optional 'source')")
+            raise Rejected(422, f"{where}: must be an object with a 'lines' list (and an optional 'source')")
         source = _native_source(item.get("source"), f"{where}.source")
         for number, line in enumerate(item["lines"]):
             if not isinstance(line, str):
-                raise IngestError(422, f"{where}.lines[{number}]: must be a string")
+                raise Rejected(422, f"{where}.lines[{number}]: must be a string")
             result.add(source, line)
         total += len(item["lines"])
         if total > MAX_LINES:
-            raise IngestError(413, f"at most {MAX_LINES} lines per request")
+            raise Rejected(413, f"at most {MAX_LINES} lines per request")
     return result

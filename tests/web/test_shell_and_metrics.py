@@ -9,150 +9,21 @@ browser tests skip, except under ``CI=true``, where they fail: CI must run them.
 ``NEPHOSCOPE_SCREENSHOT_DIR`` set, the tests save screenshots of the pages there
 (``docs/screenshots/`` holds the committed ones).
 
-The fixtures and helpers here (``browser``, ``page``, ``connect``, ``assert_clean``,
-``screenshot``) are shared by the other ``tests/test_web_*.py`` modules.
+The fixtures (``browser``, ``page``) are in ``tests/web/conftest.py``; the helpers (``connect``,
+``assert_clean``, ``screenshot``) in ``tests/support/browser.py``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, missing, now_ms, wait_for
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-STATIC = ROOT / "nephoscope" / "web" / "static"
-METRIC = "webtest.cpu_perc"
-HOSTS = ("web-1", "web-2", "web-3")
-TIMEOUT_MS = 20_000
-VIEWPORT = {"width": 1366, "height": 900}  # a laptop screen
-PAGES = {"Overview": "Overview", "Metrics": "Metrics", "Alarms": "Alarms", "Events": "Events", "Logs": "Logs",
-         "Traces": "Traces"}
-
-
-# ------------------------------------------------------------------ shared fixtures and helpers
-
-def _unavailable(reason: str) -> None:
-    missing(reason, "apt-get install -y chromium; pip install -e '.[test]' for playwright")
-
-
-def _chromium() -> str | None:
-    explicit = os.environ.get("NEPHOSCOPE_CHROMIUM")
-    candidates = [explicit] if explicit else ["/usr/bin/chromium", shutil.which("chromium"),
-                                              shutil.which("chromium-browser")]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright Python package is not installed")
-    path = _chromium()
-    if path is None:
-        _unavailable("no Chromium binary (apt-get install chromium gives /usr/bin/chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-# Content-Security-Policy violations would mean something on the page tried to run or load what
-# the policy forbids (inline handlers, injected markup): recorded, and asserted absent.
-_WATCH_CSP = """document.addEventListener('securitypolicyviolation', (e) => {
-  (window.__csp = window.__csp || []).push(`${e.violatedDirective} ${e.blockedURI}`);
-});"""
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT, timezone_id="America/New_York")  # the page must show UTC anyway
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.add_init_script(_WATCH_CSP)
-    yield page
-    context.close()
-
-
-def connect(page, server, token: str, expect_dashboard: bool = True) -> None:
-    """Open the dashboard and give it a token through the form, as a person would."""
-    from playwright.sync_api import expect
-
-    page.goto(server.url + "/ui/")
-    page.fill("#token-input", token)
-    page.click("#token-submit")
-    if expect_dashboard:
-        expect(page.locator("#nav")).to_be_visible()
-
-
-def go(page, route: str) -> None:
-    """Navigate inside the app (a hash change, as the nav links do)."""
-    page.evaluate("(route) => { location.hash = route; }", route)
-
-
-def assert_clean(page) -> None:
-    """No uncaught script error and no Content-Security-Policy violation happened on the page."""
-    assert page.errors == []
-    assert page.evaluate("window.__csp || []") == []
-
-
-def screenshot(page, name: str, full_page: bool = False) -> None:
-    """Save a screenshot when NEPHOSCOPE_SCREENSHOT_DIR says where (docs/screenshots/ for the README)."""
-    folder = os.environ.get("NEPHOSCOPE_SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.wait_for_timeout(300)  # let charts finish their first paint
-        page.screenshot(path=str(Path(folder) / name), full_page=full_page)
-
-
-def wait_for_names(server, token: str, *names: str, tenant: str | None = None) -> None:
-    params = {"tenant_id": tenant} if tenant else {}
-    with server.client(token) as client:
-        wait_for(lambda: all(n in client.get("/v2.0/metrics/names", params=params).text for n in names),
-                 timeout=30, what=f"metrics {names} to become visible")
-
-
-# ------------------------------------------------------------------ data
-
-NOVA_PROJECT = "6f70656e737461636b20342065766572"  # the project id in nova's notification samples
-NOVA_INSTANCE = "178b0921-8f85-4257-88b6-2e743b5a975c"  # the instance uuid in most of them
-
-
-def nova_samples() -> dict[str, dict]:
-    """nova's published notification samples by name (``instance-create-error``…), or skip/fail."""
-    from tests.support.notifications import SAMPLES, load_samples
-
-    samples = {name.removesuffix(".json"): sample for name, sample in load_samples().items()}
-    if not samples:
-        missing(f"nova's notification samples are not at {SAMPLES}", "see ../shared/data/README")
-    return samples
-
-
-def nova_notification(sample: dict, project: str, request_id: str, instance: str = NOVA_INSTANCE,
-                      seconds_ago: float = 60, replace: dict[str, str] | None = None) -> dict:
-    """A sample as oslo.messaging sends it, moved to ``project`` and ``instance``, stamped
-    ``seconds_ago``; ``replace`` swaps any other text of the sample (hostile names, messages)."""
-    import json
-
-    from tests.support.notifications import notification
-
-    text = json.dumps(sample).replace(NOVA_PROJECT, project).replace(NOVA_INSTANCE, instance)
-    for old, new in (replace or {}).items():
-        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
-    body = notification(json.loads(text), project=project, request_id=request_id)
-    body["timestamp"] = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(time.time() - seconds_ago))
-    return body
+from tests.conftest import now_ms
+from tests.support.browser import HOSTS, METRIC, PAGES, STATIC, assert_clean, connect, go, screenshot, wait_for_names
 
 
 @pytest.fixture(scope="module")

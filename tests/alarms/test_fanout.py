@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nephoscope.alarms import routes as routes_module
+from nephoscope.alarms import fanout as fanout_module
 from nephoscope.alarms.fanout import Routes
 
 pairs = st.lists(st.tuples(st.integers(-5, 40), st.integers(0, 30)), max_size=60)
@@ -19,7 +19,7 @@ pairs = st.lists(st.tuples(st.integers(-5, 40), st.integers(0, 30)), max_size=60
                 max_size=8),
        st.lists(st.integers(-5, 45), max_size=50), st.integers(1, 8))
 def test_routes_agree_with_a_dictionary(changes, batch, tail_limit) -> None:  # noqa: ANN001
-    routes_module._TAIL_LIMIT, saved = tail_limit, routes_module._TAIL_LIMIT  # exercise merges often
+    fanout_module._TAIL_LIMIT, saved = tail_limit, fanout_module._TAIL_LIMIT  # exercise merges often
     try:
         routes, reference = Routes(), defaultdict(set)
         for kind, argument in changes:
@@ -37,4 +37,4 @@ def test_routes_agree_with_a_dictionary(changes, batch, tail_limit) -> None:  # 
         assert got == expected
         assert len(routes) == sum(len(t) for t in reference.values())
     finally:
-        routes_module._TAIL_LIMIT = saved
+        fanout_module._TAIL_LIMIT = saved

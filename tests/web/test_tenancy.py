@@ -15,19 +15,10 @@ import uuid
 
 import pytest
 
-from tests import test_web
 from tests.conftest import now_ms, wait_for
-from tests.test_web import (
-    assert_clean,
-    connect,
-    go,
-    nova_notification,
-    nova_samples,
-    wait_for_names,
-)
-from tests.test_web_logs import boot_failure, crossing
-
-browser, page = test_web.browser, test_web.page  # the shared browser fixtures
+from tests.support.browser import assert_clean, connect, go, wait_for_names
+from tests.support.cloud_logs import boot_failure, crossing
+from tests.support.notifications import nova_notification, nova_samples
 
 COLORS = ("red", "blue")
 INSTANCES = {"red": "aaaaaaaa-0000-4000-8000-00000000000a", "blue": "bbbbbbbb-0000-4000-8000-00000000000b"}

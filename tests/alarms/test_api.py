@@ -23,7 +23,7 @@ from nephoscope.alarms.repository import (
     StateChange,
 )
 from tests.conftest import ServerProcess
-from tests.monasca_cli import MonascaCLI
+from tests.support.monasca_cli import MonascaCLI
 
 A, B = "alarms-proj-a", "alarms-proj-b"
 T = 1_700_000_000  # 2023-11-14T22:13:20Z

@@ -29,8 +29,8 @@ from nephoscope.agent.spool import EncodedBatch, Spool
 from nephoscope.config import ConfigError
 from nephoscope.metrics.ingest import native
 from tests.conftest import ROOT, ServerProcess, wait_for
-from tests.receivers import Receiver
 from tests.support.agent import agent_config
+from tests.support.receivers import Receiver
 
 # -- aggregation ---------------------------------------------------------------------------------------
 

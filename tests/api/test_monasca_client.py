@@ -33,7 +33,14 @@ from keystoneauth1.exceptions import http as ks_http
 
 try:  # tests/ as a package (tests/__init__.py) or as a plain rootdir-relative directory
     from tests.conftest import ServerProcess
-    from tests.monasca_cli import MonascaCLI, expected_statistics, iso_millis, iso_seconds, library_client, next_offset
+    from tests.support.monasca_cli import (
+        MonascaCLI,
+        expected_statistics,
+        iso_millis,
+        iso_seconds,
+        library_client,
+        next_offset,
+    )
 except ImportError:  # pragma: no cover - depends on how pytest was configured
     from conftest import ServerProcess
     from monasca_cli import MonascaCLI, expected_statistics, iso_millis, iso_seconds, library_client, next_offset

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, wait_for
-from tests.monasca_cli import MonascaCLI
-from tests.receivers import Receiver
+from tests.support.monasca_cli import MonascaCLI
+from tests.support.receivers import Receiver
 
 pytestmark = pytest.mark.timeout(120)
 

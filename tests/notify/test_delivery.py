@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from nephoscope.notify import AlarmTransition, NotificationService, NotifySettings
 from nephoscope.notify.model import NotificationMethod
 from tests.conftest import free_port, wait_for
-from tests.receivers import Receiver
+from tests.support.receivers import Receiver
 
 pytestmark = pytest.mark.timeout(60)
 

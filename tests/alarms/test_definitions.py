@@ -149,7 +149,7 @@ def test_tenancy_and_roles(api) -> None:  # noqa: ANN001
 
 
 def test_monasca_cli_alarm_definition_and_notification_commands(shared_server: ServerProcess) -> None:
-    from tests.monasca_cli import MonascaCLI
+    from tests.support.monasca_cli import MonascaCLI
 
     cli = MonascaCLI(f"{shared_server.url}/v2.0", shared_server.create_key("defs-cli", "monasca-user"))
     method = cli.ok("notification-create", "scale-out", "WEBHOOK", "http://127.0.0.1:9/hook", "--period", "60",

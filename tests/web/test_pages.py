@@ -14,20 +14,10 @@ import time
 
 import pytest
 
-from tests import test_web
 from tests.conftest import ServerProcess, wait_for
-from tests.test_web import (
-    assert_clean,
-    connect,
-    go,
-    nova_notification,
-    nova_samples,
-    screenshot,
-    wait_for_names,
-)
-from tests.test_web_logs import attach_failure, boot_failure, post_cloud_logs
-
-browser, page = test_web.browser, test_web.page  # the shared browser fixtures
+from tests.support.browser import assert_clean, connect, go, screenshot, wait_for_names
+from tests.support.cloud_logs import attach_failure, boot_failure, post_cloud_logs
+from tests.support.notifications import nova_notification, nova_samples
 
 HYPERVISORS, PER_HYPERVISOR = 6, 5
 PROJECT = "demo-project-a"

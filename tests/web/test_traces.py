@@ -1,17 +1,14 @@
 """The Traces pages in a real browser against a real server: a request followed across nova,
 glance and neutron; failing requests with the banner that says where; the scheduling explanation
 with the filter that removed every host; and the links that lead there from failure cards and
-log lines. The log lines are oslo.log's own (see tests/test_web_logs.py)."""
+log lines. The log lines are oslo.log's own (see tests/support/cloud_logs.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests import test_web
-from tests.test_web import assert_clean, connect, go, screenshot
-from tests.test_web_logs import attach_failure, boot_failure, crossing, post_cloud_logs
-
-browser, page = test_web.browser, test_web.page  # the shared browser fixtures
+from tests.support.browser import assert_clean, connect, go, screenshot
+from tests.support.cloud_logs import attach_failure, boot_failure, crossing, post_cloud_logs
 
 PROJECT = "project-traces"
 
