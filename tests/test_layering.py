@@ -203,3 +203,12 @@ def test_every_package_says_what_it_owns_and_may_import(package: str) -> None:
     doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text())) or ""
     assert len(doc.split()) >= 15, f"nephoscope/{package}/__init__.py needs a docstring saying what it owns"
     assert "import" in doc.lower(), f"nephoscope/{package}/__init__.py must say what it may import"
+
+
+def test_handlers_reach_the_services_through_the_one_dependency() -> None:
+    """``app.state`` holds the container; only ``api.deps`` (and the app and health check that run
+    before the services exist) read it."""
+    allowed = {"nephoscope.api.deps", "nephoscope.api.app", "nephoscope.api.native.health"}
+    offenders = [name for name, path in ((module_name(p), p) for p in PACKAGE.rglob("*.py"))
+                 if "app.state." in path.read_text() and name not in allowed and _package(name) in ("api", "web")]
+    assert offenders == []

@@ -1,4 +1,4 @@
-"""What the API reaches as ``app.state.notifications``: methods, outbox and worker together."""
+"""What the API reaches as ``Services.notifications``: methods, outbox and worker together."""
 
 from __future__ import annotations
 

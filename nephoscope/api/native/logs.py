@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from nephoscope.api import responses
 from nephoscope.api.bodies import decode_content, read_body
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
@@ -26,6 +27,7 @@ from nephoscope.auth.policy import Action, effective_tenant, read_scope
 from nephoscope.logs.processing.schema import CATEGORIES
 from nephoscope.logs.server.store import LogQuery
 from nephoscope.logs.server.wire import decode_native
+from nephoscope.server.services import Services
 from nephoscope.tenancy import ALL_TENANTS, Principal
 
 router = APIRouter(prefix="/v1", tags=["Logs"])
@@ -36,21 +38,21 @@ TenantId = Annotated[str | None, Query(description="another project (delegates a
 _HIDDEN = ("scope",)
 
 
-def visibility(request: Request, principal: Principal, scope: str) -> tuple[LogQuery, bool]:
+def visibility(services: Services, principal: Principal, scope: str) -> tuple[LogQuery, bool]:
     """What the caller may read of the logs in ``scope``, and whether it is an operator (admins,
     or anyone reading every project)."""
     operator = principal.is_admin or scope == ALL_TENANTS
-    return request.app.state.logs.policy(scope, operator), operator
+    return services.logs.policy(scope, operator), operator
 
 
-def _query(request: Request, principal: Principal, scope: str) -> LogQuery:
+def _query(request: Request, services: Services, principal: Principal, scope: str) -> LogQuery:
     start_ms, end_ms = params.time_range(request, start_required=False)
     get = request.query_params.get
     category = get("category") or None
     if category is not None and category not in CATEGORIES:
         raise unprocessable(f"category must be one of {', '.join(CATEGORIES)}", "category")
     level = (get("level") or "").upper() or None
-    policy, _ = visibility(request, principal, scope)
+    policy, _ = visibility(services, principal, scope)
     return dataclasses.replace(
         policy, start_ms=start_ms, end_ms=end_ms, service=get("service") or None, host=get("host") or None,
         level=level, category=category, template_id=get("template_id") or None, request_id=get("request_id") or None,
@@ -85,17 +87,18 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "lines": {"type": "array", "items": {"type": "string"}}}}},
                  "text/plain": {"schema": {"type": "string"}}}}})
 async def post_logs(request: Request, tenant_id: str | None = None,
-                    principal: Principal = Depends(allowed(Action.WRITE_METRICS))) -> Response:
+                    principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                    services: Services = Depends(get_services)) -> Response:
     """``{"source": {"service", "component", "host", "region", "path"}, "lines": [...]}`` (or a list
     of them), or the lines as ``text/plain`` with the source in the query string. Lines are parsed
     as whatever they are (oslo.log text or JSON, access lines, syslog); a traceback's lines become
     one record. 204 once stored durably."""
     tenant = effective_tenant(principal, tenant_id)
-    limits = request.app.state.config.limits
+    limits = services.config.limits
     body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     groups = decode_native(body, request.headers.get("content-type"), request.query_params)
-    service = request.app.state.logs
+    service = services.logs
     for source, lines in groups.groups.items():
         await run_in_threadpool(service.ingest, lines, source, tenant)
     return Response(status_code=204)
@@ -106,15 +109,16 @@ async def search_logs(request: Request, principal: Reader, tenant_id: TenantId =
                       host: Text = None, level: Text = None, category: Text = None, template_id: Text = None,
                       request_id: Text = None, resource_id: Text = None, logger: Text = None, q: Text = None,
                       start_time: Text = None, end_time: Text = None, offset: Text = None, limit: Text = None,
-                      facets: Text = None) -> Response:
+                      facets: Text = None,
+                      services: Services = Depends(get_services)) -> Response:
     """Filters: time range (ISO 8601), ``service``, ``host``, ``level``, ``category`` (error,
     telemetry, noise, audit, info), ``template_id``, ``request_id`` (the request id or the global
     one), ``resource_id`` (an instance, a volume or any UUID in the message), ``logger``, ``q`` (text
     in the message). ``facets=false`` leaves out the counts."""
     scope = read_scope(principal, tenant_id)
-    query = _query(request, principal, scope)
-    page_size = params.limit(request, min(request.app.state.config.limits.page_limit, 1000))
-    store = request.app.state.logs.store
+    query = _query(request, services, principal, scope)
+    page_size = params.limit(request, min(services.config.limits.page_limit, 1000))
+    store = services.logs.store
     found = await run_in_threadpool(store.search, scope, query, _after(offset), page_size + 1)
     rows = found.to_pylist()
     page = rows[:page_size]
@@ -131,10 +135,11 @@ async def search_logs(request: Request, principal: Reader, tenant_id: TenantId =
 @router.get("/logs/templates", summary="Log templates seen, with counts and categories")
 async def templates(request: Request, principal: Reader, tenant_id: TenantId = None, service: Text = None,
                     category: Text = None, start_time: Text = None, end_time: Text = None,
-                    limit: Text = None) -> Response:
+                    limit: Text = None,
+                    services: Services = Depends(get_services)) -> Response:
     scope = read_scope(principal, tenant_id)
-    query = _query(request, principal, scope)
-    found = await run_in_threadpool(request.app.state.logs.store.templates, scope, query,
+    query = _query(request, services, principal, scope)
+    found = await run_in_threadpool(services.logs.store.templates, scope, query,
                                     params.limit(request, 1000))
     for row in found:
         row["first_seen"], row["last_seen"] = millis_text([row.pop("first_ms"), row.pop("last_ms")])
@@ -143,11 +148,12 @@ async def templates(request: Request, principal: Reader, tenant_id: TenantId = N
 
 @router.get("/logs/hygiene", summary="Log hygiene per service: volume by category, noise, missing request ids")
 async def hygiene(request: Request, principal: Reader, tenant_id: TenantId = None, service: Text = None,
-                  start_time: Text = None, end_time: Text = None) -> Response:
+                  start_time: Text = None, end_time: Text = None,
+                  services: Services = Depends(get_services)) -> Response:
     """Per service over the range: records by category, the noise share, the share of parsed records
     without a request id, the unparsed share, physical lines, bytes and the top templates — what
     its logging should change (the report ``nephoscope logs classify`` prints for files)."""
     scope = read_scope(principal, tenant_id)
-    query = _query(request, principal, scope)
-    report = await run_in_threadpool(request.app.state.logs.store.hygiene, scope, query)
+    query = _query(request, services, principal, scope)
+    report = await run_in_threadpool(services.logs.store.hygiene, scope, query)
     return responses.json_response({"elements": msgspec.to_builtins(report.services)})

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nephoscope.api import responses
+from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.native.logs import visibility
@@ -25,6 +26,7 @@ from nephoscope.auth.policy import Action, read_scope
 from nephoscope.events.store import EventQuery
 from nephoscope.logs.processing.scheduling import SCHEDULING_EVENTS, with_notifications
 from nephoscope.logs.processing.traces import to_document
+from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
@@ -33,17 +35,18 @@ TenantId = Annotated[str | None, Query(description="another project (delegates a
 
 
 @router.get("/traces/{request_id}", summary="One request's timeline across services, from any of its ids")
-async def get_trace(request: Request, request_id: str, principal: Reader, tenant_id: TenantId = None) -> Response:
+async def get_trace(request: Request, request_id: str, principal: Reader, tenant_id: TenantId = None,
+                    services: Services = Depends(get_services)) -> Response:
     """Every log line of the request chain (request ids linked by global request ids, nova's RPC
     context and keystoneauth's "used request id" lines) in time order, with the time between steps,
     the services and hosts crossed, and the first true error; the notifications of the chain too."""
     scope = read_scope(principal, tenant_id)
-    policy, _ = visibility(request, principal, scope)
-    trace = await run_in_threadpool(request.app.state.logs.trace, request_id, scope, policy)
+    policy, _ = visibility(services, principal, scope)
+    trace = await run_in_threadpool(services.logs.trace, request_id, scope, policy)
     if not trace.steps:
         raise ApiError(404, f"no log line of request {request_id} is visible to this project", "Not Found",
                        "request_id")
-    events = request.app.state.events.store
+    events = services.events.store
     notifications = []
     for chain_id in trace.request_ids[:50]:
         notifications += await run_in_threadpool(events.query, scope, EventQuery(request_id=chain_id), None, 100)
@@ -60,15 +63,16 @@ async def get_trace(request: Request, request_id: str, principal: Reader, tenant
 
 @router.get("/scheduling/{instance_id}", summary="Why an instance was (not) scheduled: filter by filter")
 async def get_scheduling(request: Request, instance_id: str, principal: Reader,
-                         tenant_id: TenantId = None) -> Response:
+                         tenant_id: TenantId = None,
+                         services: Services = Depends(get_services)) -> Response:
     """From nova-scheduler's and nova-conductor's lines: placement's answer, each filter's hosts
     before and after (and, for operators, which hosts it removed), and the reason in plain words;
     the scheduler's and conductor's notifications about the instance beside them (``events``)."""
     scope = read_scope(principal, tenant_id)
-    policy, operator = visibility(request, principal, scope)
-    explanation = await run_in_threadpool(request.app.state.logs.explain_scheduling, instance_id, scope, policy)
+    policy, operator = visibility(services, principal, scope)
+    explanation = await run_in_threadpool(services.logs.explain_scheduling, instance_id, scope, policy)
     # The scheduler's and conductor's notifications about the instance join the lines.
-    store = request.app.state.events.store
+    store = services.events.store
     found = await run_in_threadpool(store.query, scope, EventQuery(resource_id=instance_id), None, 200)
     notes = [event for event in found if event.event_type.startswith(SCHEDULING_EVENTS)]
     failures = await run_in_threadpool(store.failures, scope, instance_id)
