@@ -297,3 +297,16 @@ def test_stats_count_series_and_accepted_points(store: MetricStore) -> None:
     report = store.compact(force=True)
     assert {"windows", "points", "chunks"} <= set(report)
     assert isinstance(store.storage_report(), dict)
+
+
+def test_a_repeated_find_sees_series_written_since(store: MetricStore) -> None:
+    start = recent_hour()
+    write(store, cpu("h1"), np.array([start]), np.array([1.0]))
+    scope = SeriesFilter("project-a", "cpu.utilization_perc")
+    assert [s.dimensions["hostname"] for s in store.find(scope)] == ["h1"]
+    assert [s.dimensions["hostname"] for s in store.find(scope)] == ["h1"]  # asked again: the same answer
+    write(store, cpu("h2"), np.array([start]), np.array([1.0]))
+    assert [s.dimensions["hostname"] for s in store.find(scope)] == ["h1", "h2"]
+    answer = store.find(scope)
+    answer.clear()  # an answer is the caller's own
+    assert len(store.find(scope)) == 2

@@ -10,6 +10,7 @@ points), always with a tenant scope.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -35,6 +36,11 @@ from nephoscope.metrics.store.wal import WriteAheadLog
 from nephoscope.metrics.summary import Points
 
 log = logging.getLogger(__name__)
+
+_FOUND_ENTRIES = 4096
+"""find() answers kept (each a list of the series it found; at most a page)."""
+_FOUND_LARGEST = 2000
+"""Larger answers are not kept: their memory would grow with the cloud, their query cost is small beside their reads."""
 
 
 @dataclass
@@ -68,6 +74,11 @@ class EmbeddedStore:
                                  self.database.state("flushed_sequence") + 1)
         self.last_compaction: CompactionReport | None = None
         self._listeners: list[Callable[[IngestBatch], None]] = []
+        # find() answers without a time range, by filter and page: dashboards and the alarm engine
+        # ask the same questions again and again, and the answer changes only with new series.
+        self._series_generation = 0
+        self._found: collections.OrderedDict = collections.OrderedDict()
+        self._found_lock = threading.Lock()
         self._backlogs: list[Callable[[], int]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -110,6 +121,7 @@ class EmbeddedStore:
     def _on_durable(self, sequence: int, batch: IngestBatch) -> None:
         if batch.tenant_series:
             self.registry.add_known(d.id for d in batch.tenant_series)
+            self._series_generation += 1
         self.head.add(sequence, batch)
         self.counters.points_accepted += len(batch.points)
         self.counters.requests_accepted += 1
@@ -192,8 +204,26 @@ class EmbeddedStore:
 
     def find(self, series_filter: SeriesFilter, after_id: int | None = None,
              limit: int | None = None) -> list[SeriesInfo]:
+        if series_filter.has_time:  # depends on where points are: not cached
+            self.sync_series()
+            return self.catalog.find(series_filter, self._head_ids(series_filter), after_id, limit)
+        key = (series_filter, after_id, limit)
+        generation = self._series_generation
+        with self._found_lock:
+            hit = self._found.get(key)
+            if hit is not None and hit[0] == generation:
+                self._found.move_to_end(key)
+                return list(hit[1])
         self.sync_series()
-        return self.catalog.find(series_filter, self._head_ids(series_filter), after_id, limit)
+        found = self.catalog.find(series_filter, [], after_id, limit)
+        if len(found) > _FOUND_LARGEST:
+            return found
+        with self._found_lock:
+            self._found[key] = (generation, found)
+            self._found.move_to_end(key)
+            while len(self._found) > _FOUND_ENTRIES:
+                self._found.popitem(last=False)
+        return list(found)
 
     def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
         self.sync_series()
