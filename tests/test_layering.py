@@ -61,12 +61,18 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> Iterator[str]:
         yield from _imports(node, module, is_package)
 
 
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+TREES = {name: ast.parse(path.read_text()) for name, path in MODULES.items()}
+"""Every module parsed once, at collection (CPython 3.11 can raise a spurious "AST constructor
+recursion depth mismatch" when ``ast.parse`` runs again late in a long test session)."""
+
+
 def _graph() -> dict[str, set[str]]:
-    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    modules = MODULES
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets = set()
-        for target in _imports(ast.parse(path.read_text()), name, path.name == "__init__.py"):
+        for target in _imports(TREES[name], name, path.name == "__init__.py"):
             if target.startswith("nephoscope"):
                 # The longest prefix that is a module of ours (``from a import b`` where b is a name).
                 while target and target not in modules:
@@ -131,11 +137,10 @@ def test_nothing_outside_the_store_imports_its_internals() -> None:
 def test_domains_do_not_reach_into_the_api_shapes_of_each_other() -> None:
     """The HTTP surface is the only place that knows HTTP: no domain imports FastAPI or Starlette."""
     offenders = []
-    for name, path in ((module_name(p), p) for p in PACKAGE.rglob("*.py")):
+    for name, path in MODULES.items():
         if _package(name) not in DOMAINS:
             continue
-        tree = ast.parse(path.read_text())
-        for target in _imports(tree, name, path.name == "__init__.py"):
+        for target in _imports(TREES[name], name, path.name == "__init__.py"):
             if target.split(".")[0] in ("fastapi", "starlette"):
                 offenders.append(f"{name} imports {target}")
     assert offenders == []
@@ -200,7 +205,7 @@ def test_no_import_circles_between_packages() -> None:
 @pytest.mark.parametrize("package", sorted({_package(m) for m in GRAPH if m.count(".") >= 1 and
                                             (PACKAGE / _package(m)).is_dir()}))
 def test_every_package_says_what_it_owns_and_may_import(package: str) -> None:
-    doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text())) or ""
+    doc = ast.get_docstring(TREES[f"nephoscope.{package}"]) or ""
     assert len(doc.split()) >= 15, f"nephoscope/{package}/__init__.py needs a docstring saying what it owns"
     assert "import" in doc.lower(), f"nephoscope/{package}/__init__.py must say what it may import"
 

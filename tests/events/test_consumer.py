@@ -225,7 +225,9 @@ def test_notifier_messages_reach_the_sink_and_are_acked_only_after_it(vhost: str
     async def scenario() -> None:
         sink = StoreSink()
         sink.gate = threading.Event()
-        consumer = NotificationConsumer(settings_for(vhost), sink)
+        # The gated sink holds the consumer's thread: the seven must reach it as one batch, however
+        # slowly a loaded host emits them (a timed-out partial batch would hold the rest back).
+        consumer = NotificationConsumer(settings_for(vhost, batch_size=7, batch_seconds=5.0), sink)
         consumer.start()
         assert await asyncio.to_thread(consumer.wait_connected, 10)
         try:
