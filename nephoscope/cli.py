@@ -25,8 +25,11 @@ app.add_typer(keys_app, name="keys")
 from nephoscope.logs.cli.command import logs_app  # noqa: E402 - beside the other sub-apps
 from nephoscope.logs.cli.trace_command import trace_command  # noqa: E402
 
+from nephoscope.audit.command import audit_app  # noqa: E402
+
 app.add_typer(logs_app, name="logs")
 app.command("trace")(trace_command)
+app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)  # URLs and tokens must stay whole for copy and paste
 error_console = Console(stderr=True)
 
@@ -82,10 +85,12 @@ def serve(
     admin_token = config.auth.admin_token
     created_token = None
     if not admin_token and not any("admin" in k.roles for k in keys.list()):
-        _, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
+        record, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
+        _audit_key(config, record, created=True)
     demo_token = None
     if config.demo.enabled:
-        _, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
+        record, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
+        _audit_key(config, record, created=True)
     base = f"http://{config.server.host}:{config.server.port}"
     console.print(f"[bold]Nephoscope[/bold] starting on {base} (data in {config.data_path})")
     console.print(f"  Monasca endpoint: {base}/v2.0    API docs: {base}/docs    dashboard: {base}/ui/")
@@ -103,6 +108,26 @@ def serve(
     uvicorn.run(application, host=config.server.host, port=config.server.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30, loop="uvloop" if _has("uvloop") else "asyncio",
                 http="httptools" if _has("httptools") else "h11")
+
+
+def _audit_key(config, record, created: bool) -> None:  # noqa: ANN001 - Config, KeyRecord
+    """Keys made or revoked here are changes too: into the audit trail, as this OS user on this host."""
+    import getpass
+    import socket
+
+    from nephoscope.audit import API_KEY, REVOKE, SUCCESS, AuditTrail, Entry, Initiator, Target
+
+    trail = AuditTrail.open(config.data_path, config.audit)
+    try:
+        trail.record(Entry(
+            action="create" if created else REVOKE, outcome=SUCCESS, project=record.project,
+            initiator=Initiator(f"os-user:{getpass.getuser()}", name="nephoscope command line",
+                                address=socket.gethostname(), agent="nephoscope-cli"),
+            target=Target(API_KEY, record.id, record.description),
+            details={"project": record.project, "roles": list(record.roles), "description": record.description},
+            name="create API key" if created else "revoke API key"))
+    finally:
+        trail.close()
 
 
 def _has(module: str) -> bool:
@@ -133,6 +158,7 @@ def keys_create(
     except KeyError_ as error:
         error_console.print(f"[red]cannot create the key:[/red] {error}")
         raise typer.Exit(2) from None
+    _audit_key(config, record, created=True)
     print(f"created key {record.id} for project {record.project} with roles {', '.join(record.roles)}")
     print(token)
 
@@ -179,9 +205,11 @@ def keys_revoke(
     from nephoscope.auth.keys import KeyStore
 
     config = _config(config_file, data_dir)
-    if not KeyStore(config.data_path).revoke(key_id):
+    keys = KeyStore(config.data_path)
+    if not keys.revoke(key_id):
         error_console.print(f"[red]no active key with id {key_id}[/red]")
         raise typer.Exit(1)
+    _audit_key(config, keys.get(key_id), created=False)
     print(f"revoked key {key_id}")
 
 
