@@ -110,6 +110,8 @@ def build_event(entry: Entry, observer: str, seconds: float) -> dict[str, Any]:
     outcome outside CADF's taxonomy."""
     if entry.outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {entry.outcome!r}")
+    if entry.outcome == DENIED and (entry.reason is None or entry.reason.code not in REFUSAL_CODES):
+        raise ValueError("a denied entry needs the reason HTTP 401 or 403 (CADF records it as a failure with it)")
     who = entry.initiator
     initiator = resource.Resource(
         typeURI=who.type_uri, id=who.id or UNKNOWN, name=who.name or None,

@@ -148,7 +148,7 @@ def _entry(tally: _Tally, repeated: bool) -> Entry:
         time=tally.last_time if repeated else first.time,
         name="repeated refusals" if repeated else "refused request",
         details={"method": first.method, "path": first.path, "count": count, "total_in_minute": tally.total,
-                 "first_time": first.time, "last_time": tally.last_time, "repeated": repeated})
+                 "first_ms": int(first.time * 1000), "last_ms": int(tally.last_time * 1000), "repeated": repeated})
 
 
 def _overflow_entry(status: int, overflow: _Overflow, keys_per_minute: int) -> Entry:
@@ -160,4 +160,4 @@ def _overflow_entry(status: int, overflow: _Overflow, keys_per_minute: int) -> E
                  target=Target(API, "*", "any request"), project="", count=overflow.count,
                  reason=Reason(str(status), "HTTP", "", text), time=overflow.last_time, name="refusals over the limit",
                  details={"count": overflow.count, "addresses": sorted(overflow.addresses)[:20],
-                          "first_time": overflow.first_time, "last_time": overflow.last_time})
+                          "first_ms": int(overflow.first_time * 1000), "last_ms": int(overflow.last_time * 1000)})

@@ -99,21 +99,23 @@ class _Walk:
 
     def row(self, row: StoredRow) -> None:
         self.report.records += 1
+        if self.head is not None and row.seq > self.head[0]:
+            self._past_head(row.seq)  # whatever it holds: the chain's own appends move the head
+            return
+        self._close_appended()
         record = _parse(row.text)
         if record is None:
             self.add(row.seq, ALTERED, f"record {row.seq} was altered: its content is not a record of the chain")
             self._accept(_Accepted(self.last.seq + 1, row.hash, "", row.seq))
             return
         content = digest(record)
-        written = record["seq"]
         if content != row.hash:
             # The content (its number too) cannot be trusted; the stored hash is what the next record follows.
             self.add(row.seq, ALTERED, f"record {row.seq} was altered: its content no longer matches its hash")
             self._accept(_Accepted(self.last.seq + 1, row.hash, "", row.seq))
             return
-        if self.head is not None and written > self.head[0]:
-            self._past_head(row.seq)
-        elif written != self.last.seq + 1 or record["prev"] != self.last.hash:
+        written = record["seq"]
+        if written != self.last.seq + 1 or record["prev"] != self.last.hash:
             self._broken_link(written, record["prev"], row.seq)
         self._renumbering(row.seq, written)
         if columns(record) != row.columns:
@@ -138,8 +140,9 @@ class _Walk:
         skipped = [item for item in self.recent if item.seq >= written]
         if skipped and skipped[0].prev == prev:
             first, last = skipped[0].row, skipped[-1].row
-            self.add(first, INSERTED, f"{_span(first, last)} {_were(first, last)} inserted: record {written} "
-                                      f"follows record {written - 1} directly")
+            self.add(first, INSERTED, f"{_span(first, last)} {_were(first, last)} inserted: the record after "
+                                      f"{'it' if first == last else 'them'} (written as {written}) follows record "
+                                      f"{written - 1} directly")
             return
         if written == expected:
             self.add(self.last.seq, ALTERED, f"record {self.last.seq} was altered or replaced: record {written} "
@@ -183,19 +186,25 @@ class _Walk:
     def finish(self) -> Report:
         self._close_renumbered()
         self._close_appended()
-        head = self.head
+        head, last = self.head, self.last
         if head is None:
             if self.report.records:
-                self.add(self.last.seq, REMOVED, "the chain's head (its last number and hash) was removed")
-        elif self.last.seq < head[0]:
-            first = self.last.seq + 1
+                self.add(last.seq, REMOVED, "the chain's head (its last number and hash) was removed")
+        elif head[0] > max(last.seq, last.row):
+            first = last.seq + 1
             self.add(first, REMOVED, f"{_span(first, head[0])} {_were(first, head[0])} removed from the end "
                                      f"(the chain's head is record {head[0]})")
         else:
-            at_head = self.at_head
+            at_head = self.at_head or (last if last.row == head[0] else None)
             if at_head is not None and at_head.hash != head[1]:
-                self.add(head[0], ALTERED, f"record {head[0]} was altered or replaced: its hash is not the one "
-                                           "the chain's head recorded")
+                real = next((item for item in self.recent if item.hash == head[1]), None)
+                if real is not None:  # the head's number was moved on, not its hash: the rest was appended
+                    first = real.row + 1
+                    self.add(first, INSERTED, f"{_span(first, last.row)} {_were(first, last.row)} inserted after "
+                                              f"the chain's head (record {real.seq}, whose hash the head holds)")
+                else:
+                    self.add(head[0], ALTERED, f"record {head[0]} was altered or replaced: its hash is not the one "
+                                               "the chain's head recorded")
         self.report.findings.sort(key=lambda finding: finding.seq)
         return self.report
 
