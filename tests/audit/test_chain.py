@@ -12,39 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nephoscope.audit import (
-    ALARM_DEFINITION,
-    SUCCESS,
-    AuditQuery,
-    AuditTrail,
-    Entry,
-    Initiator,
-    Reason,
-    RecordFilter,
-    Target,
-)
+from nephoscope.audit import AuditQuery, AuditTrail, RecordFilter
 from nephoscope.audit.chain import GENESIS, canonical, digest
 from nephoscope.tenancy import ALL_TENANTS
-from tests.support import audit_tamper as tamper
+from tests.support import audit_trail as tamper
+from tests.support.audit_trail import sample_entry as entry
+from tests.support.audit_trail import write_sample as written
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                     max_leaves=20)
-
-
-def entry(number: int, project: str = "proj-a", outcome: str = SUCCESS) -> Entry:
-    return Entry(action="create", outcome=outcome, project=project,
-                 initiator=Initiator(f"user-{number % 3}", project, f"user {number % 3}", f"10.0.0.{number % 7}", "curl"),
-                 target=Target(ALARM_DEFINITION, f"def-{number}", f"definition {number}"),
-                 reason=Reason("403" if outcome == "denied" else "201"), details={"request": {"name": f"definition {number}", "n": number}},
-                 time=1_700_000_000 + number)
-
-
-def written(data_dir: Path, count: int) -> AuditTrail:
-    trail = AuditTrail.open(data_dir)
-    for start in range(0, count, 4):  # one at a time and in groups, as the server writes them
-        trail.record_many([entry(n) for n in range(start, min(count, start + 4))])
-    return trail
 
 
 @given(JSON, st.randoms())

@@ -1,7 +1,7 @@
-"""Tampering with an audit trail the way someone with the file would: straight into
-``audit.sqlite`` with ``sqlite3`` (the documented layout, docs/audit.md), behind the server's back.
-
-Each function changes one thing; ``nephoscope audit verify`` must then name it.
+"""Audit trails for the tests: a sample one written through the ``AuditTrail`` (``write_sample``),
+and tampering with it the way someone with the file would — straight into ``audit.sqlite`` with
+``sqlite3`` (the documented layout, docs/audit.md), behind the server's back. Each tampering
+function changes one thing; ``nephoscope audit verify`` must then name it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,24 @@ import json
 import sqlite3
 from pathlib import Path
 
+from nephoscope.audit import ALARM_DEFINITION, SUCCESS, AuditTrail, Entry, Initiator, Reason, Target
 from nephoscope.audit.chain import COLUMNS, columns
+
+
+def sample_entry(number: int, project: str = "proj-a", outcome: str = SUCCESS) -> Entry:
+    return Entry(action="create", outcome=outcome, project=project,
+                 initiator=Initiator(f"user-{number % 3}", project, f"user {number % 3}", f"10.0.0.{number % 7}", "curl"),
+                 target=Target(ALARM_DEFINITION, f"def-{number}", f"definition {number}"),
+                 reason=Reason("403" if outcome == "denied" else "201"),
+                 details={"request": {"name": f"definition {number}", "n": number}}, time=1_700_000_000 + number)
+
+
+def write_sample(data_dir: Path, count: int) -> AuditTrail:
+    """``count`` records, one at a time and in groups of four, as the server writes them."""
+    trail = AuditTrail.open(data_dir)
+    for start in range(0, count, 4):
+        trail.record_many([sample_entry(n) for n in range(start, min(count, start + 4))])
+    return trail
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:
