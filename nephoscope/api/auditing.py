@@ -73,23 +73,19 @@ _METHOD = ("name", "type", "address", "period")
 _ALARM = ("state", "lifecycle_state", "link")
 _KEY = ("project", "roles", "description")
 
+
+def _changes(collection: str, parameter: str, target_type: str, noun: str, fields: tuple[str, ...]) -> dict:
+    """Create, replace, patch and delete of a Monasca collection."""
+    item = f"{collection}/{{{parameter}}}"
+    return {("POST", collection): Audited("create", target_type, f"create {noun}", None, fields),
+            ("PUT", item): Audited("update", target_type, f"replace {noun}", parameter, fields),
+            ("PATCH", item): Audited("update", target_type, f"patch {noun}", parameter, fields),
+            ("DELETE", item): Audited("delete", target_type, f"delete {noun}", parameter)}
+
+
 AUDITED: dict[tuple[str, str], Audited] = {
-    ("POST", "/v2.0/alarm-definitions"): Audited("create", ALARM_DEFINITION, "create alarm definition", None,
-                                                 _DEFINITION),
-    ("PUT", "/v2.0/alarm-definitions/{definition_id}"): Audited(
-        "update", ALARM_DEFINITION, "replace alarm definition", "definition_id", _DEFINITION),
-    ("PATCH", "/v2.0/alarm-definitions/{definition_id}"): Audited(
-        "update", ALARM_DEFINITION, "patch alarm definition", "definition_id", _DEFINITION),
-    ("DELETE", "/v2.0/alarm-definitions/{definition_id}"): Audited(
-        "delete", ALARM_DEFINITION, "delete alarm definition", "definition_id"),
-    ("POST", "/v2.0/notification-methods"): Audited("create", NOTIFICATION_METHOD, "create notification method",
-                                                    None, _METHOD),
-    ("PUT", "/v2.0/notification-methods/{method_id}"): Audited(
-        "update", NOTIFICATION_METHOD, "replace notification method", "method_id", _METHOD),
-    ("PATCH", "/v2.0/notification-methods/{method_id}"): Audited(
-        "update", NOTIFICATION_METHOD, "patch notification method", "method_id", _METHOD),
-    ("DELETE", "/v2.0/notification-methods/{method_id}"): Audited(
-        "delete", NOTIFICATION_METHOD, "delete notification method", "method_id"),
+    **_changes("/v2.0/alarm-definitions", "definition_id", ALARM_DEFINITION, "alarm definition", _DEFINITION),
+    **_changes("/v2.0/notification-methods", "method_id", NOTIFICATION_METHOD, "notification method", _METHOD),
     ("PUT", "/v2.0/alarms/{alarm_id}"): Audited("update", ALARM, "replace alarm state", "alarm_id", _ALARM),
     ("PATCH", "/v2.0/alarms/{alarm_id}"): Audited("update", ALARM, "patch alarm state", "alarm_id", _ALARM),
     ("DELETE", "/v2.0/alarms/{alarm_id}"): Audited("delete", ALARM, "delete alarm", "alarm_id"),

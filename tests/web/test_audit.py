@@ -10,6 +10,7 @@ from tests.conftest import wait_for
 from tests.support.browser import assert_clean, connect, go, screenshot
 
 HOSTILE = '<img src=x onerror="window.__xss=1">'
+PATCHES = 55  # with the key and the definition made: 57 records of the project, two pages of 50
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,10 @@ def trail(shared_server):
         user.headers["User-Agent"] = f"agent {HOSTILE}"
         created = user.post("/v2.0/alarm-definitions", json={"name": f"cpu {HOSTILE}", "expression": "avg(cpu.x) > 1"})
         assert created.status_code == 201
-        assert user.patch(f"/v2.0/alarm-definitions/{created.json()['id']}", json={"severity": "LOW"}).status_code == 200
+        for number in range(PATCHES):
+            severity = ("LOW", "MEDIUM", "HIGH")[number % 3]
+            assert user.patch(f"/v2.0/alarm-definitions/{created.json()['id']}",
+                              json={"severity": severity}).status_code == 200
     with shared_server.client("wrong-token") as scanner:
         for _ in range(25):
             scanner.get("/v2.0/metrics")
@@ -39,7 +43,7 @@ def test_an_admin_sees_filters_and_opens_records(page, shared_server, trail) -> 
     expect(page.locator("#view h1")).to_have_text("Audit")
     rows = page.locator("#audit-results details.audit-entry")
     expect(rows.first).to_be_visible()
-    expect(page.locator("#audit-results details[data-action='create'] .audit-target").first).to_contain_text(
+    expect(page.locator("#audit-results details[data-action='update'] .audit-target").first).to_contain_text(
         f"cpu {HOSTILE}")
     denied = page.locator("#audit-results details[data-outcome='denied']")
     expect(denied.first.locator(".audit-outcome")).to_contain_text("denied")
@@ -56,10 +60,11 @@ def test_an_admin_sees_filters_and_opens_records(page, shared_server, trail) -> 
     page.select_option("#au-outcome", "")
     page.fill("#au-target", trail["definition"]["id"])
     page.click("#audit-search button[type=submit]")
-    expect(page.locator("#audit-results details.audit-entry")).to_have_count(2)
+    expect(page.locator("#audit-results details.audit-entry")).to_have_count(50)
     first = page.locator("#audit-results details.audit-entry").first
     first.locator(":scope > summary").click()
     expect(first.locator(".facts")).to_contain_text("patch alarm definition")
+    expect(first.locator(".facts")).to_contain_text("HTTP 200")
     expect(first.locator(".facts")).to_contain_text(f"agent {HOSTILE}")
     first.locator("details.payload", has_text="CADF event").locator(":scope > summary").click()
     expect(first.locator("pre.json").last).to_contain_text('"typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event"')
@@ -75,8 +80,17 @@ def test_a_bad_time_says_so_and_a_project_sees_its_own(page, shared_server, trai
     connect(page, shared_server, trail["member"])
     go(page, "#/audit")
     rows = page.locator("#audit-results details.audit-entry")
-    expect(rows).to_have_count(3)  # its key made, its two changes; not the anonymous refusals, not others'
+    expect(rows).to_have_count(50)
+    newest = rows.first.get_attribute("data-action")
+    first_page = [rows.nth(i).locator(".audit-source").inner_text() for i in range(50)]
+    page.click("text=Older →")
+    expect(rows).to_have_count(PATCHES + 2 - 50)  # its key made, its changes; not the anonymous refusals, not others'
+    second_page = [rows.nth(i).locator(".audit-source").inner_text() for i in range(PATCHES + 2 - 50)]
+    assert not set(first_page) & set(second_page) and len(set(first_page + second_page)) == PATCHES + 2
     expect(page.locator("#audit-results details[data-outcome='denied']")).to_have_count(0)
+    page.click("text=← Newer")
+    expect(rows).to_have_count(50)
+    assert rows.first.get_attribute("data-action") == newest
     page.fill("#au-start", "yesterday-ish")
     page.click("#audit-search button[type=submit]")
     expect(page.locator("#audit-results .error")).to_contain_text("is not a UTC time")

@@ -5,8 +5,9 @@
 // (+tenant_id for admins). Records carry text chosen by whoever made the request (names, user
 // agents, OpenStack payloads): shown only as text.
 
-import { empty, facts, fill, h, loading, when } from "../dom.js";
-import { isoSeconds, parseUtc, plural, toMs, utcInput } from "../format.js";
+import { facts, h, when } from "../dom.js";
+import { isoSeconds, plural, toMs, utcInput, utcValue } from "../format.js";
+import { searchList } from "./search-list.js";
 
 const OUTCOMES = ["success", "failure", "denied", "pending", "unknown"];
 const TEXT_FILTERS = [
@@ -46,27 +47,17 @@ function search(body, ctx) {
   inputs.limit = choice("au-limit", "limit", SIZES.map((n) => [n, n]), p.get("limit") || "50");
   const label = (text, input) => h("label", { class: "control", for: input.id }, h("span", { text }), input);
   const results = h("div", { id: "audit-results", aria: { live: "polite" } });
-  const pager = h("div", { class: "pager" });
+  const more = h("div", { class: "pager" });
   const form = h("form", { class: "card search-form", id: "audit-search", role: "search", aria: { label: "Search the audit trail" } },
     TEXT_FILTERS.map(([key, text]) => label(text, inputs[key])), label("Outcome", inputs.outcome), label("Source", inputs.source),
     label("From (UTC)", inputs.start), label("To (UTC)", inputs.end), label("Show", inputs.limit),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: "Search" }),
       h("button", { type: "reset", text: "Clear" })));
-  body.append(form, results, pager);
-
-  const previous = [];  // tokens of the pages before this one, for "Newer"
-  let token = "";
-  const moment = (input) => {
-    const text = input.value.trim();
-    if (!text) return "";
-    const ms = parseUtc(text);
-    if (Number.isNaN(ms)) throw new Error(`“${text}” is not a UTC time such as 2026-12-05 18:00.`);
-    return ms;
-  };
+  body.append(form, results, more);
 
   function parameters() {
-    const start = moment(inputs.start);
-    const end = moment(inputs.end);
+    const start = utcValue(inputs.start.value);
+    const end = utcValue(inputs.end.value);
     const chosen = { outcome: inputs.outcome.value, source: inputs.source.value };
     for (const [key] of TEXT_FILTERS) chosen[key] = inputs[key].value.trim();
     ctx.setParams({ ...chosen, start, end, limit: inputs.limit.value === SIZES[0] ? "" : inputs.limit.value });
@@ -76,36 +67,12 @@ function search(body, ctx) {
     return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== ""));
   }
 
-  async function show() {
-    fill(results, loading("Reading the audit trail…"));
-    pager.replaceChildren();
-    try {
-      const answer = await ctx.get("v1/audit", { ...parameters(), ...(token ? { offset: token } : {}) });
-      const records = answer.elements;
-      results.dataset.count = String(records.length);
-      if (!records.length) {
-        fill(results, empty("No records match.", "Every change, notification sent and refused request is recorded; OpenStack's CADF notifications appear when Nephoscope consumes RabbitMQ. Try a wider time range or fewer filters."));
-      } else {
-        fill(results, h("p", { class: "muted small", text: `${plural(records.length, "record")}, newest first` }),
-          h("div", { class: "event-list audit-list" }, records.map(recordRow)));
-      }
-      const next = (answer.links || []).find((link) => link.rel === "next");
-      fill(pager,
-        previous.length ? h("button", { type: "button", text: "← Newer", on: { click: () => { token = previous.pop(); show(); } } }) : null,
-        next ? h("button", { type: "button", text: "Older →", on: { click: () => {
-          previous.push(token);
-          token = new URL(next.href, document.baseURI).searchParams.get("offset");
-          show();
-        } } }) : null);
-      ctx.updated();
-    } catch (error) {
-      ctx.failed(error, results);
-    }
-  }
-
-  form.addEventListener("submit", (event) => { event.preventDefault(); token = ""; previous.length = 0; show(); });
-  form.addEventListener("reset", () => setTimeout(() => { token = ""; previous.length = 0; show(); }));
-  show();
+  const pages = searchList(ctx, {
+    form, results, more, path: "v1/audit", params: parameters, row: recordRow, noun: "record",
+    listClass: "event-list audit-list", busy: "Reading the audit trail…", none: "No records match.",
+    hint: "Every change, notification sent and refused request is recorded; OpenStack's CADF notifications appear when Nephoscope consumes RabbitMQ. Try a wider time range or fewer filters.",
+  });
+  pages.first();
 }
 
 function outcomeBadge(outcome) {
