@@ -143,12 +143,13 @@ def _json(data: bytes) -> dict:
 
 
 def _fields(audited: Audited, body: bytes) -> dict:
+    """The request's fields worth keeping (whatever a client sent: any JSON, or none)."""
     if len(body) >= _BODY_KEPT:
         return {"body": f"not recorded: {_BODY_KEPT} bytes or more"}
     request = _json(body)
     kept = {name: request[name] for name in audited.fields if name in request}
-    if isinstance(kept.get("address"), str):
-        kept["address"] = redacted_address(str(request.get("type") or ""), kept["address"])
+    if "address" in kept:
+        kept["address"] = redacted_address(str(request.get("type") or ""), str(kept["address"]))
     return kept
 
 

@@ -35,7 +35,8 @@ def decode_token(text: str) -> PageKey:
     kind, _, identifier = rest.partition(":")
     if not (time_ms.isascii() and time_ms.isdigit()) or len(time_ms) > 15 or not identifier:
         raise InvalidToken("offset must be the token of a next link (<ms>:n:<number> or <ms>:o:<message id>)")
-    if kind == "n" and identifier.isascii() and identifier.isdigit() and len(identifier) < 19:
+    if kind == "n" and identifier.isascii() and identifier.isdigit() and len(identifier) <= 19 \
+            and int(identifier) < 2**63:
         return int(time_ms), 1, int(identifier)
     if kind == "o":
         return int(time_ms), 0, identifier

@@ -26,11 +26,13 @@ def redacted_address(method_type: str, address: str) -> str:
     user info and long path segments, any other key shortened."""
     if method_type.upper() == "EMAIL":
         return address
-    parts = urlsplit(address)
-    if parts.scheme and parts.hostname:
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # not even a URL (an unbalanced "[" in the host): keep nothing of it but its start
+        return _cut(address)
+    if parts.scheme and parts.netloc:
         path = "/".join(_cut(segment) if len(segment) >= _LONG else segment for segment in parts.path.split("/"))
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}{path}"
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"  # without user info
     return _cut(address)
 
 

@@ -87,3 +87,9 @@ def test_secrets_in_addresses_are_cut(method_type: str, secret: str) -> None:
         assert secret not in redacted and secret[:4] in redacted
     assert redacted_address("EMAIL", "ops@example.org") == "ops@example.org"
     assert redacted_address("WEBHOOK", "http://h.example:8080/a/b?x=1") == "http://h.example:8080/a/b"
+    assert redacted_address("WEBHOOK", "http://h:notaport/x") == "http://h:notaport/x"
+
+
+@given(st.sampled_from(["WEBHOOK", "SLACK", "PAGERDUTY", "EMAIL", "whatever"]), st.text())
+def test_any_address_is_redacted_without_error(method_type: str, address: str) -> None:
+    assert isinstance(redacted_address(method_type, address), str)
