@@ -110,14 +110,19 @@ def serve(
                 http="httptools" if _has("httptools") else "h11")
 
 
-def _audit_key(config, record, created: bool) -> None:  # noqa: ANN001 - Config, KeyRecord
-    """Keys made or revoked here are changes too: into the audit trail, as this OS user on this host."""
+def _audit_key(config, record, created: bool) -> bool:  # noqa: ANN001 - Config, KeyRecord
+    """Keys made or revoked here are changes too: into the audit trail, as this OS user on this host.
+    False (and a line on stderr) when the trail could not be written."""
     import getpass
     import socket
 
     from nephoscope.audit import API_KEY, REVOKE, SUCCESS, AuditTrail, Entry, Initiator, Target
 
-    trail = AuditTrail.open(config.data_path, config.audit)
+    try:
+        trail = AuditTrail.open(config.data_path, config.audit)
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        error_console.print(f"[red]the audit trail could not be written:[/red] {error}")
+        return False
     try:
         trail.record(Entry(
             action="create" if created else REVOKE, outcome=SUCCESS, project=record.project,
@@ -126,8 +131,12 @@ def _audit_key(config, record, created: bool) -> None:  # noqa: ANN001 - Config,
             target=Target(API_KEY, record.id, record.description),
             details={"project": record.project, "roles": list(record.roles), "description": record.description},
             name="create API key" if created else "revoke API key"))
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        error_console.print(f"[red]the audit trail could not be written:[/red] {error}")
+        return False
     finally:
         trail.close()
+    return True
 
 
 def _has(module: str) -> bool:
@@ -148,7 +157,8 @@ def keys_create(
 ) -> None:
     """Create a key; prints its id and, alone on the last line, the token (shown only once).
 
-    Works while the server runs on the same data dir: the server honours it at once.
+    Works while the server runs on the same data dir: the server honours it at once. The key's
+    creation goes to the audit trail (as this OS user on this host); exit 1 if it could not.
     """
     from nephoscope.auth.keys import KeyError_, KeyStore
 
@@ -158,9 +168,11 @@ def keys_create(
     except KeyError_ as error:
         error_console.print(f"[red]cannot create the key:[/red] {error}")
         raise typer.Exit(2) from None
-    _audit_key(config, record, created=True)
+    audited = _audit_key(config, record, created=True)
     print(f"created key {record.id} for project {record.project} with roles {', '.join(record.roles)}")
     print(token)
+    if not audited:
+        raise typer.Exit(1)
 
 
 @keys_app.command("list")
@@ -201,7 +213,7 @@ def keys_revoke(
     config_file: Optional[Path] = ConfigOption,
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Revoke a key; a running server refuses it from the next request on."""
+    """Revoke a key; a running server refuses it from the next request on. Recorded in the audit trail."""
     from nephoscope.auth.keys import KeyStore
 
     config = _config(config_file, data_dir)
@@ -209,8 +221,10 @@ def keys_revoke(
     if not keys.revoke(key_id):
         error_console.print(f"[red]no active key with id {key_id}[/red]")
         raise typer.Exit(1)
-    _audit_key(config, keys.get(key_id), created=False)
+    audited = _audit_key(config, keys.get(key_id), created=False)
     print(f"revoked key {key_id}")
+    if not audited:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -221,8 +221,11 @@ class AuditChanges:
             await self.app(scope, copying_receive, holding_send)
         except Exception:
             audited = _audited(scope)
-            if audited is not None and held is None:
-                await self._record(scope, audited, 500, bytes(body), b"")
+            if audited is not None and held is None:  # the route failed: its attempt is recorded, as a 500
+                try:
+                    await self._record(scope, audited, 500, bytes(body), b"")
+                except Exception:  # noqa: BLE001 - the route's own error is the one to raise
+                    log.exception("audit: the record of %s %s could not be written", scope["method"], scope["path"])
             raise
 
     async def _recorded(self, scope: dict, start: dict, body: bytes, answer: bytes) -> tuple[dict, dict]:

@@ -94,3 +94,15 @@ def test_help_says_what_verify_finds() -> None:
     assert result.returncode == 0
     for word in ("altered", "removed", "inserted", "--data-dir"):
         assert word in result.stdout
+
+
+def test_keys_made_on_the_command_line_are_recorded_or_say_why_not(tmp_path: Path) -> None:
+    made = nephoscope("keys", "create", "--project", "p1", "--role", "monasca-user", "--data-dir", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    listed = nephoscope("audit", "list", "--data-dir", str(tmp_path)).stdout.splitlines()
+    assert len(listed) == 2 and listed[1].split("\t")[2:4] == ["success", "create"]
+    broken = tmp_path / "broken"
+    (broken / "audit.sqlite").mkdir(parents=True)  # not a file: the trail cannot be written
+    made = nephoscope("keys", "create", "--project", "p1", "--role", "monasca-user", "--data-dir", str(broken))
+    assert made.returncode == 1 and made.stdout.splitlines()[-1].startswith("nps_"), "the token is still shown"
+    assert "audit trail could not be written" in made.stderr and "Traceback" not in made.stderr
