@@ -67,13 +67,25 @@ class AuditEntry:
     channel: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry for the API. ``initiator``, ``target`` and ``reason`` are the CADF event's own
+        (``typeURI``, ``host``, ``reasonCode``...) with the same few fields under plain names for
+        every source: initiator id, name, project_id, address, agent, type; target id, name, type,
+        address; reason type, code, rule, text."""
         event = self.event
+        reason = reason_of(event)
         return {"id": event.get("id"), "source": self.source, "service": self.service, "publisher": self.publisher,
                 "event_type": self.event_type,
                 "channel": self.channel, "sequence": self.sequence, "hash": self.hash, "time_ms": self.time_ms,
                 "project_id": self.project, "count": self.count, "action": event.get("action"),
-                "outcome": outcome_of(event), "initiator": initiator_of(event), "target": target_of(event),
-                "reason": reason_of(event), "details": details_of(event), "name": event.get("name"), "event": event}
+                "outcome": outcome_of(event), "initiator": {**_part(event, "initiator"), **initiator_of(event)},
+                "target": {**_part(event, "target"), **target_of(event)},
+                "reason": None if reason is None else {**_part(event, "reason"), **reason},
+                "details": details_of(event), "name": event.get("name"), "event": event}
+
+
+def _part(event: dict[str, Any], name: str) -> dict[str, Any]:
+    value = event.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def matches(entry: AuditEntry, where: RecordFilter) -> bool:

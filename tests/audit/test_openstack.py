@@ -127,17 +127,21 @@ def test_keystone_and_audit_middleware_notifications_appear_beside_our_records(
     assert login["service"] == "keystone" and login["publisher"] == "identity.keystone-1"
     assert login["channel"] == "rabbitmq:keystone" and login["sequence"] is None and login["hash"] is None
     assert login["initiator"]["id"] == USER and login["initiator"]["address"] == "198.51.100.7"
-    assert login["reason"] == {"type": "HTTP", "code": "401", "rule": "", "text": ""}
+    assert login["reason"] == {"type": "HTTP", "code": "401", "rule": "", "text": "",
+                               "reasonType": "HTTP", "reasonCode": "401"}  # plain names, and CADF's
     created = next(e for e in found if e["event_type"] == "identity.project.created")
     assert created["outcome"] == "success" and created["target"] == {
-        "id": PROJECT, "name": "", "type": "data/security/project", "address": ""}
+        "id": PROJECT, "name": "", "type": "data/security/project", "address": "", "typeURI": "data/security/project"}
     responses = {e["action"]: e for e in found if e["event_type"] == "audit.http.response"}
     assert set(responses) == {"read", "delete"}
     refused, read = responses["delete"], responses["read"]
     assert refused["outcome"] == "denied" and refused["reason"]["code"] == "403"
     assert read["outcome"] == "success" and read["reason"]["code"] == "200"
-    assert refused["initiator"] == {"id": ALICE, "name": "alice", "project_id": PROJECT, "address": "203.0.113.5",
-                                    "agent": "python-novaclient", "type": "service/security/account/user"}
+    initiator = refused["initiator"]
+    assert {key: initiator[key] for key in ("id", "name", "project_id", "address", "agent", "type")} == {
+        "id": ALICE, "name": "alice", "project_id": PROJECT, "address": "203.0.113.5", "agent": "python-novaclient",
+        "type": "service/security/account/user"}
+    assert initiator["credential"]["identity_status"] == "Confirmed"  # keystonemiddleware's own fields too
     assert refused["project_id"] == PROJECT and refused["publisher"] == "nova-api"
     assert refused["target"]["type"].startswith("service/compute") and refused["target"]["name"] == "nova"
     assert refused["source"] == "openstack" and refused["service"] == "keystonemiddleware"

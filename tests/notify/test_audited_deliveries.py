@@ -38,8 +38,11 @@ def test_a_delivered_notification_is_recorded_with_its_method_target_and_transit
     [record] = wait_for(lambda: records(trail), what="the audit record")
     assert record["action"] == "notify" and record["outcome"] == "success" and record["project_id"] == "proj-a"
     assert record["initiator"]["id"] == "nephoscope"
-    assert record["target"] == {"id": method.id, "name": "ops hook", "type": "service/oss/monitoring/notification-method",
-                                "address": receiver.url + "/hook"}
+    target = record["target"]
+    assert {key: target[key] for key in ("id", "name", "type", "address")} == {
+        "id": method.id, "name": "ops hook", "type": "service/oss/monitoring/notification-method",
+        "address": receiver.url + "/hook"}
+    assert target["addresses"] == [{"url": receiver.url + "/hook", "name": "ops hook"}]  # CADF's own
     assert "s3cr3t" not in str(record["event"])
     details = record["details"]
     assert details["alarm_id"] == alarm.alarm_id and details["alarm_name"] == "cpu high"

@@ -64,8 +64,9 @@ async def list_audit(request: Request, principal: Reader, start_time: StartTime 
     """Newest first. Each element: `id` (the CADF event's), `source` (`nephoscope`: the hash chain,
     with `sequence` and `hash`; `openstack`: a service's notification, with `service`, `publisher`
     and `event_type`), `timestamp`, `project_id`, `action`, `outcome` (success, failure, denied,
-    pending, unknown), `initiator` {id, name, project_id, address, agent, type}, `target` {id, name,
-    type, address}, `reason` {type, code, rule, text}, `count` (identical refusals coalesced into
+    pending, unknown), `initiator`, `target` and `reason` (the CADF event's objects, plus for every
+    source: initiator id, name, project_id, address, agent, type; target id, name, type, address;
+    reason type, code, rule, text), `count` (identical refusals coalesced into
     the record), `details` and the whole CADF `event`. Follow the `next` link for older records; a
     page may hold fewer than `limit` elements when the filters are selective."""
     unknown = sorted(set(request.query_params) - _KNOWN)
