@@ -103,6 +103,9 @@ class _Walk:
             self._past_head(row.seq)  # whatever it holds: the chain's own appends move the head
             return
         self._close_appended()
+        if row.seq < 1:  # the chain numbers from 1
+            self.add(row.seq, INSERTED, f"record {row.seq} was inserted before the chain's first record")
+            return
         record = _parse(row.text)
         if record is None:
             self.add(row.seq, ALTERED, f"record {row.seq} was altered: its content is not a record of the chain")
@@ -116,6 +119,10 @@ class _Walk:
             return
         written = record["seq"]
         if written != self.last.seq + 1 or record["prev"] != self.last.hash:
+            copied = next((item for item in self.recent if item.hash == content), None)
+            if copied is not None:  # the same record twice: the second one was put there
+                self.add(row.seq, INSERTED, f"record {row.seq} was inserted: it is a copy of record {copied.row}")
+                return
             self._broken_link(written, record["prev"], row.seq)
         self._renumbering(row.seq, written)
         if columns(record) != row.columns:

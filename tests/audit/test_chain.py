@@ -73,6 +73,11 @@ CASES = {
     "removed": (lambda d, n: tamper.delete(d, n), "removed", lambda n: n),
     "inserted after the head": (lambda d, n: tamper.insert_after_head(d), "inserted", None),
     "inserted, the rest renumbered": (lambda d, n: tamper.insert_renumbering(d, n), "inserted", lambda n: n + 1),
+    "a copy inserted after the head": (lambda d, n: tamper.insert_copy(d, n, tamper.last_seq(d) + 1), "inserted",
+                                       None),
+    "a copy appended, the head moved": (lambda d, n: tamper.insert_copy(d, n, tamper.last_seq(d) + 1, True),
+                                        "inserted", None),
+    "a copy inserted before the first": (lambda d, n: tamper.insert_copy(d, n, 0), "inserted", lambda n: 0),
 }
 
 

@@ -107,3 +107,14 @@ def insert_renumbering(data_dir: Path, after: int) -> int:
     db.execute("UPDATE audit_head SET seq = seq + 1")
     db.close()
     return after + 1
+
+
+def insert_copy(data_dir: Path, of: int, at: int, move_head: bool = False) -> None:
+    """A copy of record ``of`` (its row as it is, hash and all) stored as number ``at``."""
+    db = connect(data_dir)
+    names = ", ".join(COLUMNS)
+    db.execute(f"INSERT INTO audit_records (seq, {names}, record, hash) "
+               f"SELECT ?, {names}, record, hash FROM audit_records WHERE seq = ?", (at, of))
+    if move_head:
+        db.execute("UPDATE audit_head SET seq = ?", (at,))
+    db.close()
