@@ -113,7 +113,7 @@ def initiator_of(request: Request) -> Initiator:
         return Initiator(UNKNOWN, address=address, agent=agent)
     user = getattr(principal, "user_id", "") or ""
     key = getattr(principal, "key_id", "") or ""
-    name = getattr(principal, "user_name", "") or ("" if user or not key else f"API key {key}")
+    name = getattr(principal, "user_name", "") or ("" if user or not key else "API key")
     return Initiator(user or key or UNKNOWN, principal.project, name, address, agent)
 
 
