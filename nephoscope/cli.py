@@ -25,8 +25,11 @@ app.add_typer(keys_app, name="keys")
 from nephoscope.logs.cli.command import logs_app  # noqa: E402 - beside the other sub-apps
 from nephoscope.logs.cli.trace_command import trace_command  # noqa: E402
 
+from nephoscope.audit.command import audit_app  # noqa: E402
+
 app.add_typer(logs_app, name="logs")
 app.command("trace")(trace_command)
+app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)  # URLs and tokens must stay whole for copy and paste
 error_console = Console(stderr=True)
 
@@ -82,10 +85,12 @@ def serve(
     admin_token = config.auth.admin_token
     created_token = None
     if not admin_token and not any("admin" in k.roles for k in keys.list()):
-        _, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
+        record, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
+        _audit_key(config, record, created=True)
     demo_token = None
     if config.demo.enabled:
-        _, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
+        record, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
+        _audit_key(config, record, created=True)
     base = f"http://{config.server.host}:{config.server.port}"
     console.print(f"[bold]Nephoscope[/bold] starting on {base} (data in {config.data_path})")
     console.print(f"  Monasca endpoint: {base}/v2.0    API docs: {base}/docs    dashboard: {base}/ui/")
@@ -103,6 +108,35 @@ def serve(
     uvicorn.run(application, host=config.server.host, port=config.server.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30, loop="uvloop" if _has("uvloop") else "asyncio",
                 http="httptools" if _has("httptools") else "h11")
+
+
+def _audit_key(config, record, created: bool) -> bool:  # noqa: ANN001 - Config, KeyRecord
+    """Keys made or revoked here are changes too: into the audit trail, as this OS user on this host.
+    False (and a line on stderr) when the trail could not be written."""
+    import getpass
+    import socket
+
+    from nephoscope.audit import API_KEY, REVOKE, SUCCESS, AuditTrail, Entry, Initiator, Target
+
+    try:
+        trail = AuditTrail.open(config.data_path, config.audit)
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        error_console.print(f"[red]the audit trail could not be written:[/red] {error}")
+        return False
+    try:
+        trail.record(Entry(
+            action="create" if created else REVOKE, outcome=SUCCESS, project=record.project,
+            initiator=Initiator(f"os-user:{getpass.getuser()}", name="nephoscope command line",
+                                address=socket.gethostname(), agent="nephoscope-cli"),
+            target=Target(API_KEY, record.id, record.description),
+            details={"project": record.project, "roles": list(record.roles), "description": record.description},
+            name="create API key" if created else "revoke API key"))
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        error_console.print(f"[red]the audit trail could not be written:[/red] {error}")
+        return False
+    finally:
+        trail.close()
+    return True
 
 
 def _has(module: str) -> bool:
@@ -123,7 +157,8 @@ def keys_create(
 ) -> None:
     """Create a key; prints its id and, alone on the last line, the token (shown only once).
 
-    Works while the server runs on the same data dir: the server honours it at once.
+    Works while the server runs on the same data dir: the server honours it at once. The key's
+    creation goes to the audit trail (as this OS user on this host); exit 1 if it could not.
     """
     from nephoscope.auth.keys import KeyError_, KeyStore
 
@@ -133,8 +168,11 @@ def keys_create(
     except KeyError_ as error:
         error_console.print(f"[red]cannot create the key:[/red] {error}")
         raise typer.Exit(2) from None
+    audited = _audit_key(config, record, created=True)
     print(f"created key {record.id} for project {record.project} with roles {', '.join(record.roles)}")
     print(token)
+    if not audited:
+        raise typer.Exit(1)
 
 
 @keys_app.command("list")
@@ -175,14 +213,18 @@ def keys_revoke(
     config_file: Optional[Path] = ConfigOption,
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Revoke a key; a running server refuses it from the next request on."""
+    """Revoke a key; a running server refuses it from the next request on. Recorded in the audit trail."""
     from nephoscope.auth.keys import KeyStore
 
     config = _config(config_file, data_dir)
-    if not KeyStore(config.data_path).revoke(key_id):
+    keys = KeyStore(config.data_path)
+    if not keys.revoke(key_id):
         error_console.print(f"[red]no active key with id {key_id}[/red]")
         raise typer.Exit(1)
+    audited = _audit_key(config, keys.get(key_id), created=False)
     print(f"revoked key {key_id}")
+    if not audited:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -202,6 +202,17 @@ class LogsSettings:
 
 
 @dataclass
+class AuditSettings:
+    """The audit trail (docs/audit.md). It is never trimmed by any retention."""
+    # Distinct refusals (client address, who, status, rule, reason) recorded one by one in a minute;
+    # refusals beyond them are counted in one record per minute, so a flood cannot fill the disk.
+    refusal_keys_per_minute: int = 1000
+    # OpenStack's CADF notifications (from the events store) shown beside Nephoscope's own records:
+    # event types, exact or a prefix ending in "*".
+    openstack_event_types: list[str] = field(default_factory=lambda: ["identity.*", "audit.http.response"])
+
+
+@dataclass
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -214,6 +225,7 @@ class Config:
     rabbitmq: RabbitmqSettings = field(default_factory=RabbitmqSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     logs: LogsSettings = field(default_factory=LogsSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property
     def data_path(self) -> Path:
@@ -368,6 +380,8 @@ def _check(config: Config) -> None:
     if 0 not in config.notify.valid_periods:
         config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
     config.notify.types = tuple(t.upper() for t in config.notify.types)
+    if config.audit.refusal_keys_per_minute < 1:
+        raise ConfigError("audit.refusal_keys_per_minute: at least 1 (refusals beyond it are counted, not itemized)")
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")

@@ -2,7 +2,8 @@
 
 ``server`` is function-scoped (a fresh store per test); ``shared_server`` is one
 server for a whole module, for read-mostly tests. Both expose the admin token and
-helpers to create keys and to kill -9 / restart the process.
+helpers to create keys and to kill -9 / restart the process. ``broker`` and ``vhost``
+give a test the real RabbitMQ (the events and audit tests).
 """
 
 from __future__ import annotations
@@ -163,3 +164,41 @@ def receiver():
     running = Receiver().start()
     yield running
     running.stop()
+
+
+# The real RabbitMQ broker (events and audit tests): skipped when absent, a failure under CI=true;
+# a throw-away vhost per test, created with rabbitmqctl and deleted at teardown.
+
+@pytest.fixture(scope="module")
+def broker() -> None:
+    from tests.support.rabbitmq import broker_problem
+
+    problem = broker_problem()
+    if problem:
+        missing(problem, "make services starts RabbitMQ")
+
+
+@pytest.fixture
+def vhosts():
+    import uuid
+
+    from tests.support.rabbitmq import ctl, ensure_broker_running
+
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"nephoscope-test-{uuid.uuid4().hex[:10]}"
+        ctl("add_vhost", name)
+        created.append(name)
+        ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return name
+
+    yield make
+    ensure_broker_running()
+    for name in created:
+        ctl("delete_vhost", name)
+
+
+@pytest.fixture
+def vhost(vhosts) -> str:  # noqa: ANN001 - the fixture above
+    return vhosts()

@@ -2,7 +2,8 @@
 
 Handlers are thin: they decode parameters and bodies (``bodies``), authorize (``security``),
 call a service of the container (``deps.get_services``) and shape the answer
-(``responses``, ``errors``). Monasca's wire details (error bodies, links, paging,
+(``responses``, ``errors``). What the API records in the audit trail — every change through an
+audited route, every refused request — is ``auditing``'s. Monasca's wire details (error bodies, links, paging,
 timestamps) live in ``monasca/``. ``app`` builds the FastAPI application. May import every
 domain's public surface, ``nephoscope.server`` (the container) and ``nephoscope.web`` (its
 router); no domain imports the API.

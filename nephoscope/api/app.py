@@ -17,9 +17,10 @@ from fastapi import FastAPI
 
 from nephoscope import __version__
 from nephoscope.api import errors
+from nephoscope.api.auditing import AuditChanges
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
-from nephoscope.api.native import admin, health, points, traces
+from nephoscope.api.native import admin, audit, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
 from nephoscope.config import Config
@@ -64,8 +65,9 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     errors.install(app, config.limits.retry_after_seconds)
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
-                   monasca_logs.router, logs_api.router, traces.router, admin.router,
+                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router,
                    web.router):
         app.include_router(router)
+    app.add_middleware(AuditChanges)  # inside the timing: a change's time includes its audit record
     app.add_middleware(RequestTimingMiddleware, stats=stats)
     return app

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from nephoscope.api import auditing
 from nephoscope.auth.policy import Denied
 from nephoscope.errors import Rejected
 
@@ -43,6 +44,8 @@ def error_response(status: int, title: str, description: str, field: str | None 
 def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI app
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> Response:
+        if error.status == 401:
+            auditing.refused(request, 401, error.description)
         return error_response(error.status, error.title, error.description, error.field, error.headers)
 
     @app.exception_handler(Rejected)
@@ -52,6 +55,7 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, error: Denied) -> Response:
+        auditing.refused(request, 403, error.reason, getattr(error, "rule", None))
         # Monasca's Python API answers a missing role with 401 (title "Forbidden").
         return error_response(401, "Forbidden", error.reason, headers={"WWW-Authenticate": "Token"})
 

@@ -125,6 +125,7 @@ ON CONFLICT (event_type) DO UPDATE SET
 @dataclass(frozen=True, slots=True)
 class EventQuery:
     event_type: str | None = None  # exact, or a prefix ending in "*" (instance.create.*)
+    event_types: tuple[str, ...] = ()  # any of these (each exact or a prefix ending in "*")
     resource_id: str | None = None
     project_id: str | None = None  # admins: another project
     request_id: str | None = None  # matches request_id or global_request_id
@@ -343,6 +344,11 @@ class EventStore:
             where.add("starts_with(event_type, ?)", query.event_type[:-1])
         elif query.event_type:
             where.equal("event_type", query.event_type)
+        if query.event_types:
+            prefixes = [name[:-1] for name in query.event_types if name.endswith("*")]
+            exact = [name for name in query.event_types if not name.endswith("*")]
+            where.add("(" + " OR ".join(["starts_with(event_type, ?)"] * len(prefixes) + ["event_type = ?"] * len(exact))
+                      + ")", *prefixes, *exact)
         where.equal("resource_id", query.resource_id)
         where.request(query.request_id)
         where.time_range(query.start_ms, query.end_ms)

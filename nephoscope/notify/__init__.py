@@ -2,8 +2,9 @@
 
 ``NotificationService`` holds the method repository, the ``Outbox`` (enqueue transitions,
 periodic re-sends, counters) and the ``DeliveryWorker`` with its senders (webhook, e-mail,
-Slack, PagerDuty). Imports ``nephoscope.config``, ``nephoscope.tenancy``,
-``nephoscope.retry`` and ``nephoscope.sqlitefile``; never the alarms (they import it) or the API.
+Slack, PagerDuty), which records each delivery and dead letter in the audit trail
+(``audit_entries``). Imports ``nephoscope.config``, ``nephoscope.tenancy``, ``nephoscope.retry``,
+``nephoscope.sqlitefile`` and ``nephoscope.audit``; never the alarms (they import it) or the API.
 """
 
 from nephoscope.notify.model import (

@@ -114,11 +114,15 @@ class Outbox:
         with self._lock:
             self._delivered += len(deliveries)
 
+    def is_last_attempt(self, delivery: Delivery) -> bool:
+        """Whether a failure of this attempt makes the delivery a dead letter."""
+        return delivery.attempts + 1 >= self.config.max_attempts
+
     def failed(self, delivery: Delivery, error: str) -> bool:
         """Record a failed attempt; returns True when it became a dead letter."""
         attempts = delivery.attempts + 1
         now = time.time()
-        dead = attempts >= self.config.max_attempts
+        dead = self.is_last_attempt(delivery)
         retry_at = None if dead else now + backoff(attempts, self.config.backoff_base, self.config.backoff_max, self.config.jitter)
         self.deliveries.mark_failed(delivery.id, error, retry_at, now)
         with self._lock:

@@ -6,6 +6,10 @@ once and records each outcome — successes in one transaction per pass, so a bu
 thousand webhooks is not a thousand fsyncs (a crash between sending and recording re-sends,
 which the idempotency key in every body makes harmless). On start it releases the claims a
 crash left behind.
+
+Each delivery sent, and each given up as a dead letter, goes to the audit trail before the outbox
+records it (``notify.audit_entries``): a crash in between re-sends and records again, never the
+reverse. A failing audit trail is logged and does not stop the deliveries.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import contextlib
 import logging
 import time
 
+from nephoscope.audit import AuditTrail
+from nephoscope.notify.audit_entries import delivery_entry
 from nephoscope.notify.model import Delivery
 from nephoscope.notify.outbox import Outbox
 from nephoscope.notify.senders import DeliveryError, Senders
@@ -23,9 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryWorker:
-    def __init__(self, outbox: Outbox, senders: Senders) -> None:
+    def __init__(self, outbox: Outbox, senders: Senders, audit: AuditTrail | None = None) -> None:
         self.outbox = outbox
         self.senders = senders
+        self.audit = audit
         self.config = outbox.config
         self._task: asyncio.Task | None = None
         self._event: asyncio.Event | None = None
@@ -123,9 +130,23 @@ class DeliveryWorker:
     async def _record_sent(self) -> None:
         if self._sent:
             sent, self._sent = self._sent, []
-            await asyncio.to_thread(self.outbox.succeeded, sent)
+            await asyncio.to_thread(self._succeeded, sent)
+
+    def _succeeded(self, sent: list[Delivery]) -> None:
+        self._audit([delivery_entry(delivery, delivered=True) for delivery in sent])
+        self.outbox.succeeded(sent)
+
+    def _audit(self, entries: list) -> None:  # noqa: ANN001 - audit entries
+        if self.audit is None:
+            return
+        try:
+            self.audit.record_many(entries)
+        except Exception:  # noqa: BLE001 - the notifications still go out; the gap is in the log
+            log.exception("audit: %d notification records could not be written", len(entries))
 
     async def _failed(self, delivery: Delivery, error: str) -> None:
+        if self.outbox.is_last_attempt(delivery):
+            await asyncio.to_thread(self._audit, [delivery_entry(delivery, delivered=False, error=error)])
         dead = await asyncio.to_thread(self.outbox.failed, delivery, error)
         if dead:
             log.warning("notification %s (%s to %s) is a dead letter after %d attempts: %s", delivery.id,

@@ -1,6 +1,7 @@
 """The work the server runs beside the API, as asyncio tasks that end when ``stop`` is set.
 
-Lifecycle metrics from events, log retention and maintenance, the syslog listener, the
+Lifecycle metrics from events, log retention and maintenance, writing the refused requests
+counted in the last second to the audit trail, the syslog listener, the
 self-metrics sampler (with every service's own gauges) and, with ``--demo``, the simulated
 cloud that pushes through the server's own HTTP API.
 """
@@ -36,7 +37,8 @@ def _gauges(services: Services) -> list:
 def start_background(services: Services, stop: asyncio.Event, demo_token: str | None = None) -> list[asyncio.Task]:
     config = services.config
     tasks = [asyncio.create_task(services.events.run_periodic(services.metrics, stop)),
-             asyncio.create_task(services.logs.run_periodic(stop))]
+             asyncio.create_task(services.logs.run_periodic(stop)),
+             asyncio.create_task(every(1.0, stop, services.audit.flush, "audit: refused requests"))]
     settings = config.logs
     if settings.syslog_tcp_port or settings.syslog_udp_port:
         tasks.append(asyncio.create_task(serve_syslog(services.logs.ingest, settings.syslog_project,

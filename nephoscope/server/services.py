@@ -1,7 +1,8 @@
 """The services the server runs, built in one place and handed to the API as one object.
 
-``open_services`` builds and starts them in dependency order (keys, the metric store and
-its WAL replay, notifications, alarm definitions and the alarm engine, events, logs);
+``open_services`` builds and starts them in dependency order (keys, the events store, the
+audit trail (which reads OpenStack's CADF notifications from it), the metric store and its WAL
+replay, notifications, alarm definitions and the alarm engine, the events consumers, logs);
 ``close_services`` stops them in the reverse order so a clean shutdown leaves nothing to
 replay. Handlers reach them through ``api.deps.get_services``.
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nephoscope.alarms.definitions import DefinitionStore
+from nephoscope.audit import AuditTrail
+from nephoscope.audit.openstack import OpenStackRecords
 from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
@@ -29,6 +32,7 @@ from nephoscope.telemetry.requests import RequestStats
 class Services:
     config: Config
     keys: KeyStore
+    audit: AuditTrail
     authenticator: Authenticator
     store: MetricStore
     metrics: MetricService
@@ -51,20 +55,22 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
                         request_stats: RequestStats | None = None) -> Services:
     """Build and start every service (blocking work runs in threads)."""
     keys = KeyStore(config.data_path)
+    events = EventService(config.data_path, brokers(config.rabbitmq), config.events, config.rabbitmq.workers,
+                          config.server.region)
+    audit = AuditTrail.open(config.data_path, config.audit, f"nephoscope:{config.server.region}",
+                            OpenStackRecords(events, config.audit.openstack_event_types))
     store = EmbeddedStore(config)
     metrics = MetricService(store, config.store)
     await asyncio.to_thread(store.open)
-    notifications = NotificationService(config.data_path, notify_config or config.notify)
+    notifications = NotificationService(config.data_path, notify_config or config.notify, audit)
     await notifications.start()
     definitions = DefinitionStore(config.data_path)
     alarms = AlarmEngine(store, config.data_path, definitions, notifications.outbox, config.alarms)
     await asyncio.to_thread(alarms.start)
-    events = EventService(config.data_path, brokers(config.rabbitmq), config.events, config.rabbitmq.workers,
-                          config.server.region)
     await events.start()
     logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
                       events.store.owned_resources)
-    return Services(config=config, keys=keys, authenticator=KeyAuthenticator(keys, config.auth.admin_token),
+    return Services(config=config, keys=keys, audit=audit, authenticator=KeyAuthenticator(keys, config.auth.admin_token),
                     store=store, metrics=metrics, notifications=notifications, definitions=definitions,
                     alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
 
@@ -74,5 +80,6 @@ async def close_services(services: Services) -> None:
     await services.events.stop()
     await asyncio.to_thread(services.logs.close)
     await asyncio.to_thread(services.alarms.stop)
-    await services.notifications.stop()
+    await services.notifications.stop()  # its last deliveries go to the audit trail
+    await asyncio.to_thread(services.audit.close)  # with the refusals not yet written
     await asyncio.to_thread(services.store.close)

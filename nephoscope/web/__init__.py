@@ -11,7 +11,8 @@ log, trace and scheduling pages and the category colours), the JavaScript module
 (``js/app.js`` the shell and hash router, ``js/api.js``, ``js/session.js`` (who the token is:
 ``GET /v1/whoami``), ``js/dom.js``, ``js/format.js``, ``js/charts.js``, ``js/svg.js`` (small
 SVG charts built like ``dom.h()``), and the pages under ``js/pages/``: a section module with
-tabs, such as ``logs.js`` or ``traces.js``, and one module per tab or shared part) and a
+tabs, such as ``logs.js`` or ``traces.js``, and one module per tab or shared part, such as
+``search-list.js``, the paged results of a search form) and a
 vendored copy of uPlot 1.6.32 (MIT, ``uPlot.LICENSE.txt``) for the time-series charts: no
 build step and nothing fetched from the internet at run time. The page is served with a
 Content-Security-Policy that allows scripts and styles from this server only.

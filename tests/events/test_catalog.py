@@ -478,11 +478,11 @@ def test_catalog_covers_what_the_brief_lists(catalog: Catalog) -> None:
         "image.create", "image.update", "image.upload", "image.activate", "image.delete", "image.send",
         "image.prepare", "orchestration.stack.create.end", "orchestration.stack.delete.error",
         "identity.authenticate", "identity.project.created", "identity.user.deleted",
-        "identity.role_assignment.created",
+        "identity.role_assignment.created", "audit.http.request", "audit.http.response",
     ]
     missing = [name for name in required if catalog.describe(name) is None]
     assert not missing
-    assert catalog.services() == ["cinder", "glance", "heat", "keystone", "neutron", "nova"]
+    assert catalog.services() == ["cinder", "glance", "heat", "keystone", "keystonemiddleware", "neutron", "nova"]
     assert catalog.describe("volume.usage").service == "nova"  # exact nova name beats cinder's volume.*
     assert catalog.describe("volume.create.end").service == "cinder"
     assert catalog.describe("compute.instance.resize.prep.start").pattern == "compute.instance.resize.prep.*"
@@ -656,7 +656,8 @@ def test_the_shipped_catalog_is_the_default(catalog: Catalog) -> None:
     assert [i.pattern for i in again.types()] == [i.pattern for i in catalog.types()]
     from nephoscope.events.catalog import DEFINITIONS_DIR
     assert {p.name for p in DEFINITIONS_DIR.glob("*.yaml")} >= {
-        "common.yaml", "nova.yaml", "cinder.yaml", "neutron.yaml", "glance.yaml", "heat.yaml", "keystone.yaml"}
+        "common.yaml", "nova.yaml", "cinder.yaml", "neutron.yaml", "glance.yaml", "heat.yaml", "keystone.yaml",
+        "keystonemiddleware.yaml"}
 
 
 def test_render_markdown_lists_every_type(catalog: Catalog) -> None:

@@ -46,7 +46,7 @@ from tests.support.rabbitmq import (
     publish_confirmed,
 )
 
-pytestmark = pytest.mark.usefixtures("broker")  # tests/events/conftest.py: skipped without one (failed under CI)
+pytestmark = pytest.mark.usefixtures("broker")  # tests/conftest.py: skipped without one (failed under CI)
 
 CONSUMER_LOG = "nephoscope.events.consumer"
 

@@ -9,20 +9,16 @@ that survive a restart of the outbox on the same SQLite file.
 
 from __future__ import annotations
 
-import asyncio
 import email
-import threading
 import time
-import uuid
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from nephoscope.notify import AlarmTransition, NotificationService, NotifySettings
-from nephoscope.notify.model import NotificationMethod
+from nephoscope.notify import NotificationService
 from tests.conftest import free_port, wait_for
+from tests.support.outbox import make_config, transition
 from tests.support.receivers import Receiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -48,67 +44,6 @@ def smtp():
     controller.start()
     yield controller, mailbox
     controller.stop()
-
-
-# The service on its own event loop ------------------------------------------------------------------
-
-class Running:
-    """A ``NotificationService`` whose worker runs on an event loop in a thread."""
-
-    def __init__(self, data_dir: Path, config: NotifySettings, start_worker: bool = True) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.service = NotificationService(data_dir, config)
-        if start_worker:
-            self.call(self.service.start())
-
-    def call(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
-
-    def stop(self) -> None:
-        self.call(self.service.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-    def method(self, tenant: str, type_: str, address: str, period: int = 0, name: str = "") -> NotificationMethod:
-        return self.service.methods.create(tenant, name or f"{type_}-{uuid.uuid4().hex[:8]}", type_, address, period)
-
-
-def make_config(**overrides) -> NotifySettings:
-    values = {"backoff_base": 0.05, "backoff_max": 2.0, "jitter": 0.2, "max_attempts": 4, "poll_interval": 0.2,
-              "webhook_timeout": 2.0, "valid_periods": (0, 1, 60)}
-    values.update(overrides)
-    return NotifySettings(**values)
-
-
-@pytest.fixture
-def running(tmp_path: Path):
-    started: list[Running] = []
-
-    def start(config: NotifySettings | None = None, start_worker: bool = True) -> Running:
-        instance = Running(tmp_path / "data", config or make_config(), start_worker)
-        started.append(instance)
-        return instance
-
-    yield start
-    for instance in started:
-        if instance.thread.is_alive():
-            instance.stop()
-
-
-def transition(tenant: str = "proj-a", new_state: str = "ALARM", old_state: str = "OK", alarm_id: str | None = None,
-               timestamp_ms: int | None = None, severity: str = "HIGH") -> AlarmTransition:
-    return AlarmTransition(
-        alarm_id=alarm_id or str(uuid.uuid4()), alarm_definition_id="def-1", alarm_name="cpu high",
-        alarm_description="CPU above 90%", tenant_id=tenant, old_state=old_state, new_state=new_state,
-        reason="Thresholds were exceeded for the sub-alarms: avg(cpu.percent) > 90.0",
-        severity=severity, link="http://dashboards.example/alarms/1", lifecycle_state="OPEN",
-        timestamp_ms=timestamp_ms or 1_424_451_007_123,
-        metrics=[{"id": "m1", "name": "cpu.percent", "dimensions": {"hostname": "h1", "service": "compute"}}],
-        sub_alarms=[{"sub_alarm_expression": {"function": "AVG", "metric_name": "cpu.percent"}}])
-
 
 
 def statuses(service: NotificationService, tenant: str = "proj-a") -> dict[int, str]:

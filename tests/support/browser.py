@@ -22,7 +22,7 @@ HOSTS = ("web-1", "web-2", "web-3")
 TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1366, "height": 900}  # a laptop screen
 PAGES = {"Overview": "Overview", "Metrics": "Metrics", "Alarms": "Alarms", "Events": "Events", "Logs": "Logs",
-         "Traces": "Traces"}
+         "Traces": "Traces", "Audit": "Audit"}
 
 
 def unavailable(reason: str) -> None:

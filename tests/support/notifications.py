@@ -204,6 +204,20 @@ OTHER_SERVICES = [
      "keystone", "role_assignment", "user-2", OWNER_PROJECT, {"role_id": "role-member"}),
     ("identity.keystone-1", "identity.project.created", {"resource_info": "proj-new"},
      "keystone", "project", "proj-new", ADMIN_PROJECT, {}),
+    # keystonemiddleware's audit middleware in nova-api (publisher id: the program's name, no host)
+    ("nova-api", "audit.http.response", {
+        "typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event", "eventType": "activity", "id": "cadf-2",
+        "eventTime": "2024-01-02T10:00:00.123456+0000", "action": "delete", "outcome": "failure",
+        "observer": {"id": "target"}, "requestPath": "/v2.1/servers/s-1",
+        "initiator": {"id": OWNER_USER, "typeURI": "service/security/account/user", "name": "demo",
+                      "credential": {"token": "gA xxxxxxxx en", "identity_status": "Confirmed"},
+                      "host": {"address": "10.0.0.9", "agent": "python-novaclient"}, "project_id": OWNER_PROJECT,
+                      "request_id": "req-mw-1"},
+        "target": {"id": "nova-endpoint-1", "typeURI": "service/compute/servers/server", "name": "nova"},
+        "reason": {"reasonType": "HTTP", "reasonCode": "403"}},
+     "keystonemiddleware", "service", "nova-endpoint-1", OWNER_PROJECT, {
+         "outcome": "failure", "reason_code": "403", "initiator_address": "10.0.0.9", "request_id": "req-mw-1",
+         "request_path": "/v2.1/servers/s-1", "user_id": OWNER_USER}),
 ]
 
 

@@ -1,7 +1,7 @@
 """The real RabbitMQ broker on 127.0.0.1:5672 for the tests: ``rabbitmqctl`` (vhosts, queues,
 bindings, stopping and starting the node) and publishers (oslo.messaging's real Notifier, aio-pika
 with publisher confirms). The fixtures giving a test a throw-away vhost are in
-``tests/events/conftest.py``."""
+``tests/conftest.py``."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import alarms from "./pages/alarms.js";
 import events from "./pages/events.js";
 import logs from "./pages/logs.js";
 import traces from "./pages/traces.js";
+import audit from "./pages/audit.js";
 
 const PAGES = [
   { path: "overview", label: "Overview", page: overview },
@@ -23,6 +24,7 @@ const PAGES = [
   { path: "events", label: "Events", page: events },
   { path: "logs", label: "Logs", page: logs },
   { path: "traces", label: "Traces", page: traces },
+  { path: "audit", label: "Audit", page: audit },
 ];
 
 const $ = (id) => document.getElementById(id);

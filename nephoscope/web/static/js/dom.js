@@ -82,6 +82,29 @@ export function refreshTimes(root = document) {
 
 const STATE_CLASS = { ALARM: "alarm", OK: "ok", UNDETERMINED: "undetermined" };
 
+/**
+ * Newest-first pages of a list answer, with "← Newer" and "Older →" buttons in `box` from the
+ * answer's `next` link. `load(offset)` shows one page and returns its answer (or nothing, when it
+ * failed). Returns { first() } to start again from the newest page.
+ */
+export function pager(box, load) {
+  const newer = [];  // offsets of the pages before this one
+  let offset = "";
+  async function show() {
+    box.replaceChildren();
+    const answer = await load(offset);
+    const next = answer && (answer.links || []).find((link) => link.rel === "next");
+    fill(box,
+      newer.length ? h("button", { type: "button", text: "← Newer", on: { click: () => { offset = newer.pop(); show(); } } }) : null,
+      next ? h("button", { type: "button", text: "Older →", on: { click: () => {
+        newer.push(offset);
+        offset = new URL(next.href, document.baseURI).searchParams.get("offset");
+        show();
+      } } }) : null);
+  }
+  return { first() { offset = ""; newer.length = 0; return show(); } };
+}
+
 /** A coloured badge for an alarm state or a severity (its text says it too: colour is never alone). */
 export function badge(value) {
   const text = String(value || "–").toUpperCase();

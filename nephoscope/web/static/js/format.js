@@ -106,6 +106,15 @@ export function utcInput(ms) {
   return ms ? new Date(ms).toISOString().slice(0, 16).replace("T", " ") : "";
 }
 
+/** A UTC time field's text as epoch ms, "" when empty; throws a message for the user when it is no time. */
+export function utcValue(text) {
+  const typed = String(text || "").trim();
+  if (!typed) return "";
+  const ms = parseUtc(typed);
+  if (Number.isNaN(ms)) throw new Error(`“${typed}” is not a UTC time such as 2026-12-05 18:00.`);
+  return ms;
+}
+
 /** A UTC time typed as "2026-12-05 18:00" (seconds, "T" and "Z" optional) as epoch ms, or NaN. */
 export function parseUtc(text) {
   const match = /^\s*(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*(?:Z|UTC)?\s*$/i.exec(text || "");

@@ -4,10 +4,11 @@
 // &limit=&offset= (+tenant_id for admins); the type box suggests names from GET /v1/events/types.
 // Payloads are the services' own notifications: attacker-controlled text, shown only as text.
 
-import { badge, empty, facts, fill, h, loading, tabs, when } from "../dom.js";
-import { isoSeconds, parseUtc, plural, toMs, utcInput } from "../format.js";
+import { badge, facts, h, tabs, when } from "../dom.js";
+import { isoSeconds, toMs, utcInput, utcValue } from "../format.js";
 import catalog from "./catalog.js";
 import failures from "./failures.js";
+import { searchList } from "./search-list.js";
 
 const TABS = [
   { key: "", href: "#/events", label: "Search" },
@@ -55,20 +56,11 @@ function search(body, ctx) {
       h("button", { type: "reset", text: "Clear" })));
   body.append(form, results, pager);
 
-  const offsets = [];  // offsets of the pages before this one, for "Newer"
-  let offset = "";
-  const fromInput = (input) => {
-    if (!input.value.trim()) return "";
-    const ms = parseUtc(input.value);
-    if (Number.isNaN(ms)) throw new Error(`“${input.value}” is not a UTC time such as 2026-12-05 18:00.`);
-    return ms;
-  };
-
   function query() {
     const params = { limit: inputs.limit.value, ...ctx.session.tenant() };
     for (const key of FIELDS) params[key] = inputs[key].value.trim();
-    const start = fromInput(inputs.start);
-    const end = fromInput(inputs.end);
+    const start = utcValue(inputs.start.value);
+    const end = utcValue(inputs.end.value);
     if (start) params.start_time = isoSeconds(start / 1000);
     if (end) params.end_time = isoSeconds(end / 1000);
     ctx.setParams({ ...Object.fromEntries(FIELDS.map((k) => [k, params[k]])), start, end,
@@ -76,39 +68,15 @@ function search(body, ctx) {
     return params;
   }
 
-  async function run() {
-    fill(results, loading("Searching events…"));
-    pager.replaceChildren();
-    try {
-      const answer = await ctx.get("v1/events", { ...query(), offset });
-      const events = answer.elements;
-      results.dataset.count = String(events.length);
-      if (!events.length) {
-        fill(results, empty("No events match.", "Events come from OpenStack notifications (RabbitMQ, or POST /v1/events). Try a wider time range or a type prefix such as instance.*"));
-      } else {
-        fill(results, h("p", { class: "muted small", text: `${plural(events.length, "event")}, newest first` }),
-          h("div", { class: "event-list" }, events.map(eventRow)));
-      }
-      const next = (answer.links || []).find((link) => link.rel === "next");
-      fill(pager,
-        offsets.length ? h("button", { type: "button", text: "← Newer", on: { click: () => { offset = offsets.pop(); run(); } } }) : null,
-        next ? h("button", { type: "button", text: "Older →", on: { click: () => {
-          offsets.push(offset);
-          offset = new URL(next.href, document.baseURI).searchParams.get("offset");
-          run();
-        } } }) : null);
-      ctx.updated();
-    } catch (error) {
-      ctx.failed(error, results);
-    }
-  }
-
-  form.addEventListener("submit", (event) => { event.preventDefault(); offset = ""; offsets.length = 0; run(); });
-  form.addEventListener("reset", () => setTimeout(() => { offset = ""; offsets.length = 0; run(); }));
+  const pages = searchList(ctx, {
+    form, results, more: pager, path: "v1/events", params: query, row: eventRow, noun: "event", listClass: "event-list",
+    busy: "Searching events…", none: "No events match.",
+    hint: "Events come from OpenStack notifications (RabbitMQ, or POST /v1/events). Try a wider time range or a type prefix such as instance.*",
+  });
   ctx.get("v1/events/types").then((answer) => {
     types.replaceChildren(...answer.elements.map((t) => h("option", { value: t.pattern, label: t.description })));
   }).catch(() => {});
-  run();
+  pages.first();
 }
 
 /** One event: a summary line that opens to its traits and the notification's payload. */
