@@ -21,6 +21,9 @@ from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notificat
 from nephoscope.api.monasca import logs as monasca_logs
 from nephoscope.api.native import admin, health, points, traces
 from nephoscope.api.native import events as events_api
+from nephoscope.api.prometheus import metadata as prometheus_metadata
+from nephoscope.api.prometheus import otlp as otlp_api
+from nephoscope.api.prometheus import write as remote_write
 from nephoscope.api.native import logs as logs_api
 from nephoscope.config import Config
 from nephoscope.notify import NotifySettings
@@ -65,6 +68,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
                    monasca_logs.router, logs_api.router, traces.router, admin.router,
+                   remote_write.router, otlp_api.router, prometheus_metadata.router,
                    web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)

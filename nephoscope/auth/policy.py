@@ -62,3 +62,14 @@ def read_scope(principal: Principal, tenant_id: str | None) -> str:
             raise Denied("reading across all projects needs the admin role")
         return ALL_TENANTS
     return effective_tenant(principal, tenant_id)
+
+
+def may_delegate(principal: Principal) -> bool:
+    """Whether the principal may write for other projects (Monasca's delegate rule)."""
+    return bool(principal.roles & DELEGATE_ROLES)
+
+
+def all_projects_scope(principal: Principal) -> str:
+    """The scope of the Prometheus-style reads, as Aetos does it: an admin (Aetos's
+    ``telemetry:query:all_projects``) reads every project, anyone else their own."""
+    return ALL_TENANTS if principal.is_admin else principal.project
