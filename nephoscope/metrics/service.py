@@ -10,6 +10,8 @@ becomes an answer: ``Overloaded`` with work waiting is 429, a full write queue i
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 
 from nephoscope.config import ArchivePolicy, PrometheusSettings, StoreSettings
@@ -28,6 +30,9 @@ from nephoscope.metrics.summary_rows import SummaryRow, summary_batch
 from nephoscope.tenancy import ALL_TENANTS
 
 
+log = logging.getLogger(__name__)
+
+
 def _refusal(error: Overloaded) -> Rejected:
     return Rejected(429 if error.backlog else 503, error.message)
 
@@ -43,6 +48,7 @@ class MetricService:
         self.remote_write = RemoteWriteDecoder(store.new_series, self.series_cache)
         self.otlp = otlp.OtlpDecoder(store.new_series, self.series_cache, self.prometheus)
         self.metadata = metadata
+        self._dropped_reported = 0.0
         # A cached series must already be in the log: remember it only once its batch is durable.
         store.subscribe(self._remember)
 
@@ -95,6 +101,12 @@ class MetricService:
         decoded = self.remote_write.decode(data, proto, owner, self.window())
         await self.write(decoded.batch)
         await self._record_metadata(owner, decoded.metadata)
+        if (decoded.too_old or decoded.too_new) and time.monotonic() - self._dropped_reported > 60:
+            # Senders are told only through the written count: say it in the log too, once a minute.
+            self._dropped_reported = time.monotonic()
+            log.warning("remote write for project %s: %d samples older than the raw-data retention and %d too far "
+                        "in the future were dropped (the rest of the request was stored)", owner.project,
+                        decoded.too_old, decoded.too_new)
         return decoded
 
     async def ingest_otlp(self, request: otlp.Request, owner: SeriesOwner) -> otlp.Otlp:
