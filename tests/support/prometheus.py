@@ -86,15 +86,17 @@ class Prometheus(Managed):
 
     targets: list[str] = field(default_factory=list)
     remote_write: tuple[str, str] | None = None
-    scrape_interval: str = "1s"
+    scrape_interval: str = "2s"
 
     def config(self) -> str:
-        lines = ["global:", f"  scrape_interval: {self.scrape_interval}", f"  evaluation_interval: {self.scrape_interval}",
+        lines = ["global:", f"  scrape_interval: {self.scrape_interval}", f"  scrape_timeout: {self.scrape_interval}",
+                 f"  evaluation_interval: {self.scrape_interval}",
                  "scrape_configs:", "  - job_name: node", "    static_configs:",
                  f"      - targets: [{', '.join(repr(t) for t in self.targets)}]"]
         if self.remote_write:
             url, token = self.remote_write
-            lines += ["remote_write:", f"  - url: {url}", "    headers:", f"      X-Auth-Token: {token}",
+            # Bearer: Debian's 2.42 does not send remote_write's custom `headers`.
+            lines += ["remote_write:", f"  - url: {url}", "    authorization:", f"      credentials: {token}",
                       "    metadata_config:", "      send_interval: 2s",
                       "    queue_config:", "      batch_send_deadline: 1s", "      min_backoff: 100ms",
                       "      max_backoff: 1s"]
