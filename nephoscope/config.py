@@ -202,6 +202,23 @@ class LogsSettings:
 
 
 @dataclass
+class PrometheusSettings:
+    """The Prometheus query API and PromQL (docs/prometheus.md)."""
+    # Seconds an instant selector looks back for a sample; a series silent that long is stale.
+    lookback_delta: float = 300.0
+    # Points a range query may return per series (Prometheus: 11,000).
+    max_points_per_series: int = 11_000
+    # Samples a query may hold in memory at once (loaded points and result cells).
+    max_samples: int = 50_000_000
+    # Seconds a query may run; a request's `timeout` can only shorten it.
+    query_timeout: float = 120.0
+    # Step of a subquery written without one (`x[1h:]`); Prometheus uses its evaluation interval.
+    subquery_step: float = 60.0
+    # Seconds without a point after which an agent host is no longer an active target.
+    targets_window: float = 600.0
+
+
+@dataclass
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -214,6 +231,7 @@ class Config:
     rabbitmq: RabbitmqSettings = field(default_factory=RabbitmqSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     logs: LogsSettings = field(default_factory=LogsSettings)
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
 
     @property
     def data_path(self) -> Path:
@@ -368,6 +386,8 @@ def _check(config: Config) -> None:
     if 0 not in config.notify.valid_periods:
         config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
     config.notify.types = tuple(t.upper() for t in config.notify.types)
+    if config.prometheus.lookback_delta <= 0 or config.prometheus.subquery_step <= 0:
+        raise ConfigError("prometheus.lookback_delta and prometheus.subquery_step: must be positive seconds")
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")
