@@ -120,13 +120,13 @@ class SeriesCatalog:
         with self.database.recent_lock.shared():
             return _execute(self.database.cursor(), query, parameters)
 
-    def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
-        where, parameters = _where(series_filter, [])
+    def names(self, series_filter: SeriesFilter, head_ids: list[int], after: str | None, limit: int) -> list[str]:
+        where, parameters = _where(series_filter, head_ids)
         query = f"SELECT DISTINCT s.name FROM series s WHERE {where}"
         if after:
             query += " AND s.name > ?"
             parameters.append(after)
-        rows = _execute(self.database.cursor(), query + f" ORDER BY s.name LIMIT {int(limit)}", parameters)
+        rows = self._rows(query + f" ORDER BY s.name LIMIT {int(limit)}", parameters)
         return [r[0] for r in rows]
 
     def dimension_names(self, series_filter: SeriesFilter, head_ids: list[int], after: str | None,
