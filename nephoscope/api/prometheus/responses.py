@@ -22,8 +22,8 @@ STATUS = {"bad_data": 400, "execution": 422, "timeout": 503, "canceled": 499, "i
 CONTENT_TYPE = "application/json"
 
 # Non-finite values travel through orjson as improbable finite stand-ins, then become Go's spellings.
-_STAND_INS = {np.nan: (1.2345678987654321e300, b'"NaN"'), np.inf: (1.2345678987654322e300, b'"+Inf"'),
-              -np.inf: (1.2345678987654323e300, b'"-Inf"')}
+_STAND_INS = {"nan": (1.2345678987e300, b'"NaN"'), "inf": (2.3456789876e300, b'"+Inf"'),
+              "-inf": (3.4567898765e300, b'"-Inf"')}
 _QUOTE_VALUES = re.compile(rb",([^\],]+)\]")
 
 
@@ -46,9 +46,9 @@ def _pairs(seconds: np.ndarray, values: np.ndarray) -> bytes:
     finite = np.isfinite(values)
     if not finite.all():
         values = values.copy()
-        values[np.isnan(values)] = _STAND_INS[np.nan][0]
-        values[values == np.inf] = _STAND_INS[np.inf][0]
-        values[values == -np.inf] = _STAND_INS[-np.inf][0]
+        values[np.isnan(values)] = _STAND_INS["nan"][0]
+        values[values == np.inf] = _STAND_INS["inf"][0]
+        values[values == -np.inf] = _STAND_INS["-inf"][0]
     text = orjson.dumps(np.column_stack([seconds, values]), option=orjson.OPT_SERIALIZE_NUMPY)
     text = _QUOTE_VALUES.sub(rb',"\1"]', text).replace(b'.0"]', b'"]')
     if not finite.all():

@@ -19,6 +19,7 @@ from nephoscope.metrics.promql.errors import SAME_LABELSET, execution
 from nephoscope.metrics.promql.values import InstantVector, Scalar, merge_rows
 
 ARITHMETIC = ("+", "-", "*", "/", "%", "^", "atan2")
+DROPS_NAME = ("+", "-", "*", "/", "%", "^")  # Prometheus 2 keeps the name through atan2
 COMPARISON = ("==", "!=", ">", "<", ">=", "<=")
 SET = ("and", "or", "unless")
 
@@ -87,7 +88,7 @@ def vector_scalar(op: str, vector: InstantVector, scalar: Scalar, scalar_left: b
             value, keep = keep.astype(np.float64), np.ones(keep.shape, bool)
     present = vector.present & keep
     labels = vector.labels
-    if op in ARITHMETIC or return_bool:
+    if op in DROPS_NAME or return_bool:
         labels = [L.drop_name(label) for label in labels]
     return merge_rows(labels, np.array(value, np.float64), present).compact()
 
@@ -132,7 +133,7 @@ def _result_labels(many: L.Labels, one: L.Labels, op: str, matching: Matching, c
     found = cache.get(key)
     if found is not None:
         return found
-    labels = L.drop_name(many) if op in ARITHMETIC else many
+    labels = L.drop_name(many) if op in DROPS_NAME else many
     if matching.card == "one-to-one":
         labels = L.keep(labels, matching.labels) if matching.on else L.without(labels, matching.labels)
     for name in matching.include:

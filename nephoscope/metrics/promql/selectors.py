@@ -83,9 +83,10 @@ class SeriesSource:
                 raise PromQLError("bad_data", str(error)) from None
         return list(found.values())
 
-    def _located(self, alternatives: list[tuple[LabelMatcher, ...]], start_ms: int,
-                 end_ms: int) -> tuple[list[L.Labels], np.ndarray]:
-        infos = self.series(alternatives, start_ms, end_ms)
+    def _located(self, alternatives: list[tuple[LabelMatcher, ...]]) -> tuple[list[L.Labels], np.ndarray]:
+        # Without a time range: the catalog answers from its own table (a time range costs a scan of
+        # the points' tables), and a series without points in range simply reads none.
+        infos = self.series(alternatives)
         labelled = sorted(((L.of_series(info.name, info.dimensions), info.id) for info in infos))
         return [item[0] for item in labelled], np.asarray([item[1] for item in labelled], np.int64)
 
@@ -97,7 +98,7 @@ class SeriesSource:
     def samples(self, alternatives: list[tuple[LabelMatcher, ...]], start_ms: int, end_ms: int) -> Samples:
         """The samples of the matching series with ``start_ms <= time <= end_ms``."""
         self.budget.check_time("query preparation")
-        labels, ids = self._located(alternatives, start_ms, end_ms)
+        labels, ids = self._located(alternatives)
         if not len(ids):
             return Samples.empty()
         parts = [self.store.read(ids, begin, end, resolution)
@@ -111,14 +112,19 @@ class SeriesSource:
         # One value per point: a raw sample as it was written, a summary of several by its average.
         with np.errstate(all="ignore"):
             values = np.where(points.count == 1, points.last, points.sum / points.count)
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(ids)))]).astype(np.int64)
+        counts = np.bincount(rows, minlength=len(ids))
+        alive = np.flatnonzero(counts)
+        if len(alive) < len(ids):  # series with no point in range take no part
+            labels = [labels[i] for i in alive.tolist()]
+            counts = counts[alive]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         return Samples(labels, points.timestamp.astype(np.int64), values.astype(np.float64), offsets)
 
     def buckets(self, alternatives: list[tuple[LabelMatcher, ...]], start_ms: int, end_ms: int,
                 width_s: int) -> Buckets:
         """Stored ``width_s`` roll-up buckets starting in ``[start_ms, end_ms)``."""
         self.budget.check_time("query preparation")
-        labels, ids = self._located(alternatives, start_ms, end_ms)
+        labels, ids = self._located(alternatives)
         points = self.store.read(ids, start_ms, end_ms, width_s) if len(ids) else Points.empty()
         self.budget.spend(len(points))
         rows = self._rows_of(ids, points) if len(ids) else np.empty(0, np.int64)
