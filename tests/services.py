@@ -1,9 +1,10 @@
 """Make sure the services the test suite needs are up, starting them if they are not.
 
 The suite starts most of what it needs itself (the server under test, SMTP and webhook
-receivers in-process). Beyond that: RabbitMQ for the notification consumer, and two installs,
-Debian's Chromium for the browser tests and libvirt-python for the agent's instance collector.
-This script is the one place that knows how to start or install each.
+receivers in-process, Prometheus and node_exporter on free ports). Beyond that: RabbitMQ for the
+notification consumer, and installs: Debian's Chromium for the browser tests, libvirt-python for
+the agent's instance collector, Debian's prometheus, promtool and prometheus-node-exporter for the
+PromQL comparisons. This script is the one place that knows how to start or install each.
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ def ensure_chromium() -> None:
                    env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
+def ensure_prometheus() -> None:
+    """The PromQL tests compare answers with Debian's Prometheus 2.42 (and its promtool), fed by
+    Debian's node_exporter; the tests start their own instances on free loopback ports."""
+    tools = ("prometheus", "promtool", "prometheus-node-exporter")
+    if all(shutil.which(tool) for tool in tools):
+        print("prometheus, promtool, prometheus-node-exporter: installed")
+        return
+    if not shutil.which("apt-get"):
+        sys.exit("the PromQL tests need Debian's prometheus and prometheus-node-exporter packages")
+    print("prometheus: installing Debian's prometheus and prometheus-node-exporter packages")
+    environment = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus",
+                    "prometheus-node-exporter"], check=True, env=environment)
+
+
 def ensure_libvirt_python() -> None:
     """The agent's instance collector is tested against libvirt's test driver (no daemon needed):
     libvirt-python is built from PyPI against Debian's libvirt-dev."""
@@ -78,6 +95,7 @@ def ensure_libvirt_python() -> None:
 if __name__ == "__main__":
     ensure_chromium()
     ensure_libvirt_python()
+    ensure_prometheus()
     for service, (service_port, command) in SERVICES.items():
         ensure(service, service_port, command)
     print("services ready")
