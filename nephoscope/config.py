@@ -203,7 +203,17 @@ class LogsSettings:
 
 @dataclass
 class PrometheusSettings:
-    """The Prometheus query API and PromQL (docs/prometheus.md)."""
+    """Prometheus remote write, OTLP and the PromQL API (docs/prometheus.md)."""
+    # A writer with the delegate rule (monasca-delegate or admin, e.g. Ceilometer's service user) may
+    # assign each series to the project this label names; the label stays a label.
+    project_label: str = "project"
+    # OTLP names as Prometheus's OTLP receiver translates them: UnderscoreEscapingWithSuffixes,
+    # UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes or NoTranslation.
+    otlp_translation_strategy: str = "UnderscoreEscapingWithSuffixes"
+    # OTLP resource attributes copied onto every series of the resource (besides job and instance).
+    promote_resource_attributes: list[str] = field(default_factory=list)
+    # Also keep service.name, service.namespace and service.instance.id on target_info.
+    keep_identifying_resource_attributes: bool = False
     # Seconds an instant selector looks back for a sample; a series silent that long is stale.
     lookback_delta: float = 300.0
     # Points a range query may return per series (Prometheus: 11,000).
@@ -391,3 +401,10 @@ def _check(config: Config) -> None:
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")
+    strategies = ("UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes",
+                  "NoTranslation")
+    if config.prometheus.otlp_translation_strategy not in strategies:
+        raise ConfigError(f"prometheus.otlp_translation_strategy: {config.prometheus.otlp_translation_strategy!r} "
+                          f"is not one of {', '.join(strategies)}")
+    if not config.prometheus.project_label:
+        raise ConfigError("prometheus.project_label: must name a label")

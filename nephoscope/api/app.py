@@ -24,6 +24,9 @@ from nephoscope.api.native import events as events_api
 from nephoscope.api.prometheus import query as prometheus_query
 from nephoscope.api.prometheus import series as prometheus_series
 from nephoscope.api.prometheus import status as prometheus_status
+from nephoscope.api.prometheus import metadata as prometheus_metadata
+from nephoscope.api.prometheus import otlp as otlp_api
+from nephoscope.api.prometheus import write as remote_write
 from nephoscope.api.native import logs as logs_api
 from nephoscope.config import Config
 from nephoscope.notify import NotifySettings
@@ -69,7 +72,8 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
                    monasca_logs.router, logs_api.router, traces.router, admin.router,
-                   prometheus_query.router, prometheus_series.router, prometheus_status.router, web.router):
+                   prometheus_query.router, prometheus_series.router, prometheus_status.router,
+                   remote_write.router, otlp_api.router, prometheus_metadata.router, web.router):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)
     return app

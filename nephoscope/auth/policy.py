@@ -69,7 +69,12 @@ def read_scope(principal: Principal, tenant_id: str | None) -> str:
     return effective_tenant(principal, tenant_id)
 
 
-def query_scope(principal: Principal) -> str:
-    """The tenant scope of a Prometheus-API read: every project for admins and services (as Aetos
-    passes their queries through), the token's project for everyone else."""
+def may_delegate(principal: Principal) -> bool:
+    """Whether the principal may write for other projects (Monasca's delegate rule)."""
+    return bool(principal.roles & DELEGATE_ROLES)
+
+
+def all_projects_scope(principal: Principal) -> str:
+    """The scope of the Prometheus-style reads, as Aetos does it: admins and services (Aetos's
+    ``telemetry:query:all_projects``: admin or service) read every project, anyone else their own."""
     return ALL_TENANTS if principal.roles & ALL_PROJECTS_ROLES else principal.project

@@ -20,6 +20,7 @@ from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
 from nephoscope.metrics.promql import Engine, QueryLimits
+from nephoscope.metrics.metadata import MetadataStore
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
 from nephoscope.notify import NotificationService, NotifySettings
@@ -54,7 +55,7 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     """Build and start every service (blocking work runs in threads)."""
     keys = KeyStore(config.data_path)
     store = EmbeddedStore(config)
-    metrics = MetricService(store, config.store)
+    metrics = MetricService(store, config.store, config.prometheus, MetadataStore(config.data_path))
     await asyncio.to_thread(store.open)
     notifications = NotificationService(config.data_path, notify_config or config.notify)
     await notifications.start()
@@ -79,3 +80,4 @@ async def close_services(services: Services) -> None:
     await asyncio.to_thread(services.alarms.stop)
     await services.notifications.stop()
     await asyncio.to_thread(services.store.close)
+    services.metrics.close()

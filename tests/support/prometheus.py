@@ -1,9 +1,11 @@
-"""Real Prometheus parts for the PromQL tests: Debian's ``prometheus`` (2.42) and
-``prometheus-node-exporter``, each started on a free loopback port with its own configuration and
-data directory, ``promtool``'s backfill, and the comparison of two Prometheus API answers.
+"""Debian's Prometheus (2.42) and node exporter (1.5) as the suite's own processes.
 
-``tests/services.py`` installs the Debian packages; a test that finds them missing fails under
-CI=true (``tests.conftest.missing``).
+Each runs on a free loopback port with its own configuration and data directory (never the
+machine's services): the node exporter serves this host's metrics, Prometheus scrapes it (and
+any other targets) and remote-writes everything to a Nephoscope server, and its own TSDB and
+query API are the reference the comparisons read. ``backfill`` gives Prometheus historical
+samples (``promtool tsdb create-blocks-from openmetrics``), and ``differences`` compares two
+answers of the query API point by point. Installed by ``tests/services.py``.
 """
 
 from __future__ import annotations
@@ -17,52 +19,56 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-
-PROMETHEUS, NODE_EXPORTER, PROMTOOL = "prometheus", "prometheus-node-exporter", "promtool"
+from tests.conftest import free_port, missing
 
 
-def installed() -> str | None:
-    """What is missing of the Debian packages, or None."""
-    absent = [tool for tool in (PROMETHEUS, NODE_EXPORTER, PROMTOOL) if shutil.which(tool) is None]
-    return ", ".join(absent) or None
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        missing(f"Debian's {name} is not installed", "tests/services.py installs it (apt-get install " + name + ")")
+    return path  # type: ignore[return-value]
 
 
-def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{url}: exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 @dataclass
 class Managed:
-    """A process of ours, with its log beside its directory."""
-
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
     @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "process.log"
 
     def _start(self, command: list[str], ready_path: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        log = self.directory / "process.log"
-        self.process = subprocess.Popen(command, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                                        cwd=self.directory)
-        _wait(self.url + ready_path, self.process, log)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        _wait(self.url + ready_path, self.process, self.log_path)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=30)
@@ -71,33 +77,61 @@ class Managed:
                 self.process.wait()
 
 
-@dataclass
 class NodeExporter(Managed):
     def start(self) -> "NodeExporter":
-        self._start([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{self.port}"], "/metrics")
+        self._start([_binary("prometheus-node-exporter"), f"--web.listen-address={self.address}"], "/metrics")
         return self
 
 
 @dataclass
 class Prometheus(Managed):
-    """Prometheus with ``config`` (YAML text) over ``directory/data``."""
+    """``targets``: host:port to scrape every ``scrape_interval``; ``remote_write``: (url, token) or None."""
 
-    config: str = "global: {}\n"
-    lookback: str = "5m"
+    targets: list[str] = field(default_factory=list)
+    remote_write: tuple[str, str] | None = None
+    scrape_interval: str = "1s"
+    target_labels: dict[str, str] = field(default_factory=dict)  # added to every scraped series
+
+    def config(self) -> str:
+        lines = ["global:", f"  scrape_interval: {self.scrape_interval}", f"  evaluation_interval: {self.scrape_interval}",
+                 "scrape_configs:", "  - job_name: node", "    static_configs:",
+                 f"      - targets: [{', '.join(repr(t) for t in self.targets)}]"]
+        if self.target_labels:
+            lines += ["        labels:", *(f"          {key}: {value!r}" for key, value in self.target_labels.items())]
+        if self.remote_write:
+            url, token = self.remote_write
+            lines += ["remote_write:", f"  - url: {url}", "    headers:", f"      X-Auth-Token: {token}",
+                      "    metadata_config:", "      send_interval: 2s",
+                      "    queue_config:", "      batch_send_deadline: 1s", "      min_backoff: 100ms",
+                      "      max_backoff: 1s"]
+        return "\n".join(lines) + "\n"
 
     def start(self) -> "Prometheus":
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "prometheus.yml").write_text(self.config)
-        self._start([PROMETHEUS, f"--config.file={self.directory / 'prometheus.yml'}",
-                     f"--storage.tsdb.path={self.directory / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-                     f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=30d",
+        configuration = self.directory / "prometheus.yml"
+        configuration.write_text(self.config())
+        self._start([_binary("prometheus"), f"--config.file={configuration}", f"--web.listen-address={self.address}",
+                     f"--storage.tsdb.path={self.directory / 'data'}", "--storage.tsdb.retention.time=1d",
                      "--web.enable-admin-api"], "/-/ready")
         return self
 
     def query(self, path: str, **parameters: object) -> httpx.Response:
+        """A GET of the query API on one kept connection (a new client per request costs a TLS
+        context even for http)."""
         if getattr(self, "_client", None) is None:
-            self._client = httpx.Client(base_url=self.url, timeout=60)  # one TLS-free connection, kept
+            self._client = httpx.Client(base_url=self.url, timeout=60)
         return self._client.get(path, params=parameters)
+
+    def api(self, path: str, **params: object) -> dict:
+        response = httpx.get(self.url + "/api/v1/" + path, params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def remote_write_sent(self) -> float:
+        """Samples Prometheus has sent through remote write (its own counter)."""
+        text = httpx.get(self.url + "/metrics", timeout=10).text
+        return sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
+                   if line.startswith("prometheus_remote_storage_samples_total"))
 
 
 def backfill(openmetrics: str, directory: Path) -> None:
@@ -105,7 +139,7 @@ def backfill(openmetrics: str, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     source = directory.parent / "backfill.om"
     source.write_text(openmetrics)
-    result = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source),
+    result = subprocess.run([_binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source),
                              str(directory)], capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"promtool backfill failed: {result.stdout}\n{result.stderr}")

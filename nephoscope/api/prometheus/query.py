@@ -2,7 +2,7 @@
 ``/api/v1/query_exemplars`` Grafana asks for when exemplars are on.
 
 The query runs in the caller's scope: a project's token sees its project's series only, admins and
-services every project (``auth.policy.query_scope``).
+services every project (``auth.policy.all_projects_scope``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.responses import Response
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import params, responses
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, query_scope
+from nephoscope.auth.policy import Action, all_projects_scope
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
@@ -55,7 +55,7 @@ async def instant_query(request: Request, principal: Principal = Depends(allowed
     at = params.optional_time(found, "time")
     moment = at if at is not None else int(time.time() * 1000)
     answer = await run_in_threadpool(services.promql.instant, found.get("query") or "", moment,
-                                     query_scope(principal), _timeout(found))
+                                     all_projects_scope(principal), _timeout(found))
     return responses.result(answer)
 
 
@@ -68,7 +68,7 @@ async def range_query(request: Request, principal: Principal = Depends(allowed(A
     end = params.time_ms(_required(found, "end", "timestamp"), "end")
     step = params.duration_ms(_required(found, "step", "duration"), "step")
     answer = await run_in_threadpool(services.promql.range, found.get("query") or "", start, end, step,
-                                     query_scope(principal), _timeout(found))
+                                     all_projects_scope(principal), _timeout(found))
     return responses.result(answer)
 
 

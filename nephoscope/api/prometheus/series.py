@@ -10,7 +10,7 @@ from starlette.responses import Response
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import params, responses
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, query_scope
+from nephoscope.auth.policy import Action, all_projects_scope
 from nephoscope.metrics.promql import catalog, parse_selectors
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
@@ -33,7 +33,7 @@ async def series(request: Request, principal: Principal = Depends(allowed(Action
     found, selectors, start, end = await _scope(request, services)
     if not selectors:
         raise params.invalid("match[]", "no match[] parameter provided")
-    listed = await run_in_threadpool(catalog.series, services.store, query_scope(principal), selectors, start, end,
+    listed = await run_in_threadpool(catalog.series, services.store, all_projects_scope(principal), selectors, start, end,
                                      params.limit(found))
     return responses.success(listed)
 
@@ -42,7 +42,7 @@ async def series(request: Request, principal: Principal = Depends(allowed(Action
 async def label_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                       services: Services = Depends(get_services)) -> Response:
     found, selectors, start, end = await _scope(request, services)
-    names = await run_in_threadpool(catalog.label_names, services.store, query_scope(principal), selectors, start,
+    names = await run_in_threadpool(catalog.label_names, services.store, all_projects_scope(principal), selectors, start,
                                     end, params.limit(found))
     return responses.success(names)
 
@@ -51,6 +51,6 @@ async def label_names(request: Request, principal: Principal = Depends(allowed(A
 async def label_values(request: Request, name: str, principal: Principal = Depends(allowed(Action.READ)),
                        services: Services = Depends(get_services)) -> Response:
     found, selectors, start, end = await _scope(request, services)
-    values = await run_in_threadpool(catalog.label_values, services.store, query_scope(principal), name, selectors,
+    values = await run_in_threadpool(catalog.label_values, services.store, all_projects_scope(principal), name, selectors,
                                      start, end, params.limit(found))
     return responses.success(values)

@@ -21,7 +21,7 @@ from nephoscope import __version__
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import params, responses
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, query_scope
+from nephoscope.auth.policy import Action, all_projects_scope
 from nephoscope.metrics.promql import format_query, targets
 from nephoscope.metrics.promql.selectors import Budget, SeriesSource
 from nephoscope.server.services import Services
@@ -57,7 +57,7 @@ async def active_targets(request: Request, principal: Principal = Depends(allowe
     if state not in ("active", "dropped", "any"):
         raise params.invalid("state", 'must be "active", "dropped" or "any"')
     settings = services.config.prometheus
-    source = SeriesSource(services.store, query_scope(principal),
+    source = SeriesSource(services.store, all_projects_scope(principal),
                           Budget(settings.max_samples, time.monotonic() + settings.query_timeout))
     active = [] if state == "dropped" else await run_in_threadpool(
         targets.active_targets, source, int(settings.targets_window * 1000))
