@@ -1,8 +1,9 @@
 """Error answers in Monasca's (falcon's) shape: ``{"title": ..., "description": ...}``.
 
-Native endpoints add ``field`` when one field is to blame, so clients can point at it. Under
-``/api/v1/`` (Prometheus's API) every error takes Prometheus's shape instead:
-``{"status": "error", "errorType": ..., "error": ...}``.
+Native endpoints add ``field`` when one field is to blame, so clients can point at it. The
+endpoints of Prometheus's query API (``/api/v1/query``, ``series``, ``labels``, ...) answer every
+error in Prometheus's shape instead: ``{"status": "error", "errorType": ..., "error": ...}``
+(remote write and OTLP keep the native shape, which names the field at fault).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from nephoscope.auth.policy import Denied
 from nephoscope.errors import Rejected
 from nephoscope.metrics.promql import PromQLError
 
-PROMETHEUS_PREFIX = "/api/v1/"
+PROMETHEUS_READS = ("/api/v1/query", "/api/v1/series", "/api/v1/labels", "/api/v1/label/", "/api/v1/targets",
+                    "/api/v1/status/", "/api/v1/format_query", "/api/v1/metadata")
 _PROMETHEUS_TYPES = {400: "bad_data", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_data",
                      413: "too_large", 415: "bad_data", 422: "bad_data", 429: "overloaded", 503: "unavailable"}
 
@@ -42,7 +44,7 @@ def unprocessable(description: str, field: str | None = None) -> ApiError:
 
 def error_response(status: int, title: str, description: str, field: str | None = None,
                    headers: dict[str, str] | None = None, request: Request | None = None) -> Response:
-    if request is not None and request.url.path.startswith(PROMETHEUS_PREFIX):
+    if request is not None and request.url.path.startswith(PROMETHEUS_READS):
         return prometheus.error(_PROMETHEUS_TYPES.get(status, "internal"), description, status, headers)
     body = {"title": title, "description": description}
     if field:
@@ -63,7 +65,7 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, error: Denied) -> Response:
-        if request.url.path.startswith(PROMETHEUS_PREFIX):  # Keystone's meaning: authenticated, not allowed
+        if request.url.path.startswith(PROMETHEUS_READS):  # Keystone's meaning: authenticated, not allowed
             return prometheus.error("forbidden", error.reason, 403)
         # Monasca's Python API answers a missing role with 401 (title "Forbidden").
         return error_response(401, "Forbidden", error.reason, headers={"WWW-Authenticate": "Token"})
