@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.support.prometheus import Prometheus, backfill, differences
+from tests.support.prometheus import Prometheus, backfill, differences, get
 
 STEP_MS = 15_000
 MINUTE = 60_000
@@ -263,7 +263,7 @@ def test_enough_queries_spanning_the_language() -> None:
 def _compare(prometheus: Prometheus, client: httpx.Client, path: str, query: str, ordered: bool = False,
              **parameters: object) -> list[str]:
     expected = prometheus.query(path, query=query, **parameters).json()
-    actual = client.get(path, params={"query": query, **parameters}).json()
+    actual = get(client, path, {"query": query, **parameters}).json()
     return differences(f"{path} {query} {parameters}", expected, actual, ordered=ordered)
 
 
