@@ -230,7 +230,10 @@ def systems(tmp_path_factory: pytest.TempPathFactory):
     dataset = make_dataset(end)
     backfill(dataset.openmetrics(), root / "prometheus" / "data")
     (root / "nephoscope").mkdir()
-    prometheus, server = Prometheus(root / "prometheus"), ServerProcess(root / "nephoscope" / "data")
+    # Prometheus's default evaluation interval (1m) is the step of subqueries written without one, as
+    # Nephoscope's default [prometheus] subquery_step.
+    prometheus = Prometheus(root / "prometheus", scrape_interval="1m")
+    server = ServerProcess(root / "nephoscope" / "data")
     try:
         prometheus.start()
         server.start()
