@@ -214,6 +214,18 @@ class PrometheusSettings:
     promote_resource_attributes: list[str] = field(default_factory=list)
     # Also keep service.name, service.namespace and service.instance.id on target_info.
     keep_identifying_resource_attributes: bool = False
+    # Seconds an instant selector looks back for a sample; a series silent that long is stale.
+    lookback_delta: float = 300.0
+    # Points a range query may return per series (Prometheus: 11,000).
+    max_points_per_series: int = 11_000
+    # Samples a query may hold in memory at once (loaded points and result cells).
+    max_samples: int = 50_000_000
+    # Seconds a query may run; a request's `timeout` can only shorten it.
+    query_timeout: float = 120.0
+    # Step of a subquery written without one (`x[1h:]`); Prometheus uses its evaluation interval.
+    subquery_step: float = 60.0
+    # Seconds without a point after which an agent host is no longer an active target.
+    targets_window: float = 600.0
 
 
 @dataclass
@@ -384,6 +396,8 @@ def _check(config: Config) -> None:
     if 0 not in config.notify.valid_periods:
         config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
     config.notify.types = tuple(t.upper() for t in config.notify.types)
+    if config.prometheus.lookback_delta <= 0 or config.prometheus.subquery_step <= 0:
+        raise ConfigError("prometheus.lookback_delta and prometheus.subquery_step: must be positive seconds")
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")

@@ -3,8 +3,8 @@
 The suite starts most of what it needs itself (the server under test, SMTP and webhook
 receivers in-process, Prometheus and its node exporter on free ports). Beyond that: RabbitMQ for
 the notification consumer, and installs: Debian's Chromium for the browser tests, libvirt-python
-for the agent's instance collector, Debian's prometheus and prometheus-node-exporter for the
-remote write tests, and a separate virtualenv with the telemetry clients (the OpenTelemetry SDK's
+for the agent's instance collector, Debian's prometheus (with promtool) and
+prometheus-node-exporter for the remote write tests and the PromQL comparisons, and a separate virtualenv with the telemetry clients (the OpenTelemetry SDK's
 OTLP/HTTP exporter and Ceilometer's publishers, which pin versions the suite's own venv does not
 share). This script is the one place that knows how to start or install each.
 """
@@ -80,7 +80,8 @@ def ensure_libvirt_python() -> None:
                     "libvirt-python>=9.0"], check=True)
 
 
-DEBIAN_TOOLS = {"prometheus": "prometheus", "prometheus-node-exporter": "prometheus-node-exporter"}
+DEBIAN_TOOLS = {"prometheus": "prometheus", "promtool": "prometheus",
+                "prometheus-node-exporter": "prometheus-node-exporter"}
 """Debian packages the suite runs as its own processes: binary -> package (their services are not started)."""
 
 CLIENTS_VENV = Path(os.environ.get("NEPHOSCOPE_CLIENTS_VENV", Path.home() / ".cache" / "nephoscope" / "clients-venv"))
@@ -90,7 +91,7 @@ CLIENTS_CHECK = "import opentelemetry.exporter.otlp.proto.http.metric_exporter, 
 
 
 def ensure_debian_tools() -> None:
-    missing = [package for binary, package in DEBIAN_TOOLS.items() if not shutil.which(binary)]
+    missing = sorted({package for binary, package in DEBIAN_TOOLS.items() if not shutil.which(binary)})
     if not missing:
         print(f"{', '.join(DEBIAN_TOOLS)}: installed")
         return

@@ -19,6 +19,7 @@ from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
+from nephoscope.metrics.promql import Engine, QueryLimits
 from nephoscope.metrics.metadata import MetadataStore
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
@@ -33,6 +34,7 @@ class Services:
     authenticator: Authenticator
     store: MetricStore
     metrics: MetricService
+    promql: Engine
     notifications: NotificationService
     definitions: DefinitionStore
     alarms: AlarmEngine
@@ -66,7 +68,8 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
                       events.store.owned_resources)
     return Services(config=config, keys=keys, authenticator=KeyAuthenticator(keys, config.auth.admin_token),
-                    store=store, metrics=metrics, notifications=notifications, definitions=definitions,
+                    store=store, metrics=metrics, promql=Engine(store, QueryLimits.of(config.prometheus)),
+                    notifications=notifications, definitions=definitions,
                     alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
 
 

@@ -24,7 +24,7 @@ def _limit(text: str | None, name: str) -> int | None | Response:
     try:
         value = int(text)
     except ValueError:
-        return responses.error(400, "bad_data", f"{name}: {text!r} is not a number")
+        return responses.error("bad_data", f"{name}: {text!r} is not a number", 400)
     return value if value >= 0 else None
 
 
