@@ -59,7 +59,7 @@ def authenticated(request: Request, token: str | None = Depends(_token_header),
 
 
 def allowed(action: Action):  # noqa: ANN201 - a FastAPI dependency
-    def dependency(principal: Principal = Depends(authenticated)) -> Principal:
+    async def dependency(principal: Principal = Depends(authenticated)) -> Principal:
         authorize(principal, action)
         return principal
 
