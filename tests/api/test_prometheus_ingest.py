@@ -19,20 +19,10 @@ import pytest
 from nephoscope.metrics.ingest.proto import prometheus_v1_pb2 as v1
 from tests.conftest import ServerProcess, now_ms, wait_for
 from tests.support import remote_write
+from tests.support.monasca_reads import START, measurements
 from tests.support.remote_write import post, v1_body, v2_body
 
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
-START = "2000-01-01T00:00:00Z"
-
-
-def measurements(client: httpx.Client, name: str, **dimensions: str) -> list[tuple[str, float]]:
-    params = {"name": name, "start_time": START, "merge_metrics": "true"}
-    if dimensions:
-        params["dimensions"] = ",".join(f"{k}:{v}" for k, v in dimensions.items())
-    response = client.get("/v2.0/metrics/measurements", params=params)
-    assert response.status_code == 200, response.text
-    elements = response.json()["elements"]
-    return sorted((row[0], row[1]) for element in elements for row in element["measurements"])
 
 
 def iso(ms: int) -> str:

@@ -15,10 +15,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
 
 from tests.conftest import ServerProcess, now_ms
+from tests.support.monasca_reads import values as monasca_values
 from tests.support.remote_write import post, v1_body, v2_body
-
-START = "2000-01-01T00:00:00Z"
-
 
 def promql(client: httpx.Client, query: str, at_ms: int | None = None) -> list[tuple[dict, float]]:
     params = {"query": query}
@@ -30,14 +28,6 @@ def promql(client: httpx.Client, query: str, at_ms: int | None = None) -> list[t
     assert body["status"] == "success" and body["data"]["resultType"] == "vector"
     return sorted(((r["metric"], float(r["value"][1])) for r in body["data"]["result"]),
                   key=lambda item: sorted(item[0].items()))
-
-
-def monasca_values(client: httpx.Client, name: str, **dimensions: str) -> list[float]:
-    params = {"name": name, "start_time": START, "merge_metrics": "true"}
-    if dimensions:
-        params["dimensions"] = ",".join(f"{k}:{v}" for k, v in dimensions.items())
-    elements = client.get("/v2.0/metrics/measurements", params=params).json()["elements"]
-    return [row[1] for element in elements for row in element["measurements"]]
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import ServerProcess, now_ms, wait_for
 from tests.support.clients import run_client
-
-START = "2000-01-01T00:00:00Z"
+from tests.support.monasca_reads import START
+from tests.support.monasca_reads import values as measurements
 
 SDK_SCRIPT = """
 import sys
@@ -75,14 +75,6 @@ samples = [
 publisher.publish_samples(samples)
 print("published")
 """
-
-
-def measurements(client: httpx.Client, name: str, **dimensions: str) -> list[float]:
-    params = {"name": name, "start_time": START, "merge_metrics": "true"}
-    if dimensions:
-        params["dimensions"] = ",".join(f"{k}:{v}" for k, v in dimensions.items())
-    elements = client.get("/v2.0/metrics/measurements", params=params).json()["elements"]
-    return [row[1] for element in elements for row in element["measurements"]]
 
 
 def dimensions_of(client: httpx.Client, name: str) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import responses
+from nephoscope.api.prometheus.params import invalid
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, all_projects_scope
 from nephoscope.server.services import Services
@@ -18,13 +19,14 @@ from nephoscope.tenancy import Principal
 router = APIRouter(prefix="/api/v1", tags=["Prometheus"])
 
 
-def _limit(text: str | None, name: str) -> int | None | Response:
+def _limit(text: str | None, name: str) -> int | None:
+    """A limit as Prometheus reads it here: absent or negative is none, 0 returns nothing."""
     if text is None or text == "":
         return None
     try:
         value = int(text)
     except ValueError:
-        return responses.error("bad_data", f"{name}: {text!r} is not a number", 400)
+        raise invalid(name, f'cannot parse "{text}" to a valid limit') from None
     return value if value >= 0 else None
 
 
@@ -34,10 +36,7 @@ async def metadata(metric: str | None = Query(None, description="only this metri
                    limit_per_metric: str | None = Query(None, description="at most this many entries per family"),
                    principal: Principal = Depends(allowed(Action.READ)),
                    services: Services = Depends(get_services)) -> Response:
-    limits = [_limit(limit, "limit"), _limit(limit_per_metric, "limit_per_metric")]
-    for value in limits:
-        if isinstance(value, Response):
-            return value
-    families = services.metrics.metric_metadata(all_projects_scope(principal), metric or None, *limits)
+    families = services.metrics.metric_metadata(all_projects_scope(principal), metric or None,
+                                                _limit(limit, "limit"), _limit(limit_per_metric, "limit_per_metric"))
     return responses.success({family: [{"type": e.type, "help": e.help, "unit": e.unit} for e in entries]
                               for family, entries in families.items()})

@@ -213,7 +213,7 @@ class OtlpDecoder:
         promoted = {}
         for key, value in attributes:
             if key in self.promoted:
-                promoted.setdefault(self._label(key), value)
+                promoted.setdefault(self.namer.label(key), value)
         identity = {}
         if "service.name" in found:
             namespace = found.get("service.namespace")
@@ -233,14 +233,11 @@ class OtlpDecoder:
         labels[NAME] = "target_info"
         return labels
 
-    def _label(self, key: str) -> str:
-        return self.namer.label(key)
-
     def _labels(self, attributes: list[tuple[str, str]]) -> dict[str, str]:
         """Attributes to labels; names that translate alike join their values with ';' (in key order)."""
         labels: dict[str, str] = {}
         for key, value in sorted(attributes):
-            name = self._label(key)
+            name = self.namer.label(key)
             labels[name] = f"{labels[name]};{value}" if labels.get(name) else value
         return labels
 
