@@ -294,7 +294,7 @@ class RemoteWriteDecoder:
         if dropped:
             series, timestamps, values = series[keep], timestamps[keep], values[keep]
         learned = defined
-        if defined and dropped:  # a series learned must reach the log: only those with a point stored
+        if defined:  # only series with a point stored are defined (exemplar-only entries, dropped samples)
             stored = np.isin(np.fromiter((d.id for d in defined.values()), np.int64, len(defined)), series)
             learned = {key: definition for (key, definition), kept in zip(defined.items(), stored.tolist()) if kept}
         definitions = self.new_series(list({d.id: d for d in learned.values()}.values()))
