@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -131,14 +132,17 @@ def make_builders(ds: D.Dataset, clients: int, points: int, per_send: int, budge
 
 
 def profile(pid: int, seconds: float, rep: Report, work_dir: str) -> subprocess.Popen | None:
+    """py-spy recording the server from now until interrupted."""
     spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     if not os.path.exists(spy):
         rep.error("profile", "py-spy is not installed (pip install py-spy)")
         return None
     out = tempfile.NamedTemporaryFile(prefix="remote-write-", suffix=".txt", dir=work_dir, delete=False).name
     rep.detail("profile_file", out)
-    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw",
-                             "-o", out, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --gil: only the thread holding the GIL, i.e. the Python work (waiting threads are not CPU). It runs
+    # until interrupted after the sending phase (the clients encode first, with the server idle).
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds) + 3600), "-r", "50", "-f", "raw",
+                             "--gil", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def summarize_profile(path: str, rep: Report, top: int = 15) -> None:
@@ -191,7 +195,8 @@ def main(argv=None) -> int:
             res.clients = args.clients
             rates["nephoscope"] = result_metrics(rep, "nephoscope.remote_write", res)
             if spy is not None:
-                spy.wait(timeout=args.seconds + 120)
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=120)
                 summarize_profile(rep.details["profile_file"], rep)
 
     if "victoria" in systems:
