@@ -6,7 +6,7 @@ PORT   ?= 8070
 DATA_DIR ?= var/nephoscope
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test bench lint clean services
+.PHONY: run test bench lint clean services protos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: services
 ## bench: run every benchmark (figures go to docs/benchmarks.md by hand, with the command)
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py
+
+## protos: regenerate the remote write protobuf modules (needs Debian's protobuf-compiler)
+protos:
+	protoc -I. --python_out=. nephoscope/metrics/ingest/proto/*.proto
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -22,10 +22,9 @@ app = typer.Typer(
     no_args_is_help=True, rich_markup_mode="markdown", add_completion=False)
 keys_app = typer.Typer(help="Manage API keys (tokens bound to one project and a set of roles).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+from nephoscope.audit.command import audit_app  # noqa: E402
 from nephoscope.logs.cli.command import logs_app  # noqa: E402 - beside the other sub-apps
 from nephoscope.logs.cli.trace_command import trace_command  # noqa: E402
-
-from nephoscope.audit.command import audit_app  # noqa: E402
 
 app.add_typer(logs_app, name="logs")
 app.command("trace")(trace_command)

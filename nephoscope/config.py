@@ -213,6 +213,33 @@ class AuditSettings:
 
 
 @dataclass
+class PrometheusSettings:
+    """Prometheus remote write, OTLP and the PromQL API (docs/prometheus.md)."""
+    # A writer with the delegate rule (monasca-delegate or admin, e.g. Ceilometer's service user) may
+    # assign each series to the project this label names; the label stays a label.
+    project_label: str = "project"
+    # OTLP names as Prometheus's OTLP receiver translates them: UnderscoreEscapingWithSuffixes,
+    # UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes or NoTranslation.
+    otlp_translation_strategy: str = "UnderscoreEscapingWithSuffixes"
+    # OTLP resource attributes copied onto every series of the resource (besides job and instance).
+    promote_resource_attributes: list[str] = field(default_factory=list)
+    # Also keep service.name, service.namespace and service.instance.id on target_info.
+    keep_identifying_resource_attributes: bool = False
+    # Seconds an instant selector looks back for a sample; a series silent that long is stale.
+    lookback_delta: float = 300.0
+    # Points a range query may return per series (Prometheus: 11,000).
+    max_points_per_series: int = 11_000
+    # Samples a query may hold in memory at once (loaded points and result cells).
+    max_samples: int = 50_000_000
+    # Seconds a query may run; a request's `timeout` can only shorten it.
+    query_timeout: float = 120.0
+    # Step of a subquery written without one (`x[1h:]`); Prometheus uses its evaluation interval.
+    subquery_step: float = 60.0
+    # Seconds without a point after which an agent host is no longer an active target.
+    targets_window: float = 600.0
+
+
+@dataclass
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -226,6 +253,7 @@ class Config:
     events: EventsSettings = field(default_factory=EventsSettings)
     logs: LogsSettings = field(default_factory=LogsSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
 
     @property
     def data_path(self) -> Path:
@@ -382,6 +410,15 @@ def _check(config: Config) -> None:
     config.notify.types = tuple(t.upper() for t in config.notify.types)
     if config.audit.refusal_keys_per_minute < 1:
         raise ConfigError("audit.refusal_keys_per_minute: at least 1 (refusals beyond it are counted, not itemized)")
+    if config.prometheus.lookback_delta <= 0 or config.prometheus.subquery_step <= 0:
+        raise ConfigError("prometheus.lookback_delta and prometheus.subquery_step: must be positive seconds")
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")
+    strategies = ("UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes",
+                  "NoTranslation")
+    if config.prometheus.otlp_translation_strategy not in strategies:
+        raise ConfigError(f"prometheus.otlp_translation_strategy: {config.prometheus.otlp_translation_strategy!r} "
+                          f"is not one of {', '.join(strategies)}")
+    if not config.prometheus.project_label:
+        raise ConfigError("prometheus.project_label: must name a label")

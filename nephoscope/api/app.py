@@ -23,6 +23,12 @@ from nephoscope.api.monasca import logs as monasca_logs
 from nephoscope.api.native import admin, audit, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
+from nephoscope.api.prometheus import metadata as prometheus_metadata
+from nephoscope.api.prometheus import otlp as otlp_api
+from nephoscope.api.prometheus import query as prometheus_query
+from nephoscope.api.prometheus import series as prometheus_series
+from nephoscope.api.prometheus import status as prometheus_status
+from nephoscope.api.prometheus import write as remote_write
 from nephoscope.config import Config
 from nephoscope.notify import NotifySettings
 from nephoscope.server.background import start_background
@@ -34,8 +40,9 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Monitoring for large OpenStack clouds, API-compatible with **Monasca v2.0** (under `/v2.0`)
-plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` header
-(an API key from `nephoscope keys create`).
+plus a native columnar API (under `/v1`) and Prometheus's query API with PromQL (under `/api/v1`).
+Authenticate with the `X-Auth-Token` header (an API key from `nephoscope keys create`), or
+`Authorization: Bearer <token>`.
 """
 
 
@@ -63,10 +70,13 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
                   docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
-    for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
-                   notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
+    # Routes are tried in order: the ingest endpoints, called thousands of times a second, come first.
+    for router in (metrics.router, points.router, remote_write.router, otlp_api.router,
+                   versions.router, health.router, alarm_definitions.router, alarms.router,
+                   notification_methods.router, notification_methods.deliveries_router, events_api.router,
                    monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router,
-                   web.router):
+                   prometheus_query.router, prometheus_series.router, prometheus_status.router,
+                   prometheus_metadata.router, web.router):
         app.include_router(router)
     app.add_middleware(AuditChanges)  # inside the timing: a change's time includes its audit record
     app.add_middleware(RequestTimingMiddleware, stats=stats)

@@ -7,6 +7,6 @@ from fastapi import Request
 from nephoscope.server.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The container built at start-up (``server.services.open_services``)."""
     return request.app.state.services

@@ -1,6 +1,9 @@
 """Error answers in Monasca's (falcon's) shape: ``{"title": ..., "description": ...}``.
 
-Native endpoints add ``field`` when one field is to blame, so clients can point at it.
+Native endpoints add ``field`` when one field is to blame, so clients can point at it. The
+endpoints of Prometheus's query API (``/api/v1/query``, ``series``, ``labels``, ...) answer every
+error in Prometheus's shape instead: ``{"status": "error", "errorType": ..., "error": ...}``
+(remote write and OTLP keep the native shape, which names the field at fault).
 """
 
 from __future__ import annotations
@@ -14,8 +17,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from nephoscope.api import auditing
+from nephoscope.api.prometheus import responses as prometheus
 from nephoscope.auth.policy import Denied
 from nephoscope.errors import Rejected
+from nephoscope.metrics.promql import PromQLError
+
+PROMETHEUS_READS = ("/api/v1/query", "/api/v1/series", "/api/v1/labels", "/api/v1/label/", "/api/v1/targets",
+                    "/api/v1/status/", "/api/v1/format_query", "/api/v1/metadata")
+_PROMETHEUS_TYPES = {400: "bad_data", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_data",
+                     413: "too_large", 415: "bad_data", 422: "bad_data", 429: "overloaded", 503: "unavailable"}
 
 
 class ApiError(Exception):
@@ -34,7 +44,9 @@ def unprocessable(description: str, field: str | None = None) -> ApiError:
 
 
 def error_response(status: int, title: str, description: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+                   headers: dict[str, str] | None = None, request: Request | None = None) -> Response:
+    if request is not None and request.url.path.startswith(PROMETHEUS_READS):
+        return prometheus.error(_PROMETHEUS_TYPES.get(status, "internal"), description, status, headers)
     body = {"title": title, "description": description}
     if field:
         body["field"] = field
@@ -46,18 +58,25 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
     async def _api_error(request: Request, error: ApiError) -> Response:
         if error.status == 401:
             auditing.refused(request, 401, error.description)
-        return error_response(error.status, error.title, error.description, error.field, error.headers)
+        return error_response(error.status, error.title, error.description, error.field, error.headers, request)
 
     @app.exception_handler(Rejected)
     async def _ingest_error(request: Request, error: Rejected) -> Response:
         headers = {"Retry-After": str(retry_after_seconds)} if error.status in (429, 503) else None
-        return error_response(error.status, HTTPStatus(error.status).phrase, error.message, error.field, headers)
+        return error_response(error.status, HTTPStatus(error.status).phrase, error.message, error.field, headers,
+                              request)
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, error: Denied) -> Response:
         auditing.refused(request, 403, error.reason, getattr(error, "rule", None))
+        if request.url.path.startswith(PROMETHEUS_READS):  # Keystone's meaning: authenticated, not allowed
+            return prometheus.error("forbidden", error.reason, 403)
         # Monasca's Python API answers a missing role with 401 (title "Forbidden").
         return error_response(401, "Forbidden", error.reason, headers={"WWW-Authenticate": "Token"})
+
+    @app.exception_handler(PromQLError)
+    async def _promql(request: Request, error: PromQLError) -> Response:
+        return prometheus.error(error.kind, error.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
@@ -65,16 +84,17 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
         location = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path"))
         message = first.get("msg", "invalid request")
         return error_response(422, "Unprocessable Entity", f"{location}: {message}" if location else message,
-                              location or None)
+                              location or None, request=request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         return error_response(error.status_code, HTTPStatus(error.status_code).phrase, str(error.detail),
-                              headers=getattr(error, "headers", None))
+                              headers=getattr(error, "headers", None), request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
         import logging
 
         logging.getLogger("nephoscope.api").exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "Internal Server Error", "the server failed to answer; the error is logged")
+        return error_response(500, "Internal Server Error", "the server failed to answer; the error is logged",
+                              request=request)

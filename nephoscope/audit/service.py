@@ -21,7 +21,16 @@ from nephoscope.audit.openstack import OpenStackRecords
 from nephoscope.audit.refusals import Refusal, RefusalCoalescer
 from nephoscope.audit.store import AuditStorage, SqliteAuditStorage, StoredRecord
 from nephoscope.audit.verify import Report, verify
-from nephoscope.audit.view import NEPHOSCOPE, OPENSTACK, AuditEntry, AuditQuery, PageKey, decode_token, encode_token, merge
+from nephoscope.audit.view import (
+    NEPHOSCOPE,
+    OPENSTACK,
+    AuditEntry,
+    AuditQuery,
+    PageKey,
+    decode_token,
+    encode_token,
+    merge,
+)
 from nephoscope.config import AuditSettings
 
 log = logging.getLogger(__name__)

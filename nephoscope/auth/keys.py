@@ -19,7 +19,8 @@ from pathlib import Path
 from nephoscope.sqlitefile import SqliteFile
 from nephoscope.tenancy import Principal
 
-ROLES = frozenset({"admin", "monasca-user", "monasca-agent", "monasca-read-only-user", "monasca-delegate"})
+ROLES = frozenset({"admin", "monasca-user", "monasca-agent", "monasca-read-only-user", "monasca-delegate",
+                   "service"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (

@@ -3,6 +3,9 @@
 ``monasca-user`` may do everything in its project, ``monasca-read-only-user`` every
 GET, ``monasca-agent`` only post metrics and logs, ``monasca-delegate`` post (and
 read) for other projects with ``tenant_id``, and ``admin`` everything everywhere.
+Keystone's ``service`` role (the services' own users: Aodh, Watcher, Ceilometer) may read, and
+its PromQL queries see every project, as Aetos's ``telemetry:query:all_projects`` rule
+(admin or service) lets them.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ class Action(str, Enum):
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
-    Action.READ: frozenset({"admin", "monasca-user", "monasca-read-only-user", "monasca-delegate"}),
+    Action.READ: frozenset({"admin", "monasca-user", "monasca-read-only-user", "monasca-delegate", "service"}),
     Action.WRITE_METRICS: frozenset({"admin", "monasca-user", "monasca-agent", "monasca-delegate"}),
     Action.WRITE: frozenset({"admin", "monasca-user"}),
     Action.ADMIN: frozenset({"admin"}),
 }
 
 DELEGATE_ROLES = frozenset({"admin", "monasca-delegate"})
+ALL_PROJECTS_ROLES = frozenset({"admin", "service"})
+"""Roles whose Prometheus-API reads see every project (Aetos's ``telemetry:query:all_projects``)."""
 
 
 class Denied(Exception):
@@ -62,3 +67,14 @@ def read_scope(principal: Principal, tenant_id: str | None) -> str:
             raise Denied("reading across all projects needs the admin role")
         return ALL_TENANTS
     return effective_tenant(principal, tenant_id)
+
+
+def may_delegate(principal: Principal) -> bool:
+    """Whether the principal may write for other projects (Monasca's delegate rule)."""
+    return bool(principal.roles & DELEGATE_ROLES)
+
+
+def all_projects_scope(principal: Principal) -> str:
+    """The scope of the Prometheus-style reads, as Aetos does it: admins and services (Aetos's
+    ``telemetry:query:all_projects``: admin or service) read every project, anyone else their own."""
+    return ALL_TENANTS if principal.roles & ALL_PROJECTS_ROLES else principal.project

@@ -36,7 +36,8 @@ class Group:
     series: list[int]
 
 
-def _covers(policies: list[ArchivePolicy], resolution: int, start_ms: int, now_ms: int) -> bool:
+def covers(policies: list[ArchivePolicy], resolution: int, start_ms: int, now_ms: int) -> bool:
+    """Whether every policy keeps ``resolution`` back to ``start_ms``."""
     return all(policy.retention(resolution) > 0 and now_ms - policy.retention(resolution) * 1000 <= start_ms
                for policy in policies)
 
@@ -44,7 +45,7 @@ def _covers(policies: list[ArchivePolicy], resolution: int, start_ms: int, now_m
 def measurement_resolution(policies: list[ArchivePolicy], start_ms: int, now_ms: int | None = None) -> int:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     for resolution in RESOLUTIONS:
-        if _covers(policies, resolution, start_ms, now_ms):
+        if covers(policies, resolution, start_ms, now_ms):
             return resolution
     return RESOLUTIONS[-1]
 
@@ -54,7 +55,7 @@ def statistics_resolution(policies: list[ArchivePolicy], start_ms: int, period_s
     """The coarsest covering resolution whose buckets tile ``period`` (exact, fewest points)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     exact = [r for r in RESOLUTIONS
-             if (r == 0 or (period_s and period_s % r == 0)) and _covers(policies, r, start_ms, now_ms)]
+             if (r == 0 or (period_s and period_s % r == 0)) and covers(policies, r, start_ms, now_ms)]
     return max(exact) if exact else measurement_resolution(policies, start_ms, now_ms)
 
 

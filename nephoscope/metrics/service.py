@@ -9,18 +9,27 @@ becomes an answer: ``Overloaded`` with work waiting is 429, a full write queue i
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Sequence
 
-from nephoscope.config import ArchivePolicy, StoreSettings
+from nephoscope.config import ArchivePolicy, PrometheusSettings, StoreSettings
 from nephoscope.errors import Rejected
 from nephoscope.metrics import query
-from nephoscope.metrics.ingest import native
+from nephoscope.metrics.ingest import native, otlp
 from nephoscope.metrics.ingest.monasca import MonascaDecoder
+from nephoscope.metrics.ingest.promlabels import SeriesOwner
+from nephoscope.metrics.ingest.remote_write import RemoteWrite, RemoteWriteDecoder
 from nephoscope.metrics.ingest.seriescache import SeriesCache
 from nephoscope.metrics.ingest.timewindow import TimeWindow
+from nephoscope.metrics.metadata import FamilyMetadata, MetadataStore
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store import MetricStore, Overloaded, SeriesFilter, SeriesInfo, StoreStats
 from nephoscope.metrics.summary_rows import SummaryRow, summary_batch
+from nephoscope.tenancy import ALL_TENANTS
+
+log = logging.getLogger(__name__)
 
 
 def _refusal(error: Overloaded) -> Rejected:
@@ -28,11 +37,17 @@ def _refusal(error: Overloaded) -> Rejected:
 
 
 class MetricService:
-    def __init__(self, store: MetricStore, settings: StoreSettings) -> None:
+    def __init__(self, store: MetricStore, settings: StoreSettings, prometheus: PrometheusSettings | None = None,
+                 metadata: MetadataStore | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.prometheus = prometheus or PrometheusSettings()
         self.series_cache = SeriesCache()
         self.monasca = MonascaDecoder(store.new_series, self.series_cache)
+        self.remote_write = RemoteWriteDecoder(store.new_series, self.series_cache)
+        self.otlp = otlp.OtlpDecoder(store.new_series, self.series_cache, self.prometheus)
+        self.metadata = metadata
+        self._dropped_reported = 0.0
         # A cached series must already be in the log: remember it only once its batch is durable.
         store.subscribe(self._remember)
 
@@ -75,6 +90,46 @@ class MetricService:
         """A parsed native columnar batch; durable on return."""
         return await self.write(native.to_ingest_batch(batch, tenant, self.store.new_series, self.window(),
                                                        self.series_cache, binary))
+
+    def series_owner(self, project: str, may_delegate: bool) -> SeriesOwner:
+        """Whose series a Prometheus or OTLP request writes (docs/prometheus.md, tenancy)."""
+        return SeriesOwner(project, may_delegate, self.prometheus.project_label)
+
+    async def ingest_remote_write(self, data: bytes, proto: str, owner: SeriesOwner) -> RemoteWrite:
+        """An uncompressed remote write body holding ``proto``; its samples and metadata durable on return."""
+        decoded = self.remote_write.decode(data, proto, owner, self.window())
+        await self.write(decoded.batch)
+        await self._record_metadata(owner, decoded.metadata)
+        if (decoded.too_old or decoded.too_new) and time.monotonic() - self._dropped_reported > 60:
+            # Senders are told only through the written count: say it in the log too, once a minute.
+            self._dropped_reported = time.monotonic()
+            log.warning("remote write for project %s: %d samples older than the raw-data retention and %d too far "
+                        "in the future were dropped (the rest of the request was stored)", owner.project,
+                        decoded.too_old, decoded.too_new)
+        return decoded
+
+    async def ingest_otlp(self, request: otlp.Request, owner: SeriesOwner) -> otlp.Otlp:
+        """An OTLP ``ExportMetricsServiceRequest``; what it stores durable on return."""
+        decoded = self.otlp.decode(request, owner, self.window())
+        await self.write(decoded.batch)
+        await self._record_metadata(owner, decoded.metadata)
+        return decoded
+
+    async def _record_metadata(self, owner: SeriesOwner, entries: list[FamilyMetadata]) -> None:
+        if self.metadata is None or not entries:
+            return
+        # A delegate (a service user writing for every project) describes every project's series.
+        scope = ALL_TENANTS if owner.delegate else owner.project
+        changed = self.metadata.changes(scope, entries)
+        if changed:
+            await asyncio.to_thread(self.metadata.record, scope, changed)
+
+    def metric_metadata(self, scope: str, metric: str | None, limit: int | None,
+                        limit_per_metric: int | None) -> dict[str, list[FamilyMetadata]]:
+        """Metric family metadata visible to a read scope (a project, or ``ALL_TENANTS``)."""
+        if self.metadata is None:
+            return {}
+        return self.metadata.families(scope, metric, limit, limit_per_metric)
 
     def record(self, batch: IngestBatch) -> None:
         """Points the server makes itself, from a thread of its own; durable on return.
@@ -124,3 +179,7 @@ class MetricService:
 
     def stats(self) -> StoreStats:
         return self.store.stats()
+
+    def close(self) -> None:
+        if self.metadata is not None:
+            self.metadata.close()

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nephoscope.alarms.definitions import DefinitionStore
+from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.audit import AuditTrail
 from nephoscope.audit.openstack import OpenStackRecords
-from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
+from nephoscope.metrics.metadata import MetadataStore
+from nephoscope.metrics.promql import Engine, QueryLimits
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
 from nephoscope.notify import NotificationService, NotifySettings
@@ -36,6 +38,7 @@ class Services:
     authenticator: Authenticator
     store: MetricStore
     metrics: MetricService
+    promql: Engine
     notifications: NotificationService
     definitions: DefinitionStore
     alarms: AlarmEngine
@@ -60,7 +63,7 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     audit = AuditTrail.open(config.data_path, config.audit, f"nephoscope:{config.server.region}",
                             OpenStackRecords(events, config.audit.openstack_event_types))
     store = EmbeddedStore(config)
-    metrics = MetricService(store, config.store)
+    metrics = MetricService(store, config.store, config.prometheus, MetadataStore(config.data_path))
     await asyncio.to_thread(store.open)
     notifications = NotificationService(config.data_path, notify_config or config.notify, audit)
     await notifications.start()
@@ -70,8 +73,10 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     await events.start()
     logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
                       events.store.owned_resources)
-    return Services(config=config, keys=keys, audit=audit, authenticator=KeyAuthenticator(keys, config.auth.admin_token),
-                    store=store, metrics=metrics, notifications=notifications, definitions=definitions,
+    return Services(config=config, keys=keys, audit=audit,
+                    authenticator=KeyAuthenticator(keys, config.auth.admin_token), store=store, metrics=metrics,
+                    promql=Engine(store, QueryLimits.of(config.prometheus)),
+                    notifications=notifications, definitions=definitions,
                     alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
 
 
@@ -83,3 +88,4 @@ async def close_services(services: Services) -> None:
     await services.notifications.stop()  # its last deliveries go to the audit trail
     await asyncio.to_thread(services.audit.close)  # with the refusals not yet written
     await asyncio.to_thread(services.store.close)
+    services.metrics.close()

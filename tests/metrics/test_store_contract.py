@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from nephoscope.config import ArchivePolicy
 from nephoscope.metrics.series import IngestBatch, PointBatch, SeriesDefinition, ValueMeta, define_series
-from nephoscope.metrics.store import MetricStore, Overloaded, SeriesFilter, StoreStats
+from nephoscope.metrics.store import LabelMatcher, MetricStore, Overloaded, SeriesFilter, StoreStats
 from nephoscope.metrics.summary import ordered
 from nephoscope.tenancy import ALL_TENANTS
 
@@ -178,6 +178,81 @@ def test_find_matches_names_and_dimensions(store: MetricStore) -> None:
     info = store.find(SeriesFilter("project-a", "mem.free_mb"))[0]
     assert (info.id, info.tenant, info.name, info.dimensions) == (
         definitions[3].id, "project-a", "mem.free_mb", {"hostname": "h1"})
+
+
+def _matched(store: MetricStore, *matchers: tuple[str, str, str], tenant: str = "project-a") -> set[tuple]:
+    found = store.find(SeriesFilter(tenant, matchers=tuple(LabelMatcher(*m) for m in matchers)))
+    return {(s.name, s.dimensions.get("hostname", "")) for s in found}
+
+
+def _prometheus_catalog(store: MetricStore) -> None:
+    start = recent_hour()
+    for name, dimensions in (("cpu.utilization_perc", {"hostname": "h1", "zone": "a"}),
+                             ("cpu.utilization_perc", {"hostname": "h2"}),
+                             ("cpu_utilization_perc", {"hostname": "h3", "zone": "b"}),
+                             ("node_cpu_seconds_total", {"hostname": "web-01", "mode": "idle"}),
+                             ("node_cpu_seconds_total", {"hostname": "web-02", "mode": "user"}),
+                             ("température.cœur", {"hostname": "h1"})):
+        write(store, define_series("project-a", name, dimensions), np.array([start]), np.array([1.0]))
+    write(store, define_series("project-b", "cpu.utilization_perc", {"hostname": "h1"}), np.array([start]),
+          np.array([1.0]))
+
+
+def test_label_matchers_select_as_prometheus_does(store: MetricStore) -> None:
+    _prometheus_catalog(store)
+    assert _matched(store, ("hostname", "=", "h1")) == {("cpu.utilization_perc", "h1"), ("température.cœur", "h1")}
+    assert _matched(store, ("__name__", "=", "node_cpu_seconds_total"), ("mode", "!=", "idle")) == {
+        ("node_cpu_seconds_total", "web-02")}
+    # Regular expressions are anchored at both ends (Prometheus's semantics).
+    assert _matched(store, ("hostname", "=~", "web")) == set()
+    assert _matched(store, ("hostname", "=~", "web-.*")) == {("node_cpu_seconds_total", "web-01"),
+                                                             ("node_cpu_seconds_total", "web-02")}
+    assert _matched(store, ("__name__", "=~", "node.*"), ("hostname", "!~", ".*-01")) == {
+        ("node_cpu_seconds_total", "web-02")}
+    # A missing label is the empty string: ="" selects the series without it, !="" those with it.
+    assert _matched(store, ("__name__", "=~", "cpu.*"), ("zone", "=", "")) == {("cpu.utilization_perc", "h2")}
+    assert _matched(store, ("zone", "!=", "")) == {("cpu.utilization_perc", "h1"), ("cpu_utilization_perc", "h3")}
+    assert _matched(store, ("__name__", "=~", "cpu.*"), ("zone", "=~", "a|")) == {
+        ("cpu.utilization_perc", "h1"), ("cpu.utilization_perc", "h2")}
+    assert _matched(store, ("__name__", "=~", "cpu.*"), ("zone", "!~", "a|")) == {("cpu_utilization_perc", "h3")}
+    assert _matched(store, ("__name__", "=~", "cpu.*"), ("zone", "!~", "b")) == {
+        ("cpu.utilization_perc", "h1"), ("cpu.utilization_perc", "h2")}
+    # Every matcher keeps to the tenant scope.
+    assert _matched(store, ("hostname", "=", "h1"), tenant="project-b") == {("cpu.utilization_perc", "h1")}
+    assert len(store.find(SeriesFilter(ALL_TENANTS, matchers=(LabelMatcher("hostname", "=", "h1"),)))) == 3
+
+
+def test_a_classic_name_finds_the_dotted_name_it_escapes_to(store: MetricStore) -> None:
+    _prometheus_catalog(store)
+    # cpu_utilization_perc is both a stored name and the escaped form of cpu.utilization_perc: both answer.
+    assert _matched(store, ("__name__", "=", "cpu_utilization_perc")) == {
+        ("cpu.utilization_perc", "h1"), ("cpu.utilization_perc", "h2"), ("cpu_utilization_perc", "h3")}
+    assert _matched(store, ("__name__", "=", "cpu.utilization_perc")) == {
+        ("cpu.utilization_perc", "h1"), ("cpu.utilization_perc", "h2")}
+    assert _matched(store, ("__name__", "=", "temp_rature_c_ur")) == {("température.cœur", "h1")}
+    assert _matched(store, ("__name__", "=~", "cpu_util.*"), ("hostname", "=", "h2")) == {
+        ("cpu.utilization_perc", "h2")}
+    assert _matched(store, ("__name__", "!=", "cpu_utilization_perc"), ("hostname", "=~", "h.*")) == {
+        ("température.cœur", "h1")}
+    assert _matched(store, ("__name__", "=", "cpu_utilization")) == set()
+
+
+def test_label_matchers_narrow_names_and_dimension_listings(store: MetricStore) -> None:
+    _prometheus_catalog(store)
+    idle = SeriesFilter("project-a", matchers=(LabelMatcher("mode", "=", "idle"),))
+    assert store.names(idle, None, 10) == ["node_cpu_seconds_total"]
+    assert store.dimension_names(idle, None, 10) == ["hostname", "mode"]
+    zoned = SeriesFilter("project-a", matchers=(LabelMatcher("__name__", "=", "cpu_utilization_perc"),))
+    assert store.dimension_values(zoned, "zone", None, 10) == ["a", "b"]
+    assert store.dimension_values(zoned, "hostname", None, 10) == ["h1", "h2", "h3"]
+
+
+def test_an_invalid_regular_expression_is_the_callers_error(store: MetricStore) -> None:
+    _prometheus_catalog(store)
+    with pytest.raises(ValueError, match="regular expression"):
+        store.find(SeriesFilter("project-a", matchers=(LabelMatcher("hostname", "=~", "("),)))
+    with pytest.raises(ValueError, match="operator"):
+        LabelMatcher("hostname", "~", "x")
 
 
 def test_find_pages_in_a_stable_order(store: MetricStore) -> None:

@@ -27,8 +27,7 @@ class SeriesCache:
 
         Returns the ids and the series defined by this call (remembered once the batch is durable).
         """
-        cache = self._tenants.get(tenant) or {}
-        ids = [cache.get(key) for key in keys]
+        ids = self.lookup(tenant, keys)
         defined: dict[Hashable, SeriesDefinition] = {}
         if None in ids:
             for index, identifier in enumerate(ids):
@@ -39,6 +38,11 @@ class SeriesCache:
                         definition = defined[key] = define(index, key)
                     ids[index] = definition.id
         return ids, defined  # type: ignore[return-value]
+
+    def lookup(self, tenant: str, keys: list[Hashable]) -> list[int | None]:
+        """The known series id of each key, None for keys not seen yet (one dict lookup each)."""
+        get = (self._tenants.get(tenant) or {}).get
+        return list(map(get, keys))
 
     def remember(self, tenant: str, defined: dict[Hashable, SeriesDefinition]) -> None:
         if not defined:

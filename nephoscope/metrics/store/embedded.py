@@ -227,7 +227,7 @@ class EmbeddedStore:
 
     def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
         self.sync_series()
-        return self.catalog.names(series_filter, after, limit)
+        return self.catalog.names(series_filter, self._head_ids(series_filter), after, limit)
 
     def dimension_names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
         self.sync_series()

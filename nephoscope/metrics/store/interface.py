@@ -1,7 +1,7 @@
 """What the rest of the server needs of a metric store: the seam every implementation plugs into.
 
 A store appends batches durably, says which series are new to it, finds series by tenant,
-name and dimension matchers, reads points (or their roll-up summaries) of series over a
+name and dimension matchers (Monasca's) or Prometheus label matchers, reads points (or their roll-up summaries) of series over a
 time range at a resolution, lists names, dimension names and values, and applies the
 archive policies (retention). The embedded DuckDB/pcodec store is one implementation; a
 distributed one must pass the same contract tests (``tests/metrics/test_store_contract.py``).
@@ -35,12 +35,41 @@ class Overloaded(Exception):
         self.backlog = backlog
 
 
+MATCH_OPS = ("=", "!=", "=~", "!~")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMatcher:
+    """A Prometheus label matcher, as PromQL selectors and ``match[]`` carry them.
+
+    ``label`` is a dimension key, or ``__name__`` for the metric name. ``op`` is one of
+    ``MATCH_OPS``; regular expressions are RE2, fully anchored. A series lacks a label the way
+    Prometheus has it: its value is the empty string, so ``{zone=""}`` matches series without a
+    ``zone`` dimension and ``{zone=~"a|"}`` matches those too.
+
+    The metric name matches when the stored name does, or its Prometheus-escaped form does (every
+    character outside ``[a-zA-Z0-9_:]`` replaced by ``_``): ``cpu_utilization_perc`` finds the
+    Monasca series ``cpu.utilization_perc``. A negative matcher excludes a name when either form
+    matches.
+    """
+
+    label: str
+    op: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.op not in MATCH_OPS:
+            raise ValueError(f"unknown label matcher operator {self.op!r} (one of {', '.join(MATCH_OPS)})")
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesFilter:
-    """Which series: a tenant scope, an optional name, dimension matchers and a time range.
+    """Which series: a tenant scope, an optional name, dimension matchers, label matchers and a
+    time range.
 
     A dimension matcher is ``(key, allowed values)``; ``None`` means the key exists with any
-    value. With a time range only series with points in ``[start_ms, end_ms)`` match.
+    value. ``matchers`` are Prometheus label matchers, all of which must hold. With a time range
+    only series with points in ``[start_ms, end_ms)`` match.
     """
 
     tenant: str
@@ -48,6 +77,7 @@ class SeriesFilter:
     dimensions: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
     start_ms: int | None = None
     end_ms: int | None = None
+    matchers: tuple[LabelMatcher, ...] = ()
 
     @property
     def has_time(self) -> bool:

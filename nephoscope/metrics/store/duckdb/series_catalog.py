@@ -1,16 +1,69 @@
 """What series exist: listing metrics, names, dimension names and values.
 
 Every function takes a tenant scope first; ``ALL_TENANTS`` (admins only, checked
-by the caller's policy) is the only way to cross it.
+by the caller's policy) is the only way to cross it. Prometheus label matchers become SQL
+here, regular expressions through DuckDB's RE2 (``regexp_full_match``: anchored, as
+Prometheus's).
 """
 
 from __future__ import annotations
 
+import duckdb
 import orjson
 
 from nephoscope.metrics.store.duckdb.database import RECENT, Database, first_row
-from nephoscope.metrics.store.interface import SeriesFilter, SeriesInfo
+from nephoscope.metrics.store.interface import LabelMatcher, SeriesFilter, SeriesInfo
 from nephoscope.tenancy import ALL_TENANTS
+
+# The Prometheus 3 "underscores" escaping of a stored name: what ``cpu.utilization_perc`` is called
+# in a classic PromQL selector (``cpu_utilization_perc``).
+_ESCAPED_NAME = "regexp_replace({column}, '[^a-zA-Z0-9_:]', '_', 'g')"
+_HAS_LABEL = "{alias}.id IN (SELECT series_id FROM series_dimensions WHERE key = ?{extra})"
+
+
+def _like_prefilter(value: str) -> str:
+    """A LIKE pattern every name whose escaped form is ``value`` matches: each ``_`` stands for any
+    one character (cheap to test before the regular expression)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%")
+
+
+def _name_clause(matcher: LabelMatcher, alias: str) -> tuple[str, list]:
+    """The metric name matches in its stored or its escaped form (``interface.LabelMatcher``)."""
+    column = f"{alias}.name"
+    escaped = _ESCAPED_NAME.format(column=column)
+    if matcher.op in ("=", "!="):
+        found = f"({column} = ? OR ({column} LIKE ? ESCAPE '\\' AND {escaped} = ?))"
+        parameters = [matcher.value, _like_prefilter(matcher.value), matcher.value]
+    else:
+        found = f"(regexp_full_match({column}, ?) OR regexp_full_match({escaped}, ?))"
+        parameters = [matcher.value, matcher.value]
+    return (found, parameters) if matcher.op in ("=", "=~") else (f"NOT {found}", parameters)
+
+
+def _label_clause(matcher: LabelMatcher, alias: str) -> tuple[str, list]:
+    """A dimension matcher; a missing dimension has the value "" (Prometheus's absent label)."""
+    key, value = matcher.label, matcher.value
+    has_key = _HAS_LABEL.format(alias=alias, extra="")
+    if matcher.op in ("=", "!="):
+        if value == "":
+            clause, parameters = f"NOT {has_key}", [key]
+        else:
+            clause, parameters = _HAS_LABEL.format(alias=alias, extra=" AND value = ?"), [key, value]
+        return (clause, parameters) if matcher.op == "=" else (f"NOT ({clause})", parameters)
+    matching = _HAS_LABEL.format(alias=alias, extra=" AND regexp_full_match(value, ?)")
+    # Series without the label match when the expression matches the empty string.
+    clause = f"({matching} OR (regexp_full_match('', ?) AND NOT {has_key}))"
+    parameters = [key, value, value, key]
+    return (clause, parameters) if matcher.op == "=~" else (f"NOT {clause}", parameters)
+
+
+def _matcher_clauses(matchers: tuple[LabelMatcher, ...], alias: str) -> tuple[list[str], list]:
+    clauses, parameters = [], []
+    for matcher in matchers:
+        clause, values = (_name_clause if matcher.label == "__name__" else _label_clause)(matcher, alias)
+        clauses.append(clause)
+        parameters.extend(values)
+    return clauses, parameters
 
 
 def _where(series_filter: SeriesFilter, head_ids: list[int], alias: str = "s") -> tuple[str, list]:
@@ -29,6 +82,9 @@ def _where(series_filter: SeriesFilter, head_ids: list[int], alias: str = "s") -
         else:
             clauses.append(f"{alias}.id IN (SELECT series_id FROM series_dimensions WHERE key = ?)")
             parameters.append(key)
+    matcher_clauses, matcher_parameters = _matcher_clauses(series_filter.matchers, alias)
+    clauses += matcher_clauses
+    parameters += matcher_parameters
     if series_filter.start_ms is not None or series_filter.end_ms is not None:
         start = series_filter.start_ms if series_filter.start_ms is not None else -(2**62)
         end = series_filter.end_ms if series_filter.end_ms is not None else 2**62
@@ -62,15 +118,15 @@ class SeriesCatalog:
 
     def _rows(self, query: str, parameters: list) -> list[tuple]:
         with self.database.recent_lock.shared():
-            return self.database.cursor().execute(query, parameters).fetchall()
+            return _execute(self.database.cursor(), query, parameters)
 
-    def names(self, series_filter: SeriesFilter, after: str | None, limit: int) -> list[str]:
-        where, parameters = _where(series_filter, [])
+    def names(self, series_filter: SeriesFilter, head_ids: list[int], after: str | None, limit: int) -> list[str]:
+        where, parameters = _where(series_filter, head_ids)
         query = f"SELECT DISTINCT s.name FROM series s WHERE {where}"
         if after:
             query += " AND s.name > ?"
             parameters.append(after)
-        rows = self.database.cursor().execute(query + f" ORDER BY s.name LIMIT {int(limit)}", parameters).fetchall()
+        rows = self._rows(query + f" ORDER BY s.name LIMIT {int(limit)}", parameters)
         return [r[0] for r in rows]
 
     def dimension_names(self, series_filter: SeriesFilter, head_ids: list[int], after: str | None,
@@ -104,3 +160,11 @@ class SeriesCatalog:
             f"SELECT series_id, ts, meta FROM value_meta WHERE series_id IN ({marks}) AND ts >= ? AND ts < ?",
             [*series, start_ms, end_ms]).fetchall()
         return {(r[0], r[1]): orjson.loads(r[2]) for r in rows}
+
+
+def _execute(cursor: duckdb.DuckDBPyConnection, query: str, parameters: list) -> list[tuple]:
+    """Rows of a catalog query; a regular expression RE2 refuses is the caller's error (ValueError)."""
+    try:
+        return cursor.execute(query, parameters).fetchall()
+    except duckdb.InvalidInputException as error:
+        raise ValueError(f"invalid regular expression in a label matcher: {error}") from None
