@@ -13,15 +13,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from nephoscope import __version__
-from nephoscope.api import errors
+from nephoscope.api import docs, errors
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
 from nephoscope.api.native import admin, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
+from nephoscope.api.parameters import known_query_parameters
 from nephoscope.config import Config
 from nephoscope.notify import NotifySettings
 from nephoscope.server.background import start_background
@@ -59,13 +60,17 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
             await close_services(services)
 
     app = FastAPI(title="Nephoscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/openapi.json", redoc_url=None)  # /docs: api.docs
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
+    # Every API route refuses query parameters it does not read (api.parameters); the dashboard's
+    # files are not an API.
+    strict = [Depends(known_query_parameters)]
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
-                   monasca_logs.router, logs_api.router, traces.router, admin.router,
-                   web.router):
-        app.include_router(router)
+                   monasca_logs.router, logs_api.router, traces.router, admin.router):
+        app.include_router(router, dependencies=strict)
+    app.include_router(docs.router)
+    app.include_router(web.router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)
     return app
