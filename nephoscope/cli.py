@@ -99,9 +99,7 @@ def serve(
     created_token = None
     if not admin_token and not any("admin" in k.roles for k in keys.list()):
         _, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
-    demo_token = None
-    if config.demo.enabled:
-        _, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
+    demo_token = _demo_token(config, keys) if config.demo.enabled else None
     base = f"http://{config.server.host}:{config.server.port}"
     console.print(f"[bold]Nephoscope[/bold] starting on {base} (data in {config.data_path})")
     console.print(f"  Monasca endpoint: {base}/v2.0    API docs: {base}/docs    dashboard: {base}/ui/")
@@ -119,6 +117,25 @@ def serve(
     uvicorn.run(application, host=config.server.host, port=config.server.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30, loop="uvloop" if _has("uvloop") else "asyncio",
                 http="httptools" if _has("httptools") else "h11")
+
+
+def _demo_token(config, keys) -> str:  # noqa: ANN001 - Config, KeyStore
+    """What the demo cloud pushes with: the configured admin token when there is one (``make run``
+    sets it), else a key of its own — created once, its token kept beside the keys (``demo-token``,
+    readable by the server's user only), so restarting the demo adds no key."""
+    if config.auth.admin_token:
+        return config.auth.admin_token
+    path = config.data_path / "demo-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if keys.lookup(token) is not None:
+            return token
+    _, token = keys.create("admin", ["monasca-user", "monasca-delegate"],
+                           "the demo cloud's pusher (token in the data dir's demo-token)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
 
 
 def _has(module: str) -> bool:
