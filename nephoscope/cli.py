@@ -195,7 +195,8 @@ def keys_list(
         return
     # An id is copied whole; a project and its roles one a line; the description wraps between words.
     # the key (12), the date (10), at least 12 of description and the gaps (6) take 40 columns
-    project = min(max(len(text) for r in records for text in (r.project, *(f"  {role}" for role in r.roles))),
+    project = min(max(len("project / roles"), *(len(text) for r in records
+                                                for text in (r.project, *(f"  {role}" for role in r.roles)))),
                   max(24, console.width - 40))
     described = max(12, console.width - 12 - project - 10 - 3 * 2)  # what is left of the terminal's width
     listing = table("key", "project / roles", "created", "description", whole=("key",),
