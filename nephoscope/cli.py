@@ -76,7 +76,8 @@ def serve(
     port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port (default 8070, Monasca's)."),
     data_dir: Optional[Path] = DataDirOption,
     demo: bool = typer.Option(False, "--demo", help="Also run a simulated cloud (20 hypervisors x 10 instances) "
-                              "that pushes live metrics through the HTTP API."),
+                              "that sends its metrics, its services' log lines and their notifications through "
+                              "the HTTP API; restarted, it goes on from the history it wrote."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run the server: Monasca v2.0 API under /v2.0, native API under /v1, docs at /docs.
@@ -109,8 +110,9 @@ def serve(
     if shown_token:
         console.print(f"  admin token: {shown_token}")
     if config.demo.enabled:
+        sends = "metrics, log lines and notifications" if config.demo.logs_and_events else "metrics"
         console.print(f"  Demo cloud: {config.demo.hypervisors} hypervisors x {config.demo.instances_per_hypervisor} "
-                      f"instances pushing every {config.demo.interval:g} s.")
+                      f"instances sending {sends} every {config.demo.interval:g} s.")
     console.print(f"  Try: monasca --os-auth-type admin_token --os-token {shown_token or 'TOKEN'} "
                   f"--os-endpoint {base}/v2.0 metric-list")
     application = create_app(config, demo_token)

@@ -89,7 +89,7 @@ class DemoSettings:
     instances_per_hypervisor: int = 10
     interval: float = 10.0
     backfill_minutes: int = 60
-    # Besides metrics, the services' log lines and notifications (docs/demo.md).
+    # Besides metrics, the services' log lines and notifications (docs/configuration.md, [demo]).
     logs_and_events: bool = True
 
 

@@ -297,8 +297,6 @@ class DemoPusher:
             len(self.cloud.hypervisors), len(self.cloud.instances), len(cfg.projects), points_per_step,
             self.base_url, cfg.interval,
         )  # fmt: skip
-        if cfg.backfill_minutes:
-            log.info("demo: backfilling the last %d minutes", cfg.backfill_minutes)
         started = time.monotonic()
         headers = {"X-Auth-Token": self.token, "Content-Type": "application/json", "Accept": "application/json"}
         try:
@@ -368,6 +366,8 @@ class DemoPusher:
             known = await client.get("/v2.0/metrics", params={**selector, "limit": "1"})
             # an answer that is not a list (a receiver that does not read): nothing is known, start afresh
             if known.status_code != 200 or not known.json().get("elements"):
+                log.info("demo: a cloud new to this server: its inventory, then %s of history",
+                         f"{(live_from - first_ms) // 60_000} minutes" if live_from > first_ms else "none")
                 self._story_until = first_ms / 1000.0
                 if self.story is not None:
                     await self._post_story(client, Happenings(outbox=self.story.inventory(self._story_until)), stop)
@@ -378,6 +378,7 @@ class DemoPusher:
             log.debug("demo: cannot ask the server what it holds yet: %s", error)
             return None
         if newest is None:  # seen before, but nothing in the window: its history is older; fill the window
+            log.info("demo: the server's history of this cloud is older than %s; filling the window", _iso(first_ms))
             self._story_until = first_ms / 1000.0
             return first_ms
         self.stats.resumed_from_ms = newest

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import math
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -136,43 +137,72 @@ _WHERE = {
 }
 
 
-def _frames(*frames: tuple[str, int, str, str]) -> tuple[oslo.Frame, ...]:
-    return tuple(oslo.Frame(f"{_PACKAGES}/{path}", line, function, code) for path, line, function, code in frames)
+_FRAME = re.compile(r'^  File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)\n    (?P<code>.+)$', re.M)
+
+
+def _frames(text: str) -> tuple[oslo.Frame, ...]:
+    """A traceback's frames, written as Python prints them (paths below dist-packages)."""
+    return tuple(oslo.Frame(f"{_PACKAGES}/{m['path']}", int(m["line"]), m["function"], m["code"])
+                 for m in _FRAME.finditer(text))
 
 
 _NO_VALID_HOST = oslo.Raised("nova.exception_Remote.NoValidHost_Remote",
-                             "No valid host was found. There are not enough hosts available.", _frames(
-    ("nova/conductor/manager.py", 1654, "schedule_and_build_instances",
-     "host_lists = self._schedule_instances(context, request_specs[0],"),
-    ("nova/conductor/manager.py", 942, "_schedule_instances", "host_lists = self.query_client.select_destinations("),
-    ("nova/scheduler/client/query.py", 41, "select_destinations",
-     "return self.scheduler_rpcapi.select_destinations(context, spec_obj,"),
-    ("nova/scheduler/rpcapi.py", 160, "select_destinations",
-     "return cctxt.call(ctxt, 'select_destinations', **msg_args)"),
-    ("oslo_messaging/rpc/client.py", 190, "call", "result = self.transport._send("),
-    ("oslo_messaging/transport.py", 123, "_send", "return self._driver.send(target, ctxt, message,"),
-    ("oslo_messaging/_drivers/amqpdriver.py", 689, "send", "return self._send(target, ctxt, message, wait_for_reply,"),
-    ("oslo_messaging/_drivers/amqpdriver.py", 681, "_send", "raise result")))
-_LIBVIRT = _frames(
-    ("nova/compute/manager.py", 2743, "_build_resources", "yield resources"),
-    ("nova/compute/manager.py", 2503, "_build_and_run_instance", "self.driver.spawn(context, instance, image_meta,"),
-    ("nova/virt/libvirt/driver.py", 4433, "spawn", "self._create_guest_with_network("),
-    ("nova/virt/libvirt/driver.py", 7525, "_create_guest_with_network", "guest = self._create_guest("),
-    ("nova/virt/libvirt/guest.py", 165, "launch", "return self._domain.createWithFlags(flags)"),
-    ("libvirt.py", 1409, "createWithFlags", "raise libvirtError('virDomainCreateWithFlags() failed')"))
-_DRIVER = _frames(
-    ("cinder/volume/manager.py", 4823, "_connection_create", "conn_info = self.driver.initialize_connection(volume,"),
-    ("cinder/volume/drivers/lvm.py", 853, "initialize_connection", "return self.target_driver.initialize_connection("),
-    ("cinder/volume/targets/iscsi.py", 241, "initialize_connection", "iscsi_properties = self._get_iscsi_properties("),
-    ("cinder/volume/targets/iscsi.py", 126, "_get_iscsi_properties",
-     "raise exception.InvalidISCSITarget(target=target)"))
-_CINDERCLIENT = _frames(
-    ("nova/compute/manager.py", 7315, "_attach_volume", "bdm.attach(context, instance, self.volume_api, self.driver,"),
-    ("nova/virt/block_device.py", 46, "wrapped", "ret_val = method(obj, context, *args, **kwargs)"),
-    ("nova/virt/block_device.py", 679, "attach", "self._do_attach(context, instance, volume, volume_api,"),
-    ("nova/virt/block_device.py", 625, "_do_attach", "connection_info = volume_api.attachment_update("),
-    ("nova/volume/cinder.py", 397, "wrapper", "res = method(self, ctx, *args, **kwargs)"),
-    ("cinderclient/client.py", 227, "request", "raise exceptions.from_response(resp, body)"))
+                             "No valid host was found. There are not enough hosts available.", _frames("""
+  File "nova/conductor/manager.py", line 1654, in schedule_and_build_instances
+    host_lists = self._schedule_instances(context, request_specs[0],
+  File "nova/conductor/manager.py", line 942, in _schedule_instances
+    host_lists = self.query_client.select_destinations(
+  File "nova/scheduler/client/query.py", line 41, in select_destinations
+    return self.scheduler_rpcapi.select_destinations(context, spec_obj,
+  File "nova/scheduler/rpcapi.py", line 160, in select_destinations
+    return cctxt.call(ctxt, 'select_destinations', **msg_args)
+  File "oslo_messaging/rpc/client.py", line 190, in call
+    result = self.transport._send(
+  File "oslo_messaging/transport.py", line 123, in _send
+    return self._driver.send(target, ctxt, message,
+  File "oslo_messaging/_drivers/amqpdriver.py", line 689, in send
+    return self._send(target, ctxt, message, wait_for_reply,
+  File "oslo_messaging/_drivers/amqpdriver.py", line 681, in _send
+    raise result
+"""))
+_LIBVIRT = _frames("""
+  File "nova/compute/manager.py", line 2743, in _build_resources
+    yield resources
+  File "nova/compute/manager.py", line 2503, in _build_and_run_instance
+    self.driver.spawn(context, instance, image_meta,
+  File "nova/virt/libvirt/driver.py", line 4433, in spawn
+    self._create_guest_with_network(
+  File "nova/virt/libvirt/driver.py", line 7525, in _create_guest_with_network
+    guest = self._create_guest(
+  File "nova/virt/libvirt/guest.py", line 165, in launch
+    return self._domain.createWithFlags(flags)
+  File "libvirt.py", line 1409, in createWithFlags
+    raise libvirtError('virDomainCreateWithFlags() failed')
+""")
+_DRIVER = _frames("""
+  File "cinder/volume/manager.py", line 4823, in _connection_create
+    conn_info = self.driver.initialize_connection(volume,
+  File "cinder/volume/drivers/lvm.py", line 853, in initialize_connection
+    return self.target_driver.initialize_connection(
+  File "cinder/volume/targets/iscsi.py", line 241, in initialize_connection
+    iscsi_properties = self._get_iscsi_properties(
+  File "cinder/volume/targets/iscsi.py", line 126, in _get_iscsi_properties
+    raise exception.InvalidISCSITarget(target=target)
+""")
+_CINDERCLIENT = _frames("""
+  File "nova/compute/manager.py", line 7315, in _attach_volume
+    bdm.attach(context, instance, self.volume_api, self.driver,
+  File "nova/virt/block_device.py", line 46, in wrapped
+    ret_val = method(obj, context, *args, **kwargs)
+  File "nova/virt/block_device.py", line 679, in attach
+    self._do_attach(context, instance, volume, volume_api,
+  File "nova/virt/block_device.py", line 625, in _do_attach
+    connection_info = volume_api.attachment_update(
+  File "nova/volume/cinder.py", line 397, in wrapper
+    res = method(self, ctx, *args, **kwargs)
+  File "cinderclient/client.py", line 227, in request
+    raise exceptions.from_response(resp, body)
+""")
 
 
 class CloudStory:
@@ -400,15 +430,24 @@ class CloudStory:
         w.notify(at + 0.01, notify.authenticate, at + 0.01, self._user(project)[0], address, False, f"login:{k}")
 
     # -- a boot crossing services, and its deletion ------------------------------------------------
-    def _boot(self, w: _Writer, at: float, k: int, rng: random.Random) -> None:
-        host = self.hosts[(k * 7) % len(self.hosts)]
-        server = self._ephemeral("boot", k, at, host)
-        caller = self._caller(server.project_id, rng, at, self._request_id("boot", k))
+    def _server_request(self, w: _Writer, at: float, kind: str, k: int, host: str | None, rng: random.Random, *,
+                        last: str | None = None, flavor: str | None = None) -> tuple[Server, Caller, oslo.Context]:
+        """A user asks nova-api for a server: the API's access line, then the scheduler's filters
+        (``last`` removes every remaining host)."""
+        server = self._ephemeral(kind, k, at, host)
+        if flavor is not None:
+            server = dataclasses.replace(server, flavor_name=flavor, flavor_id=f"9{k % 3}")
+        caller = self._caller(server.project_id, rng, at, self._request_id(kind, k))
         context = self._context(caller)
-        compute = self._compute(host)
         w.log(self.api, at, "INFO", "nova.osapi_compute.wsgi.server", f'{caller.remote_address} "POST /v2.1/servers '
               f'HTTP/1.1" status: 202 len: 416 time: {rng.uniform(0.3, 0.9):.7f}', context=context)
-        self._filters(w, at + 0.3, context, server.uuid, keep=len(self.hosts) - 1)
+        self._filters(w, at + 0.3, context, server.uuid, keep=len(self.hosts) - 1, last=last)
+        return server, caller, context
+
+    def _boot(self, w: _Writer, at: float, k: int, rng: random.Random) -> None:
+        host = self.hosts[(k * 7) % len(self.hosts)]
+        server, caller, context = self._server_request(w, at, "boot", k, host, rng)
+        compute = self._compute(host)
         t = at + 0.9
         w.notify(t, self._instance_notification, "create.start", t, server, caller, f"boot:{k}", state="building",
                  task_state=None, power="pending")
@@ -489,15 +528,9 @@ class CloudStory:
               f"instance ID '{instance}'. Filter results: {info!r}", context=context)
 
     def _no_valid_host(self, w: _Writer, at: float, k: int, rng: random.Random) -> None:
-        server = self._ephemeral("no-valid-host", k, at, None)
         last, flavor = (("PciPassthroughFilter", "g1.large.gpu"), ("NUMATopologyFilter", "c1.pinned"),
                         ("AggregateInstanceExtraSpecsFilter", "m1.xlarge.ssd"))[k % 3]
-        server = dataclasses.replace(server, flavor_name=flavor, flavor_id=f"9{k % 3}")
-        caller = self._caller(server.project_id, rng, at, self._request_id("no-valid-host", k))
-        context = self._context(caller)
-        w.log(self.api, at, "INFO", "nova.osapi_compute.wsgi.server", f'{caller.remote_address} "POST /v2.1/servers '
-              f'HTTP/1.1" status: 202 len: 416 time: {rng.uniform(0.3, 0.9):.7f}', context=context)
-        self._filters(w, at + 0.35, context, server.uuid, keep=len(self.hosts) - 1, last=last)
+        server, caller, context = self._server_request(w, at, "no-valid-host", k, None, rng, last=last, flavor=flavor)
         raised = oslo.Raised(_NO_VALID_HOST.kind, _NO_VALID_HOST.message, _NO_VALID_HOST.frames)
         w.log(self.conductor, at + 0.52, "ERROR", "nova.conductor.manager", "Failed to schedule instances",
               context=context, raised=raised)
@@ -526,13 +559,8 @@ class CloudStory:
 
     def _spawn_failure(self, w: _Writer, at: float, k: int, rng: random.Random) -> None:
         host = self.hosts[(k * 11 + 3) % len(self.hosts)]
-        server = self._ephemeral("spawn", k, at, host)
-        caller = self._caller(server.project_id, rng, at, self._request_id("spawn", k))
-        context = self._context(caller)
+        server, caller, context = self._server_request(w, at, "spawn", k, host, rng)
         compute = self._compute(host)
-        w.log(self.api, at, "INFO", "nova.osapi_compute.wsgi.server", f'{caller.remote_address} "POST /v2.1/servers '
-              f'HTTP/1.1" status: 202 len: 416 time: {rng.uniform(0.3, 0.9):.7f}', context=context)
-        self._filters(w, at + 0.3, context, server.uuid, keep=len(self.hosts) - 1)
         w.notify(at + 0.9, self._instance_notification, "create.start", at + 0.9, server, caller, f"spawn:{k}",
                  state="building", power="pending")
         w.log(compute, at + 0.95, "INFO", "nova.compute.claims", f"Claim successful on node {host}", context=context,

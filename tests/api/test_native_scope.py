@@ -5,6 +5,7 @@ unchanged: its own project only. The API, ``nephoscope trace`` and the dashboard
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -104,6 +105,9 @@ def test_nephoscope_trace_follows_any_projects_request_with_an_admin_token(cloud
     request = cloud["requests"][PROJECTS[1]]
     done = subprocess.run([sys.executable, "-m", "nephoscope", "trace", request, "--url", shared_server.url,
                            "--token", shared_server.admin_token], capture_output=True, text=True, cwd=ROOT,
-                          timeout=60)
+                          timeout=60, env={**os.environ, "COLUMNS": "80"})
     assert done.returncode == 0, done.stderr
     assert "Instance failed to spawn" in done.stdout and "failed" in done.stdout
+    table = done.stdout.splitlines()[1:-1]  # the table between the summary and the verdict lines
+    assert max(len(line) for line in table) <= 80, done.stdout
+    assert "spawn" in done.stdout.split()  # wrapped between words
