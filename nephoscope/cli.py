@@ -12,25 +12,43 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from nephoscope import __version__
 from nephoscope.config import ConfigError, load_config
+from nephoscope.terminal import Command, Group, fail, table
 
 app = typer.Typer(
+    cls=Group,
     help="Nephoscope: monitoring, logging and alarming for large OpenStack clouds (Monasca-compatible).\n\n"
          "Start with `nephoscope serve --demo` and open the URL it prints.",
     no_args_is_help=True, rich_markup_mode="markdown", add_completion=False)
-keys_app = typer.Typer(help="Manage API keys (tokens bound to one project and a set of roles).", no_args_is_help=True)
+keys_app = typer.Typer(cls=Group, help="Manage API keys (tokens bound to one project and a set of roles).",
+                       no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 from nephoscope.audit.command import audit_app  # noqa: E402
 from nephoscope.logs.cli.command import logs_app  # noqa: E402 - beside the other sub-apps
 from nephoscope.logs.cli.trace_command import trace_command  # noqa: E402
 
 app.add_typer(logs_app, name="logs")
-app.command("trace")(trace_command)
+app.command("trace", cls=Command)(trace_command)
 app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)  # URLs and tokens must stay whole for copy and paste
-error_console = Console(stderr=True)
+error_console = Console(stderr=True, soft_wrap=True)
+
+
+def _version(show: bool) -> None:
+    if show:
+        print(f"nephoscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Nephoscope: monitoring, logging and alarming for large OpenStack clouds (Monasca-compatible).
+
+    Start with `nephoscope serve --demo` and open the URL it prints.
+    """
 
 
 def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optional[str] = None,
@@ -38,8 +56,7 @@ def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optiona
     try:
         config = load_config(config_file)
     except ConfigError as error:
-        error_console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(f"configuration error: {error}", 2)
     if data_dir is not None:
         config.server.data_dir = str(data_dir)
     if host is not None:
@@ -55,14 +72,15 @@ DataDirOption = typer.Option(None, "--data-dir", "-d", help="Where the store, WA
                              "(default ./var/nephoscope, or NEPHOSCOPE_DATA_DIR).")
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
     config_file: Optional[Path] = ConfigOption,
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port (default 8070, Monasca's)."),
     data_dir: Optional[Path] = DataDirOption,
     demo: bool = typer.Option(False, "--demo", help="Also run a simulated cloud (20 hypervisors x 10 instances) "
-                              "that pushes live metrics through the HTTP API."),
+                              "that sends its metrics, its services' log lines and their notifications through "
+                              "the HTTP API; restarted, it goes on from the history it wrote."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run the server: Monasca v2.0 API under /v2.0, native API under /v1, docs at /docs.
@@ -86,10 +104,7 @@ def serve(
     if not admin_token and not any("admin" in k.roles for k in keys.list()):
         record, created_token = keys.create("admin", ["admin"], "first admin key, created at first start")
         _audit_key(config, record, created=True)
-    demo_token = None
-    if config.demo.enabled:
-        record, demo_token = keys.create("admin", ["admin", "monasca-delegate"], "demo cloud pusher")
-        _audit_key(config, record, created=True)
+    demo_token = _demo_token(config, keys) if config.demo.enabled else None
     base = f"http://{config.server.host}:{config.server.port}"
     console.print(f"[bold]Nephoscope[/bold] starting on {base} (data in {config.data_path})")
     console.print(f"  Monasca endpoint: {base}/v2.0    API docs: {base}/docs    dashboard: {base}/ui/")
@@ -99,8 +114,9 @@ def serve(
     if shown_token:
         console.print(f"  admin token: {shown_token}")
     if config.demo.enabled:
+        sends = "metrics, log lines and notifications" if config.demo.logs_and_events else "metrics"
         console.print(f"  Demo cloud: {config.demo.hypervisors} hypervisors x {config.demo.instances_per_hypervisor} "
-                      f"instances pushing every {config.demo.interval:g} s.")
+                      f"instances sending {sends} every {config.demo.interval:g} s.")
     console.print(f"  Try: monasca --os-auth-type admin_token --os-token {shown_token or 'TOKEN'} "
                   f"--os-endpoint {base}/v2.0 metric-list")
     application = create_app(config, demo_token)
@@ -138,13 +154,33 @@ def _audit_key(config, record, created: bool) -> bool:  # noqa: ANN001 - Config,
     return True
 
 
+def _demo_token(config, keys) -> str:  # noqa: ANN001 - Config, KeyStore
+    """What the demo cloud pushes with: the configured admin token when there is one (``make run``
+    sets it), else a key of its own — created once, its token kept beside the keys (``demo-token``,
+    readable by the server's user only), so restarting the demo adds no key."""
+    if config.auth.admin_token:
+        return config.auth.admin_token
+    path = config.data_path / "demo-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if keys.lookup(token) is not None:
+            return token
+    record, token = keys.create("admin", ["monasca-user", "monasca-delegate"],
+                                "the demo cloud's pusher (token in the data dir's demo-token)")
+    _audit_key(config, record, created=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
 def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
 
 
-@keys_app.command("create")
+@keys_app.command("create", cls=Command)
 def keys_create(
     project: str = typer.Option(..., "--project", "-P", help="The project (tenant) id the key acts for."),
     role: list[str] = typer.Option(..., "--role", "-r", help="A role; repeat for several. One of: admin, "
@@ -165,8 +201,7 @@ def keys_create(
     try:
         record, token = KeyStore(config.data_path).create(project, role, description)
     except KeyError_ as error:
-        error_console.print(f"[red]cannot create the key:[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(f"cannot create the key: {error}", 2)
     audited = _audit_key(config, record, created=True)
     print(f"created key {record.id} for project {record.project} with roles {', '.join(record.roles)}")
     print(token)
@@ -174,39 +209,49 @@ def keys_create(
         raise typer.Exit(1)
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=Command)
 def keys_list(
     include_revoked: bool = typer.Option(False, "--all", help="Also show revoked keys."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document (for scripts) instead of the table."),
     config_file: Optional[Path] = ConfigOption,
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """List keys (ids, projects, roles; never tokens)."""
+    """List keys: ids (to revoke), projects, roles, when created; never tokens."""
     from datetime import datetime, timezone
 
     from nephoscope.auth.keys import KeyStore
 
     config = _config(config_file, data_dir)
-    columns = ("id", "project", "roles", "created", "status", "description")
-    rows = []
-    for record in KeyStore(config.data_path).list(include_revoked):
-        created = datetime.fromtimestamp(record.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M")
-        rows.append((record.id, record.project, ",".join(record.roles), created,
-                     "active" if record.active else "revoked", record.description))
-    if not console.is_terminal:
-        # Piped or captured: tab-separated lines that scripts can cut, never truncated.
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join(row))
+    records = KeyStore(config.data_path).list(include_revoked)
+    if as_json:
+        import orjson
+
+        print(orjson.dumps([{"id": r.id, "project": r.project, "roles": list(r.roles), "description": r.description,
+                             "created_at": r.created_at, "revoked_at": r.revoked_at} for r in records],
+                           option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table(title=f"API keys in {config.data_path}")
-    for column in columns:
-        table.add_column(column, no_wrap=column in ("id", "created"))
-    for row in rows:
-        table.add_row(*row[:4], row[4] if row[4] == "active" else f"[red]{row[4]}[/red]", row[5])
-    console.print(table)
+    if not records:
+        console.print(f"no {'' if include_revoked else 'active '}API key in {config.data_path}")
+        return
+    # An id is copied whole; a project and its roles one a line; the description wraps between words.
+    # the key (12), the date (10), at least 12 of description and the gaps (6) take 40 columns
+    project = min(max(len("project / roles"), *(len(text) for r in records
+                                                for text in (r.project, *(f"  {role}" for role in r.roles)))),
+                  max(24, console.width - 40))
+    described = max(12, console.width - 12 - project - 10 - 3 * 2)  # what is left of the terminal's width
+    listing = table("key", "project / roles", "created", "description", whole=("key",),
+                    widths={"created": (10, 10), "project / roles": (project, project),
+                            "description": (described, described)},
+                    title=f"{len(records)} API key{'s' * (len(records) != 1)} in {config.data_path}")
+    for record in records:
+        created = datetime.fromtimestamp(record.created_at, timezone.utc)
+        state = "active" if record.active else "[red]revoked[/red]"
+        listing.add_row(f"{record.id}\n{state}", "\n".join((record.project, *(f"  {role}" for role in record.roles))),
+                        created.strftime("%Y-%m-%d\n%H:%M UTC"), record.description)
+    console.print(listing, soft_wrap=False)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=Command)
 def keys_revoke(
     key_id: str = typer.Argument(..., help="The key id (from `nephoscope keys list`)."),
     config_file: Optional[Path] = ConfigOption,
@@ -218,21 +263,20 @@ def keys_revoke(
     config = _config(config_file, data_dir)
     keys = KeyStore(config.data_path)
     if not keys.revoke(key_id):
-        error_console.print(f"[red]no active key with id {key_id}[/red]")
-        raise typer.Exit(1)
+        fail(f"no active key with id {key_id} (`nephoscope keys list` shows them)")
     audited = _audit_key(config, keys.get(key_id), created=False)
     print(f"revoked key {key_id}")
     if not audited:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def agent(
     config_file: Optional[Path] = typer.Option(
         None, "--config", "-c", help="Agent TOML file (also NEPHOSCOPE_AGENT_CONFIG; sample: deploy/nephoscope-agent.toml). "
         "Any setting can be overridden by NEPHOSCOPE_AGENT_SECTION_KEY, e.g. NEPHOSCOPE_AGENT_PUSH_URL."),
-    once: bool = typer.Option(False, "--once", help="Collect twice, one second apart, and stop (with --print: "
-                              "show what would be sent; without: send it)."),
+    once: bool = typer.Option(False, "--once", help="Take a baseline, collect twice a second apart, and stop "
+                              "(with --print: show what would be sent; without: send it)."),
     print_only: bool = typer.Option(False, "--print", help="Print the summary points instead of sending them."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
@@ -255,8 +299,7 @@ def agent(
     try:
         config = load_agent_config(config_file)
     except ConfigError as error:
-        error_console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(f"configuration error: {error}", 2)
     if print_only or once:
         if print_only and config.agent.spool_dir == "/var/lib/nephoscope-agent" and not os.access(
                 "/var/lib", os.W_OK):
@@ -273,18 +316,26 @@ def agent(
 
 
 def _print_summaries(summaries: list, batch) -> None:  # noqa: ANN001
-    table = Table(title=f"{len(summaries)} series — one window each (count, min, avg, max, last)")
-    for column in ("name", "dimensions", "count", "min", "avg", "max", "last"):
-        table.add_column(column, justify="right" if column not in ("name", "dimensions") else "left",
-                         overflow="fold")
+    numbers = ("count", "min", "avg", "max", "last")
+    listing = table("series", *numbers, right=numbers, whole=numbers, widths={"series": (24, None)},
+                    title=f"{len(summaries)} series, one window each")
     for summary in sorted(summaries, key=lambda s: (s.name, sorted(s.dimensions.items()))):
-        dimensions = ", ".join(f"{k}={v}" for k, v in sorted(summary.dimensions.items()) if k != "hostname")
-        table.add_row(summary.name, dimensions, str(summary.count), f"{summary.min:.6g}",
-                      f"{summary.average:.6g}", f"{summary.max:.6g}", f"{summary.last:.6g}")
-    console.print(table)
+        dimensions = "".join(f"\n  {k}={v}" for k, v in sorted(summary.dimensions.items()) if k != "hostname")
+        listing.add_row(summary.name + (f"[dim]{dimensions}[/dim]" if dimensions else ""), str(summary.count),
+                        *(_compact(value) for value in (summary.min, summary.average, summary.max, summary.last)))
+    console.print(listing, soft_wrap=False)
     encoding = f", {batch.content_encoding}" if batch.content_encoding else ""
     console.print(f"would POST {batch.path} ({batch.content_type}{encoding}): {len(batch.body):,} bytes, "
                   f"{len(batch.body) / max(1, len(summaries)):.1f} bytes per point")
+
+
+def _compact(value: float) -> str:
+    """At most nine characters: six significant digits when they fit (258020, 27139.6), else three
+    (1.22e6, 0.00172)."""
+    text = f"{value:.6g}"
+    if len(text) > 9:
+        text = f"{value:.3g}"
+    return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nephoscope.errors import unknown_names
+
 
 @dataclass
 class ServerSettings:
@@ -87,6 +89,8 @@ class DemoSettings:
     instances_per_hypervisor: int = 10
     interval: float = 10.0
     backfill_minutes: int = 60
+    # Besides metrics, the services' log lines and notifications (docs/configuration.md, [demo]).
+    logs_and_events: bool = True
 
 
 @dataclass
@@ -283,13 +287,19 @@ def _coerce(value: object, target: type, where: str) -> object:
                 return True
             if text in {"0", "false", "no", "off", ""}:
                 return False
-            raise ValueError(f"expected a boolean, got {value!r}")
+            raise ValueError(f"expected true or false, got {value!r}")
         if target is int:
-            if isinstance(value, bool):
-                raise ValueError("expected an integer, got a boolean")
+            if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip(
+                    "+-").isdigit():
+                raise ValueError(f"expected a whole number, got {value!r}")
             return int(value)
         if target is float:
-            return float(value)
+            if isinstance(value, bool):
+                raise ValueError(f"expected a number, got {value!r}")
+            try:
+                return float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ValueError(f"expected a number, got {value!r}") from None
         if target is str:
             if not isinstance(value, (str, int, float)):
                 raise ValueError(f"expected a string, got {type(value).__name__}")
@@ -316,19 +326,32 @@ def _coerce(value: object, target: type, where: str) -> object:
     return value
 
 
-def _apply(section: object, values: dict, where: str) -> None:
+Where = typing.Callable[[str], str]
+"""Names a setting in an error message: its section and key, and where it was set (file or variable)."""
+
+
+def _in_file(path: object, section: str) -> Where:
+    return lambda key: f"{path}: [{section}] {key}"
+
+
+def _in_variable(variable: str, section: str) -> Where:
+    return lambda key: f"{variable}: [{section}] {key}"
+
+
+def _apply(section: object, values: dict, where: Where) -> None:
     hints = typing.get_type_hints(type(section))
-    names = {f.name for f in dataclasses.fields(section)}
+    names = [f.name for f in dataclasses.fields(section)]
     for key, value in values.items():
         if key not in names:
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(names))})")
+            raise ConfigError(f"{where(key)}: {unknown_names('setting', [key], names)}")
         item_type = _table_list_item(hints[key])
         if item_type is not None:  # an array of tables: [[store.policies]], [[http_check]]
             if not isinstance(value, list):
-                raise ConfigError(f"{where}.{key}: expected an array of tables")
-            setattr(section, key, [_table(item_type, item, f"{where}.{key}[{i}]") for i, item in enumerate(value)])
+                raise ConfigError(f"{where(key)}: expected an array of tables ([[section.{key}]])")
+            setattr(section, key, [_table(item_type, item, where, key, i)
+                                   for i, item in enumerate(value)])
             continue
-        setattr(section, key, _coerce(value, hints[key], f"{where}.{key}"))
+        setattr(section, key, _coerce(value, hints[key], where(key)))
 
 
 def _table_list_item(hint: object) -> type | None:
@@ -339,11 +362,12 @@ def _table_list_item(hint: object) -> type | None:
     return None
 
 
-def _table(item_type: type, values: object, where: str) -> object:
+def _table(item_type: type, values: object, where: Where, name: str, index: int) -> object:
+    label = f"{name}[{index}]"
     if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a table")
+        raise ConfigError(f"{where(label)}: expected a table")
     item = item_type()
-    _apply(item, values, where)
+    _apply(item, values, lambda key: f"{where(label)}.{key}")
     return item
 
 
@@ -351,8 +375,10 @@ def load_sections(root: object, path: str | os.PathLike | None, environ: dict[st
                   shortcuts: dict[str, tuple[str, str]] | None = None, file_only: tuple[str, ...] = ()) -> None:
     """Overlay ``root`` (a dataclass of section dataclasses) with the TOML file, then with
     ``<prefix><SECTION>_<KEY>`` environment variables (``shortcuts``: other names for some keys;
-    ``file_only``: keys that can only be set in the file). Shared by the server and the agent."""
+    ``file_only``: keys that can only be set in the file). Shared by the server and the agent.
+    Every error names the file or the variable, the section and the key."""
     shortcuts = shortcuts or {}
+    sections = [f.name for f in dataclasses.fields(root) if dataclasses.is_dataclass(getattr(root, f.name))]
     if path:
         try:
             with open(path, "rb") as handle:
@@ -364,17 +390,17 @@ def load_sections(root: object, path: str | os.PathLike | None, environ: dict[st
         root_hints = typing.get_type_hints(type(root))
         for section_name, values in document.items():
             if isinstance(values, list) and _table_list_item(root_hints.get(section_name)) is not None:
-                _apply(root, {section_name: values}, "")  # a top-level array of tables
+                _apply(root, {section_name: values}, lambda key: f"{path}: {key}")  # a top-level array of tables
                 continue
             section = getattr(root, section_name, None)
             if section is None or not dataclasses.is_dataclass(section):
-                raise ConfigError(f"{path}: unknown section [{section_name}]")
+                raise ConfigError(f"{path}: {unknown_names('section', [section_name], sections)}")
             if not isinstance(values, dict):
                 raise ConfigError(f"{path}: [{section_name}] must be a table")
-            _apply(section, values, f"[{section_name}]")
+            _apply(section, values, _in_file(path, section_name))
     for variable, (section_name, key) in shortcuts.items():
         if variable in environ:
-            _apply(getattr(root, section_name), {key: environ[variable]}, variable)
+            _apply(getattr(root, section_name), {key: environ[variable]}, _in_variable(variable, section_name))
     for variable, value in environ.items():
         if not variable.startswith(prefix) or variable in shortcuts:
             continue
@@ -383,8 +409,8 @@ def load_sections(root: object, path: str | os.PathLike | None, environ: dict[st
         if section is None or not dataclasses.is_dataclass(section) or not key:
             continue  # other tools' variables share the prefix (e.g. NEPHOSCOPE_URL for the CLI)
         if key in file_only:
-            raise ConfigError(f"{variable}: {key} can only be set in the configuration file")
-        _apply(section, {key: value}, variable)
+            raise ConfigError(f"{variable}: [{section_name}] {key} can only be set in the configuration file")
+        _apply(section, {key: value}, _in_variable(variable, section_name))
 
 
 def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -400,11 +426,11 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
 
 def _check(config: Config) -> None:
     if not 0 < config.server.port < 65536:
-        raise ConfigError(f"server.port: {config.server.port} is not a TCP port")
+        raise ConfigError(f"[server] port: {config.server.port} is not a TCP port (1 to 65535)")
     if config.store.raw_window % 3600 or config.store.raw_window <= 0 or 86_400 % config.store.raw_window:
-        raise ConfigError("store.raw_window: must be a whole number of hours that divides a day")
+        raise ConfigError("[store] raw_window: must be a whole number of hours that divides a day (in seconds)")
     if not config.store.policies:
-        raise ConfigError("store.policies: at least one archive policy is needed (pattern '*')")
+        raise ConfigError("[store] policies: at least one archive policy is needed (pattern '*')")
     if 0 not in config.notify.valid_periods:
         config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
     config.notify.types = tuple(t.upper() for t in config.notify.types)
@@ -414,7 +440,7 @@ def _check(config: Config) -> None:
         raise ConfigError("prometheus.lookback_delta and prometheus.subquery_step: must be positive seconds")
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
-            raise ConfigError(f"store.policies[{index}].raw: raw data must be kept for some time")
+            raise ConfigError(f"[store] policies[{index}].raw: raw data must be kept for some time")
     strategies = ("UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes",
                   "NoTranslation")
     if config.prometheus.otlp_translation_strategy not in strategies:

@@ -46,17 +46,22 @@ def ensure(name: str, port: int, start: list[str]) -> None:
     sys.exit(f"{name} did not come up on port {port}")
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium (Playwright never downloads browsers here)."""
-    if shutil.which("chromium"):
-        print("chromium: installed")
+def ensure_debian(command: str, package: str, needed_by: str) -> None:
+    """A command from a Debian package, installed when missing."""
+    if shutil.which(command):
+        print(f"{command}: installed")
         return
     if not shutil.which("apt-get"):
-        sys.exit("chromium is needed by the browser tests; install Debian's chromium package")
-    print("chromium: installing Debian's chromium package")
+        sys.exit(f"{command} is needed by {needed_by}; install Debian's {package} package")
+    print(f"{command}: installing Debian's {package} package")
     subprocess.run(["apt-get", "update", "-qq"], check=False)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
                    env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (Playwright never downloads browsers here)."""
+    ensure_debian("chromium", "chromium", "the browser tests")
 
 
 def ensure_libvirt_python() -> None:
@@ -117,6 +122,7 @@ def ensure_clients_venv() -> None:
 
 if __name__ == "__main__":
     ensure_chromium()
+    ensure_debian("curl", "curl", "the documentation's examples and the large-body tests")
     ensure_libvirt_python()
     ensure_debian_tools()
     ensure_clients_venv()

@@ -112,8 +112,20 @@ class Agent:
             return encode_monasca(summaries, push.tenant_id)
         return encode_native(summaries, push.compression, push.tenant_id)
 
+    def _baseline(self) -> None:
+        """Take the CPU readings the first shares are measured from, now: they then cover the host's
+        time from here on, not the agent's own start-up (imports, connecting to libvirt). Counters need
+        no baseline: the aggregator's rates start at their second reading."""
+        for collector in self.collectors:
+            prime = getattr(collector, "prime", None)
+            if prime is not None:
+                prime()
+        self._process.cpu_percent(None)
+
     def _collect_loop(self) -> None:
         interval = self.config.agent.interval
+        self._baseline()
+        self._stop_collecting.wait(max(0.0, (self.clock() // interval + 1) * interval - self.clock()))
         while not self._stop_collecting.is_set():
             now = self.clock()
             samples = self.collect_once()
@@ -200,7 +212,10 @@ class Agent:
             self.stop()
 
     def once(self) -> list[Summary]:
-        """Two collections a second apart (counters need two readings), summarised as one window."""
+        """A baseline, then two collections a second apart, summarised as one window: what the host
+        did in those two seconds, not what starting the agent cost it."""
+        self._baseline()
+        time.sleep(1.0)
         first = self.clock()
         self.aggregator.add(self.collect_once(), first)
         time.sleep(1.0)

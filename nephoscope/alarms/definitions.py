@@ -23,7 +23,7 @@ from nephoscope.alarms.expression import (
     parse,
     sub_expressions,
 )
-from nephoscope.errors import Rejected
+from nephoscope.errors import Rejected, unknown_names
 from nephoscope.metrics.ingest import validation
 from nephoscope.sqlitefile import SqliteFile
 from nephoscope.tenancy import ALL_TENANTS
@@ -133,7 +133,10 @@ def _actions(body: dict, name: str) -> list[str]:
 
 
 def parse_expression(text: object) -> Expression:
-    if not isinstance(text, str) or not text.strip():
+    if text is not None and not isinstance(text, str):
+        raise _invalid(f"expression must be a string such as \"avg(cpu.utilization_perc) > 90 times 3\", "
+                       f"not {type(text).__name__}")
+    if not text or not text.strip():
         raise _invalid("expression is required")
     try:
         return parse(text)
@@ -147,12 +150,18 @@ _REQUIRED = {
     "replace": ("name", "expression", "description", "match_by", "severity", *ACTION_FIELDS, "actions_enabled"),
     "patch": (),
 }
+FIELDS = ("name", "description", "expression", "match_by", "severity", *ACTION_FIELDS, "actions_enabled")
+# What a GET answers besides the fields: a client that edits an answer and sends it back is not wrong.
+_ECHOED = ("id", "links", "deterministic", "expression_data")
 
 
 def validated_fields(body: dict, mode: Literal["create", "replace", "patch"]) -> dict:
     """The definition fields present in a POST, PUT or PATCH body, checked as Monasca does."""
     if not isinstance(body, dict):
         raise _invalid("the body must be a JSON object")
+    problem = unknown_names("field", (k for k in body if k not in _ECHOED), FIELDS)
+    if problem:  # a misspelt "sevrity" must not make a LOW definition
+        raise _invalid(problem)
     for name in _REQUIRED[mode]:
         if name not in body:
             raise _invalid(f"{name} is required")

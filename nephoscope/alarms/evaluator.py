@@ -23,8 +23,8 @@ from nephoscope.alarms.definitions import AlarmDefinition
 from nephoscope.alarms.expression import SubExpression
 from nephoscope.alarms.fanout import Routes
 from nephoscope.alarms.matching import Matcher
+from nephoscope.alarms.reasons import reason
 from nephoscope.alarms.windows import (
-    ALARM,
     OK,
     UNDETERMINED,
     Evaluation,
@@ -69,16 +69,6 @@ class Transition:
 def alarm_id(definition_id: str, instance: tuple[str, ...]) -> str:
     """Stable across restarts: the same definition and match_by values give the same id."""
     return str(uuid.uuid5(_ALARM_IDS, "\x1f".join((definition_id, *instance))))
-
-
-def reason(state: str, sub_alarms: list[dict], texts: tuple[str, ...]) -> str:
-    """Monasca's stateChangeReason texts."""
-    subs = ", ".join(f"{text} with the values: {sub['current_values']}" for text, sub in zip(texts, sub_alarms))
-    if state == ALARM:
-        return f"Thresholds were exceeded for the sub-alarms: {subs}"
-    if state == OK:
-        return f"The alarm threshold(s) have not been exceeded for the sub-alarms: {subs}"
-    return f"No data was present for the sub-alarms: {subs}"
 
 
 def metric_key(name: str, dimensions: dict[str, str]) -> tuple:

@@ -254,13 +254,17 @@ class WindowBank:
         values = self._values(rows, self._first_slot(), self.ring)
         breached = (self._breached(rows, values) & ~np.isnan(values)).astype(np.int32)
         runs = np.cumsum(np.pad(breached, ((0, 0), (1, 0))), axis=1)
-        longest = (runs[:, self.periods:] - runs[:, :-self.periods]).max(axis=1)
-        firing = longest >= self.periods
+        breaching = runs[:, self.periods:] - runs[:, :-self.periods]  # per run start: breaching slots in it
+        firing = breaching.max(axis=1) >= self.periods
         new = np.full(len(rows), NO_CHANGE, np.int8)
         new[firing] = STATE_CODES[ALARM]
         changed = self._apply_rows(rows, new)
         keep = np.isin(rows, changed)
-        return Evaluation(changed, self.state[changed], values[keep][:, : self.periods])
+        # The values that decided are the breaching run's, which lies partly or wholly in the future
+        # slots (the period has not closed yet), not the view's.
+        start = breaching[keep].argmax(axis=1)
+        decided = np.take_along_axis(values[keep], start[:, None] + np.arange(self.periods), axis=1)
+        return Evaluation(changed, self.state[changed], decided)
 
     def _apply(self, candidates: np.ndarray, new: np.ndarray, values: np.ndarray) -> Evaluation:
         changed = self._apply_rows(candidates, new[candidates])

@@ -13,10 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from nephoscope import __version__
-from nephoscope.api import errors
+from nephoscope.api import docs, errors
 from nephoscope.api.auditing import AuditChanges
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
@@ -29,6 +29,7 @@ from nephoscope.api.prometheus import query as prometheus_query
 from nephoscope.api.prometheus import series as prometheus_series
 from nephoscope.api.prometheus import status as prometheus_status
 from nephoscope.api.prometheus import write as remote_write
+from nephoscope.api.parameters import known_query_parameters
 from nephoscope.config import Config
 from nephoscope.notify import NotifySettings
 from nephoscope.server.background import start_background
@@ -67,16 +68,24 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
             await close_services(services)
 
     app = FastAPI(title="Nephoscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/openapi.json", redoc_url=None)  # /docs: api.docs
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
     # Routes are tried in order: the ingest endpoints, called thousands of times a second, come first.
-    for router in (metrics.router, points.router, remote_write.router, otlp_api.router,
-                   versions.router, health.router, alarm_definitions.router, alarms.router,
+    # Every native and Monasca route refuses query parameters it does not read (api.parameters);
+    # Prometheus's API ignores unknown ones, as Prometheus does (Grafana sends its own); the
+    # dashboard's files are not an API.
+    strict = [Depends(known_query_parameters)]
+    for router in (metrics.router, points.router):
+        app.include_router(router, dependencies=strict)
+    for router in (remote_write.router, otlp_api.router):
+        app.include_router(router)
+    for router in (versions.router, health.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, events_api.router,
-                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router,
-                   prometheus_query.router, prometheus_series.router, prometheus_status.router,
-                   prometheus_metadata.router, web.router):
+                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router):
+        app.include_router(router, dependencies=strict)
+    for router in (prometheus_query.router, prometheus_series.router, prometheus_status.router,
+                   prometheus_metadata.router, docs.router, web.router):
         app.include_router(router)
     app.add_middleware(AuditChanges)  # inside the timing: a change's time includes its audit record
     app.add_middleware(RequestTimingMiddleware, stats=stats)

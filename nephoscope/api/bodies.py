@@ -1,14 +1,15 @@
 """Reading request bodies within limits, undoing their Content-Encoding, and parsing JSON ones.
 
-A body larger than the limit answers 413 before it is read in full; a compressed
-body that would inflate beyond the decompressed limit answers 413 too. A body that is
+A body larger than the limit answers 413 (``read_body``: read to its end and dropped, so that the
+client hears the answer); a compressed body that would inflate beyond the decompressed limit answers
+413 too. A body that is
 not JSON, or not the JSON object an endpoint needs, answers 400 saying so.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
-from collections.abc import AsyncIterator
 
 import orjson
 import zstandard
@@ -21,21 +22,42 @@ def too_large(limit: int, what: str = "request body") -> Rejected:
     return Rejected(413, f"{what} exceeds the limit of {limit} bytes")
 
 
-async def read_body(stream: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
+# A refused body is still read (and dropped) up to these bounds before the 413 is sent: a client
+# still sending when the server answers and closes (urllib always asks to close) gets a connection
+# reset instead of the answer. Beyond them the server stops reading: a reset is then the price of
+# an absurd body.
+DRAIN_BYTES = 256 * 2**20
+DRAIN_SECONDS = 30.0
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 once it exceeds ``limit`` bytes — read to its end (within the drain
+    bounds) so that every ordinary client hears the 413. A client that sent ``Expect: 100-continue``
+    has sent nothing yet: it is answered at once."""
+    content_length = request.headers.get("content-length")
+    declared = None
     if content_length is not None:
         try:
             declared = int(content_length)
         except ValueError:
             raise Rejected(400, "Content-Length is not a number") from None
-        if declared > limit:
-            raise too_large(limit)
+    refused = declared is not None and declared > limit
+    if refused and request.headers.get("expect", "").lower() == "100-continue":
+        raise too_large(limit)
     parts: list[bytes] = []
     size = 0
-    async for chunk in stream:
+    deadline = time.monotonic() + DRAIN_SECONDS
+    async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large(limit)
+            refused = True
+        if refused:
+            if size > DRAIN_BYTES or time.monotonic() > deadline:
+                break
+            continue
         parts.append(chunk)
+    if refused:
+        raise too_large(limit)
     return b"".join(parts)
 
 
@@ -96,7 +118,7 @@ def parse_json(body: bytes) -> object:
 
 async def json_object(request: Request, limit: int) -> dict:
     """The request's body as a JSON object (400 otherwise), read within ``limit`` bytes."""
-    body = parse_json(await read_body(request.stream(), request.headers.get("content-length"), limit))
+    body = parse_json(await read_body(request, limit))
     if not isinstance(body, dict):
         raise Rejected(400, "the body must be a JSON object")
     return body

@@ -78,3 +78,13 @@ def all_projects_scope(principal: Principal) -> str:
     """The scope of the Prometheus-style reads, as Aetos does it: admins and services (Aetos's
     ``telemetry:query:all_projects``: admin or service) read every project, anyone else their own."""
     return ALL_TENANTS if principal.roles & ALL_PROJECTS_ROLES else principal.project
+
+
+def native_read_scope(principal: Principal, tenant_id: str | None) -> str:
+    """The tenant scope of a native ``/v1`` read: an admin without ``tenant_id`` reads the whole cloud
+    (an operator asking for error lines, failures or a trace means the cloud's, not the admin
+    project's); ``tenant_id`` narrows it to one project. Everyone else as :func:`read_scope`. The
+    Monasca ``/v2.0`` reads keep Monasca's meaning (own project unless ``tenant_id``)."""
+    if not tenant_id and principal.is_admin:
+        return ALL_TENANTS
+    return read_scope(principal, tenant_id)

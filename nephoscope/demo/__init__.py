@@ -1,11 +1,14 @@
-"""The ``serve --demo`` simulated OpenStack cloud, so a newcomer sees live data at once.
+"""The ``serve --demo`` simulated OpenStack cloud, so a newcomer sees every part of the product at once.
 
-This package owns the simulated cloud (``cloud``: hypervisors, instances, projects and
-the monasca-agent-shaped metrics they produce), its plan (``config.DemoPlan``: size,
-rhythm, batching) and the loop that pushes those metrics through the server's own
-``POST /v2.0/metrics`` (``pusher``). It never writes to a store directly: demo data takes
-the same HTTP path, authentication and validation as a real agent's, so it imports
-nothing of the server (only httpx and its own modules).
+This package owns the simulated cloud: its inventory and the monasca-agent-shaped metrics it
+produces (``cloud``), what its services — nova, neutron, cinder, glance, keystone — log and notify
+as its users boot, resize and delete instances, attach volumes and fail (``story``, written as
+oslo.log writes lines: ``oslo``; and as oslo.messaging sends notifications: ``notifications``, with
+nova's published samples in ``data/``), its plan (``config.DemoPlan``) and the loop that sends it
+all through the server's own API as agents and services would (``pusher``: ``POST /v2.0/metrics``,
+``POST /v3.0/logs``, ``POST /v1/events``). It never writes to a store directly: demo data takes the
+same HTTP path, authentication and validation as real data, so it imports nothing of the server
+(only httpx and its own modules).
 
 Started by the server, once it listens, as an asyncio task::
 

@@ -42,6 +42,8 @@ class DemoPlan:
     # Attempts per batch on 429/503/5xx/connection errors before the batch is dropped:
     # live data that cannot be delivered soon is worth less than the next sample.
     max_attempts: int = 5
+    # Besides metrics, the services' log lines (POST /v3.0/logs) and notifications (POST /v1/events).
+    logs_and_events: bool = True
 
     def __post_init__(self) -> None:
         if self.hypervisors < 1 or self.instances_per_hypervisor < 0:

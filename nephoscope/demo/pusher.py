@@ -1,15 +1,20 @@
-"""The demo's push loop: posts the simulated cloud's samples through the server's real HTTP API.
+"""The demo's push loop: the simulated cloud through the server's real HTTP API, as agents send it.
 
-Each step's samples go to ``POST {base_url}/v2.0/metrics`` as Monasca JSON, in
-batches of at most 1,000. Operator series (hypervisors, ``vm.*``) are posted to the
-token's own project; each VM's owner-facing series are posted on behalf of its
-project with ``?tenant_id=<project>`` (the token carries a delegate role).
+* Metrics: each step's samples go to ``POST /v2.0/metrics`` as Monasca JSON, in batches of at most
+  1,000. Operator series (hypervisors, ``vm.*``) are posted to the token's own project; each VM's
+  owner-facing series on behalf of its project with ``?tenant_id=<project>``.
+* Log lines (``story``): each host's records go to ``POST /v3.0/logs`` in the Monasca log API shape
+  the edge agent uses (the host in the global dimensions; each record's file, service and component
+  in its own), tracebacks as one record.
+* Notifications (``story``): ``POST /v1/events``, as oslo.messaging's ``messagingv2`` envelopes.
 
-At start the loop first posts ``backfill_minutes`` of history, then keeps one step
-per ``interval`` on a wall-clock grid. Both are the same loop: it posts every step
-that is due, oldest first, and sleeps only once it has caught up. It retries 429/503
-after ``Retry-After``, logs and drops what cannot be delivered, and never raises
-out of :func:`run_demo`: it runs inside the server process it feeds.
+At start the loop asks the server what it already holds (the newest measurement of the cloud's first
+hypervisor): a restarted demo goes on from there instead of writing its history again, and a cloud
+seen for the first time gets its inventory (the instances and volumes it holds) and
+``backfill_minutes`` of history. Then one step per ``interval`` on a wall-clock grid. Both are the
+same loop: it posts every step that is due, oldest first, and sleeps only once it has caught up. It
+retries 429/503 after ``Retry-After``, logs and drops what cannot be delivered, and never raises out
+of :func:`run_demo`: it runs inside the server process it feeds.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TypeVar
 
 import httpx
@@ -29,6 +35,7 @@ import orjson
 
 from nephoscope.demo.cloud import DemoCloud
 from nephoscope.demo.config import DemoPlan
+from nephoscope.demo.story import CloudStory, Happenings
 
 log = logging.getLogger("nephoscope.demo")
 
@@ -39,6 +46,10 @@ _FLUSH_POINTS = 10_000
 """Points buffered while catching up before they are posted: big enough to fill 1,000-metric
 batches for every tenant, small enough that encoding one flush never stalls the event loop."""
 _SUFFIX = b',"value_meta":null}'
+_STORY_CHUNK_S = 600.0
+"""The most of the services' history posted at once while catching up (about 2,500 log records)."""
+_LOG_BODY_BYTES = 2 << 20  # well under the log API's 5 MB
+_EVENTS_PER_POST = 1000
 
 
 class _Stopped(Exception):
@@ -53,6 +64,10 @@ class DemoStats:
     requests: int = 0
     metrics_sent: int = 0
     metrics_dropped: int = 0
+    log_records_sent: int = 0
+    notifications_sent: int = 0
+    dropped: int = 0  # log records and notifications that could not be delivered
+    resumed_from_ms: int | None = None  # the newest step the server already had at start
     retries: int = 0
     failures: int = 0
     skipped_steps: int = 0
@@ -130,6 +145,8 @@ class DemoPusher:
     ) -> None:
         self.config = config or DemoPlan()
         self.cloud = cloud or DemoCloud(self.config)
+        self.story = CloudStory(self.cloud) if self.config.logs_and_events else None
+        self._story_until = 0.0
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.stats = DemoStats()
@@ -161,27 +178,25 @@ class DemoPusher:
 
     # -- HTTP ----------------------------------------------------------------------
 
-    async def _post(
-        self, client: httpx.AsyncClient, tenant: str | None, items: list[bytes], stop: asyncio.Event
-    ) -> None:
-        body = b"[" + b",".join(items) + b"]"
-        params = {"tenant_id": tenant} if tenant else None
+    async def _send(self, client: httpx.AsyncClient, path: str, body: bytes, params: dict | None, what: str,
+                    stop: asyncio.Event) -> bool:
+        """POST until accepted, retrying 429/5xx and connection errors with backoff; False when dropped."""
         backoff = 1.0
+        problem = ""
         for attempt in range(1, self.config.max_attempts + 1):
             wait: float | None = None
             try:
                 self.stats.requests += 1
-                response = await _until_stopped(client.post("/v2.0/metrics", content=body, params=params), stop)
+                response = await _until_stopped(client.post(path, content=body, params=params), stop)
             except httpx.HTTPError as error:
                 problem = f"{type(error).__name__}: {error}"
                 wait = backoff
             else:
                 if response.status_code in (200, 201, 202, 204):
-                    self.stats.metrics_sent += len(items)
                     if self._failing:
-                        log.info("demo: the server accepts metrics again")
+                        log.info("demo: the server accepts the cloud's data again")
                         self._failing = False
-                    return
+                    return True
                 problem = f"HTTP {response.status_code}: {response.text[:300]}"
                 if response.status_code in _RETRYABLE:
                     wait = retry_after_seconds(response.headers.get("retry-after"), backoff)
@@ -189,14 +204,73 @@ class DemoPusher:
             if wait is None or attempt == self.config.max_attempts:
                 break
             self.stats.retries += 1
-            log.debug("demo: POST for %s failed (%s), retrying in %.1f s", tenant or "operator", problem, wait)
+            log.debug("demo: POST %s for %s failed (%s), retrying in %.1f s", path, what, problem, wait)
             await _sleep(wait, stop)
             backoff = min(backoff * 2.0, 30.0)
-        self.stats.metrics_dropped += len(items)
         # One warning per outage, not one per batch: a down server must not flood the log.
         level = logging.DEBUG if self._failing else logging.WARNING
-        log.log(level, "demo: dropped %d metrics for %s after %s", len(items), tenant or "operator project", problem)
+        log.log(level, "demo: dropped %s after %s", what, problem)
         self._failing = True
+        return False
+
+    async def _post(
+        self, client: httpx.AsyncClient, tenant: str | None, items: list[bytes], stop: asyncio.Event
+    ) -> None:
+        body = b"[" + b",".join(items) + b"]"
+        params = {"tenant_id": tenant} if tenant else None
+        what = f"{len(items)} metrics for {tenant or 'the operator project'}"
+        if await self._send(client, "/v2.0/metrics", body, params, what, stop):
+            self.stats.metrics_sent += len(items)
+        else:
+            self.stats.metrics_dropped += len(items)
+
+    async def _post_story(self, client: httpx.AsyncClient, happenings: Happenings, stop: asyncio.Event) -> None:
+        """The services' log records, one host's agent at a time, then their notifications."""
+        by_host: dict[str, list[dict]] = {}
+        for process, records in happenings.records.items():
+            local = {"service": process.service, "component": process.component, "path": process.path}
+            by_host.setdefault(process.host, []).extend(
+                {"message": text, "dimensions": local} for _, text in records)
+        for host, logs in by_host.items():
+            common = {"hostname": host, "region": self.config.region}
+            batch: list[bytes] = []
+            size = 0
+            for item in logs:
+                encoded = orjson.dumps(item)
+                if batch and size + len(encoded) > _LOG_BODY_BYTES:
+                    await self._post_logs(client, common, batch, stop)
+                    batch, size = [], 0
+                batch.append(encoded)
+                size += len(encoded) + 1
+            if batch:
+                await self._post_logs(client, common, batch, stop)
+        envelopes = happenings.outbox.envelopes
+        for start in range(0, len(envelopes), _EVENTS_PER_POST):
+            chunk = envelopes[start:start + _EVENTS_PER_POST]
+            if await self._send(client, "/v1/events", orjson.dumps(chunk), None, f"{len(chunk)} notifications", stop):
+                self.stats.notifications_sent += len(chunk)
+            else:
+                self.stats.dropped += len(chunk)
+
+    async def _post_logs(self, client: httpx.AsyncClient, common: dict, batch: list[bytes],
+                         stop: asyncio.Event) -> None:
+        body = b'{"dimensions":' + orjson.dumps(common) + b',"logs":[' + b",".join(batch) + b"]}"
+        if await self._send(client, "/v3.0/logs", body, None, f"{len(batch)} log records of {common['hostname']}",
+                            stop):
+            self.stats.log_records_sent += len(batch)
+        else:
+            self.stats.dropped += len(batch)
+
+    async def _tell_story(self, client: httpx.AsyncClient, until_ms: int, stop: asyncio.Event) -> None:
+        """Post what the services wrote and sent from where the last post ended up to ``until_ms``."""
+        if self.story is None:
+            return
+        until = until_ms / 1000.0
+        while self._story_until < until:
+            end = min(until, self._story_until + _STORY_CHUNK_S)
+            happenings = await asyncio.to_thread(self.story.between, self._story_until, end)
+            await self._post_story(client, happenings, stop)
+            self._story_until = end
 
     async def _flush(self, client: httpx.AsyncClient, frames: list[_Frame], stop: asyncio.Event) -> None:
         size = self.config.batch_size
@@ -223,8 +297,6 @@ class DemoPusher:
             len(self.cloud.hypervisors), len(self.cloud.instances), len(cfg.projects), points_per_step,
             self.base_url, cfg.interval,
         )  # fmt: skip
-        if cfg.backfill_minutes:
-            log.info("demo: backfilling the last %d minutes", cfg.backfill_minutes)
         started = time.monotonic()
         headers = {"X-Auth-Token": self.token, "Content-Type": "application/json", "Accept": "application/json"}
         try:
@@ -237,18 +309,33 @@ class DemoPusher:
                 trust_env=False,
             ) as client:
                 definitions_made = False
+                resumed, asked = False, 0
                 while not stop.is_set():
                     try:
                         if not definitions_made:  # the server may not be listening yet: retried each step
                             definitions_made = await _ensure_alarm_definitions(client)
+                        if not resumed:  # what the server already holds decides where to start
+                            start = await self._resume(client, next_ms, live_from, interval_ms, backfill_ms, stop)
+                            asked += 1
+                            if start is None and asked < cfg.max_attempts:
+                                await _sleep(1.0, stop)  # the server is starting: it listens in a moment
+                                continue
+                            if start is None:  # the outage's one warning (the drops that follow say less)
+                                log.warning("demo: cannot reach %s to ask what it holds; starting afresh",
+                                            self.base_url)
+                                self._failing = True
+                                self._story_until = next_ms / 1000.0
+                            next_ms, resumed = start or next_ms, True
                         next_ms = await self._catch_up(client, stop, next_ms, live_from, interval_ms, backfill_ms,
                                                        max_lag_ms, points_per_step)  # fmt: skip
                         if not self.stats.backfill_done and next_ms >= live_from:
                             self.stats.backfill_done = True
                             if cfg.backfill_minutes:
                                 log.info(
-                                    "demo: backfill done in %.1f s (%d metrics sent, %d dropped)",
-                                    time.monotonic() - started, self.stats.metrics_sent, self.stats.metrics_dropped,
+                                    "demo: backfill done in %.1f s (%d metrics, %d log records, %d notifications "
+                                    "sent, %d metrics dropped)", time.monotonic() - started, self.stats.metrics_sent,
+                                    self.stats.log_records_sent, self.stats.notifications_sent,
+                                    self.stats.metrics_dropped,
                                 )  # fmt: skip
                         await _sleep((next_ms - time.time() * 1000) / 1000.0, stop)
                     except _Stopped:
@@ -263,9 +350,41 @@ class DemoPusher:
         except Exception:  # noqa: BLE001 - e.g. a client that cannot be built: log, do not crash
             log.exception("demo: push loop failed")
         log.info(
-            "demo: stopped after %d steps (%d metrics sent, %d dropped)",
-            self.stats.steps, self.stats.metrics_sent, self.stats.metrics_dropped,
+            "demo: stopped after %d steps (%d metrics, %d log records, %d notifications sent; %d metrics and %d "
+            "records or notifications dropped)", self.stats.steps, self.stats.metrics_sent,
+            self.stats.log_records_sent, self.stats.notifications_sent, self.stats.metrics_dropped, self.stats.dropped,
         )  # fmt: skip
+
+    async def _resume(self, client: httpx.AsyncClient, first_ms: int, live_from: int, interval_ms: int,
+                      backfill_ms: int, stop: asyncio.Event) -> int | None:
+        """The first step to post. A cloud the server has never seen: its inventory now, then the
+        whole backfill from ``first_ms``. One it holds: the step after the newest it has (within the
+        backfill window), so a restart never writes the same history twice. None while the server
+        cannot say (not listening yet)."""
+        selector = {"name": "cpu.idle_perc", "dimensions": f"hostname:{self.cloud.hypervisors[0].hostname}"}
+        try:
+            known = await client.get("/v2.0/metrics", params={**selector, "limit": "1"})
+            # an answer that is not a list (a receiver that does not read): nothing is known, start afresh
+            if known.status_code != 200 or not known.json().get("elements"):
+                log.info("demo: a cloud new to this server: its inventory, then %s of history",
+                         f"{(live_from - first_ms) // 60_000} minutes" if live_from > first_ms else "none")
+                self._story_until = first_ms / 1000.0
+                if self.story is not None:
+                    await self._post_story(client, Happenings(outbox=self.story.inventory(self._story_until)), stop)
+                return first_ms
+            newest = await _newest_measurement(client, {**selector, "start_time": _iso(first_ms),
+                                                        "merge_metrics": "true", "limit": "10000"})
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            log.debug("demo: cannot ask the server what it holds yet: %s", error)
+            return None
+        if newest is None:  # seen before, but nothing in the window: its history is older; fill the window
+            log.info("demo: the server's history of this cloud is older than %s; filling the window", _iso(first_ms))
+            self._story_until = first_ms / 1000.0
+            return first_ms
+        self.stats.resumed_from_ms = newest
+        self._story_until = newest / 1000.0
+        log.info("demo: the server holds this cloud's history up to %s; going on from there", _iso(newest))
+        return min(newest + backfill_ms, live_from) if newest < live_from else newest + interval_ms
 
     async def _catch_up(
         self,
@@ -287,6 +406,7 @@ class DemoPusher:
                 self.stats.skipped_steps += int(skipped)
                 log.warning("demo: %d s behind; skipping to now", (now_ms - next_ms) // 1000)
                 next_ms += skipped * interval_ms
+                self._story_until = max(self._story_until, next_ms / 1000.0 - self.config.interval)
             if next_ms > now_ms:
                 break
             frames.append(_Frame(next_ms, self.cloud.advance(next_ms)))
@@ -297,11 +417,39 @@ class DemoPusher:
                 next_ms += interval_ms
             if len(frames) * points_per_step >= _FLUSH_POINTS:
                 await self._flush(client, frames, stop)
+                await self._tell_story(client, frames[-1].timestamp_ms, stop)
                 frames = []
             await asyncio.sleep(0)  # let the server serve requests between steps
         if frames:
             await self._flush(client, frames, stop)
+            await self._tell_story(client, frames[-1].timestamp_ms, stop)
         return next_ms
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+
+
+def _epoch_ms(text: str) -> int:
+    """Monasca's ``2026-01-01T00:00:00.000Z``."""
+    moment = datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    return int(round(moment.timestamp() * 1000))
+
+
+async def _newest_measurement(client: httpx.AsyncClient, params: dict) -> int | None:
+    """The timestamp (ms) of the last measurement the query answers, following ``next`` links."""
+    newest = None
+    answer = await client.get("/v2.0/metrics/measurements", params=params)
+    while True:
+        answer.raise_for_status()
+        body = answer.json()
+        for element in body.get("elements", []):
+            if element.get("measurements"):
+                newest = max(newest or 0, _epoch_ms(element["measurements"][-1][0]))
+        following = next((link["href"] for link in body.get("links", []) if link.get("rel") == "next"), None)
+        if following is None:
+            return newest
+        answer = await client.get(following)
 
 
 DEMO_ALARM_DEFINITIONS = (

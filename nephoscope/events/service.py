@@ -165,7 +165,9 @@ class EventService:
 
     async def run_periodic(self, metrics: MetricService, stop: asyncio.Event) -> None:
         await asyncio.gather(
-            every(self.settings.metrics_interval, stop, lambda: self.record_metrics(metrics), "lifecycle metrics"),
+            # a first figure soon after start, not a whole interval later: a dashboard opened at once shows it
+            every(self.settings.metrics_interval, stop, lambda: self.record_metrics(metrics), "lifecycle metrics",
+                  first=min(self.settings.metrics_interval, 15.0)),
             every(5.0, stop, self.upkeep, "events upkeep"))
 
     def stats(self) -> dict:

@@ -283,6 +283,29 @@ def test_once_print_shows_what_would_be_sent(tmp_path: Path) -> None:
     assert "cpu.idle_perc" in result.stdout and "would POST /v1/points" in result.stdout
 
 
+def test_once_measures_the_host_after_its_own_start_up(tmp_path: Path) -> None:
+    """The first CPU share covers the host's time after the agent started, not its start-up: a start-up
+    that keeps a core busy must not show in what --once reports. The host's real share over the
+    same window is measured beside it (other work on the machine shows in both)."""
+    import psutil
+
+    from nephoscope.agent.collectors.host import HostCollector
+
+    agent = Agent(agent_config(tmp_path, "http://127.0.0.1:9"), collectors=[HostCollector()])
+    busy_until = time.monotonic() + 2.0
+    while time.monotonic() < busy_until:  # the agent's own start-up, as costly as one core can make it
+        pass
+    before = psutil.cpu_times()
+    summaries = agent.once()
+    after = psutil.cpu_times()
+    spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
+    measured = 100.0 * (1 - (spent["idle"] + spent.get("iowait", 0.0)) / max(sum(spent.values()), 1e-9))
+    reported = [s for s in summaries if s.name == "cpu.percent"]  # one window, or two if it straddles one
+    assert sum(s.count for s in reported) == 2
+    average = sum(s.sum for s in reported) / 2
+    assert abs(average - measured) < 20, (average, measured)
+
+
 def test_the_log_shipper_survives_an_outage_without_loss_or_duplicates(tmp_path: Path) -> None:
     log_file = tmp_path / "nova" / "nova-compute.log"
     log_file.parent.mkdir()

@@ -63,7 +63,7 @@ def test_auto_scaling_one_spike_nothing_three_hot_minutes_one_alarm_then_one_ok(
     assert fired.timestamp_ms == T0 + 7 * MINUTE + GRACE, "fires when the third hot minute closes"
     assert fired.alarm.instance == ("h1",) and fired.alarm.id == alarm_id("scale", ("h1",))
     assert fired.reason.startswith("Thresholds were exceeded for the sub-alarms: AVG(cpu.utilization_perc")
-    assert "[96.0, 96.0, 96.0]" in fired.reason
+    assert fired.reason.endswith("with the values: [96, 96, 96]")
     assert transitions[2].timestamp_ms == T0 + 8 * MINUTE + GRACE
 
 
@@ -112,3 +112,28 @@ def test_deleting_a_definition_drops_its_alarms_and_updates_take_effect() -> Non
     assert removed == [alarm_id("scale", ("h1",)), alarm_id("scale", ("h2",))] or len(removed) == 2
     assert not evaluator.alarms and not len(evaluator.routes)
     assert evaluator.ingest(samples(1, 2, 95.0), T0 + 2 * MINUTE + 30_000) == [] and not evaluator.alarms
+
+
+def test_windowed_reason_prints_averages_without_float_noise() -> None:
+    # (7.6 + 7.8) / 2 is 7.699999999999999 in binary floating point
+    definition = AlarmDefinition(id="noise", tenant="p", name="noise", match_by=["hostname"],
+                                 expression="avg(cpu.utilization_perc{service=compute}, 60) > 7 times 2")
+    evaluator = started(definition)
+    transitions = run_minutes(evaluator, {m: [(1, [7.6, 7.8])] for m in range(3)}, 3)
+    fired = next(t for t in transitions if t.new_state == ALARM)
+    assert fired.reason.endswith("with the values: [7.7, 7.7]"), fired.reason
+    assert fired.sub_alarms[0]["current_values"] == [7.699999999999999, 7.699999999999999]  # the data stays exact
+
+
+def test_immediate_reason_names_the_values_that_fired() -> None:
+    """max(...) > x fires as the point arrives, before its period closes: the values are those of the
+    breaching run (in the open period), not the closed view's (which is empty)."""
+    definition = AlarmDefinition(id="now", tenant="p", name="now", match_by=["hostname"],
+                                 expression="max(cpu.utilization_perc{service=compute}) > 7")
+    evaluator = started(definition)
+    evaluator.ingest(samples(1, 0, 1.0), T0 + 20_000)  # the alarm exists (OK) once it has data
+    evaluator.tick(T0 + MINUTE + 10_000)
+    fired = evaluator.ingest(samples(1, 1, 7.699999999999999, 3.0), T0 + MINUTE + 30_000)
+    assert [t.new_state for t in fired] == [ALARM]
+    assert fired[0].reason == ("Thresholds were exceeded for the sub-alarms: MAX(cpu.utilization_perc{service=compute})"
+                               " > 7.0 with the values: [7.7]"), fired[0].reason

@@ -1,7 +1,9 @@
 """The ``--demo`` simulated cloud: realistic shapes, and a push loop against a real HTTP receiver.
 
 No HTTP mocks: the push tests run a small ``http.server`` on 127.0.0.1 that records
-every request and answers 204 (or 503/429 with ``Retry-After`` when told to).
+every request and answers 204 (or 503/429 with ``Retry-After`` when told to); they push metrics
+only (``logs_and_events=False``). The services' lines and notifications through a real server,
+and restarts: ``test_demo_cloud.py``.
 """
 
 from __future__ import annotations
@@ -360,7 +362,7 @@ def test_retry_after_parsing() -> None:
 
 def test_push_backfills_groups_by_tenant_and_batches(receiver) -> None:
     rec, url = receiver()
-    config = DemoPlan(hypervisors=4, instances_per_hypervisor=10, interval=0.2, backfill_minutes=30)
+    config = DemoPlan(hypervisors=4, instances_per_hypervisor=10, interval=0.2, backfill_minutes=30, logs_and_events=False)
     cloud = DemoCloud(config)  # same seed: the same inventory the pusher simulates
     project_of = {vm.resource_id: vm.project_id for vm in cloud.instances}
     hosts = {h.hostname for h in cloud.hypervisors}
@@ -430,7 +432,7 @@ def test_push_backfills_groups_by_tenant_and_batches(receiver) -> None:
 @pytest.mark.parametrize("status", [503, 429])
 def test_push_honours_retry_after(receiver, status: int) -> None:
     rec, url = receiver(fail_first=2, fail_status=status, retry_after="1")
-    config = DemoPlan(hypervisors=2, instances_per_hypervisor=4, interval=0.2, backfill_minutes=3)
+    config = DemoPlan(hypervisors=2, instances_per_hypervisor=4, interval=0.2, backfill_minutes=3, logs_and_events=False)
     pusher = DemoPusher(url, "demo-token", config)
 
     async def scenario() -> None:
@@ -459,12 +461,12 @@ def test_stop_ends_the_loop_promptly(receiver) -> None:
 
     async def scenario() -> tuple[float, float]:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_demo(url, "t", DemoPlan(hypervisors=1, instances_per_hypervisor=2), stop))
+        task = asyncio.create_task(run_demo(url, "t", DemoPlan(hypervisors=1, instances_per_hypervisor=2, logs_and_events=False), stop))
         await _wait_for(lambda: len(rec.requests) >= 1)
         during_retry = await _stop_and_time(stop, task)
         # Caught up and sleeping towards the next 30 s step: stop must not wait for it either.
         stop = asyncio.Event()
-        config = DemoPlan(hypervisors=1, instances_per_hypervisor=2, interval=30.0, backfill_minutes=0)
+        config = DemoPlan(hypervisors=1, instances_per_hypervisor=2, interval=30.0, backfill_minutes=0, logs_and_events=False)
         task = asyncio.create_task(run_demo(idle_url, "t", config, stop))
         await asyncio.sleep(0.3)
         return during_retry, await _stop_and_time(stop, task)
@@ -477,7 +479,7 @@ def test_unreachable_server_is_logged_not_raised(caplog) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = DemoPlan(hypervisors=1, instances_per_hypervisor=2, interval=0.1, backfill_minutes=1, max_attempts=1)
+    config = DemoPlan(hypervisors=1, instances_per_hypervisor=2, interval=0.1, backfill_minutes=1, max_attempts=1, logs_and_events=False)
 
     async def scenario():
         stop = asyncio.Event()
@@ -492,4 +494,4 @@ def test_unreachable_server_is_logged_not_raised(caplog) -> None:
     assert stats.failures > 0 and stats.metrics_sent == 0 and stats.steps > 2
     warnings = [r for r in caplog.records if r.name == "nephoscope.demo" and r.levelno == logging.WARNING]
     assert len(warnings) == 1  # one warning per outage, not one per batch
-    assert "dropped" in warnings[0].getMessage()
+    assert "cannot reach" in warnings[0].getMessage()  # it could not even ask what the server holds

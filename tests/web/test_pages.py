@@ -1,5 +1,6 @@
-"""The dashboard's pages against a server running the demo cloud (6 hypervisors × 5 instances),
-with nova's notification samples posted as events and an hour of the services' log lines: the
+"""The dashboard's pages against a server running the demo cloud's metrics (6 hypervisors × 5
+instances), with nova's notification samples posted as events and an hour of the services' log lines
+written here, so that every figure is known (the demo's own lines and events: test_demo_pages.py): the
 overview's figures, the alarms pages
 (definition form with the grammar's messages, notification methods, alarm list, history), the
 events pages (search, catalog, failure summaries), and hostile text kept as text.
@@ -33,7 +34,9 @@ def cloud(tmp_path_factory):
     process = ServerProcess(tmp_path_factory.mktemp("webdemo") / "data", extra_args=["--demo"], extra_env={
         "NEPHOSCOPE_DEMO_HYPERVISORS": str(HYPERVISORS), "NEPHOSCOPE_DEMO_INSTANCES_PER_HYPERVISOR": str(PER_HYPERVISOR),
         "NEPHOSCOPE_DEMO_BACKFILL_MINUTES": "60", "NEPHOSCOPE_DEMO_INTERVAL": "5",
-        "NEPHOSCOPE_EVENTS_METRICS_INTERVAL": "1"}).start()
+        "NEPHOSCOPE_EVENTS_METRICS_INTERVAL": "1",
+        # the pages are checked against the events and lines posted here (the demo's own: test_demo_pages.py)
+        "NEPHOSCOPE_DEMO_LOGS_AND_EVENTS": "false"}).start()
     try:
         samples = nova_samples()
         bodies = [nova_notification(sample, PROJECT, f"req-web-{i:04d}", INSTANCE, seconds_ago=3600 - i * 20)

@@ -19,7 +19,11 @@ class HostCollector:
 
     def __init__(self, ignore_filesystems: list[str] | tuple[str, ...] = ()) -> None:
         self.ignore_filesystems = set(ignore_filesystems)
-        psutil.cpu_times_percent(interval=None)  # the first call only sets the base
+        self.prime()
+
+    def prime(self) -> None:
+        """Set the base the next CPU shares are measured from (psutil compares with the previous call)."""
+        psutil.cpu_times_percent(interval=None)
 
     def collect(self) -> list[Sample]:
         return [*self._cpu(), *self._memory(), *self._disks(), *self._network(), *self._load(), *self._processes()]

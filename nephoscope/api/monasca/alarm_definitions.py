@@ -20,6 +20,7 @@ from nephoscope.api.bodies import json_object
 from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
+from nephoscope.api.parameters import taking
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, read_scope
 from nephoscope.server.services import Services
@@ -102,7 +103,11 @@ async def create(request: Request, principal: Principal = Depends(allowed(Action
     return responses.json_response(element(request, definition), status=201)
 
 
-@router.get("/alarm-definitions", summary="List alarm definitions")
+@router.get("/alarm-definitions", summary="List alarm definitions", openapi_extra=taking(
+    name="exact name", dimensions="k:v list matched against the sub-expressions' dimensions",
+    severity="pipe-separated list of LOW, MEDIUM, HIGH, CRITICAL",
+    sort_by=f"comma list of `<field> [asc|desc]`, field one of {', '.join(SORT_FIELDS)}",
+    offset="rows to skip", limit="page size", tenant_id="another project (delegates and admins); * = every project"))
 async def list_definitions(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                            services: Services = Depends(get_services)) -> Response:
     scope = read_scope(principal, request.query_params.get("tenant_id"))
@@ -118,7 +123,8 @@ async def list_definitions(request: Request, principal: Principal = Depends(allo
     return responses.page(request, [element(request, d) for d in page], str(offset + limit) if more else None)
 
 
-@router.get("/alarm-definitions/{definition_id}", summary="Get an alarm definition")
+@router.get("/alarm-definitions/{definition_id}", summary="Get an alarm definition",
+            openapi_extra=taking(tenant_id="another project (delegates and admins)"))
 async def get(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.READ)),
               services: Services = Depends(get_services)) -> Response:
     try:

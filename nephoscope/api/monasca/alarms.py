@@ -26,6 +26,7 @@ from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
+from nephoscope.errors import unknown_names
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
@@ -237,12 +238,19 @@ _UPDATE_BODY = {"requestBody": {"required": True, "content": {"application/json"
                    "lifecycle_state": {"type": "string", "maxLength": 50},
                    "link": {"type": "string", "maxLength": 512}}}}}}}
 _LIMITS = {"lifecycle_state": 50, "link": 512}
+_CHANGEABLE = ("state", "lifecycle_state", "link")
+# What a GET answers besides those: an edited answer sent back is not wrong.
+_ECHOED = ("id", "links", "alarm_definition", "metrics", "state_updated_timestamp", "updated_timestamp",
+           "created_timestamp")
 
 
 def _changes(body: dict, replace: bool) -> dict:
     """The body of PUT (all of state, lifecycle_state and link) or PATCH (any of them; null keeps)."""
+    problem = unknown_names("field", (key for key in body if key not in _ECHOED), _CHANGEABLE)
+    if problem:
+        raise unprocessable(problem, next(key for key in body if key not in _ECHOED and key not in _CHANGEABLE))
     changes = {}
-    for name in ("state", "lifecycle_state", "link"):
+    for name in _CHANGEABLE:
         value = body.get(name)
         if value is None or value == "":
             if replace:

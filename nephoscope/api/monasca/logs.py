@@ -36,7 +36,7 @@ async def _post_logs(request: Request, services: Services, principal: Principal,
     if request.headers.get("content-length") is None and request.headers.get("transfer-encoding") is None:
         raise Rejected(411, "Content-Length is required")
     tenant = effective_tenant(principal, tenant_id)
-    body = await read_body(request.stream(), request.headers.get("content-length"), MAX_LOG_BODY)
+    body = await read_body(request, MAX_LOG_BODY)
     body = decode_content(body, request.headers.get("content-encoding"), services.config.limits.max_decompressed_bytes)
     groups = decode_monasca(body)
     service = services.logs

@@ -19,6 +19,7 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text, seconds_text
+from nephoscope.api.parameters import taking
 from nephoscope.api.security import allowed
 from nephoscope.auth.policy import Action, effective_tenant, read_scope
 from nephoscope.metrics.ingest.monasca import reject_unknown_content_type
@@ -29,6 +30,13 @@ from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 metrics"])
+
+# What each GET reads (Monasca's parameters, §2): anything else answers 422 (api.parameters).
+_TIME = {"start_time": "ISO 8601 UTC, e.g. 2024-01-01T00:00:00Z", "end_time": "ISO 8601 UTC, after start_time"}
+_PAGE = {"offset": "the `next` link's offset", "limit": "page size, 1 to the server's page limit",
+         "tenant_id": "another project (delegates and admins); * = every project (admins)"}
+_DIMENSIONS = {"dimensions": "comma list of key:value (key:v1|v2 any of the values, a bare key: the key exists)"}
+_MERGE = {"merge_metrics": "true merges every matching series", "group_by": "comma list of dimension keys, * = all"}
 MAX_PERIOD_SECONDS = 100 * 365 * 86_400
 
 _METRIC_SCHEMA = {
@@ -57,7 +65,7 @@ async def create_metrics(request: Request, tenant_id: str | None = None,
     reject_unknown_content_type(request.headers.get("content-type"))
     tenant = effective_tenant(principal, tenant_id)
     services.metrics.admit()
-    body = await read_body(request.stream(), request.headers.get("content-length"), services.config.limits.max_body_bytes)
+    body = await read_body(request, services.config.limits.max_body_bytes)
     await services.metrics.ingest_monasca(body, tenant)
     return Response(status_code=204)
 
@@ -69,7 +77,8 @@ def _filter(request: Request, principal: Principal, name: str | None, with_time:
     return SeriesFilter(tenant, name, params.dimension_filter(request), start, end)
 
 
-@router.get("/metrics", summary="List metrics (series)")
+@router.get("/metrics", summary="List metrics (series)",
+            openapi_extra=taking(name="metric name", **_DIMENSIONS, **_TIME, **_PAGE))
 async def list_metrics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                        services: Services = Depends(get_services)) -> Response:
     series_filter = _filter(request, principal, request.query_params.get("name") or None)
@@ -89,7 +98,7 @@ async def list_metrics(request: Request, principal: Principal = Depends(allowed(
     return responses.page(request, elements, elements[-1]["id"] if len(found) > limit else None)
 
 
-@router.get("/metrics/names", summary="List metric names")
+@router.get("/metrics/names", summary="List metric names", openapi_extra=taking(**_DIMENSIONS, **_PAGE))
 async def list_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                      services: Services = Depends(get_services)) -> Response:
     series_filter = _filter(request, principal, None, with_time=False)
@@ -116,13 +125,16 @@ async def _dimension_query(request: Request, principal: Principal, services: Ser
     return responses.page(request, elements, values[limit - 1] if len(values) > limit else None)
 
 
-@router.get("/metrics/dimensions/names", summary="List dimension names")
+@router.get("/metrics/dimensions/names", summary="List dimension names",
+            openapi_extra=taking(metric_name="only dimensions of this metric", **_TIME, **_PAGE))
 async def dimension_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                           services: Services = Depends(get_services)) -> Response:
     return await _dimension_query(request, principal, services, None)
 
 
-@router.get("/metrics/dimensions/names/values", summary="List values of one dimension")
+@router.get("/metrics/dimensions/names/values", summary="List values of one dimension",
+            openapi_extra=taking(dimension_name="the dimension (required)",
+                                 metric_name="only values of this metric", **_TIME, **_PAGE))
 async def dimension_values(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                            services: Services = Depends(get_services)) -> Response:
     return await _dimension_query(request, principal, services, params.required(request, "dimension_name"))
@@ -183,7 +195,8 @@ def _page_of_groups(request: Request, principal: Principal, services: Services, 
     return elements, next_offset
 
 
-@router.get("/metrics/measurements", summary="List measurements")
+@router.get("/metrics/measurements", summary="List measurements",
+            openapi_extra=taking(name="metric name (required)", **_DIMENSIONS, **_TIME, **_MERGE, **_PAGE))
 async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                        services: Services = Depends(get_services)) -> Response:
     def rows_for(group: Group, begin: int, end: int, start: int, remaining: int) -> tuple[list[str], list]:
@@ -197,7 +210,10 @@ async def measurements(request: Request, principal: Principal = Depends(allowed(
     return responses.page(request, elements, next_offset)
 
 
-@router.get("/metrics/statistics", summary="Statistics of measurements per period")
+@router.get("/metrics/statistics", summary="Statistics of measurements per period",
+            openapi_extra=taking(name="metric name (required)", statistics="comma list of avg, min, max, sum, count",
+                                 period="seconds per bucket (default 300)", **_DIMENSIONS, **_TIME, **_MERGE,
+                                 **_PAGE))
 async def statistics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                      services: Services = Depends(get_services)) -> Response:
     requested = [s.strip().lower() for s in ",".join(request.query_params.getlist("statistics")).split(",") if s.strip()]

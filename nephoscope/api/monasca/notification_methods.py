@@ -19,8 +19,9 @@ from nephoscope.api.bodies import parse_json, read_body
 from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
+from nephoscope.api.parameters import taking
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, read_scope
+from nephoscope.auth.policy import Action, effective_tenant, native_read_scope, read_scope
 from nephoscope.config import NotifySettings
 from nephoscope.notify.model import DELIVERY_STATUSES, Delivery, NotificationMethod
 from nephoscope.notify.repository import SORT_FIELDS, DuplicateName
@@ -53,7 +54,7 @@ async def _body(request: Request, limit: int) -> object:
     content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise ApiError(400, "Bad content type. Must be application/json", "Bad Request")
-    return parse_json(await read_body(request.stream(), request.headers.get("content-length"), limit))
+    return parse_json(await read_body(request, limit))
 
 
 def _fields(config: NotifySettings, body: object, required: tuple[str, ...],
@@ -114,7 +115,9 @@ async def create_method(request: Request, tenant_id: str | None = None,
     return responses.json_response(_method(responses.base_url(request, services.config.server.public_url), method), status=201)
 
 
-@router.get("/notification-methods", summary="List notification methods")
+@router.get("/notification-methods", summary="List notification methods", openapi_extra=taking(
+    sort_by="comma list of `<field> [asc|desc]`: id, name, type, address, created_at, updated_at",
+    offset="rows to skip", limit="page size", tenant_id="another project (delegates and admins); * = every project"))
 async def list_methods(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                        services: Services = Depends(get_services)) -> Response:
     tenant = read_scope(principal, request.query_params.get("tenant_id"))
@@ -132,7 +135,8 @@ async def list_types(request: Request, _: Principal = Depends(allowed(Action.REA
     return responses.page(request, [{"type": kind} for kind in services.notifications.config.types], None)
 
 
-@router.get("/notification-methods/{method_id}", summary="Get a notification method")
+@router.get("/notification-methods/{method_id}", summary="Get a notification method",
+            openapi_extra=taking(tenant_id="another project (delegates and admins)"))
 async def get_method(request: Request, method_id: str,
                      principal: Principal = Depends(allowed(Action.READ)),
                      services: Services = Depends(get_services)) -> Response:
@@ -203,11 +207,14 @@ def _delivery(delivery: Delivery) -> dict:
                       "timestamp": transition.timestamp_ms}}
 
 
-@deliveries_router.get("/notifications/deliveries", summary="List notification deliveries of the project")
+@deliveries_router.get("/notifications/deliveries", summary="List notification deliveries of the project",
+                       openapi_extra=taking(status="pending, failed, delivered or dead", alarm_id="one alarm's",
+                                            offset="rows to skip", limit="page size",
+                                            tenant_id="another project (delegates and admins)"))
 async def list_deliveries(request: Request, principal: Principal = Depends(allowed(Action.READ)),
                           services: Services = Depends(get_services)) -> Response:
     """``status`` is pending, failed (waiting for a retry), delivered or dead (given up)."""
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = native_read_scope(principal, request.query_params.get("tenant_id"))
     status = request.query_params.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
         raise unprocessable(f"status must be one of {', '.join(DELIVERY_STATUSES)}", "status")
@@ -219,11 +226,12 @@ async def list_deliveries(request: Request, principal: Principal = Depends(allow
     return responses.page(request, [_delivery(d) for d in rows[:limit]], str(offset + limit) if more else None)
 
 
-@deliveries_router.get("/notifications/deliveries/{delivery_id}", summary="Get one notification delivery")
+@deliveries_router.get("/notifications/deliveries/{delivery_id}", summary="Get one notification delivery",
+                       openapi_extra=taking(tenant_id="another project (delegates and admins)"))
 async def get_delivery(request: Request, delivery_id: DeliveryId,
                        principal: Principal = Depends(allowed(Action.READ)),
                        services: Services = Depends(get_services)) -> Response:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = native_read_scope(principal, request.query_params.get("tenant_id"))
     delivery = await run_in_threadpool(services.notifications.deliveries.get, tenant, delivery_id)
     if delivery is None:
         raise ApiError(404, f"no delivery with id {delivery_id}")

@@ -29,7 +29,9 @@ def dimension_filter(request: Request, parameter: str = "dimensions") -> tuple[t
                 for v in values:
                     validation.check_dimension_value(key, v, parameter)
             except Rejected as error:
-                raise unprocessable(error.message, parameter) from None
+                raise unprocessable(f"{error.message}: {parameter} takes key:value pairs separated by commas "
+                                    f"(key:v1|v2 for any of the values, a bare key for 'has this key'), "
+                                    f"got {item[:60]!r}", parameter) from None
             key = key.strip()
             if not values:
                 merged.setdefault(key, None)
@@ -74,9 +76,10 @@ def limit(request: Request, maximum: int) -> int:
     if raw is None or raw == "":
         return maximum
     # isdigit() alone accepts digits int() refuses ("²"), and int() refuses 4,300+ digit strings.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise unprocessable(f"limit must be a whole number, got {raw[:40]!r}", "limit")
-    return max(1, min(int(raw), maximum))
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < 1:
+        raise unprocessable(f"limit must be a whole number ≥ 1 (at most {maximum} are answered), got {raw[:40]!r}",
+                            "limit")
+    return min(int(raw), maximum)
 
 
 def flag(request: Request, name: str) -> bool:

@@ -4,7 +4,7 @@ pipeline), and ``/v1/whoami`` for any token."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1", tags=["Administration"])
 
 
 class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     project: str = Field(min_length=1, max_length=255, description="the project (tenant) id the key acts for")
     roles: list[str] = Field(min_length=1, description=f"any of {', '.join(sorted(ROLES))}")
     description: str = Field("", max_length=255)

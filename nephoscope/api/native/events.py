@@ -21,8 +21,9 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
+from nephoscope.api.parameters import TenantId
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, read_scope
+from nephoscope.auth.policy import Action, native_read_scope
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure
 from nephoscope.events.service import EventService
@@ -33,7 +34,6 @@ from nephoscope.tenancy import Principal
 router = APIRouter(prefix="/v1", tags=["Events"])
 
 Reader = Annotated[Principal, Depends(allowed(Action.READ))]
-TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
 Text = Annotated[str | None, Query()]
 MAX_EVENTS_PER_POST = 10_000
 
@@ -68,7 +68,7 @@ async def list_events(request: Request, principal: Reader, event_type: Text = No
                       services: Services = Depends(get_services)) -> Response:
     """``event_type`` exact or a prefix with ``*`` (``instance.create.*``); ``request_id`` matches the
     request id or the global request id; ``start_time``/``end_time`` ISO 8601."""
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, services.config.limits.page_limit)
     query = EventQuery(event_type=event_type or None, resource_id=resource_id or None, request_id=request_id or None,
@@ -94,7 +94,7 @@ async def post_events(request: Request, principal: Annotated[Principal, Depends(
     ``{"oslo.version", "oslo.message"}`` envelope). Events are stored once per ``message_id``; an
     event of another project needs the delegate or admin role."""
     limits = services.config.limits
-    body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     document = parse_json(body)
     items = document.get("notifications") if isinstance(document, dict) else document
@@ -137,7 +137,7 @@ async def failures(request: Request, principal: Reader, project: Text = None, te
                    services: Services = Depends(get_services)) -> Response:
     """``tenant_id`` (or ``project``) defaults to the caller's project; another needs the delegate or
     admin role, ``*`` every project (admins). Paged: follow the ``next`` link."""
-    scope = read_scope(principal, tenant_id or project)
+    scope = native_read_scope(principal, tenant_id or project)
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, services.config.limits.page_limit)
     after = _failure_token(offset)
@@ -161,6 +161,6 @@ def _failure_token(raw: str | None) -> tuple[int, str] | None:
 async def resource_failures(request: Request, resource_id: str, principal: Reader,
                             tenant_id: TenantId = None,
                             services: Services = Depends(get_services)) -> Response:
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     found = await run_in_threadpool(services.events.store.failures, scope, resource_id)
     return responses.json_response({"elements": _failures(found)})

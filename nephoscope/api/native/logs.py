@@ -22,8 +22,10 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
+from nephoscope.api.parameters import TenantId, taking
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, read_scope
+from nephoscope.auth.policy import Action, effective_tenant, native_read_scope
+from nephoscope.logs.processing.rules import LEVEL_NAMES
 from nephoscope.logs.processing.schema import CATEGORIES
 from nephoscope.logs.server.store import LogQuery
 from nephoscope.logs.server.wire import decode_native
@@ -34,8 +36,8 @@ router = APIRouter(prefix="/v1", tags=["Logs"])
 
 Reader = Annotated[Principal, Depends(allowed(Action.READ))]
 Text = Annotated[str | None, Query()]
-TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
 _HIDDEN = ("scope",)
+_FOLDED = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as the parsers store them
 
 
 def visibility(services: Services, principal: Principal, scope: str) -> tuple[LogQuery, bool]:
@@ -51,7 +53,10 @@ def _query(request: Request, services: Services, principal: Principal, scope: st
     category = get("category") or None
     if category is not None and category not in CATEGORIES:
         raise unprocessable(f"category must be one of {', '.join(CATEGORIES)}", "category")
-    level = (get("level") or "").upper() or None
+    level = _FOLDED.get((get("level") or "").upper(), (get("level") or "").upper()) or None
+    if level is not None and level not in LEVEL_NAMES:
+        raise unprocessable(f"level must be one of {', '.join(LEVEL_NAMES)} (any case), got {get('level')[:40]!r}",
+                            "level")
     policy, _ = visibility(services, principal, scope)
     return dataclasses.replace(
         policy, start_ms=start_ms, end_ms=end_ms, service=get("service") or None, host=get("host") or None,
@@ -85,7 +90,9 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "source": {"type": "object", "properties": {
                          k: {"type": "string"} for k in ("service", "component", "host", "region", "path")}},
                      "lines": {"type": "array", "items": {"type": "string"}}}}},
-                 "text/plain": {"schema": {"type": "string"}}}}})
+                 "text/plain": {"schema": {"type": "string"}}}},
+                 # text/plain lines carry their source in the query string
+                 **taking(*("service", "component", "host", "region", "path"))})
 async def post_logs(request: Request, tenant_id: str | None = None,
                     principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
                     services: Services = Depends(get_services)) -> Response:
@@ -95,7 +102,7 @@ async def post_logs(request: Request, tenant_id: str | None = None,
     one record. 204 once stored durably."""
     tenant = effective_tenant(principal, tenant_id)
     limits = services.config.limits
-    body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     groups = decode_native(body, request.headers.get("content-type"), request.query_params)
     service = services.logs
@@ -115,7 +122,7 @@ async def search_logs(request: Request, principal: Reader, tenant_id: TenantId =
     telemetry, noise, audit, info), ``template_id``, ``request_id`` (the request id or the global
     one), ``resource_id`` (an instance, a volume or any UUID in the message), ``logger``, ``q`` (text
     in the message). ``facets=false`` leaves out the counts."""
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     query = _query(request, services, principal, scope)
     page_size = params.limit(request, min(services.config.limits.page_limit, 1000))
     store = services.logs.store
@@ -137,7 +144,7 @@ async def templates(request: Request, principal: Reader, tenant_id: TenantId = N
                     category: Text = None, start_time: Text = None, end_time: Text = None,
                     limit: Text = None,
                     services: Services = Depends(get_services)) -> Response:
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     query = _query(request, services, principal, scope)
     found = await run_in_threadpool(services.logs.store.templates, scope, query,
                                     params.limit(request, 1000))
@@ -153,7 +160,7 @@ async def hygiene(request: Request, principal: Reader, tenant_id: TenantId = Non
     """Per service over the range: records by category, the noise share, the share of parsed records
     without a request id, the unparsed share, physical lines, bytes and the top templates — what
     its logging should change (the report ``nephoscope logs classify`` prints for files)."""
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     query = _query(request, services, principal, scope)
     report = await run_in_threadpool(services.logs.store.hygiene, scope, query)
     return responses.json_response({"elements": msgspec.to_builtins(report.services)})

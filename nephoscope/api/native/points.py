@@ -50,7 +50,7 @@ async def ingest_points(request: Request, principal: Principal = Depends(allowed
         raise Rejected(415, f"Content-Type {content_type!r} is not supported; use application/json or "
                                "application/msgpack")
     services.metrics.admit()
-    body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     parsed = native.parse(body, content_type)
     tenant = effective_tenant(principal, parsed.tenant_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -21,8 +21,9 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.native.logs import visibility
+from nephoscope.api.parameters import TenantId
 from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, read_scope
+from nephoscope.auth.policy import Action, native_read_scope
 from nephoscope.events.store import EventQuery
 from nephoscope.logs.processing.scheduling import SCHEDULING_EVENTS, with_notifications
 from nephoscope.logs.processing.traces import to_document
@@ -31,7 +32,6 @@ from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
 Reader = Annotated[Principal, Depends(allowed(Action.READ))]
-TenantId = Annotated[str | None, Query(description="another project (delegates and admins); * = every project")]
 
 
 @router.get("/traces/{request_id}", summary="One request's timeline across services, from any of its ids")
@@ -40,7 +40,7 @@ async def get_trace(request: Request, request_id: str, principal: Reader, tenant
     """Every log line of the request chain (request ids linked by global request ids, nova's RPC
     context and keystoneauth's "used request id" lines) in time order, with the time between steps,
     the services and hosts crossed, and the first true error; the notifications of the chain too."""
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     policy, _ = visibility(services, principal, scope)
     trace = await run_in_threadpool(services.logs.trace, request_id, scope, policy)
     if not trace.steps:
@@ -68,7 +68,7 @@ async def get_scheduling(request: Request, instance_id: str, principal: Reader,
     """From nova-scheduler's and nova-conductor's lines: placement's answer, each filter's hosts
     before and after (and, for operators, which hosts it removed), and the reason in plain words;
     the scheduler's and conductor's notifications about the instance beside them (``events``)."""
-    scope = read_scope(principal, tenant_id)
+    scope = native_read_scope(principal, tenant_id)
     policy, operator = visibility(services, principal, scope)
     explanation = await run_in_threadpool(services.logs.explain_scheduling, instance_id, scope, policy)
     # The scheduler's and conductor's notifications about the instance join the lines.

@@ -10,13 +10,16 @@ from typing import Annotated
 
 import typer
 
+from nephoscope.terminal import Command, Group, fail
+
 logs_app = typer.Typer(
+    cls=Group,
     help="Logs offline: parse, template and classify OpenStack service logs (oslo.log text or JSON, "
          "WSGI/httpd access lines, syslog).",
     no_args_is_help=True, rich_markup_mode="markdown")
 
 
-@logs_app.command("classify")
+@logs_app.command("classify", cls=Command)
 def classify(
     files: Annotated[list[Path], typer.Argument(
         exists=True, dir_okay=False, readable=True,
@@ -71,15 +74,13 @@ def classify(
     try:
         rule_set = load_rules(*(rules or []), include_defaults=not no_default_rules)
     except RulesError as error:
-        error_console.print(f"[red]rules error:[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(f"rules error: {error}", 2)
     miner = None
     if templates is not None and templates.exists():
         try:
             miner = TemplateMiner.load(templates)
         except (ValueError, OSError) as error:
-            error_console.print(f"[red]cannot load the template state {templates}:[/red] {error}")
-            raise typer.Exit(2) from None
+            fail(f"cannot load the template state {templates}: {error}", 2)
     pipeline = LogPipeline(rule_set, miner)
     source = Source(service=service, host=host, region=region)
     total = sum(path.stat().st_size for path in files)

@@ -19,13 +19,14 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from nephoscope.logs.processing.batching import record_start
 from nephoscope.logs.processing.hygiene import HygieneAccumulator, HygieneReport, TemplateShare
 from nephoscope.logs.processing.pipeline import BATCH_LINES, LogPipeline
 from nephoscope.logs.processing.schema import CATEGORIES
 from nephoscope.logs.processing.sources import Source
+from nephoscope.terminal import table
 
 CHUNK_BYTES = 8 << 20
 
@@ -187,54 +188,51 @@ _STYLE = {"error": "bold red", "telemetry": "cyan", "noise": "dim", "audit": "ma
 
 
 def render(report: ClassifyReport, console: Console) -> None:
-    """The report as rich tables."""
+    """The report as tables that fit an 80-column terminal, wrapped between words."""
     console.print(f"[bold]{report.lines:,}[/bold] lines in {len(report.files)} file(s) -> "
                   f"[bold]{report.records:,}[/bold] records, {report.templates_known:,} templates known, "
                   f"unparsed {report.unparsed:,} ({report.unparsed_share:.1%})")
-    table = Table(title="Records by service and category")
-    table.add_column("service")
-    for category in CATEGORIES:
-        table.add_column(f"[{_STYLE[category]}]{category}[/]", justify="right")
-    table.add_column("total", justify="right")
-    table.add_column("noise", justify="right")
-    table.add_column("no request id", justify="right")
-    table.add_column("unparsed", justify="right")
+    counts = ("records", *CATEGORIES)
+    listing = table("service", *counts, right=counts, whole=counts, title="Records by service and category")
     for service in report.hygiene.services:
-        table.add_row(service.service, *(f"{service.by_category[c]:,}" for c in CATEGORIES), f"{service.records:,}",
-                      f"{service.noise_share:.1%}", f"{service.without_request_id_share:.1%}",
-                      f"{service.unparsed_share:.1%}")
-    table.add_row("[bold]all[/bold]", *(f"[bold]{report.by_category[c]:,}[/bold]" for c in CATEGORIES),
-                  f"[bold]{report.records:,}[/bold]", "", "", f"{report.unparsed_share:.1%}")
-    console.print(table)
+        listing.add_row(service.service, f"{service.records:,}", *(f"{service.by_category[c]:,}" for c in CATEGORIES))
+    listing.add_row("[bold]all[/bold]", f"[bold]{report.records:,}[/bold]",
+                    *(f"[bold]{report.by_category[c]:,}[/bold]" for c in CATEGORIES))
+    console.print(listing, soft_wrap=False)
+    shares = ("noise", "no request id", "unparsed")
+    listing = table("service", *shares, right=shares, whole=shares, title="Logging hygiene (share of records)")
+    for service in report.hygiene.services:
+        listing.add_row(service.service, f"{service.noise_share:.1%}", f"{service.without_request_id_share:.1%}",
+                        f"{service.unparsed_share:.1%}")
+    console.print(listing, soft_wrap=False)
     _examples(console, "True errors (ERROR/CRITICAL or tracebacks no rule calls benign)", report.true_errors,
               empty="[green]no true errors[/green]")
     _examples(console, "Templates seen for the first time", report.new_templates, empty="no new templates")
-    table = Table(title="Top templates")
-    for column, justify in (("count", "right"), ("share", "right"), ("category", "left"), ("template", "left"),
-                            ("id", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
+    listing = table("count", "share", "template", right=("count", "share"), whole=("count", "share"),
+                    title="Top templates")
     for share in report.top_templates:
-        table.add_row(f"{share.count:,}", f"{share.share:.1%}", f"[{_STYLE.get(share.category, '')}]{share.category}[/]",
-                      share.template or "", share.template_id or "")
-    console.print(table)
+        listing.add_row(f"{share.count:,}", f"{share.share:.1%}", Text.assemble(
+            (share.category or "", _STYLE.get(share.category, "")), (f"  {share.template_id or ''}", "dim"), "\n",
+            share.template or ""))
+    console.print(listing, soft_wrap=False)
 
 
 def _examples(console: Console, title: str, examples: list[TemplateExample], empty: str) -> None:
     if not examples:
         console.print(f"{title}: {empty}")
         return
-    table = Table(title=title)
-    for column, justify in (("count", "right"), ("service", "left"), ("level", "left"), ("category", "left"),
-                            ("template / example", "left"), ("id", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
+    # One row a template: what it is (service, level, category, id) over the template, its exception
+    # and an example line, so the text keeps most of the width.
+    listing = table("count", "template and example", right=("count",), whole=("count",), title=title)
     for example in examples:
-        text = example.template or ""
+        text = Text.assemble(f"{example.service or ''} {example.level or ''} ",
+                             (example.category or "", _STYLE.get(example.category, "")),
+                             (f"  {example.template_id or ''}", "dim"), "\n", example.template or "")
         if example.exception_type:
-            text += f"\n[red]{example.exception_type}[/red]"
-        text += f"\n[dim]{example.example}[/dim]"
-        table.add_row(f"{example.count:,}", example.service or "", example.level or "",
-                      f"[{_STYLE.get(example.category, '')}]{example.category}[/]", text, example.template_id or "")
-    console.print(table)
+            text.append("\n" + example.exception_type, style="red")
+        text.append("\n" + (example.example or ""), style="dim")
+        listing.add_row(f"{example.count:,}", text)
+    console.print(listing, soft_wrap=False)
 
 
 def to_json(report: ClassifyReport) -> bytes:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 console = Console(soft_wrap=False)
@@ -38,46 +37,39 @@ def _from_files(files: list[Path], request_id: str) -> dict:
 
 
 def _from_server(url: str, token: str | None, tenant: str | None, request_id: str) -> dict:
-    import httpx
+    from urllib.parse import quote
 
-    if not token:
-        raise typer.BadParameter("no token: pass --token, set NEPHOSCOPE_TOKEN, or run where var/admin-token is")
-    params = {"tenant_id": tenant} if tenant else {}
-    response = httpx.get(f"{url.rstrip('/')}/v1/traces/{request_id}", params=params,
-                         headers={"X-Auth-Token": token}, timeout=60)
-    if response.status_code != 200:
-        try:
-            reason = response.json().get("description", response.text)
-        except ValueError:
-            reason = response.text
-        console.print(f"[red]{response.status_code}[/red] {reason}")
-        raise typer.Exit(1)
-    return response.json()
+    from nephoscope.terminal import api_get
+
+    return api_get(url, token, f"/v1/traces/{quote(request_id, safe='')}", {"tenant_id": tenant} if tenant else None)
 
 
 def show(document: dict) -> None:
+    from nephoscope.terminal import table
+
     steps = document.get("steps", [])
     if not steps:
         console.print(f"no log line of request {document.get('request_id')} found")
         return
     failed = document.get("failed_at")
     console.print(f"[bold]{document['request_id']}[/bold]: {len(steps)} lines, {len(document['request_ids'])} request "
-                  f"ids, services {' -> '.join(document['services'])}, {document['duration_ms'] / 1000:.3f} s")
+                  f"ids, services {' -> '.join(document['services'])}, {document['duration_ms'] / 1000:.3f} s",
+                  soft_wrap=True)
     if len(document["request_ids"]) > 1:
-        console.print("  ids: " + ", ".join(document["request_ids"]))
-    table = Table(show_lines=False, header_style="bold")
-    for column, justify in (("+ms", "right"), ("step ms", "right"), ("service", "left"), ("host", "left"),
-                            ("level", "left"), ("message", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
+        console.print("  ids: " + ", ".join(document["request_ids"]), soft_wrap=True)
+    # Where a line was written (component over host) and what it says (level, message, exception) are
+    # one column each, so the message keeps most of an 80-column terminal.
+    listing = table("+ms", "step", "where", "message", right=("+ms", "step"), whole=("+ms", "step"))
     for step in steps:
         is_failure = failed is not None and step["time_ms"] == failed["time_ms"] and step["message"] == failed["message"]
-        message = Text(step["message"] + (f"\n{step['exception']}" if step.get("exception") else ""))
+        message = Text.assemble((step["level"], _LEVEL_STYLES.get(step["level"], "")), " ", step["message"])
+        if step.get("exception"):
+            message.append("\n" + step["exception"], style="red")
         if is_failure:
             message.stylize("bold red")
-        table.add_row(f"{step['since_start_ms']:,}", f"{step['since_previous_ms']:,}",
-                      step.get("component") or step["service"], step["host"],
-                      Text(step["level"], style=_LEVEL_STYLES.get(step["level"], "")), message)
-    console.print(table)
+        listing.add_row(f"{step['since_start_ms']:,}", f"{step['since_previous_ms']:,}",
+                        f"{step.get('component') or step['service']}\n[dim]{step['host']}[/dim]", message)
+    console.print(listing)
     if failed:
         console.print(f"[bold red]failed[/bold red] in {failed['service']} on {failed['host']} at {failed['time']}: "
                       f"{failed['message']}" + (f" ({failed['exception']})" if failed.get("exception") else ""))
@@ -96,8 +88,8 @@ def trace_command(
     token: Annotated[str | None, typer.Option("--token", envvar="NEPHOSCOPE_TOKEN",
                                               help="An API key (default: var/admin-token, as `make run` leaves it).")]
     = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Another project; * for every project (admins).")]
-    = "*",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this project's lines (an admin's token "
+                                                               "reads every project without it).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
 ) -> None:
     """Follow one request across services: every log line of its chain of request ids (global

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from nephoscope.errors import Rejected
+from nephoscope.errors import Rejected, unknown_names
 from nephoscope.logs.processing.sources import Source
 
 _FORBIDDEN = set("><={}()'\",;&")
@@ -121,10 +121,9 @@ def _native_source(raw: object, where: str) -> Source:
         return Source()
     if not isinstance(raw, dict):
         raise Rejected(422, f"{where}: source must be an object with any of {', '.join(_SOURCE_FIELDS)}")
-    unknown = set(raw) - set(_SOURCE_FIELDS)
-    if unknown:
-        raise Rejected(422, f"{where}: unknown source field(s) {', '.join(sorted(unknown))} "
-                               f"(known: {', '.join(_SOURCE_FIELDS)})")
+    problem = unknown_names("source field", raw, _SOURCE_FIELDS)
+    if problem:
+        raise Rejected(422, f"{where}: {problem}", where)
     for name, value in raw.items():
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_VALUE):
             raise Rejected(422, f"{where}.{name}: must be a string of 1 to {MAX_VALUE} characters")
@@ -152,6 +151,9 @@ def decode_native(body: bytes, content_type: str | None, query: Mapping[str, str
         where = f"[{index}]" if isinstance(document, list) else "body"
         if not isinstance(item, dict) or not isinstance(item.get("lines"), list):
             raise Rejected(422, f"{where}: must be an object with a 'lines' list (and an optional 'source')")
+        problem = unknown_names("field", item, ("source", "lines"))
+        if problem:
+            raise Rejected(422, f"{where}: {problem}", where)
         source = _native_source(item.get("source"), f"{where}.source")
         for number, line in enumerate(item["lines"]):
             if not isinstance(line, str):

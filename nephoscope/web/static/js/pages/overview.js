@@ -22,6 +22,7 @@ const RECENT_S = 600;            // a host or instance "reports" if it sent some
 const HOST_METRIC = "cpu.idle_perc";
 const INSTANCE_METRIC = "cpu.utilization_perc";
 const LOG_METRIC = "log.records";  // records per service, category and level, from the logs pipeline
+const LIFECYCLE = ["openstack.instances", "openstack.volumes.gb"];  // from notifications
 const STATES = ["ALARM", "UNDETERMINED", "OK"];
 const SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 const INGEST = { name: "nephoscope.ingest.points_per_sec", title: "Points ingested", unit: "/s", statistic: "avg" };
@@ -89,7 +90,10 @@ export default {
 
     async function refresh() {
       const now = Math.floor(Date.now() / 1000);
-      if (names === null || ticks++ % 6 === 0) {
+      // The list of names is read every minute — and every refresh while a tile still waits for its
+      // metric, so a cloud that just started shows each figure as soon as it exists.
+      const waiting = names === null || [HOST_METRIC, INSTANCE_METRIC, LOG_METRIC, ...LIFECYCLE].some((n) => !names.has(n));
+      if (waiting || ticks++ % 6 === 0) {
         names = await ctx.getAll("v2.0/metrics/names", scoped({})).then((r) => new Set(r.elements.map((e) => e.name)))
           .catch(() => names || new Set());
       }
