@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from nephoscope import __version__
-from nephoscope.api import errors
+from nephoscope.api import docs, errors
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
-from nephoscope.api.native import admin, health, points, traces
+from nephoscope.api.native import admin, auth, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
 from nephoscope.config import Config
@@ -27,14 +27,17 @@ from nephoscope.notify import NotifySettings
 from nephoscope.server.background import start_background
 from nephoscope.server.services import close_services, open_services
 from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
+from nephoscope.api.security import open_to
 from nephoscope.web import routes as web
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Monitoring for large OpenStack clouds, API-compatible with **Monasca v2.0** (under `/v2.0`)
-plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` header
-(an API key from `nephoscope keys create`).
+plus a native columnar API (under `/v1`). Authenticate with the `X-Auth-Token` header: an API
+key from `nephoscope keys create`, or a Keystone token when the server is connected to Keystone
+(`[auth] strategy = "keystone"`). Every endpoint names its oslo.policy rule; a refusal is 403
+naming it.
 """
 
 
@@ -59,13 +62,13 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
             await close_services(services)
 
     app = FastAPI(title="Nephoscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url=None, redoc_url=None)  # served by api.docs, behind a rule
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
     for router in (versions.router, health.router, metrics.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, points.router, events_api.router,
-                   monasca_logs.router, logs_api.router, traces.router, admin.router,
-                   web.router):
+                   monasca_logs.router, logs_api.router, traces.router, admin.router, auth.router, docs.router,
+                   web.build_router(open_to("api:dashboard"))):
         app.include_router(router)
     app.add_middleware(RequestTimingMiddleware, stats=stats)
     return app

@@ -1,6 +1,9 @@
 """Error answers in Monasca's (falcon's) shape: ``{"title": ..., "description": ...}``.
 
-Native endpoints add ``field`` when one field is to blame, so clients can point at it.
+Native endpoints add ``field`` when one field is to blame, so clients can point at it. Refusals:
+401 for a missing or invalid token (``reason`` says which: missing, invalid, expired, revoked;
+``WWW-Authenticate`` says where to authenticate, ``Keystone uri="..."`` with Keystone on), 403
+naming the policy rule that refused (``rule``), 503 + Retry-After when Keystone cannot be asked.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from nephoscope.api.deps import services_if_started
 from nephoscope.auth.policy import Denied
+from nephoscope.auth.tokens import IdentityUnavailable, Unauthenticated
 from nephoscope.errors import Rejected
 
 
@@ -33,11 +38,18 @@ def unprocessable(description: str, field: str | None = None) -> ApiError:
 
 
 def error_response(status: int, title: str, description: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+                   headers: dict[str, str] | None = None, **extra: str) -> Response:
     body = {"title": title, "description": description}
     if field:
         body["field"] = field
+    body.update(extra)
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _unauthenticated_response(request: Request, reason: str, description: str) -> Response:
+    services = services_if_started(request)
+    challenge = services.authenticator.challenge if services is not None else "Token"
+    return error_response(401, "Unauthorized", description, headers={"WWW-Authenticate": challenge}, reason=reason)
 
 
 def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI app
@@ -52,8 +64,17 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, error: Denied) -> Response:
-        # Monasca's Python API answers a missing role with 401 (title "Forbidden").
-        return error_response(401, "Forbidden", error.reason, headers={"WWW-Authenticate": "Token"})
+        # Monasca answers 403 "Forbidden" for a missing role (oslo.policy's refusal).
+        return error_response(403, "Forbidden", error.reason, rule=error.rule)
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(request: Request, error: Unauthenticated) -> Response:
+        return _unauthenticated_response(request, error.reason, error.description)
+
+    @app.exception_handler(IdentityUnavailable)
+    async def _identity_unavailable(request: Request, error: IdentityUnavailable) -> Response:
+        return error_response(503, "Service Unavailable", error.description,
+                              headers={"Retry-After": str(error.retry_after)})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:

@@ -1,6 +1,7 @@
 """The services the server runs, built in one place and handed to the API as one object.
 
-``open_services`` builds and starts them in dependency order (keys, the metric store and
+``open_services`` builds and starts them in dependency order (keys, the authenticator and the
+policy, the metric store and
 its WAL replay, notifications, alarm definitions and the alarm engine, events, logs);
 ``close_services`` stops them in the reverse order so a clean shutdown leaves nothing to
 replay. Handlers reach them through ``api.deps.get_services``.
@@ -15,7 +16,8 @@ from pathlib import Path
 from nephoscope.alarms.definitions import DefinitionStore
 from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.auth.keys import KeyStore
-from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
+from nephoscope.auth.policy import Policy
+from nephoscope.auth.tokens import Authenticator, Composite, KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
@@ -30,6 +32,7 @@ class Services:
     config: Config
     keys: KeyStore
     authenticator: Authenticator
+    policy: Policy
     store: MetricStore
     metrics: MetricService
     notifications: NotificationService
@@ -47,10 +50,22 @@ class Services:
         return self.notifications.methods.get(tenant, method_id) is not None
 
 
+def build_authenticator(config: Config, keys: KeyStore) -> Authenticator:
+    """API keys alone (``[auth] strategy = "keys"``), or API keys beside Keystone tokens."""
+    by_key = KeyAuthenticator(keys, config.auth.admin_token)
+    if config.auth.strategy != "keystone":
+        return by_key
+    from nephoscope.auth.keystone import KeystoneAuthenticator
+
+    return Composite(by_key, KeystoneAuthenticator(config.keystone_authtoken, config.limits.retry_after_seconds))
+
+
 async def open_services(config: Config, notify_config: NotifySettings | None = None,
                         request_stats: RequestStats | None = None) -> Services:
     """Build and start every service (blocking work runs in threads)."""
-    keys = KeyStore(config.data_path)
+    keys = KeyStore(config.data_path, config.security.all_roles())
+    authenticator = build_authenticator(config, keys)
+    policy = Policy(config.security, config.auth.policy_file)
     store = EmbeddedStore(config)
     metrics = MetricService(store, config.store)
     await asyncio.to_thread(store.open)
@@ -64,7 +79,7 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     await events.start()
     logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
                       events.store.owned_resources)
-    return Services(config=config, keys=keys, authenticator=KeyAuthenticator(keys, config.auth.admin_token),
+    return Services(config=config, keys=keys, authenticator=authenticator, policy=policy,
                     store=store, metrics=metrics, notifications=notifications, definitions=definitions,
                     alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
 
@@ -76,3 +91,4 @@ async def close_services(services: Services) -> None:
     await asyncio.to_thread(services.alarms.stop)
     await services.notifications.stop()
     await asyncio.to_thread(services.store.close)
+    services.authenticator.close()

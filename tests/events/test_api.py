@@ -45,7 +45,8 @@ def test_post_query_page_and_types(shared_server: ServerProcess, samples: dict[s
     other = shared_server.client(shared_server.create_key("another-project", "monasca-user"))
     assert other.get("/v1/events").json()["elements"] == []
     refused = other.post("/v1/events", json=[notification(samples["instance-create-end"])])
-    assert refused.status_code == 422 and "another project" in refused.json()["description"]
+    assert refused.status_code == 403 and "another project" in refused.json()["description"]
+    assert refused.json()["rule"] == "api:delegate"
 
     types = user.get("/v1/events/types").json()
     services = {t["service"] for t in types["elements"]}

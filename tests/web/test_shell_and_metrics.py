@@ -85,7 +85,7 @@ def test_bad_token_is_refused(page, shared_server):
 
 
 def test_a_token_without_the_read_role_is_told_what_is_missing(page, shared_server):
-    """The API answers a missing role with 401 "Forbidden" (Monasca's way): that is "not allowed",
+    """The API answers a missing role with 403 "Forbidden" (Monasca's way): that is "not allowed",
     said with the server's reason, not "token refused"."""
     from playwright.sync_api import expect
 

@@ -19,8 +19,7 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text, seconds_text
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, read_scope
+from nephoscope.api.security import requires
 from nephoscope.metrics.ingest.monasca import reject_unknown_content_type
 from nephoscope.metrics.query import STATISTICS, Group, MultipleMetrics
 from nephoscope.metrics.service import MetricService
@@ -51,28 +50,28 @@ _METRIC_SCHEMA = {
     responses={204: {"description": "stored durably"}, 422: {"description": "a metric breaks Monasca's rules"}},
 )
 async def create_metrics(request: Request, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                         principal: Principal = Depends(requires("api:metrics:post")),
                          services: Services = Depends(get_services)) -> Response:
     """One metric object or a list of them. Answers 204 once the metrics are durable."""
     reject_unknown_content_type(request.headers.get("content-type"))
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     services.metrics.admit()
     body = await read_body(request.stream(), request.headers.get("content-length"), services.config.limits.max_body_bytes)
     await services.metrics.ingest_monasca(body, tenant)
     return Response(status_code=204)
 
 
-def _filter(request: Request, principal: Principal, name: str | None, with_time: bool = True,
+def _filter(request: Request, services: Services, principal: Principal, name: str | None, with_time: bool = True,
             start_required: bool = False) -> SeriesFilter:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     start, end = params.time_range(request, start_required) if with_time else (None, None)
     return SeriesFilter(tenant, name, params.dimension_filter(request), start, end)
 
 
 @router.get("/metrics", summary="List metrics (series)")
-async def list_metrics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_metrics(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                        services: Services = Depends(get_services)) -> Response:
-    series_filter = _filter(request, principal, request.query_params.get("name") or None)
+    series_filter = _filter(request, services, principal, request.query_params.get("name") or None)
     limit = params.limit(request, services.config.limits.page_limit)
     offset = request.query_params.get("offset")
     after = None
@@ -90,9 +89,9 @@ async def list_metrics(request: Request, principal: Principal = Depends(allowed(
 
 
 @router.get("/metrics/names", summary="List metric names")
-async def list_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_names(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                      services: Services = Depends(get_services)) -> Response:
-    series_filter = _filter(request, principal, None, with_time=False)
+    series_filter = _filter(request, services, principal, None, with_time=False)
     limit = params.limit(request, services.config.limits.page_limit)
     names = await run_in_threadpool(services.metrics.names, series_filter, request.query_params.get("offset"),
                                     limit + 1)
@@ -101,7 +100,7 @@ async def list_names(request: Request, principal: Principal = Depends(allowed(Ac
 
 
 async def _dimension_query(request: Request, principal: Principal, services: Services, key: str | None) -> Response:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     start, end = params.time_range(request, False)
     series_filter = SeriesFilter(tenant, request.query_params.get("metric_name") or None, (), start, end)
     limit = params.limit(request, services.config.limits.page_limit)
@@ -117,13 +116,13 @@ async def _dimension_query(request: Request, principal: Principal, services: Ser
 
 
 @router.get("/metrics/dimensions/names", summary="List dimension names")
-async def dimension_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def dimension_names(request: Request, principal: Principal = Depends(requires("api:metrics:dimension:names")),
                           services: Services = Depends(get_services)) -> Response:
     return await _dimension_query(request, principal, services, None)
 
 
 @router.get("/metrics/dimensions/names/values", summary="List values of one dimension")
-async def dimension_values(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def dimension_values(request: Request, principal: Principal = Depends(requires("api:metrics:dimension:values")),
                            services: Services = Depends(get_services)) -> Response:
     return await _dimension_query(request, principal, services, params.required(request, "dimension_name"))
 
@@ -141,7 +140,7 @@ def _offset(request: Request) -> tuple[str | None, int | None]:
 
 def _groups(request: Request, principal: Principal, metrics: MetricService) -> tuple[list[Group], int, int]:
     name = params.required(request, "name")
-    series_filter = _filter(request, principal, name, start_required=True)
+    series_filter = _filter(request, services, principal, name, start_required=True)
     try:
         groups = metrics.groups(series_filter, params.equality_dimensions(series_filter.dimensions),
                                 params.flag(request, "merge_metrics"), params.group_by(request))
@@ -184,7 +183,7 @@ def _page_of_groups(request: Request, principal: Principal, services: Services, 
 
 
 @router.get("/metrics/measurements", summary="List measurements")
-async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def measurements(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                        services: Services = Depends(get_services)) -> Response:
     def rows_for(group: Group, begin: int, end: int, start: int, remaining: int) -> tuple[list[str], list]:
         found = services.metrics.measurements(group, begin, end, remaining)
@@ -198,7 +197,7 @@ async def measurements(request: Request, principal: Principal = Depends(allowed(
 
 
 @router.get("/metrics/statistics", summary="Statistics of measurements per period")
-async def statistics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def statistics(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                      services: Services = Depends(get_services)) -> Response:
     requested = [s.strip().lower() for s in ",".join(request.query_params.getlist("statistics")).split(",") if s.strip()]
     if not requested:
