@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nephoscope.config import ConfigError, load_config
@@ -31,7 +32,7 @@ from nephoscope.logs.cli.trace_command import trace_command  # noqa: E402
 app.add_typer(logs_app, name="logs")
 app.command("trace")(trace_command)
 console = Console(soft_wrap=True)  # URLs and tokens must stay whole for copy and paste
-error_console = Console(stderr=True)
+error_console = Console(stderr=True, soft_wrap=True)  # one-line errors, whatever the width
 
 
 def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optional[str] = None,
@@ -39,7 +40,7 @@ def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optiona
     try:
         config = load_config(config_file)
     except ConfigError as error:
-        error_console.print(f"[red]configuration error:[/red] {error}")
+        error_console.print(f"[red]configuration error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
     if data_dir is not None:
         config.server.data_dir = str(data_dir)
@@ -120,7 +121,7 @@ def _check_policy_file(config) -> None:  # noqa: ANN001 - a Config
     try:
         check_policy_file(config.auth.policy_file)
     except PolicyFileError as error:
-        error_console.print(f"[red]configuration error:[/red] [auth].policy_file: {error}")
+        error_console.print(f"[red]configuration error:[/red] {escape('[auth].policy_file')}: {escape(str(error))}")
         raise typer.Exit(2) from None
 
 
@@ -151,7 +152,7 @@ def keys_create(
     try:
         record, token = KeyStore(config.data_path, config.security.all_roles()).create(project, role, description)
     except KeyError_ as error:
-        error_console.print(f"[red]cannot create the key:[/red] {error}")
+        error_console.print(f"[red]cannot create the key:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
     print(f"created key {record.id} for project {record.project} with roles {', '.join(record.roles)}")
     print(token)
@@ -262,7 +263,7 @@ def agent(
     try:
         config = load_agent_config(config_file)
     except ConfigError as error:
-        error_console.print(f"[red]configuration error:[/red] {error}")
+        error_console.print(f"[red]configuration error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
     if print_only or once:
         if print_only and config.agent.spool_dir == "/var/lib/nephoscope-agent" and not os.access(

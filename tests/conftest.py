@@ -2,7 +2,9 @@
 
 ``server`` is function-scoped (a fresh store per test); ``shared_server`` is one
 server for a whole module, for read-mostly tests. Both expose the admin token and
-helpers to create keys and to kill -9 / restart the process.
+helpers to create keys and to kill -9 / restart the process. ``keystone`` is a real
+Keystone for the whole session, ``keystone_server`` a server of the module that validates
+its tokens and is registered in its catalog.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class ServerProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    region: str = "RegionOne"  # the catalog region it is registered in (Keystone tests)
 
     @property
     def url(self) -> str:
@@ -122,7 +125,9 @@ class ServerProcess:
                    "--project", project]
         for role in roles:
             command += ["--role", role]
-        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        # The operator's CLI reads the same configuration as the server (here: its environment).
+        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT,
+                                env={**os.environ, **self.extra_env})
         return result.stdout.strip().splitlines()[-1]
 
 
@@ -136,6 +141,29 @@ def server(tmp_path: Path):
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory):
     process = ServerProcess(tmp_path_factory.mktemp("shared") / "data").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory: pytest.TempPathFactory):
+    """A real Keystone (tests/support/keystone.py), bootstrapped once per test session."""
+    from tests.support.keystone import Keystone
+
+    running = Keystone.create(tmp_path_factory.mktemp("keystone"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def keystone_server(keystone, tmp_path_factory: pytest.TempPathFactory):
+    """A server of the module validating Keystone tokens (API keys work too), registered in the
+    catalog in a region of its own (``server.region``): clients find it as OpenStack clients do."""
+    process = ServerProcess(tmp_path_factory.mktemp("keystone-server") / "data")
+    process.extra_env = keystone.server_env()
+    process.start()
+    process.region = f"region-{process.port}"
+    keystone.register_catalog(process.url, process.region)
     yield process
     process.stop()
 

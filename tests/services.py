@@ -1,18 +1,32 @@
 """Make sure the services the test suite needs are up, starting them if they are not.
 
 The suite starts most of what it needs itself (the server under test, SMTP and webhook
-receivers in-process). Beyond that: RabbitMQ for the notification consumer, and two installs,
-Debian's Chromium for the browser tests and libvirt-python for the agent's instance collector.
-This script is the one place that knows how to start or install each.
+receivers in-process, a Keystone, memcached). Beyond that: RabbitMQ for the notification
+consumer, and installs: Debian's Chromium for the browser tests, libvirt-python for the agent's
+instance collector, Debian's memcached, and two programs in virtual environments of their own
+beside the checkout (not committed): OpenStack Keystone (``.venv-keystone``) and monasca-agent
+(``.venv-monasca-agent``), whose dependencies must not mix with ours. This script is the one
+place that knows how to start or install each; ``tests/support/keystone.py`` and
+``tests/support/monasca_agent.py`` find the environments (``keystone_python``,
+``monasca_agent_bin``).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYSTONE_VENV = Path(os.environ.get("NEPHOSCOPE_KEYSTONE_VENV") or ROOT / ".venv-keystone")
+KEYSTONE_REQUIREMENT = "keystone>=30"  # 30.0.0 (2025.2) needs Python >= 3.11
+MONASCA_AGENT_VENV = Path(os.environ.get("NEPHOSCOPE_MONASCA_AGENT_VENV") or ROOT / ".venv-monasca-agent")
+MONASCA_AGENT_REQUIREMENT = "monasca-agent==10.0.0"  # the last release, and what clouds run
+_APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 # name -> (port, how to start it when it is not listening)
 SERVICES: dict[str, tuple[int, list[str]]] = {
@@ -75,9 +89,56 @@ def ensure_libvirt_python() -> None:
                     "libvirt-python>=9.0"], check=True)
 
 
+def keystone_python() -> Path:
+    return KEYSTONE_VENV / "bin" / "python"
+
+
+def monasca_agent_bin(name: str) -> Path:
+    return MONASCA_AGENT_VENV / "bin" / name
+
+
+def _venv_with(venv: Path, requirement: str, check: list[str], what: str) -> None:
+    """A virtual environment of its own holding ``requirement``, built once (a few minutes)."""
+    python = venv / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), *check], capture_output=True).returncode == 0:
+        print(f"{what}: installed in {venv}")
+        return
+    print(f"{what}: installing {requirement} into {venv} (once; a few minutes)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+                   check=True)
+
+
+def ensure_keystone() -> None:
+    """A real Keystone for the Keystone tests (tests/support/keystone.py runs it on SQLite)."""
+    _venv_with(KEYSTONE_VENV, KEYSTONE_REQUIREMENT, ["-c", "import keystone.wsgi.api"], "keystone")
+
+
+def ensure_monasca_agent() -> None:
+    """monasca-agent's forwarder, posting to us with Keystone credentials (tests/support/monasca_agent.py)."""
+    _venv_with(MONASCA_AGENT_VENV, MONASCA_AGENT_REQUIREMENT, ["-c", "import monasca_agent.forwarder.daemon"],
+               "monasca-agent")
+
+
+def ensure_memcached() -> None:
+    """Debian's memcached binary: the token cache tests start their own on a free port."""
+    if shutil.which("memcached"):
+        print("memcached: installed")
+        return
+    if not shutil.which("apt-get"):
+        sys.exit("memcached is needed by the Keystone token cache tests; install Debian's memcached package")
+    print("memcached: installing Debian's memcached package")
+    if subprocess.run(["apt-get", "install", "-y", "-qq", "memcached"], env=_APT_ENV).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=_APT_ENV)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "memcached"], check=True, env=_APT_ENV)
+
+
 if __name__ == "__main__":
     ensure_chromium()
     ensure_libvirt_python()
+    ensure_memcached()
+    ensure_keystone()
+    ensure_monasca_agent()
     for service, (service_port, command) in SERVICES.items():
         ensure(service, service_port, command)
     print("services ready")

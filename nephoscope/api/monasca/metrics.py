@@ -22,7 +22,6 @@ from nephoscope.api.monasca.timestamps import millis_text, seconds_text
 from nephoscope.api.security import requires
 from nephoscope.metrics.ingest.monasca import reject_unknown_content_type
 from nephoscope.metrics.query import STATISTICS, Group, MultipleMetrics
-from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import SeriesFilter
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
@@ -138,7 +137,8 @@ def _offset(request: Request) -> tuple[str | None, int | None]:
     return element or None, params.parse_time(moment, "offset")
 
 
-def _groups(request: Request, principal: Principal, metrics: MetricService) -> tuple[list[Group], int, int]:
+def _groups(request: Request, principal: Principal, services: Services) -> tuple[list[Group], int, int]:
+    metrics = services.metrics
     name = params.required(request, "name")
     series_filter = _filter(request, services, principal, name, start_required=True)
     try:
@@ -160,7 +160,7 @@ def _page_of_groups(request: Request, principal: Principal, services: Services, 
     """
     limit = params.limit(request, services.config.limits.page_limit)
     element_offset, time_offset = _offset(request)
-    groups, start, end = _groups(request, principal, services.metrics)
+    groups, start, end = _groups(request, principal, services)
     elements, remaining, next_offset = [], limit, None
     skipping = element_offset is not None
     for group in groups:
