@@ -219,3 +219,35 @@ def test_servers_share_validations_through_memcached_and_distrust_forged_entries
         first.stop()
         second.stop()
         replica.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# the login endpoint (the dashboard's form)
+
+
+def test_login_gives_a_project_scoped_token(keystone_server, keystone, users):
+    info = call(keystone_server, None, path="/v1/auth/info").json()
+    assert info == {"strategy": "keystone", "keystone": {"auth_url": keystone.main.url, "default_domain": "Default"}}
+    alice = users["user"]
+    answer = call(keystone_server, None, "POST", "/v1/auth/tokens",
+                  json={"username": alice.name, "password": alice.password, "project": alice.project})
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert answer.headers["x-subject-token"] == body["token"] and answer.headers["cache-control"] == "no-store"
+    assert body["project"] == alice.project_id and body["user"] == alice.name and "monasca-user" in body["roles"]
+    assert alice.password not in answer.text
+    assert call(keystone_server, body["token"], path="/v1/whoami").json()["expires_at"] == body["expires_at"]
+    assert call(keystone_server, body["token"], "POST", json=metric("ks.after.login")).status_code == 204
+    for wrong in ({"password": "not-it"}, {"project": "ks-proj-b"}, {"domain": "Elsewhere"}):
+        refused = call(keystone_server, None, "POST", "/v1/auth/tokens",
+                       json={"username": alice.name, "password": alice.password, "project": alice.project, **wrong})
+        assert refused.status_code == 401 and refused.json()["reason"] == "invalid", refused.text
+        assert "token" not in refused.json()
+    incomplete = call(keystone_server, None, "POST", "/v1/auth/tokens", json={"username": alice.name})
+    assert incomplete.status_code == 422 and incomplete.json()["field"] in ("password", "project")
+
+
+def test_login_is_off_without_keystone(shared_server):
+    assert call(shared_server, None, path="/v1/auth/info").json() == {"strategy": "keys", "keystone": None}
+    answer = call(shared_server, None, "POST", "/v1/auth/tokens", json={"username": "u", "password": "p", "project": "x"})
+    assert answer.status_code == 404 and "Keystone" in answer.json()["description"]
