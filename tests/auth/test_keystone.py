@@ -203,9 +203,9 @@ def test_servers_share_validations_through_memcached_and_distrust_forged_entries
         admin, reader = keystone.token(users["admin"], fresh=True), keystone.token(users["reader"], fresh=True)
         assert call(first, admin, path="/v1/keys").status_code == 200
         key = "nephoscope/token/" + hashlib.sha256(admin.encode()).hexdigest()
-        entry = cache.get(key)
-        assert entry and b"ks-ada" in entry
-        cache.set("nephoscope/token/" + hashlib.sha256(reader.encode()).hexdigest(), entry)
+        entry = wait_for(lambda: cache.get(key), timeout=5, what="the admin's entry in memcached")
+        assert b"ks-ada" in entry
+        cache.set("nephoscope/token/" + hashlib.sha256(reader.encode()).hexdigest(), entry, noreply=False)
         refused = call(second, reader, path="/v1/keys")
         assert refused.status_code == 403 and refused.json()["rule"] == "api:keys:list"
         # A token validated by one server is known to the other while Keystone is away.

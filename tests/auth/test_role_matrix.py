@@ -127,9 +127,9 @@ def test_projects_delegates_and_admins(keystone, keystone_server):
     # A project never reads another: neither by default nor by asking.
     assert "tenancy.a.secret" not in _names(keystone_server, b)
     assert "tenancy.b.secret" not in _names(keystone_server, a) | _names(keystone_server, r)
-    for token in (b, r):
+    for token, target in ((b, a_user.project_id), (r, b_user.project_id)):
         refused = httpx.get(keystone_server.url + "/v2.0/metrics/names", headers={"X-Auth-Token": token},
-                            params={"tenant_id": a_user.project_id}, timeout=30)
+                            params={"tenant_id": target}, timeout=30)
         assert refused.status_code == 403 and refused.json()["rule"] == "api:delegate"
     assert _post(keystone_server, a, "tenancy.sneaky", tenant_id=b_user.project_id).json()["rule"] == "api:delegate"
     # A delegate acts for A: posts into it and reads it back; A sees what was posted for it.

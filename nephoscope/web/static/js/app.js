@@ -152,6 +152,7 @@ async function loadLoginKind() {
   $("login").setAttribute("aria-labelledby", keystone ? "keystone-title" : "login-title");
   if (!keystone) return;
   $("token-help").textContent = "A Keystone token (openstack token issue) or an API key, sent as X-Auth-Token.";
+  document.querySelector('label[for="token-input"]').textContent = "Token";
   let last = {};
   try { last = JSON.parse(localStorage.getItem(LOGIN_KEY)) || {}; } catch (_) { /* none kept */ }
   $("ks-username").value = last.username || "";
