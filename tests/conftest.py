@@ -55,6 +55,35 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_serving(process: subprocess.Popen, url: str, timeout: float, name: str,
+                       log: Callable[[], str], ready: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200
+                       ) -> None:
+    """Poll ``url`` until ``ready`` says so; fail with the process's log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+        try:
+            if ready(httpx.get(url, timeout=1)):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} not ready after {timeout}s:\n{log()}")
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 30) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL after ``timeout`` seconds; nothing if it is not running."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class ServerProcess:
     data_dir: Path
@@ -82,17 +111,8 @@ class ServerProcess:
             [sys.executable, "-m", "nephoscope", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
              *self.extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+        wait_until_serving(self.process, self.url + "/healthz", timeout, "server", self.log)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
@@ -103,13 +123,7 @@ class ServerProcess:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 60)
 
     def restart(self) -> "ServerProcess":
         self.stop()

@@ -55,17 +55,21 @@ def ensure(name: str, port: int, start: list[str]) -> None:
     sys.exit(f"{name} did not come up on port {port}")
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium (Playwright never downloads browsers here)."""
-    if shutil.which("chromium"):
-        print("chromium: installed")
+def ensure_debian_program(program: str, package: str, needed_by: str) -> None:
+    """``program`` on the PATH, from Debian's ``package`` when it is missing."""
+    if shutil.which(program):
+        print(f"{program}: installed")
         return
     if not shutil.which("apt-get"):
-        sys.exit("chromium is needed by the browser tests; install Debian's chromium package")
-    print("chromium: installing Debian's chromium package")
-    subprocess.run(["apt-get", "update", "-qq"], check=False)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
-                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        sys.exit(f"{program} is needed by {needed_by}; install Debian's {package} package")
+    print(f"{program}: installing Debian's {package} package")
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=_APT_ENV)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=_APT_ENV)
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (Playwright never downloads browsers here)."""
+    ensure_debian_program("chromium", "chromium", "the browser tests")
 
 
 def ensure_libvirt_python() -> None:
@@ -122,15 +126,7 @@ def ensure_monasca_agent() -> None:
 
 def ensure_memcached() -> None:
     """Debian's memcached binary: the token cache tests start their own on a free port."""
-    if shutil.which("memcached"):
-        print("memcached: installed")
-        return
-    if not shutil.which("apt-get"):
-        sys.exit("memcached is needed by the Keystone token cache tests; install Debian's memcached package")
-    print("memcached: installing Debian's memcached package")
-    if subprocess.run(["apt-get", "install", "-y", "-qq", "memcached"], env=_APT_ENV).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=_APT_ENV)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "memcached"], check=True, env=_APT_ENV)
+    ensure_debian_program("memcached", "memcached", "the Keystone token cache tests")
 
 
 if __name__ == "__main__":

@@ -13,17 +13,14 @@ revocation, and the catalog (``monitoring`` → ``…/v2.0``, ``logs`` → ``…
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from tests.conftest import free_port, missing
+from tests.conftest import free_port, missing, stop_process, wait_until_serving
 from tests.services import keystone_python
 
 HERE = Path(__file__).resolve().parent
@@ -69,30 +66,15 @@ class KeystoneServer:
         log = open(self.home / f"keystone-{self.port}.log", "ab")
         self.process = subprocess.Popen([str(keystone_python()), "-P", str(HERE / "keystone_wsgi.py"), str(self.port)],
                                         env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"keystone exited with {self.process.returncode}: {self.log()}")
-            try:
-                if httpx.get(self.url, timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"keystone not ready after {timeout}s: {self.log()}")
+        wait_until_serving(self.process, self.url, timeout, "keystone", self.log)
+        return self
 
     def log(self) -> str:
         path = self.home / f"keystone-{self.port}.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @dataclass

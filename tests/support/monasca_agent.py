@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import yaml
 
-from tests.conftest import free_port, missing
+from tests.conftest import free_port, missing, stop_process, wait_until_serving
 from tests.services import monasca_agent_bin
 
 _EMIT = """
@@ -66,16 +63,9 @@ class Forwarder:
         log = open(self.home / "forwarder.log", "ab")
         self.process = subprocess.Popen([str(binary), f"--config-file={config}"], cwd=self.home, stdout=log,
                                         stderr=subprocess.STDOUT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"monasca-forwarder exited with {self.process.returncode}: {self.log()}")
-            try:
-                httpx.get(self.url + "/intake", timeout=1)  # any answer: it listens
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"monasca-forwarder not listening after {timeout}s: {self.log()}")
+        wait_until_serving(self.process, self.url + "/intake", timeout, "monasca-forwarder", self.log,
+                           ready=lambda answer: True)  # any answer: it listens
+        return self
 
     def emit(self, measurements: list[dict]) -> None:
         """``[{"name", "dimensions", "value", "timestamp" (seconds), "tenant"?}]`` through the collector's code."""
@@ -89,10 +79,4 @@ class Forwarder:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.support.browser import assert_clean, connect, go, screenshot, wait_for_names
+from tests.support.browser import assert_clean, go, open_with_stored_token, screenshot, wait_for_names
 
 
 def test_a_keystone_user_logs_in_and_sees_the_project(page, keystone, keystone_server):
@@ -59,22 +59,19 @@ def test_a_wrong_password_is_said_plainly(page, keystone, keystone_server):
     assert_clean(page)
 
 
-def test_a_keystone_token_in_the_token_form(page, keystone, keystone_server):
+def test_a_stale_stored_token_brings_the_form_back_and_a_keystone_token_also_works(page, keystone,
+                                                                                 keystone_server):
+    """A token the browser kept that Keystone no longer knows: back to the Keystone form, with the
+    reason; a Keystone token (``openstack token issue``) pasted in the token form works too."""
     from playwright.sync_api import expect
 
-    reader = keystone.user("web-ks-reader", "web-ks-proj", "monasca-read-only-user")
-    connect(page, keystone_server, keystone.token(reader))
-    expect(page.locator("#token-summary")).to_contain_text("web-ks-reader")
-    assert_clean(page)
-
-
-def test_a_refused_stored_token_sends_back_to_the_keystone_form(page, keystone_server):
-    from playwright.sync_api import expect
-
-    page.add_init_script("localStorage.setItem('nephoscope.token', 'gAAAAAB-long-gone')")
-    page.goto(keystone_server.url + "/ui/#/alarms")
+    open_with_stored_token(page, keystone_server, "gAAAAAB-long-gone")
     expect(page.locator("#keystone-error")).to_contain_text(re.compile("token refused", re.IGNORECASE))
     expect(page.locator("#ks-username")).to_be_focused()
+    reader = keystone.user("web-ks-reader", "web-ks-proj", "monasca-read-only-user")
+    page.fill("#token-input", keystone.token(reader))
+    page.click("#token-submit")
+    expect(page.locator("#token-summary")).to_contain_text("web-ks-reader")
     assert_clean(page)
 
 
