@@ -13,10 +13,11 @@ caller is comes from the token alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from nephoscope.api.deps import get_services, services_if_started
 from nephoscope.auth.tokens import MISSING, Unauthenticated
@@ -38,10 +39,11 @@ def authenticated(request: Request, token: str | None = Depends(_token_header),
     return principal
 
 
-def requires(rule: str) -> Callable[..., Principal]:
-    """The dependency of an endpoint guarded by ``rule``: its principal, or a refusal."""
-    def dependency(principal: Principal = Depends(authenticated),
-                   services: Services = Depends(get_services)) -> Principal:
+def requires(rule: str) -> Callable[..., Awaitable[Principal]]:
+    """The dependency of an endpoint guarded by ``rule``: its principal, or a refusal. The decision
+    is memoized (``auth.policy``): it runs on the event loop, only authentication takes a thread."""
+    async def dependency(principal: Principal = Depends(authenticated),
+                         services: Services = Depends(get_services)) -> Principal:
         services.policy.enforce(rule, principal)
         return principal
 
@@ -49,13 +51,13 @@ def requires(rule: str) -> Callable[..., Principal]:
     return dependency
 
 
-def open_to(rule: str) -> Callable[..., Principal | None]:
+def open_to(rule: str) -> Callable[..., Awaitable[Principal | None]]:
     """The dependency of an endpoint that needs no token while ``rule`` allows anyone."""
-    def dependency(request: Request, token: str | None = Depends(_token_header),
-                   services: Services | None = Depends(services_if_started)) -> Principal | None:
+    async def dependency(request: Request, token: str | None = Depends(_token_header),
+                         services: Services | None = Depends(services_if_started)) -> Principal | None:
         if services is None or services.policy.allows(rule, None):
             return None  # (no services yet: the server is starting and serves no data)
-        principal = authenticated(request, token, services)
+        principal = await run_in_threadpool(authenticated, request, token, services)
         services.policy.enforce(rule, principal)
         return principal
 
