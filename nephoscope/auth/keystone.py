@@ -92,7 +92,6 @@ class KeystoneAuthenticator:
         self._lock = threading.Lock()
         self._inflight: dict[bytes, Future] = {}
         self._down_until = 0.0  # after a failed round trip, unknown tokens answer 503 at once until then
-        self.round_trips = 0
 
     # ------------------------------------------------------------------ the seam
 
@@ -168,7 +167,6 @@ class KeystoneAuthenticator:
         if time.monotonic() < self._down_until:
             raise IdentityUnavailable("Keystone cannot be reached to validate the token; try again shortly",
                                       self.retry_after)
-        self.round_trips += 1
         try:
             response = self._session.get(self._validate_url, headers={"X-Subject-Token": token}, raise_exc=False,
                                          authenticated=True, connect_retries=self.settings.http_request_max_retries)
