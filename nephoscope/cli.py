@@ -26,6 +26,9 @@ keys_app = typer.Typer(cls=Group, help="Manage API keys (tokens bound to one pro
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 from nephoscope.audit.command import audit_app  # noqa: E402
+policy_app = typer.Typer(cls=Group, help="The access policy: oslo.policy rules with their defaults (docs/keystone.md).",
+                         no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 from nephoscope.logs.cli.command import logs_app  # noqa: E402 - beside the other sub-apps
 from nephoscope.logs.cli.trace_command import trace_command  # noqa: E402
 
@@ -97,8 +100,9 @@ def serve(
     config = _config(config_file, data_dir, host, port)
     if demo:
         config.demo.enabled = True
+    _check_policy_file(config)
     setup_logging(log_level.upper())
-    keys = KeyStore(config.data_path)
+    keys = KeyStore(config.data_path, config.security.all_roles())
     admin_token = config.auth.admin_token
     created_token = None
     if not admin_token and not any("admin" in k.roles for k in keys.list()):
@@ -117,6 +121,9 @@ def serve(
         sends = "metrics, log lines and notifications" if config.demo.logs_and_events else "metrics"
         console.print(f"  Demo cloud: {config.demo.hypervisors} hypervisors x {config.demo.instances_per_hypervisor} "
                       f"instances sending {sends} every {config.demo.interval:g} s.")
+    if config.auth.strategy == "keystone":
+        console.print(f"  Keystone tokens validated with {config.keystone_authtoken.auth_url} "
+                      f"(service user {config.keystone_authtoken.username}); API keys work too.")
     console.print(f"  Try: monasca --os-auth-type admin_token --os-token {shown_token or 'TOKEN'} "
                   f"--os-endpoint {base}/v2.0 metric-list")
     application = create_app(config, demo_token)
@@ -174,6 +181,17 @@ def _demo_token(config, keys) -> str:  # noqa: ANN001 - Config, KeyStore
     return token
 
 
+def _check_policy_file(config) -> None:  # noqa: ANN001 - a Config
+    if not config.auth.policy_file:
+        return
+    from nephoscope.auth.policy import PolicyFileError, check_policy_file
+
+    try:
+        check_policy_file(config.auth.policy_file)
+    except PolicyFileError as error:
+        fail(f"configuration error: [auth] policy_file: {error}", 2)
+
+
 def _has(module: str) -> bool:
     import importlib.util
 
@@ -185,7 +203,8 @@ def keys_create(
     project: str = typer.Option(..., "--project", "-P", help="The project (tenant) id the key acts for."),
     role: list[str] = typer.Option(..., "--role", "-r", help="A role; repeat for several. One of: admin, "
                                    "monasca-user, monasca-agent (write only), monasca-read-only-user, "
-                                   "monasca-delegate (may post for other projects with tenant_id)."),
+                                   "monasca-delegate (may post for other projects with tenant_id), or any "
+                                   "role named in the [security] section."),
     description: str = typer.Option("", "--description", help="What the key is for."),
     config_file: Optional[Path] = ConfigOption,
     data_dir: Optional[Path] = DataDirOption,
@@ -199,7 +218,7 @@ def keys_create(
 
     config = _config(config_file, data_dir)
     try:
-        record, token = KeyStore(config.data_path).create(project, role, description)
+        record, token = KeyStore(config.data_path, config.security.all_roles()).create(project, role, description)
     except KeyError_ as error:
         fail(f"cannot create the key: {error}", 2)
     audited = _audit_key(config, record, created=True)
@@ -268,6 +287,33 @@ def keys_revoke(
     print(f"revoked key {key_id}")
     if not audited:
         raise typer.Exit(1)
+
+
+@policy_app.command("sample", cls=Command)
+def policy_sample(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of the "
+                                          "standard output."),
+    config_file: Optional[Path] = ConfigOption,
+) -> None:
+    """Write every policy rule with its documented default, commented out (oslo.policy's YAML format).
+
+    The defaults are built from the [security] role lists of the configuration. Uncomment and change
+    the rules you want to override, then point `[auth] policy_file` at the file; the server re-reads
+    it when it changes. A refused request answers 403 naming its rule.
+    """
+    from nephoscope.auth.policy import sample
+    from nephoscope.auth.rules import default_rules
+
+    config = _config(config_file, None)
+    text = sample(config.security)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror or error}")
+    error_console.print(f"wrote {len(default_rules(config.security))} rules to {output}")
 
 
 @app.command(cls=Command)

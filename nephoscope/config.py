@@ -76,10 +76,72 @@ class StoreSettings:
     policies: list[ArchivePolicy] = field(default_factory=lambda: [ArchivePolicy()])
 
 
+AUTH_STRATEGIES = ("keys", "keystone")
+
+
 @dataclass
 class AuthSettings:
+    """Who may call (section ``[auth]``; docs/keystone.md)."""
+    # "keys": API keys only (the embedded mode). "keystone": Keystone tokens too, validated with the
+    # [keystone_authtoken] credentials; API keys keep working beside them.
+    strategy: str = "keys"
     # Accepted as an admin key of project `admin` when set (env NEPHOSCOPE_ADMIN_TOKEN).
     admin_token: str = ""
+    # An operator's oslo.policy file (YAML or JSON) overriding the rules' defaults; re-read when it changes.
+    policy_file: str = ""
+
+
+@dataclass
+class KeystoneAuthtokenSettings:
+    """Validating Keystone tokens (section ``[keystone_authtoken]``), with keystonemiddleware's option names."""
+    # Where clients are told to authenticate (the WWW-Authenticate of a 401); default: auth_url.
+    www_authenticate_uri: str = ""
+    # Keystone's identity endpoint, used to validate tokens (e.g. http://keystone:5000/v3).
+    auth_url: str = ""
+    auth_type: str = "password"
+    # The service user that validates tokens (Keystone's policy: the `service` or `admin` role).
+    username: str = ""
+    password: str = ""
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str = ""
+    # Seconds a validated token is trusted without asking Keystone again (never past its expiry).
+    token_cache_time: int = 300
+    # Validated tokens kept in memory (least recently used dropped first).
+    token_cache_size: int = 10_000
+    # Shared cache for several servers ("host:port" each); empty: memory only.
+    memcached_servers: list[str] = field(default_factory=list)
+    # Mixed into memcached entries' MAC, so only servers knowing it trust them (optional).
+    memcache_secret_key: str = ""
+    # Seconds to wait for Keystone before answering 503.
+    http_connect_timeout: float = 5.0
+    http_request_max_retries: int = 1
+    # TLS: a CA bundle to verify Keystone with, or insecure = true to not verify (tests only).
+    cafile: str = ""
+    insecure: bool = False
+
+
+@dataclass
+class SecuritySettings:
+    """Monasca's roles (section ``[security]``): the policy's defaults are built from them."""
+    # Full access to the project's data: read, write, alarms, notification methods.
+    default_authorized_roles: list[str] = field(default_factory=lambda: ["monasca-user"])
+    # May only post metrics and logs (monasca-agent, Ceilometer).
+    agent_authorized_roles: list[str] = field(default_factory=lambda: ["monasca-agent"])
+    # May only read.
+    read_only_authorized_roles: list[str] = field(default_factory=lambda: ["monasca-read-only-user"])
+    # May act for another project with tenant_id (post, and read).
+    # Monasca's default is ["admin"]; "monasca-delegate" is the embedded mode's delegate key role.
+    delegate_authorized_roles: list[str] = field(default_factory=lambda: ["admin", "monasca-delegate"])
+    # May do everything, in every project (tenant_id=* reads all of them).
+    admin_roles: list[str] = field(default_factory=lambda: ["admin"])
+
+    def all_roles(self) -> list[str]:
+        """Every role named here, each once, in order."""
+        lists = (self.admin_roles, self.default_authorized_roles, self.agent_authorized_roles,
+                 self.read_only_authorized_roles, self.delegate_authorized_roles)
+        return list(dict.fromkeys(role for roles in lists for role in roles))
 
 
 @dataclass
@@ -249,6 +311,8 @@ class Config:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    keystone_authtoken: KeystoneAuthtokenSettings = field(default_factory=KeystoneAuthtokenSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -404,13 +468,23 @@ def load_sections(root: object, path: str | os.PathLike | None, environ: dict[st
     for variable, value in environ.items():
         if not variable.startswith(prefix) or variable in shortcuts:
             continue
-        section_name, _, key = variable[len(prefix):].lower().partition("_")
-        section = getattr(root, section_name, None)
+        section_name, key = _section_and_key(root, variable[len(prefix):].lower())
+        section = getattr(root, section_name, None) if section_name else None
         if section is None or not dataclasses.is_dataclass(section) or not key:
             continue  # other tools' variables share the prefix (e.g. NEPHOSCOPE_URL for the CLI)
         if key in file_only:
             raise ConfigError(f"{variable}: [{section_name}] {key} can only be set in the configuration file")
         _apply(section, {key: value}, _in_variable(variable, section_name))
+
+
+def _section_and_key(root: object, name: str) -> tuple[str, str]:
+    """``keystone_authtoken_auth_url`` -> (``keystone_authtoken``, ``auth_url``): the longest section
+    name that prefixes the variable, since section names may contain ``_`` too."""
+    sections = sorted((f.name for f in dataclasses.fields(root)), key=len, reverse=True)
+    for section in sections:
+        if name.startswith(section + "_"):
+            return section, name[len(section) + 1:]
+    return "", ""
 
 
 def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -435,16 +509,55 @@ def _check(config: Config) -> None:
         config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
     config.notify.types = tuple(t.upper() for t in config.notify.types)
     if config.audit.refusal_keys_per_minute < 1:
-        raise ConfigError("audit.refusal_keys_per_minute: at least 1 (refusals beyond it are counted, not itemized)")
+        raise ConfigError("[audit] refusal_keys_per_minute: at least 1 (refusals beyond it are counted, not itemized)")
     if config.prometheus.lookback_delta <= 0 or config.prometheus.subquery_step <= 0:
-        raise ConfigError("prometheus.lookback_delta and prometheus.subquery_step: must be positive seconds")
+        raise ConfigError("[prometheus] lookback_delta and subquery_step: must be positive seconds")
     for index, policy in enumerate(config.store.policies):
         if policy.raw <= 0:
             raise ConfigError(f"[store] policies[{index}].raw: raw data must be kept for some time")
     strategies = ("UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes",
                   "NoTranslation")
     if config.prometheus.otlp_translation_strategy not in strategies:
-        raise ConfigError(f"prometheus.otlp_translation_strategy: {config.prometheus.otlp_translation_strategy!r} "
+        raise ConfigError(f"[prometheus] otlp_translation_strategy: {config.prometheus.otlp_translation_strategy!r} "
                           f"is not one of {', '.join(strategies)}")
     if not config.prometheus.project_label:
-        raise ConfigError("prometheus.project_label: must name a label")
+        raise ConfigError("[prometheus] project_label: must name a label")
+    _check_auth(config)
+
+
+def _check_auth(config: Config) -> None:
+    if config.auth.strategy not in AUTH_STRATEGIES:
+        raise ConfigError(f"[auth] strategy: {config.auth.strategy!r} is not one of {', '.join(AUTH_STRATEGIES)}")
+    if config.auth.policy_file and not Path(config.auth.policy_file).expanduser().is_file():
+        raise ConfigError(f"[auth] policy_file: {config.auth.policy_file} does not exist")
+    security = config.security
+    for key in ("default_authorized_roles", "agent_authorized_roles", "read_only_authorized_roles",
+                "delegate_authorized_roles", "admin_roles"):
+        roles = getattr(security, key)
+        bad = [role for role in roles if not role or role != role.strip() or any(c in role for c in "():'\" ")]
+        if bad:
+            raise ConfigError(f"[security].{key}: {bad[0]!r} is not a role name")
+    if not security.admin_roles:
+        raise ConfigError("[security] admin_roles: at least one role must be allowed everything")
+    if config.auth.strategy != "keystone":
+        return
+    keystone = config.keystone_authtoken
+    if keystone.auth_type != "password":
+        raise ConfigError(f"[keystone_authtoken] auth_type: only 'password' is supported, not {keystone.auth_type!r}")
+    for key in ("auth_url", "username", "password", "project_name"):
+        if not getattr(keystone, key):
+            raise ConfigError(f"[keystone_authtoken].{key}: needed when [auth] strategy = \"keystone\"")
+    for key in ("auth_url", "www_authenticate_uri"):
+        url = getattr(keystone, key)
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"[keystone_authtoken].{key}: {url!r} is not an http(s) URL")
+    if keystone.token_cache_time < 0:
+        raise ConfigError("[keystone_authtoken] token_cache_time: must be 0 (no cache) or more seconds")
+    if keystone.token_cache_size < 1:
+        raise ConfigError("[keystone_authtoken] token_cache_size: must be at least 1")
+    if keystone.http_connect_timeout <= 0:
+        raise ConfigError("[keystone_authtoken] http_connect_timeout: must be more than 0 seconds")
+    for server in keystone.memcached_servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"[keystone_authtoken] memcached_servers: {server!r} is not host:port")

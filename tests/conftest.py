@@ -3,7 +3,9 @@
 ``server`` is function-scoped (a fresh store per test); ``shared_server`` is one
 server for a whole module, for read-mostly tests. Both expose the admin token and
 helpers to create keys and to kill -9 / restart the process. ``broker`` and ``vhost``
-give a test the real RabbitMQ (the events and audit tests).
+give a test the real RabbitMQ (the events and audit tests); ``keystone`` is a real Keystone for
+the whole session, ``keystone_server`` a server of the module that validates its tokens and is
+registered in its catalog.
 """
 
 from __future__ import annotations
@@ -54,6 +56,35 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_serving(process: subprocess.Popen, url: str, timeout: float, name: str,
+                       log: Callable[[], str], ready: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200
+                       ) -> None:
+    """Poll ``url`` until ``ready`` says so; fail with the process's log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+        try:
+            if ready(httpx.get(url, timeout=1)):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} not ready after {timeout}s:\n{log()}")
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 30) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL after ``timeout`` seconds; nothing if it is not running."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class ServerProcess:
     data_dir: Path
@@ -62,6 +93,7 @@ class ServerProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    region: str = "RegionOne"  # the catalog region it is registered in (Keystone tests)
 
     @property
     def url(self) -> str:
@@ -80,17 +112,8 @@ class ServerProcess:
             [sys.executable, "-m", "nephoscope", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
              *self.extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+        wait_until_serving(self.process, self.url + "/healthz", timeout, "server", self.log)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
@@ -101,13 +124,7 @@ class ServerProcess:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 60)
 
     def restart(self) -> "ServerProcess":
         self.stop()
@@ -123,7 +140,9 @@ class ServerProcess:
                    "--project", project]
         for role in roles:
             command += ["--role", role]
-        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        # The operator's CLI reads the same configuration as the server (here: its environment).
+        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT,
+                                env={**os.environ, **self.extra_env})
         return result.stdout.strip().splitlines()[-1]
 
 
@@ -137,6 +156,29 @@ def server(tmp_path: Path):
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory):
     process = ServerProcess(tmp_path_factory.mktemp("shared") / "data").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory: pytest.TempPathFactory):
+    """A real Keystone (tests/support/keystone.py), bootstrapped once per test session."""
+    from tests.support.keystone import Keystone
+
+    running = Keystone.create(tmp_path_factory.mktemp("keystone"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def keystone_server(keystone, tmp_path_factory: pytest.TempPathFactory):
+    """A server of the module validating Keystone tokens (API keys work too), registered in the
+    catalog in a region of its own (``server.region``): clients find it as OpenStack clients do."""
+    process = ServerProcess(tmp_path_factory.mktemp("keystone-server") / "data")
+    process.extra_env = keystone.server_env()
+    process.start()
+    process.region = f"region-{process.port}"
+    keystone.register_catalog(process.url, process.region)
     yield process
     process.stop()
 

@@ -1,12 +1,15 @@
 """Make sure the services the test suite needs are up, starting them if they are not.
 
 The suite starts most of what it needs itself (the server under test, SMTP and webhook
-receivers in-process, Prometheus and its node exporter on free ports). Beyond that: RabbitMQ for
-the notification consumer, and installs: Debian's Chromium for the browser tests, libvirt-python
-for the agent's instance collector, Debian's prometheus (with promtool) and
-prometheus-node-exporter for the remote write tests and the PromQL comparisons, and a separate virtualenv with the telemetry clients (the OpenTelemetry SDK's
-OTLP/HTTP exporter and Ceilometer's publishers, which pin versions the suite's own venv does not
-share). This script is the one place that knows how to start or install each.
+receivers in-process, a Keystone, Prometheus and its node exporter on free ports, memcached).
+Beyond that: RabbitMQ for the notification consumer, and installs: Debian's Chromium for the
+browser tests, libvirt-python for the agent's instance collector, Debian's memcached, curl,
+prometheus (with promtool) and prometheus-node-exporter, and programs in virtual environments of
+their own (not committed), whose dependencies must not mix with ours: OpenStack Keystone
+(``.venv-keystone``), monasca-agent (``.venv-monasca-agent``) and the telemetry clients (the
+OpenTelemetry SDK's OTLP/HTTP exporter and Ceilometer's publishers). This script is the one place
+that knows how to start or install each; ``tests/support/keystone.py``, ``monasca_agent.py`` and
+``clients.py`` find the environments.
 """
 
 from __future__ import annotations
@@ -18,6 +21,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYSTONE_VENV = Path(os.environ.get("NEPHOSCOPE_KEYSTONE_VENV") or ROOT / ".venv-keystone")
+KEYSTONE_REQUIREMENT = "keystone>=30"  # 30.0.0 (2025.2) needs Python >= 3.11
+MONASCA_AGENT_VENV = Path(os.environ.get("NEPHOSCOPE_MONASCA_AGENT_VENV") or ROOT / ".venv-monasca-agent")
+MONASCA_AGENT_REQUIREMENT = "monasca-agent==10.0.0"  # the last release, and what clouds run
+CLIENTS_VENV = Path(os.environ.get("NEPHOSCOPE_CLIENTS_VENV", Path.home() / ".cache" / "nephoscope" / "clients-venv"))
+"""The telemetry clients' virtualenv (tests/support/clients.py finds it)."""
+CLIENTS = ["opentelemetry-sdk>=1.20", "opentelemetry-exporter-otlp-proto-http>=1.20", "ceilometer>=24"]
+CLIENTS_CHECK = "import opentelemetry.exporter.otlp.proto.http.metric_exporter, ceilometer.publisher.opentelemetry_http"
+DEBIAN_PROGRAMS = {"curl": ("curl", "the documentation's examples and the large-body tests"),
+                   "prometheus": ("prometheus", "the remote write tests and the PromQL comparisons"),
+                   "promtool": ("prometheus", "the PromQL comparisons"),
+                   "prometheus-node-exporter": ("prometheus-node-exporter", "the remote write tests")}
+"""Debian programs the suite runs as its own processes: program -> (package, needed by)."""
+_APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 # name -> (port, how to start it when it is not listening)
 SERVICES: dict[str, tuple[int, list[str]]] = {
@@ -46,22 +65,21 @@ def ensure(name: str, port: int, start: list[str]) -> None:
     sys.exit(f"{name} did not come up on port {port}")
 
 
-def ensure_debian(command: str, package: str, needed_by: str) -> None:
-    """A command from a Debian package, installed when missing."""
-    if shutil.which(command):
-        print(f"{command}: installed")
+def ensure_debian_program(program: str, package: str, needed_by: str) -> None:
+    """``program`` on the PATH, from Debian's ``package`` when it is missing."""
+    if shutil.which(program):
+        print(f"{program}: installed")
         return
     if not shutil.which("apt-get"):
-        sys.exit(f"{command} is needed by {needed_by}; install Debian's {package} package")
-    print(f"{command}: installing Debian's {package} package")
-    subprocess.run(["apt-get", "update", "-qq"], check=False)
-    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
-                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        sys.exit(f"{program} is needed by {needed_by}; install Debian's {package} package")
+    print(f"{program}: installing Debian's {package} package")
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=_APT_ENV)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=_APT_ENV)
 
 
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium (Playwright never downloads browsers here)."""
-    ensure_debian("chromium", "chromium", "the browser tests")
+    ensure_debian_program("chromium", "chromium", "the browser tests")
 
 
 def ensure_libvirt_python() -> None:
@@ -85,46 +103,56 @@ def ensure_libvirt_python() -> None:
                     "libvirt-python>=9.0"], check=True)
 
 
-DEBIAN_TOOLS = {"prometheus": "prometheus", "promtool": "prometheus",
-                "prometheus-node-exporter": "prometheus-node-exporter"}
-"""Debian packages the suite runs as its own processes: binary -> package (their services are not started)."""
-
-CLIENTS_VENV = Path(os.environ.get("NEPHOSCOPE_CLIENTS_VENV", Path.home() / ".cache" / "nephoscope" / "clients-venv"))
-"""The telemetry clients' virtualenv (tests/support/clients.py finds it)."""
-CLIENTS = ["opentelemetry-sdk>=1.20", "opentelemetry-exporter-otlp-proto-http>=1.20", "ceilometer>=24"]
-CLIENTS_CHECK = "import opentelemetry.exporter.otlp.proto.http.metric_exporter, ceilometer.publisher.opentelemetry_http"
+def keystone_python() -> Path:
+    return KEYSTONE_VENV / "bin" / "python"
 
 
-def ensure_debian_tools() -> None:
-    missing = sorted({package for binary, package in DEBIAN_TOOLS.items() if not shutil.which(binary)})
-    if not missing:
-        print(f"{', '.join(DEBIAN_TOOLS)}: installed")
+def monasca_agent_bin(name: str) -> Path:
+    return MONASCA_AGENT_VENV / "bin" / name
+
+
+def _venv_with(venv: Path, requirements: str | list[str], check: list[str], what: str) -> None:
+    """A virtual environment of its own holding ``requirements``, built once (a few minutes)."""
+    requirements = [requirements] if isinstance(requirements, str) else requirements
+    python = venv / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), *check], capture_output=True).returncode == 0:
+        print(f"{what}: installed in {venv}")
         return
-    if not shutil.which("apt-get"):
-        sys.exit(f"{', '.join(missing)} are needed by the remote write tests; install Debian's packages")
-    print(f"{', '.join(missing)}: installing Debian's packages")
-    environment = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
-    if subprocess.run(command, env=environment).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment)
-        subprocess.run(command, check=True, env=environment)
+    print(f"{what}: installing {', '.join(requirements)} into {venv} (once; a few minutes)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+                   check=True)
+
+
+def ensure_keystone() -> None:
+    """A real Keystone for the Keystone tests (tests/support/keystone.py runs it on SQLite)."""
+    _venv_with(KEYSTONE_VENV, KEYSTONE_REQUIREMENT, ["-c", "import keystone.wsgi.api"], "keystone")
 
 
 def ensure_clients_venv() -> None:
-    python = CLIENTS_VENV / "bin" / "python"
-    if python.exists() and subprocess.run([str(python), "-c", CLIENTS_CHECK], capture_output=True).returncode == 0:
-        print(f"telemetry clients: installed in {CLIENTS_VENV}")
-        return
-    print(f"telemetry clients: installing {', '.join(CLIENTS)} into {CLIENTS_VENV}")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(CLIENTS_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *CLIENTS], check=True)
+    """The telemetry clients (the OpenTelemetry SDK's exporter, Ceilometer's publishers) for the OTLP tests."""
+    _venv_with(CLIENTS_VENV, CLIENTS, ["-c", CLIENTS_CHECK], "telemetry clients")
+
+
+def ensure_monasca_agent() -> None:
+    """monasca-agent's forwarder, posting to us with Keystone credentials (tests/support/monasca_agent.py)."""
+    _venv_with(MONASCA_AGENT_VENV, MONASCA_AGENT_REQUIREMENT, ["-c", "import monasca_agent.forwarder.daemon"],
+               "monasca-agent")
+
+
+def ensure_memcached() -> None:
+    """Debian's memcached binary: the token cache tests start their own on a free port."""
+    ensure_debian_program("memcached", "memcached", "the Keystone token cache tests")
 
 
 if __name__ == "__main__":
     ensure_chromium()
-    ensure_debian("curl", "curl", "the documentation's examples and the large-body tests")
+    for program, (package, needed_by) in DEBIAN_PROGRAMS.items():
+        ensure_debian_program(program, package, needed_by)
     ensure_libvirt_python()
-    ensure_debian_tools()
+    ensure_memcached()
+    ensure_keystone()
+    ensure_monasca_agent()
     ensure_clients_venv()
     for service, (service_port, command) in SERVICES.items():
         ensure(service, service_port, command)

@@ -20,7 +20,7 @@ from nephoscope.api import docs, errors
 from nephoscope.api.auditing import AuditChanges
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
-from nephoscope.api.native import admin, audit, health, points, traces
+from nephoscope.api.native import admin, audit, auth, health, points, traces
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
 from nephoscope.api.prometheus import metadata as prometheus_metadata
@@ -35,6 +35,7 @@ from nephoscope.notify import NotifySettings
 from nephoscope.server.background import start_background
 from nephoscope.server.services import close_services, open_services
 from nephoscope.telemetry.requests import RequestStats, RequestTimingMiddleware
+from nephoscope.api.security import open_to
 from nephoscope.web import routes as web
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,10 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """
 Monitoring for large OpenStack clouds, API-compatible with **Monasca v2.0** (under `/v2.0`)
 plus a native columnar API (under `/v1`) and Prometheus's query API with PromQL (under `/api/v1`).
-Authenticate with the `X-Auth-Token` header (an API key from `nephoscope keys create`), or
-`Authorization: Bearer <token>`.
+Authenticate with the `X-Auth-Token` header: an API key from `nephoscope keys create`, or a
+Keystone token when the server is connected to Keystone (`[auth] strategy = "keystone"`);
+Prometheus-world clients may send `Authorization: Bearer <token>`. Every endpoint names its
+oslo.policy rule; a refusal is 403 naming it.
 """
 
 
@@ -68,7 +71,7 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
             await close_services(services)
 
     app = FastAPI(title="Nephoscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, openapi_url="/openapi.json", redoc_url=None)  # /docs: api.docs
+                  docs_url=None, openapi_url=None, redoc_url=None)  # served by api.docs, behind a rule
     app.state.ready = False
     errors.install(app, config.limits.retry_after_seconds)
     # Routes are tried in order: the ingest endpoints, called thousands of times a second, come first.
@@ -82,10 +85,10 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         app.include_router(router)
     for router in (versions.router, health.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, events_api.router,
-                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router):
+                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router, auth.router):
         app.include_router(router, dependencies=strict)
     for router in (prometheus_query.router, prometheus_series.router, prometheus_status.router,
-                   prometheus_metadata.router, docs.router, web.router):
+                   prometheus_metadata.router, docs.router, web.build_router(open_to("api:dashboard"))):
         app.include_router(router)
     app.add_middleware(AuditChanges)  # inside the timing: a change's time includes its audit record
     app.add_middleware(RequestTimingMiddleware, stats=stats)

@@ -3,7 +3,11 @@
 Native endpoints add ``field`` when one field is to blame, so clients can point at it. The
 endpoints of Prometheus's query API (``/api/v1/query``, ``series``, ``labels``, ...) answer every
 error in Prometheus's shape instead: ``{"status": "error", "errorType": ..., "error": ...}``
-(remote write and OTLP keep the native shape, which names the field at fault).
+(remote write and OTLP keep the native shape, which names the field at fault). Refusals: 401 for a
+missing or invalid token (``reason`` says which: missing, invalid, expired, revoked;
+``WWW-Authenticate`` says where to authenticate, ``Keystone uri="..."`` with Keystone on), 403
+naming the policy rule that refused (``rule``), 503 + Retry-After when Keystone cannot be asked.
+Every 401 and 403 is recorded in the audit trail (``api.auditing``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from nephoscope.api import auditing
+from nephoscope.api.deps import services_if_started
 from nephoscope.api.prometheus import responses as prometheus
 from nephoscope.auth.policy import Denied
+from nephoscope.auth.tokens import IdentityUnavailable, Unauthenticated
 from nephoscope.errors import Rejected
 from nephoscope.metrics.promql import PromQLError
 
@@ -44,13 +50,21 @@ def unprocessable(description: str, field: str | None = None) -> ApiError:
 
 
 def error_response(status: int, title: str, description: str, field: str | None = None,
-                   headers: dict[str, str] | None = None, request: Request | None = None) -> Response:
+                   headers: dict[str, str] | None = None, request: Request | None = None, **extra: str) -> Response:
     if request is not None and request.url.path.startswith(PROMETHEUS_READS):
         return prometheus.error(_PROMETHEUS_TYPES.get(status, "internal"), description, status, headers)
     body = {"title": title, "description": description}
     if field:
         body["field"] = field
+    body.update(extra)
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _unauthenticated_response(request: Request, reason: str, description: str) -> Response:
+    services = services_if_started(request)
+    challenge = services.authenticator.challenge if services is not None else "Token"
+    return error_response(401, "Unauthorized", description, headers={"WWW-Authenticate": challenge},
+                          request=request, reason=reason)
 
 
 def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI app
@@ -68,11 +82,19 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, error: Denied) -> Response:
-        auditing.refused(request, 403, error.reason, getattr(error, "rule", None))
-        if request.url.path.startswith(PROMETHEUS_READS):  # Keystone's meaning: authenticated, not allowed
-            return prometheus.error("forbidden", error.reason, 403)
-        # Monasca's Python API answers a missing role with 401 (title "Forbidden").
-        return error_response(401, "Forbidden", error.reason, headers={"WWW-Authenticate": "Token"})
+        auditing.refused(request, 403, error.reason, error.rule)
+        # Monasca answers 403 "Forbidden" for a missing role (oslo.policy's refusal).
+        return error_response(403, "Forbidden", error.reason, request=request, rule=error.rule)
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(request: Request, error: Unauthenticated) -> Response:
+        auditing.refused(request, 401, error.description)
+        return _unauthenticated_response(request, error.reason, error.description)
+
+    @app.exception_handler(IdentityUnavailable)
+    async def _identity_unavailable(request: Request, error: IdentityUnavailable) -> Response:
+        return error_response(503, "Service Unavailable", error.description,
+                              headers={"Retry-After": str(error.retry_after)}, request=request)
 
     @app.exception_handler(PromQLError)
     async def _promql(request: Request, error: PromQLError) -> Response:

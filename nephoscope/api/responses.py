@@ -9,9 +9,9 @@ from fastapi import Request
 from starlette.responses import Response
 
 
-def json_response(body: object, status: int = 200) -> Response:
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json")
+                    media_type="application/json", headers=headers)
 
 
 def base_url(request: Request, public_url: str) -> str:

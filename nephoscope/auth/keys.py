@@ -21,6 +21,9 @@ from nephoscope.tenancy import Principal
 
 ROLES = frozenset({"admin", "monasca-user", "monasca-agent", "monasca-read-only-user", "monasca-delegate",
                    "service"})
+"""The roles a key may carry by default; a server adds the roles named in ``[security]``."""
+
+TOKEN_PREFIX = "nps_"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -57,19 +60,21 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def validate_roles(roles: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [role for role in roles if role not in ROLES]
+def validate_roles(roles: list[str] | tuple[str, ...], known: frozenset[str] = ROLES) -> tuple[str, ...]:
+    unknown = [role for role in roles if role not in known]
     if unknown:
-        raise KeyError_(f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(sorted(ROLES))}")
+        raise KeyError_(f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(sorted(known))}")
     if not roles:
         raise KeyError_("at least one role is needed")
     return tuple(dict.fromkeys(roles))
 
 
 class KeyStore:
-    """Create, list, revoke and look up API keys in ``<data dir>/keys.sqlite``."""
+    """Create, list, revoke and look up API keys in ``<data dir>/keys.sqlite``. ``roles``: what a
+    new key may carry (``ROLES`` and those of ``[security]``)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, roles: frozenset[str] | set[str] | list[str] = ROLES) -> None:
+        self.roles = frozenset(roles) | ROLES
         self.database = SqliteFile(data_dir / "keys.sqlite", _SCHEMA)
         self._local = threading.local()  # per thread: the data_version last seen
         self._cache: dict[str, Principal | None] = {}
@@ -84,9 +89,9 @@ class KeyStore:
         project = project.strip()
         if not project or len(project) > 255:
             raise KeyError_("project must be 1 to 255 characters")
-        roles = validate_roles(list(roles))
+        roles = validate_roles(list(roles), self.roles)
         key_id = secrets.token_hex(6)
-        token = f"nps_{key_id}_{secrets.token_urlsafe(24)}"
+        token = f"{TOKEN_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
         record = KeyRecord(key_id, project, roles, description, time.time(), None)
         self._connect().execute(
             "INSERT INTO api_keys (id, token_hash, project, roles, description, created_at) VALUES (?,?,?,?,?,?)",
@@ -138,7 +143,7 @@ class KeyStore:
         row = connection.execute(
             "SELECT id, project, roles FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
         ).fetchone()
-        principal = Principal(row[1], frozenset(row[2].split(",")), row[0]) if row else None
+        principal = Principal(row[1], frozenset(row[2].split(",")), row[0], issuer="key") if row else None
         with self._lock:
             # A revocation seen meanwhile by another thread makes this answer stale: do not cache it.
             if generation == self._generation:

@@ -1,8 +1,9 @@
 """The services the server runs, built in one place and handed to the API as one object.
 
-``open_services`` builds and starts them in dependency order (keys, the events store, the
-audit trail (which reads OpenStack's CADF notifications from it), the metric store and its WAL
-replay, notifications, alarm definitions and the alarm engine, the events consumers, logs);
+``open_services`` builds and starts them in dependency order (keys, the authenticator and the
+policy, the events store, the audit trail (which reads OpenStack's CADF notifications from it), the
+metric store and its WAL replay, notifications, alarm definitions and the alarm engine, the events
+consumers, logs);
 ``close_services`` stops them in the reverse order so a clean shutdown leaves nothing to
 replay. Handlers reach them through ``api.deps.get_services``.
 """
@@ -18,7 +19,8 @@ from nephoscope.alarms.engine import AlarmEngine
 from nephoscope.audit import AuditTrail
 from nephoscope.audit.openstack import OpenStackRecords
 from nephoscope.auth.keys import KeyStore
-from nephoscope.auth.tokens import Authenticator, KeyAuthenticator
+from nephoscope.auth.policy import Policy
+from nephoscope.auth.tokens import Authenticator, Composite, KeyAuthenticator
 from nephoscope.config import Config
 from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
@@ -36,6 +38,7 @@ class Services:
     keys: KeyStore
     audit: AuditTrail
     authenticator: Authenticator
+    policy: Policy
     store: MetricStore
     metrics: MetricService
     promql: Engine
@@ -54,10 +57,22 @@ class Services:
         return self.notifications.methods.get(tenant, method_id) is not None
 
 
+def build_authenticator(config: Config, keys: KeyStore) -> Authenticator:
+    """API keys alone (``[auth] strategy = "keys"``), or API keys beside Keystone tokens."""
+    by_key = KeyAuthenticator(keys, config.auth.admin_token)
+    if config.auth.strategy != "keystone":
+        return by_key
+    from nephoscope.auth.keystone import KeystoneAuthenticator
+
+    return Composite(by_key, KeystoneAuthenticator(config.keystone_authtoken, config.limits.retry_after_seconds))
+
+
 async def open_services(config: Config, notify_config: NotifySettings | None = None,
                         request_stats: RequestStats | None = None) -> Services:
     """Build and start every service (blocking work runs in threads)."""
-    keys = KeyStore(config.data_path)
+    keys = KeyStore(config.data_path, config.security.all_roles())
+    authenticator = build_authenticator(config, keys)
+    policy = Policy(config.security, config.auth.policy_file)
     events = EventService(config.data_path, brokers(config.rabbitmq), config.events, config.rabbitmq.workers,
                           config.server.region)
     audit = AuditTrail.open(config.data_path, config.audit, f"nephoscope:{config.server.region}",
@@ -73,9 +88,8 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     await events.start()
     logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
                       events.store.owned_resources)
-    return Services(config=config, keys=keys, audit=audit,
-                    authenticator=KeyAuthenticator(keys, config.auth.admin_token), store=store, metrics=metrics,
-                    promql=Engine(store, QueryLimits.of(config.prometheus)),
+    return Services(config=config, keys=keys, audit=audit, authenticator=authenticator, policy=policy,
+                    store=store, metrics=metrics, promql=Engine(store, QueryLimits.of(config.prometheus)),
                     notifications=notifications, definitions=definitions,
                     alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
 
@@ -89,3 +103,4 @@ async def close_services(services: Services) -> None:
     await asyncio.to_thread(services.audit.close)  # with the refusals not yet written
     await asyncio.to_thread(services.store.close)
     services.metrics.close()
+    services.authenticator.close()

@@ -1,14 +1,15 @@
 """Routes of the dashboard: ``/ui/`` (the page) and ``/ui/static/<file>`` (its assets).
 
-No authentication here: the files hold no data. Every figure the page shows comes
-from the API, with the token the user typed in.
+No token needed while the policy rule ``api:dashboard`` allows anyone (its default): the files
+hold no data. Every figure the page shows comes from the API, with the user's token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -29,20 +30,24 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
 _PAGE_HEADERS = {**_HEADERS, "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer",
                  "X-Frame-Options": "DENY"}
 
-router = APIRouter(tags=["Dashboard"], include_in_schema=False)
+def build_router(guard: Callable[..., object]) -> APIRouter:
+    """The dashboard's routes, each behind ``guard`` (the API's policy check for its files, given by
+    the app so that this package needs nothing of the API)."""
+    router = APIRouter(tags=["Dashboard"], include_in_schema=False, dependencies=[Depends(guard)])
+    router.add_api_route("/ui", ui_redirect, methods=["GET"])
+    router.add_api_route("/ui/", ui_index, methods=["GET"])
+    router.add_api_route("/ui/static/{name:path}", ui_static, methods=["GET"])
+    return router
 
 
-@router.get("/ui")
 async def ui_redirect() -> Response:
     return RedirectResponse("/ui/", status_code=307)
 
 
-@router.get("/ui/")
 async def ui_index() -> Response:
     return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA_TYPES[".html"], headers=_PAGE_HEADERS)
 
 
-@router.get("/ui/static/{name:path}")
 async def ui_static(name: str) -> Response:
     """One file of ``static/``; anything outside it (``..``, absolute paths) is simply not found."""
     path = (STATIC_DIR / name).resolve()

@@ -143,8 +143,8 @@ def test_tenancy_and_roles(api) -> None:  # noqa: ANN001
     assert b.delete(url).status_code == 404
     assert "private" not in {d["name"] for d in b.get("/v2.0/alarm-definitions").json()["elements"]}
     assert reader.get(url).status_code == 200
-    assert create(reader, name="nope").status_code == 401
-    assert reader.delete(url).status_code == 401
+    assert create(reader, name="nope").status_code == 403
+    assert reader.delete(url).status_code == 403
     assert a.delete(url).status_code == 204 and a.get(url).status_code == 404
 
 

@@ -312,8 +312,9 @@ def test_cli_roles(world: World) -> None:
             (agent, "metric-create", "agent.m", "1"), (agent, "metric-list", "-j"),
             (reader, "metric-create", "reader.m", "1"), (reader, "metric-list", "-j")])
     assert posted.returncode == 0 and posted.stdout.strip() == "Successfully created metric"
-    for denied in (agent_list, reader_post):  # Monasca [py] answers a missing role with 401
-        assert denied.returncode != 0 and "(HTTP 401)" in denied.stderr, denied.stderr
+    for denied in (agent_list, reader_post):  # Monasca answers a missing role with 403, naming the rule
+        assert denied.returncode != 0 and "(HTTP 403)" in denied.stderr, denied.stderr
+    assert "api:metrics:get" in agent_list.stderr and "api:metrics:post" in reader_post.stderr
     assert reader_list.returncode == 0 and reader_list.json() == []
 
 
@@ -482,7 +483,7 @@ def test_cli_cross_project_posting(world: World) -> None:
     if attempt.returncode == 0:
         assert definitions(plain) == [("sneaky.m", {})]
     else:
-        assert "(HTTP 401)" in attempt.stderr or "(HTTP 403)" in attempt.stderr, attempt.stderr
+        assert "(HTTP 403)" in attempt.stderr and "api:delegate" in attempt.stderr, attempt.stderr
         assert plain == []
 
 

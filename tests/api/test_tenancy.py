@@ -3,7 +3,7 @@
 Projects ``proj-a`` and ``proj-b`` each hold data (posted through Monasca JSON and the
 native endpoint). On every read endpoint, with and without filters and paging, each
 project sees exactly its own data. Cross-project access with ``tenant_id`` is refused
-(401, Monasca's Python API status for a missing role) unless the caller is a delegate
+(403 naming the policy rule, as Monasca answers a missing role) unless the caller is a delegate
 or an admin, and ``tenant_id=*`` is for admins only. Every role's allowed actions are an
 explicit table below.
 """
@@ -292,7 +292,7 @@ def test_role_table_read(world, role_keys, endpoint, role):
         if path.endswith(("/metrics", "/names")):
             assert "role.seed" in text or "role" in text, text
     else:
-        assert response.status_code == 401, response.text
+        assert response.status_code == 403, response.text
         assert set(response.json()) >= {"title", "description"}
         assert "role.seed" not in response.text
 
@@ -316,7 +316,7 @@ def test_role_table_write(world, role_keys, role, kind):
         assert response.status_code == ok, response.text
         assert len(stored) == 1
     else:
-        assert response.status_code == 401, response.text
+        assert response.status_code == 403, response.text
         assert set(response.json()) >= {"title", "description"}
         assert stored == []
 
@@ -343,7 +343,7 @@ def test_non_delegate_cannot_read_another_project(world, endpoint, caller):
     _, path, params = endpoint
     target = A if caller == "b-user" else B
     response = get(world.server, world.keys[caller], path, fill(params, world, tenant_id=target))
-    assert response.status_code == 401, response.text
+    assert response.status_code == 403, response.text
     assert set(response.json()) >= {"title", "description"}
     for marker in A_MARKERS + B_MARKERS:
         assert marker not in response.text
@@ -375,7 +375,7 @@ def test_delegate_and_admin_read_another_project_with_tenant_id(world, endpoint,
 def test_only_admin_reads_all_projects(world, endpoint, caller):
     _, path, params = endpoint
     response = get(world.server, world.keys[caller], path, fill(params, world, tenant_id="*"))
-    assert response.status_code == 401, response.text
+    assert response.status_code == 403, response.text
     for marker in A_MARKERS + B_MARKERS:
         assert marker not in response.text
 
@@ -434,7 +434,7 @@ def test_non_delegate_cannot_write_another_project(world, caller, kind):
     else:
         response = post_native(world.server, world.keys[caller], {
             "series": [{"name": name}], "series_index": [0], "timestamp": [t], "value": [1.0], "tenant_id": B})
-    assert response.status_code == 401, response.text
+    assert response.status_code == 403, response.text
     assert set(response.json()) >= {"title", "description"}
     # Nothing landed anywhere: not in B, not silently in A.
     assert _everywhere(world, name) == []
@@ -474,7 +474,7 @@ def test_star_is_not_a_project_to_write_into(world):
     t = now_ms() - 3000
     for token in (world.keys["a-user"], world.keys["delegate"]):
         response = post(world.server, token, {"name": name, "timestamp": t, "value": 1.0}, tenant_id="*")
-        assert response.status_code in (401, 422), response.text
+        assert response.status_code in (403, 422), response.text
     assert _everywhere(world, name) == []
 
 

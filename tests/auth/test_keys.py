@@ -257,14 +257,19 @@ def test_http_key_api_refuses_non_admins(shared_server, role):
     victim_id, victim = create(shared_server, "victim-proj", "monasca-user")
     caller_project = f"caller-{role}"
     caller = shared_server.create_key(caller_project, role)
-    for token in (caller, None, "not-a-key"):
+    # A valid key without the role: 403 naming the rule; no key or an unknown one: 401.
+    for token, refusal in ((caller, 403), (None, 401), ("not-a-key", 401)):
         with shared_server.client(token) as client:
             listed = client.get("/v1/keys")
-            assert listed.status_code == 401, listed.text
+            assert listed.status_code == refusal, listed.text
             assert victim_id not in listed.text
             made = client.post("/v1/keys", json={"project": caller_project, "roles": ["admin"]})
-            assert made.status_code == 401 and "token" not in made.json()
-            assert client.delete(f"/v1/keys/{victim_id}").status_code == 401
+            assert made.status_code == refusal and "token" not in made.json()
+            revoked = client.delete(f"/v1/keys/{victim_id}")
+            assert revoked.status_code == refusal
+            if refusal == 403:
+                assert [listed.json()["rule"], made.json()["rule"], revoked.json()["rule"]] == [
+                    "api:keys:list", "api:keys:create", "api:keys:revoke"]
     assert status(shared_server, victim) == 200  # not revoked by any of them
     with shared_server.client() as admin:
         projects = [k["project"] for k in admin.get("/v1/keys").json()["elements"]]

@@ -45,7 +45,8 @@ def test_post_query_page_and_types(shared_server: ServerProcess, samples: dict[s
     other = shared_server.client(shared_server.create_key("another-project", "monasca-user"))
     assert other.get("/v1/events").json()["elements"] == []
     refused = other.post("/v1/events", json=[notification(samples["instance-create-end"])])
-    assert refused.status_code == 422 and "another project" in refused.json()["description"]
+    assert refused.status_code == 403 and "another project" in refused.json()["description"]
+    assert refused.json()["rule"] == "api:delegate"
 
     types = user.get("/v1/events/types").json()
     services = {t["service"] for t in types["elements"]}
@@ -136,6 +137,8 @@ def test_failures_page_and_whoami(shared_server: ServerProcess, samples: dict[st
     assert sorted(seen) == sorted(f"00000000-0000-4000-8000-{n:012d}" for n in range(5))
     assert user.get("/v1/failures", params={"tenant_id": project}).json()["elements"]
     me = user.get("/v1/whoami").json()
-    assert me == {"project": project, "roles": ["monasca-user"], "admin": False, "delegate": False}
+    assert {key: me[key] for key in ("project", "roles", "admin", "delegate", "issuer")} == {
+        "project": project, "roles": ["monasca-user"], "admin": False, "delegate": False, "issuer": "key"}
+    assert me["key_id"] and me["user"] is None and me["expires_at"] is None  # keys name no user and never expire
     assert shared_server.client(shared_server.admin_token).get("/v1/whoami").json()["admin"] is True
     assert httpx.get(f"{shared_server.url}/v1/whoami").status_code == 401

@@ -93,10 +93,11 @@ def test_a_project_sees_only_its_own_lines_and_only_user_visible_ones(keys: dict
     # operator-only categories stay hidden from the project, visible to the admin
     hidden = search(keys["admin"], tenant_id="*", category="noise", host="compute-2")["elements"]
     assert hidden and search(keys["a"], category="noise", host="compute-2")["elements"] == []
-    # refused as Monasca refuses a missing role: 401, titled Forbidden
-    for denied in (keys["a"].get("/v1/logs", params={"tenant_id": "*"}),
-                   keys["b"].get("/v1/logs", params={"tenant_id": PROJECT_A})):
-        assert denied.status_code == 401 and denied.json()["title"] == "Forbidden"
+    # refused as Monasca refuses a missing role: 403, titled Forbidden, naming the rule
+    for denied, rule in ((keys["a"].get("/v1/logs", params={"tenant_id": "*"}), "api:tenants:all"),
+                         (keys["b"].get("/v1/logs", params={"tenant_id": PROJECT_A}), "api:delegate")):
+        assert denied.status_code == 403 and denied.json()["title"] == "Forbidden"
+        assert denied.json()["rule"] == rule
 
 
 def test_paging_covers_every_record_once(keys: dict[str, httpx.Client]) -> None:
@@ -148,7 +149,7 @@ def test_v2_logs_and_delegation(keys: dict[str, httpx.Client], shared_server: Se
     marker = uuid.uuid4().hex
     line = f"2026-01-01 00:00:00.000 7 INFO glance.api [-] delegated {marker}"
     assert keys["agent"].post("/v2.0/logs", json={"logs": [{"message": line}]},
-                              params={"project_id": PROJECT_B}).status_code == 401
+                              params={"project_id": PROJECT_B}).status_code == 403
     delegate = shared_server.client(shared_server.create_key("operators", "monasca-delegate"))
     assert delegate.post("/v2.0/logs", json={"logs": [{"message": line}]},
                          params={"project_id": PROJECT_B}).status_code == 204

@@ -47,6 +47,12 @@ def connect(page, server, token: str, expect_dashboard: bool = True) -> None:
         expect(page.locator("#nav")).to_be_visible()
 
 
+def open_with_stored_token(page, server, token: str, route: str = "#/alarms") -> None:
+    """Open the dashboard as a returning user whose browser kept ``token`` from an earlier visit."""
+    page.add_init_script(f"localStorage.setItem('nephoscope.token', {token!r})")
+    page.goto(server.url + "/ui/" + route)
+
+
 def go(page, route: str) -> None:
     """Navigate inside the app (a hash change, as the nav links do)."""
     page.evaluate("(route) => { location.hash = route; }", route)

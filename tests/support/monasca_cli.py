@@ -2,8 +2,11 @@
 
 ``MonascaCLI`` runs the ``monasca`` console script as a subprocess, exactly as an
 operator would (``--os-auth-type admin_token --os-token T --os-endpoint URL/v2.0``);
+``KeystoneCLI`` runs it as a cloud user does, with a Keystone password
+(``--os-auth-url``, ``--os-username``, ...) and the endpoint found in the catalog;
 ``library_client`` builds the library client the way the reference (§8.1) describes,
-on a keystoneauth session with a static token. ``expected_statistics`` is the
+on a keystoneauth session with a static token (``keystone_library_client``: a password session
+and the catalog). ``expected_statistics`` is the
 test oracle for ``/metrics/statistics``: plain Python arithmetic over known samples.
 """
 
@@ -60,9 +63,11 @@ class MonascaCLI:
     token: str
     timeout: float = 60
 
+    def auth_args(self) -> list[str]:
+        return ["--os-auth-type", "admin_token", "--os-token", self.token, "--os-endpoint", self.endpoint]
+
     def run(self, *args: str) -> CliResult:
-        command = [MONASCA, "--os-auth-type", "admin_token", "--os-token", self.token,
-                   "--os-endpoint", self.endpoint, *args]
+        command = [MONASCA, *self.auth_args(), *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout, env=_clean_environment())
         return CliResult(done.returncode, done.stdout, done.stderr)
 
@@ -92,6 +97,44 @@ class MonascaCLI:
         result = self.run(*args)
         assert result.returncode != 0, f"monasca {' '.join(args)} unexpectedly succeeded:\n{result.stdout}"
         return result
+
+
+@dataclass
+class KeystoneCLI(MonascaCLI):
+    """The CLI with a Keystone user's password: the monitoring endpoint comes from the catalog of
+    ``region`` (no ``--os-endpoint``)."""
+
+    endpoint: str = ""
+    token: str = ""
+    auth_url: str = ""
+    username: str = ""
+    password: str = ""
+    project: str = ""
+    region: str = "RegionOne"
+
+    def auth_args(self) -> list[str]:
+        return ["--os-auth-url", self.auth_url, "--os-username", self.username, "--os-password", self.password,
+                "--os-project-name", self.project, "--os-user-domain-name", "Default",
+                "--os-project-domain-name", "Default", "--os-region-name", self.region, "--os-interface", "public"]
+
+
+def keystone_session(auth_url: str, username: str, password: str, project: str):  # noqa: ANN201
+    """A keystoneauth password session, as OpenStack clients and services build them."""
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+
+    return session.Session(auth=v3.Password(auth_url=auth_url, username=username, password=password,
+                                            project_name=project, user_domain_name="Default",
+                                            project_domain_name="Default"))
+
+
+def keystone_library_client(sess, region: str):  # noqa: ANN001, ANN201 - monascaclient.v2_0.client.Client
+    """``client.Client('2_0', session=..., endpoint=...)`` with the ``monitoring`` endpoint of ``region``
+    from the session's catalog, as monasca-agent and Heat do (2.8.0 does not filter by region itself)."""
+    from monascaclient import client
+
+    endpoint = sess.get_endpoint(service_type="monitoring", interface="public", region_name=region)
+    return client.Client("2_0", session=sess, endpoint=endpoint)
 
 
 def library_client(endpoint: str, token: str):  # noqa: ANN201 - monascaclient.v2_0.client.Client

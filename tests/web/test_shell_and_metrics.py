@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from tests.conftest import now_ms
-from tests.support.browser import HOSTS, METRIC, PAGES, STATIC, assert_clean, connect, go, screenshot, wait_for_names
+from tests.support.browser import (HOSTS, METRIC, PAGES, STATIC, assert_clean, connect, go, open_with_stored_token,
+                                   screenshot, wait_for_names)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_bad_token_is_refused(page, shared_server):
 
 
 def test_a_token_without_the_read_role_is_told_what_is_missing(page, shared_server):
-    """The API answers a missing role with 401 "Forbidden" (Monasca's way): that is "not allowed",
+    """The API answers a missing role with 403 "Forbidden" (Monasca's way): that is "not allowed",
     said with the server's reason, not "token refused"."""
     from playwright.sync_api import expect
 
@@ -99,8 +100,7 @@ def test_a_token_without_the_read_role_is_told_what_is_missing(page, shared_serv
 def test_stored_token_that_stops_working_is_refused(page, shared_server):
     from playwright.sync_api import expect
 
-    page.add_init_script("localStorage.setItem('nephoscope.token', 'revoked-long-ago')")
-    page.goto(shared_server.url + "/ui/#/alarms")
+    open_with_stored_token(page, shared_server, "revoked-long-ago")
     expect(page.locator("#login-error")).to_contain_text(re.compile("token refused", re.IGNORECASE))
     expect(page.locator("#login")).to_be_visible()
     assert_clean(page)

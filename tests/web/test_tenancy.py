@@ -233,7 +233,7 @@ def test_an_admin_sees_every_project_or_the_one_picked(page, shared_server, worl
 
 def test_a_read_only_member_is_told_what_it_may_not_do(page, shared_server, world):
     """A valid token without the write role: its pages work, and a write says which roles it needs
-    (the API's 401 "Forbidden") without sending the user back to the token form."""
+    (the API's 403 naming the rule) without sending the user back to the token form."""
     from playwright.sync_api import expect
 
     reader = shared_server.create_key("project-red", "monasca-read-only-user")

@@ -21,8 +21,7 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.parameters import taking
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, read_scope
+from nephoscope.api.security import requires
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
@@ -91,7 +90,7 @@ def _translate(error: DefinitionError) -> ApiError:
 
 
 @router.post("/alarm-definitions", status_code=201, summary="Create an alarm definition", openapi_extra=_BODY)
-async def create(request: Request, principal: Principal = Depends(allowed(Action.WRITE)),
+async def create(request: Request, principal: Principal = Depends(requires("api:alarms:definition:post")),
                  services: Services = Depends(get_services)) -> Response:
     store = services.definitions
     try:
@@ -108,9 +107,9 @@ async def create(request: Request, principal: Principal = Depends(allowed(Action
     severity="pipe-separated list of LOW, MEDIUM, HIGH, CRITICAL",
     sort_by=f"comma list of `<field> [asc|desc]`, field one of {', '.join(SORT_FIELDS)}",
     offset="rows to skip", limit="page size", tenant_id="another project (delegates and admins); * = every project"))
-async def list_definitions(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_definitions(request: Request, principal: Principal = Depends(requires("api:alarms:definition:get")),
                            services: Services = Depends(get_services)) -> Response:
-    scope = read_scope(principal, request.query_params.get("tenant_id"))
+    scope = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     severities = [s.strip().upper() for s in (request.query_params.get("severity") or "").split("|") if s.strip()]
     if any(s not in SEVERITIES for s in severities):
         raise unprocessable(f"severity must be among {', '.join(SEVERITIES)} (pipe-separated)", "severity")
@@ -125,11 +124,11 @@ async def list_definitions(request: Request, principal: Principal = Depends(allo
 
 @router.get("/alarm-definitions/{definition_id}", summary="Get an alarm definition",
             openapi_extra=taking(tenant_id="another project (delegates and admins)"))
-async def get(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.READ)),
+async def get(request: Request, definition_id: str, principal: Principal = Depends(requires("api:alarms:definition:get")),
               services: Services = Depends(get_services)) -> Response:
     try:
         definition = await run_in_threadpool(services.definitions.get,
-                                             read_scope(principal, request.query_params.get("tenant_id")), definition_id)
+                                             services.policy.read_scope(principal, request.query_params.get("tenant_id")), definition_id)
     except DefinitionError as error:
         raise _translate(error) from None
     return responses.json_response(element(request, definition))
@@ -149,21 +148,21 @@ async def _update(request: Request, services: Services, definition_id: str, prin
 
 @router.put("/alarm-definitions/{definition_id}", summary="Replace an alarm definition (every field required)",
             openapi_extra=_BODY)
-async def replace(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE)),
+async def replace(request: Request, definition_id: str, principal: Principal = Depends(requires("api:alarms:definition:put")),
                   services: Services = Depends(get_services)) -> Response:
     return await _update(request, services, definition_id, principal, "replace")
 
 
 @router.patch("/alarm-definitions/{definition_id}", summary="Change some fields of an alarm definition",
               openapi_extra=_BODY)
-async def patch(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE)),
+async def patch(request: Request, definition_id: str, principal: Principal = Depends(requires("api:alarms:definition:patch")),
                 services: Services = Depends(get_services)) -> Response:
     return await _update(request, services, definition_id, principal, "patch")
 
 
 @router.delete("/alarm-definitions/{definition_id}", status_code=204,
                summary="Delete an alarm definition and every alarm of it")
-async def delete(request: Request, definition_id: str, principal: Principal = Depends(allowed(Action.WRITE)),
+async def delete(request: Request, definition_id: str, principal: Principal = Depends(requires("api:alarms:definition:delete")),
                  services: Services = Depends(get_services)) -> Response:
     try:
         await run_in_threadpool(services.definitions.delete, principal.project, definition_id)

@@ -24,15 +24,20 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, read_scope
 from nephoscope.errors import unknown_names
+from nephoscope.api.security import requires
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v2.0", tags=["Monasca v2.0 alarms"])
 
-Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+# Who may call each endpoint: the policy rule it enforces (auth.rules).
+ReadAlarms = Annotated[Principal, Depends(requires("api:alarms:get"))]
+CountAlarms = Annotated[Principal, Depends(requires("api:alarms:count"))]
+ReadHistory = Annotated[Principal, Depends(requires("api:alarms:state_history"))]
+PutAlarm = Annotated[Principal, Depends(requires("api:alarms:put"))]
+PatchAlarm = Annotated[Principal, Depends(requires("api:alarms:patch"))]
+DeleteAlarm = Annotated[Principal, Depends(requires("api:alarms:delete"))]
 
 # Query parameters, declared so that /openapi.json describes them; values are checked by the handlers
 # (Monasca's messages and 422s), so every one is a plain string here.
@@ -140,10 +145,10 @@ def _page_limit(request: Request, services: Services) -> int:
 
 
 @router.get("/alarms", summary="List alarms")
-async def list_alarms(request: Request, principal: Reader, alarm_filter: Filter, sort_by: SortBy = None,
+async def list_alarms(request: Request, principal: ReadAlarms, alarm_filter: Filter, sort_by: SortBy = None,
                       offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None,
                       services: Services = Depends(get_services)) -> Response:
-    scope = read_scope(principal, tenant_id)
+    scope = services.policy.read_scope(principal, tenant_id)
     page_size = _page_limit(request, services)
     try:
         order = queries.parse_sort_by(sort_by or [])
@@ -157,11 +162,11 @@ async def list_alarms(request: Request, principal: Reader, alarm_filter: Filter,
 
 
 @router.get("/alarms/count", summary="Count alarms, optionally grouped")
-async def count_alarms(request: Request, principal: Reader, alarm_filter: Filter, group_by: GroupBy = None,
+async def count_alarms(request: Request, principal: CountAlarms, alarm_filter: Filter, group_by: GroupBy = None,
                        offset: RowOffset = None, limit: Limit = None, tenant_id: TenantId = None,
                        services: Services = Depends(get_services)) -> Response:
     """``{"links", "columns": ["count", *group_by], "counts": [[n, ...], ...]}`` (no ``elements``)."""
-    scope = read_scope(principal, tenant_id)
+    scope = services.policy.read_scope(principal, tenant_id)
     page_size = _page_limit(request, services)
     try:
         groups = queries.check_group_by(params.group_by(request))
@@ -201,19 +206,19 @@ async def _history_page(request: Request, services: Services, scope: str, alarm_
 
 @router.get("/alarms/state-history", summary="List the state history of the project's alarms")
 @router.get("/alarms/state-history/", include_in_schema=False)  # python-monascaclient adds the slash
-async def list_state_history(request: Request, principal: Reader,
+async def list_state_history(request: Request, principal: ReadHistory,
                              dimensions: HistoryDimensions = None, start_time: StartTime = None,
                              end_time: EndTime = None, offset: HistoryOffset = None, limit: Limit = None,
                              tenant_id: TenantId = None,
                              services: Services = Depends(get_services)) -> Response:
-    return await _history_page(request, services, read_scope(principal, tenant_id), None, offset, with_filters=True)
+    return await _history_page(request, services, services.policy.read_scope(principal, tenant_id), None, offset, with_filters=True)
 
 
 @router.get("/alarms/{alarm_id}", summary="Get an alarm")
-async def get_alarm(request: Request, alarm_id: str, principal: Reader,
+async def get_alarm(request: Request, alarm_id: str, principal: ReadAlarms,
                     tenant_id: TenantId = None,
                     services: Services = Depends(get_services)) -> Response:
-    scope = read_scope(principal, tenant_id)
+    scope = services.policy.read_scope(principal, tenant_id)
     database = _alarm_database(services)
     found = await run_in_threadpool(queries.get_alarm, database, scope, alarm_id)
     if found is None:
@@ -222,16 +227,15 @@ async def get_alarm(request: Request, alarm_id: str, principal: Reader,
 
 
 @router.get("/alarms/{alarm_id}/state-history", summary="List the state history of one alarm")
-async def alarm_state_history(request: Request, alarm_id: str, principal: Reader,
+async def alarm_state_history(request: Request, alarm_id: str, principal: ReadHistory,
                               offset: HistoryOffset = None, limit: Limit = None,
                               tenant_id: TenantId = None,
                               services: Services = Depends(get_services)) -> Response:
     # Like Monasca, no 404 here: history outlives a deleted alarm, and another project's alarm shows nothing.
-    return await _history_page(request, services, read_scope(principal, tenant_id), alarm_id, offset, with_filters=False)
+    return await _history_page(request, services, services.policy.read_scope(principal, tenant_id), alarm_id, offset, with_filters=False)
 
 
 # -- changes -------------------------------------------------------------------------------------------
-Writer = Annotated[Principal, Depends(allowed(Action.WRITE))]
 _UPDATE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object",
     "properties": {"state": {"type": "string", "enum": list(queries.STATES)},
@@ -271,7 +275,7 @@ def _changes(body: dict, replace: bool) -> dict:
 
 async def _update(request: Request, services: Services, principal: Principal, alarm_id: str, tenant_id: str | None,
                   replace: bool) -> Response:
-    scope = effective_tenant(principal, tenant_id)
+    scope = services.policy.effective_tenant(principal, tenant_id)
     changes = _changes(await json_object(request, services.config.limits.max_body_bytes), replace)
     applied = await asyncio.wrap_future(services.alarms.update_alarm(scope, alarm_id, changes))
     if applied.record is None:
@@ -283,22 +287,22 @@ async def _update(request: Request, services: Services, principal: Principal, al
 
 
 @router.put("/alarms/{alarm_id}", summary="Replace an alarm's state, lifecycle_state and link", openapi_extra=_UPDATE_BODY)
-async def replace_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None,
+async def replace_alarm(request: Request, alarm_id: str, principal: PutAlarm, tenant_id: TenantId = None,
                         services: Services = Depends(get_services)) -> Response:
     return await _update(request, services, principal, alarm_id, tenant_id, replace=True)
 
 
 @router.patch("/alarms/{alarm_id}", summary="Change any of an alarm's state, lifecycle_state and link",
               openapi_extra=_UPDATE_BODY)
-async def patch_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None,
+async def patch_alarm(request: Request, alarm_id: str, principal: PatchAlarm, tenant_id: TenantId = None,
                       services: Services = Depends(get_services)) -> Response:
     return await _update(request, services, principal, alarm_id, tenant_id, replace=False)
 
 
 @router.delete("/alarms/{alarm_id}", status_code=204, summary="Delete an alarm")
-async def delete_alarm(request: Request, alarm_id: str, principal: Writer, tenant_id: TenantId = None,
+async def delete_alarm(request: Request, alarm_id: str, principal: DeleteAlarm, tenant_id: TenantId = None,
                        services: Services = Depends(get_services)) -> Response:
-    scope = effective_tenant(principal, tenant_id)
+    scope = services.policy.effective_tenant(principal, tenant_id)
     if not await asyncio.wrap_future(services.alarms.delete_alarm(scope, alarm_id)):
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
     return Response(status_code=204)

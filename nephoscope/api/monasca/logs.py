@@ -9,8 +9,7 @@ from starlette.responses import Response
 
 from nephoscope.api.bodies import decode_content, read_body
 from nephoscope.api.deps import get_services
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant
+from nephoscope.api.security import requires
 from nephoscope.errors import Rejected
 from nephoscope.logs.server.wire import decode_monasca
 from nephoscope.server.services import Services
@@ -35,7 +34,7 @@ async def _post_logs(request: Request, services: Services, principal: Principal,
         raise Rejected(415, f"Content-Type {content_type!r} is not supported; use application/json")
     if request.headers.get("content-length") is None and request.headers.get("transfer-encoding") is None:
         raise Rejected(411, "Content-Length is required")
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     body = await read_body(request, MAX_LOG_BODY)
     body = decode_content(body, request.headers.get("content-encoding"), services.config.limits.max_decompressed_bytes)
     groups = decode_monasca(body)
@@ -52,7 +51,7 @@ _DOC = dict(status_code=204, openapi_extra={"requestBody": {"required": True, "c
 
 @router.post("/v3.0/logs", summary="Send logs (monasca-log-api)", **_DOC)
 async def post_logs_v3(request: Request, tenant_id: str | None = None,
-                       principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                       principal: Principal = Depends(requires("api:logs:post")),
                        services: Services = Depends(get_services)) -> Response:
     """``{"dimensions": {...}, "logs": [{"message": ..., "dimensions": {...}}]}``; each log's
     dimensions overlay the global ones. A log without a message or with bad dimensions is dropped
@@ -62,7 +61,7 @@ async def post_logs_v3(request: Request, tenant_id: str | None = None,
 
 @router.post("/v2.0/logs", summary="Send logs (monasca-api's merged log API)", **_DOC)
 async def post_logs_v2(request: Request, tenant_id: str | None = None, project_id: str | None = None,
-                       principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                       principal: Principal = Depends(requires("api:logs:post")),
                        services: Services = Depends(get_services)) -> Response:
     """As ``/v3.0/logs``; monasca-api reads the other project as ``project_id``."""
     return await _post_logs(request, services, principal, tenant_id or project_id)

@@ -20,11 +20,9 @@ from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text, seconds_text
 from nephoscope.api.parameters import taking
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, read_scope
+from nephoscope.api.security import requires
 from nephoscope.metrics.ingest.monasca import reject_unknown_content_type
 from nephoscope.metrics.query import STATISTICS, Group, MultipleMetrics
-from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import SeriesFilter
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
@@ -59,29 +57,29 @@ _METRIC_SCHEMA = {
     responses={204: {"description": "stored durably"}, 422: {"description": "a metric breaks Monasca's rules"}},
 )
 async def create_metrics(request: Request, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                         principal: Principal = Depends(requires("api:metrics:post")),
                          services: Services = Depends(get_services)) -> Response:
     """One metric object or a list of them. Answers 204 once the metrics are durable."""
     reject_unknown_content_type(request.headers.get("content-type"))
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     services.metrics.admit()
     body = await read_body(request, services.config.limits.max_body_bytes)
     await services.metrics.ingest_monasca(body, tenant)
     return Response(status_code=204)
 
 
-def _filter(request: Request, principal: Principal, name: str | None, with_time: bool = True,
+def _filter(request: Request, services: Services, principal: Principal, name: str | None, with_time: bool = True,
             start_required: bool = False) -> SeriesFilter:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     start, end = params.time_range(request, start_required) if with_time else (None, None)
     return SeriesFilter(tenant, name, params.dimension_filter(request), start, end)
 
 
 @router.get("/metrics", summary="List metrics (series)",
             openapi_extra=taking(name="metric name", **_DIMENSIONS, **_TIME, **_PAGE))
-async def list_metrics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_metrics(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                        services: Services = Depends(get_services)) -> Response:
-    series_filter = _filter(request, principal, request.query_params.get("name") or None)
+    series_filter = _filter(request, services, principal, request.query_params.get("name") or None)
     limit = params.limit(request, services.config.limits.page_limit)
     offset = request.query_params.get("offset")
     after = None
@@ -99,9 +97,9 @@ async def list_metrics(request: Request, principal: Principal = Depends(allowed(
 
 
 @router.get("/metrics/names", summary="List metric names", openapi_extra=taking(**_DIMENSIONS, **_PAGE))
-async def list_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_names(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                      services: Services = Depends(get_services)) -> Response:
-    series_filter = _filter(request, principal, None, with_time=False)
+    series_filter = _filter(request, services, principal, None, with_time=False)
     limit = params.limit(request, services.config.limits.page_limit)
     names = await run_in_threadpool(services.metrics.names, series_filter, request.query_params.get("offset"),
                                     limit + 1)
@@ -110,7 +108,7 @@ async def list_names(request: Request, principal: Principal = Depends(allowed(Ac
 
 
 async def _dimension_query(request: Request, principal: Principal, services: Services, key: str | None) -> Response:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     start, end = params.time_range(request, False)
     series_filter = SeriesFilter(tenant, request.query_params.get("metric_name") or None, (), start, end)
     limit = params.limit(request, services.config.limits.page_limit)
@@ -127,7 +125,7 @@ async def _dimension_query(request: Request, principal: Principal, services: Ser
 
 @router.get("/metrics/dimensions/names", summary="List dimension names",
             openapi_extra=taking(metric_name="only dimensions of this metric", **_TIME, **_PAGE))
-async def dimension_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def dimension_names(request: Request, principal: Principal = Depends(requires("api:metrics:dimension:names")),
                           services: Services = Depends(get_services)) -> Response:
     return await _dimension_query(request, principal, services, None)
 
@@ -135,7 +133,7 @@ async def dimension_names(request: Request, principal: Principal = Depends(allow
 @router.get("/metrics/dimensions/names/values", summary="List values of one dimension",
             openapi_extra=taking(dimension_name="the dimension (required)",
                                  metric_name="only values of this metric", **_TIME, **_PAGE))
-async def dimension_values(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def dimension_values(request: Request, principal: Principal = Depends(requires("api:metrics:dimension:values")),
                            services: Services = Depends(get_services)) -> Response:
     return await _dimension_query(request, principal, services, params.required(request, "dimension_name"))
 
@@ -151,9 +149,10 @@ def _offset(request: Request) -> tuple[str | None, int | None]:
     return element or None, params.parse_time(moment, "offset")
 
 
-def _groups(request: Request, principal: Principal, metrics: MetricService) -> tuple[list[Group], int, int]:
+def _groups(request: Request, principal: Principal, services: Services) -> tuple[list[Group], int, int]:
+    metrics = services.metrics
     name = params.required(request, "name")
-    series_filter = _filter(request, principal, name, start_required=True)
+    series_filter = _filter(request, services, principal, name, start_required=True)
     try:
         groups = metrics.groups(series_filter, params.equality_dimensions(series_filter.dimensions),
                                 params.flag(request, "merge_metrics"), params.group_by(request))
@@ -173,7 +172,7 @@ def _page_of_groups(request: Request, principal: Principal, services: Services, 
     """
     limit = params.limit(request, services.config.limits.page_limit)
     element_offset, time_offset = _offset(request)
-    groups, start, end = _groups(request, principal, services.metrics)
+    groups, start, end = _groups(request, principal, services)
     elements, remaining, next_offset = [], limit, None
     skipping = element_offset is not None
     for group in groups:
@@ -197,7 +196,7 @@ def _page_of_groups(request: Request, principal: Principal, services: Services, 
 
 @router.get("/metrics/measurements", summary="List measurements",
             openapi_extra=taking(name="metric name (required)", **_DIMENSIONS, **_TIME, **_MERGE, **_PAGE))
-async def measurements(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def measurements(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                        services: Services = Depends(get_services)) -> Response:
     def rows_for(group: Group, begin: int, end: int, start: int, remaining: int) -> tuple[list[str], list]:
         found = services.metrics.measurements(group, begin, end, remaining)
@@ -214,7 +213,7 @@ async def measurements(request: Request, principal: Principal = Depends(allowed(
             openapi_extra=taking(name="metric name (required)", statistics="comma list of avg, min, max, sum, count",
                                  period="seconds per bucket (default 300)", **_DIMENSIONS, **_TIME, **_MERGE,
                                  **_PAGE))
-async def statistics(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def statistics(request: Request, principal: Principal = Depends(requires("api:metrics:get")),
                      services: Services = Depends(get_services)) -> Response:
     requested = [s.strip().lower() for s in ",".join(request.query_params.getlist("statistics")).split(",") if s.strip()]
     if not requested:

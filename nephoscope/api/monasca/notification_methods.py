@@ -20,8 +20,7 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.parameters import taking
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, native_read_scope, read_scope
+from nephoscope.api.security import requires
 from nephoscope.config import NotifySettings
 from nephoscope.notify.model import DELIVERY_STATUSES, Delivery, NotificationMethod
 from nephoscope.notify.repository import SORT_FIELDS, DuplicateName
@@ -103,9 +102,9 @@ def _sort_by(request: Request) -> list[tuple[str, str]]:
 @router.post("/notification-methods", status_code=201, summary="Create a notification method",
              openapi_extra=_BODY)
 async def create_method(request: Request, tenant_id: str | None = None,
-                        principal: Principal = Depends(allowed(Action.WRITE)),
+                        principal: Principal = Depends(requires("api:notifications:post")),
                         services: Services = Depends(get_services)) -> Response:
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     fields = _fields(services.notifications.config, await _body(request, services.config.limits.max_body_bytes), ("name", "type", "address"))
     try:
         method = await run_in_threadpool(services.notifications.methods.create, tenant, fields.name, fields.type,
@@ -118,9 +117,9 @@ async def create_method(request: Request, tenant_id: str | None = None,
 @router.get("/notification-methods", summary="List notification methods", openapi_extra=taking(
     sort_by="comma list of `<field> [asc|desc]`: id, name, type, address, created_at, updated_at",
     offset="rows to skip", limit="page size", tenant_id="another project (delegates and admins); * = every project"))
-async def list_methods(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_methods(request: Request, principal: Principal = Depends(requires("api:notifications:get")),
                        services: Services = Depends(get_services)) -> Response:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     sort, offset = _sort_by(request), _offset(request)
     limit = params.limit(request, services.config.limits.page_limit)
     methods = await run_in_threadpool(services.notifications.methods.list, tenant, sort, offset, limit + 1)
@@ -130,7 +129,7 @@ async def list_methods(request: Request, principal: Principal = Depends(allowed(
 
 
 @router.get("/notification-methods/types", summary="List the supported notification method types")
-async def list_types(request: Request, _: Principal = Depends(allowed(Action.READ)),
+async def list_types(request: Request, _: Principal = Depends(requires("api:notifications:type")),
                      services: Services = Depends(get_services)) -> Response:
     return responses.page(request, [{"type": kind} for kind in services.notifications.config.types], None)
 
@@ -138,9 +137,9 @@ async def list_types(request: Request, _: Principal = Depends(allowed(Action.REA
 @router.get("/notification-methods/{method_id}", summary="Get a notification method",
             openapi_extra=taking(tenant_id="another project (delegates and admins)"))
 async def get_method(request: Request, method_id: str,
-                     principal: Principal = Depends(allowed(Action.READ)),
+                     principal: Principal = Depends(requires("api:notifications:get")),
                      services: Services = Depends(get_services)) -> Response:
-    tenant = read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.read_scope(principal, request.query_params.get("tenant_id"))
     method = await run_in_threadpool(services.notifications.methods.get, tenant, method_id)
     if method is None:
         raise _not_found(method_id)
@@ -167,24 +166,24 @@ async def _update(request: Request, services: Services, method_id: str, tenant: 
 
 @router.put("/notification-methods/{method_id}", summary="Replace a notification method", openapi_extra=_BODY)
 async def replace_method(request: Request, method_id: str, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE)),
+                         principal: Principal = Depends(requires("api:notifications:put")),
                          services: Services = Depends(get_services)) -> Response:
-    return await _update(request, services, method_id, effective_tenant(principal, tenant_id), partial=False)
+    return await _update(request, services, method_id, services.policy.effective_tenant(principal, tenant_id), partial=False)
 
 
 @router.patch("/notification-methods/{method_id}", summary="Update some fields of a notification method",
               openapi_extra=_BODY)
 async def patch_method(request: Request, method_id: str, tenant_id: str | None = None,
-                       principal: Principal = Depends(allowed(Action.WRITE)),
+                       principal: Principal = Depends(requires("api:notifications:patch")),
                        services: Services = Depends(get_services)) -> Response:
-    return await _update(request, services, method_id, effective_tenant(principal, tenant_id), partial=True)
+    return await _update(request, services, method_id, services.policy.effective_tenant(principal, tenant_id), partial=True)
 
 
 @router.delete("/notification-methods/{method_id}", status_code=204, summary="Delete a notification method")
 async def delete_method(request: Request, method_id: str, tenant_id: str | None = None,
-                        principal: Principal = Depends(allowed(Action.WRITE)),
+                        principal: Principal = Depends(requires("api:notifications:delete")),
                         services: Services = Depends(get_services)) -> Response:
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     if not await run_in_threadpool(services.notifications.methods.delete, tenant, method_id):
         raise _not_found(method_id)
     return Response(status_code=204)
@@ -211,10 +210,10 @@ def _delivery(delivery: Delivery) -> dict:
                        openapi_extra=taking(status="pending, failed, delivered or dead", alarm_id="one alarm's",
                                             offset="rows to skip", limit="page size",
                                             tenant_id="another project (delegates and admins)"))
-async def list_deliveries(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def list_deliveries(request: Request, principal: Principal = Depends(requires("api:notifications:deliveries:get")),
                           services: Services = Depends(get_services)) -> Response:
     """``status`` is pending, failed (waiting for a retry), delivered or dead (given up)."""
-    tenant = native_read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.native_read_scope(principal, request.query_params.get("tenant_id"))
     status = request.query_params.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
         raise unprocessable(f"status must be one of {', '.join(DELIVERY_STATUSES)}", "status")
@@ -229,9 +228,9 @@ async def list_deliveries(request: Request, principal: Principal = Depends(allow
 @deliveries_router.get("/notifications/deliveries/{delivery_id}", summary="Get one notification delivery",
                        openapi_extra=taking(tenant_id="another project (delegates and admins)"))
 async def get_delivery(request: Request, delivery_id: DeliveryId,
-                       principal: Principal = Depends(allowed(Action.READ)),
+                       principal: Principal = Depends(requires("api:notifications:deliveries:get")),
                        services: Services = Depends(get_services)) -> Response:
-    tenant = native_read_scope(principal, request.query_params.get("tenant_id"))
+    tenant = services.policy.native_read_scope(principal, request.query_params.get("tenant_id"))
     delivery = await run_in_threadpool(services.notifications.deliveries.get, tenant, delivery_id)
     if delivery is None:
         raise ApiError(404, f"no delivery with id {delivery_id}")
@@ -241,9 +240,9 @@ async def get_delivery(request: Request, delivery_id: DeliveryId,
 @deliveries_router.post("/notifications/deliveries/{delivery_id}/retry",
                         summary="Send a dead letter again (its attempts start over)")
 async def retry_delivery(request: Request, delivery_id: DeliveryId, tenant_id: str | None = None,
-                         principal: Principal = Depends(allowed(Action.WRITE)),
+                         principal: Principal = Depends(requires("api:notifications:deliveries:retry")),
                          services: Services = Depends(get_services)) -> Response:
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     service = services.notifications
     if not await run_in_threadpool(service.outbox.retry_dead, tenant, delivery_id):
         raise ApiError(404, f"no dead letter with id {delivery_id}")
@@ -252,7 +251,7 @@ async def retry_delivery(request: Request, delivery_id: DeliveryId, tenant_id: s
 
 
 @deliveries_router.get("/notifications/stats", summary="Delivery counters (admin)")
-async def delivery_stats(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+async def delivery_stats(request: Request, _: Principal = Depends(requires("api:notifications:stats")),
                          services: Services = Depends(get_services)) -> Response:
     stats = await run_in_threadpool(services.notifications.stats)
     return responses.json_response({"delivered": stats.delivered, "failed_attempts": stats.failed_attempts,

@@ -1,5 +1,5 @@
-"""Admin-only endpoints (API keys, store maintenance, the status of the alarm engine and the events
-pipeline), and ``/v1/whoami`` for any token."""
+"""Admin endpoints: API keys, store maintenance, the status of the alarm engine and the events
+pipeline (each behind its ``api:keys:*`` or ``api:admin:*`` rule)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from starlette.responses import Response
 from nephoscope.api import responses
 from nephoscope.api.deps import get_services
 from nephoscope.api.errors import ApiError, unprocessable
-from nephoscope.api.security import allowed, authenticated
+from nephoscope.api.security import requires
 from nephoscope.auth.keys import ROLES, KeyError_, KeyRecord
-from nephoscope.auth.policy import Action
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
@@ -34,14 +33,14 @@ def _key(record: KeyRecord) -> dict:
 
 @router.get("/keys", summary="List API keys")
 async def list_keys(request: Request, include_revoked: bool = False,
-                    _: Principal = Depends(allowed(Action.ADMIN)),
+                    _: Principal = Depends(requires("api:keys:list")),
                     services: Services = Depends(get_services)) -> Response:
     keys = services.keys.list(include_revoked)
     return responses.json_response({"elements": [_key(k) for k in keys]})
 
 
 @router.post("/keys", status_code=201, summary="Create an API key (the token is shown once)")
-async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(allowed(Action.ADMIN)),
+async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(requires("api:keys:create")),
                      services: Services = Depends(get_services)) -> Response:
     try:
         record, token = services.keys.create(body.project, body.roles, body.description)
@@ -51,7 +50,7 @@ async def create_key(request: Request, body: KeyRequest, _: Principal = Depends(
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
-async def revoke_key(request: Request, key_id: str, _: Principal = Depends(allowed(Action.ADMIN)),
+async def revoke_key(request: Request, key_id: str, _: Principal = Depends(requires("api:keys:revoke")),
                      services: Services = Depends(get_services)) -> Response:
     if not services.keys.revoke(key_id):
         raise ApiError(404, f"no active key with id {key_id}")
@@ -59,33 +58,24 @@ async def revoke_key(request: Request, key_id: str, _: Principal = Depends(allow
 
 
 @router.post("/admin/compact", summary="Flush and compact everything now (benchmarks, maintenance)")
-async def compact(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+async def compact(request: Request, _: Principal = Depends(requires("api:admin:compact")),
                   services: Services = Depends(get_services)) -> Response:
     return responses.json_response(await run_in_threadpool(services.metrics.compact, True))
 
 
 @router.get("/admin/storage", summary="Where the disk goes: bytes and points per resolution, file sizes")
-async def storage(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+async def storage(request: Request, _: Principal = Depends(requires("api:admin:storage")),
                   services: Services = Depends(get_services)) -> Response:
     return responses.json_response(await run_in_threadpool(services.metrics.storage_report))
 
 
 @router.get("/admin/alarm-engine", summary="The alarm engine: instances, routes, backlog, dropped points, CPU time")
-async def alarm_engine(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+async def alarm_engine(request: Request, _: Principal = Depends(requires("api:admin:alarm_engine")),
                        services: Services = Depends(get_services)) -> Response:
     return responses.json_response(services.alarms.status())
 
 
 @router.get("/admin/events", summary="The events pipeline: consumers per broker, stored, duplicates, parts")
-async def events_status(request: Request, _: Principal = Depends(allowed(Action.ADMIN)),
+async def events_status(request: Request, _: Principal = Depends(requires("api:admin:events")),
                         services: Services = Depends(get_services)) -> Response:
     return responses.json_response(await run_in_threadpool(services.events.stats))
-
-
-@router.get("/whoami", summary="The project and roles of the calling token", tags=["Authentication"])
-async def whoami(principal: Principal = Depends(authenticated)) -> Response:
-    """What the token is allowed: its project, its roles, and whether it may read every project
-    (``tenant_id=*``) — so a client need not probe with a request that would be refused."""
-    return responses.json_response({"project": principal.project, "roles": sorted(principal.roles),
-                                    "admin": principal.is_admin,
-                                    "delegate": principal.has("admin", "monasca-delegate")})

@@ -19,15 +19,14 @@ from nephoscope.api.deps import get_services
 from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
-from nephoscope.api.security import allowed
+from nephoscope.api.security import requires
 from nephoscope.audit import OUTCOMES, SOURCES, AuditQuery, InvalidToken, RecordFilter
-from nephoscope.auth.policy import Action, read_scope
 from nephoscope.server.services import Services
-from nephoscope.tenancy import ALL_TENANTS, Principal
+from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Audit"])
 
-Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+Reader = Annotated[Principal, Depends(requires("api:audit:get"))]
 _MAX_TEXT = 255
 
 
@@ -76,7 +75,7 @@ async def list_audit(request: Request, principal: Reader, start_time: StartTime 
         raise unprocessable(f"outcome must be one of {', '.join(OUTCOMES)}", "outcome")
     if source is not None and source not in SOURCES:
         raise unprocessable(f"source must be one of {', '.join(SOURCES)}", "source")
-    scope = ALL_TENANTS if principal.is_admin and not tenant_id else read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, services.config.limits.page_limit)
     query = AuditQuery(RecordFilter(start_ms, end_ms, initiator or None, action or None, outcome, target or None),

@@ -22,8 +22,9 @@ from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.parameters import TenantId
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, native_read_scope
+from nephoscope.api.security import requires
+from nephoscope.auth import rules
+from nephoscope.auth.policy import Denied
 from nephoscope.events.envelope import EnvelopeError, parse_notification
 from nephoscope.events.failures import Failure
 from nephoscope.events.service import EventService
@@ -33,7 +34,9 @@ from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Events"])
 
-Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+ReadEvents = Annotated[Principal, Depends(requires("api:events:get"))]
+ReadTypes = Annotated[Principal, Depends(requires("api:events:types"))]
+ReadFailures = Annotated[Principal, Depends(requires("api:failures:get"))]
 Text = Annotated[str | None, Query()]
 MAX_EVENTS_PER_POST = 10_000
 
@@ -62,13 +65,13 @@ def _page_token(raw: str | None) -> tuple[int, str] | None:
 
 
 @router.get("/events", summary="Query events (tenant-scoped), newest first")
-async def list_events(request: Request, principal: Reader, event_type: Text = None, resource_id: Text = None,
+async def list_events(request: Request, principal: ReadEvents, event_type: Text = None, resource_id: Text = None,
                       request_id: Text = None, start_time: Text = None, end_time: Text = None,
                       offset: Text = None, limit: Text = None, tenant_id: TenantId = None,
                       services: Services = Depends(get_services)) -> Response:
     """``event_type`` exact or a prefix with ``*`` (``instance.create.*``); ``request_id`` matches the
     request id or the global request id; ``start_time``/``end_time`` ISO 8601."""
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, services.config.limits.page_limit)
     query = EventQuery(event_type=event_type or None, resource_id=resource_id or None, request_id=request_id or None,
@@ -88,7 +91,7 @@ async def list_events(request: Request, principal: Reader, event_type: Text = No
                  "oneOf": [{"type": "array", "items": {"type": "object"}},
                            {"type": "object", "properties": {"notifications": {"type": "array",
                                                                                 "items": {"type": "object"}}}}]}}}}})
-async def post_events(request: Request, principal: Annotated[Principal, Depends(allowed(Action.WRITE_METRICS))],
+async def post_events(request: Request, principal: Annotated[Principal, Depends(requires("api:events:post"))],
                       services: Services = Depends(get_services)) -> Response:
     """For sources without RabbitMQ. Each item is a notification as oslo.messaging emits it (or its
     ``{"oslo.version", "oslo.message"}`` envelope). Events are stored once per ``message_id``; an
@@ -111,11 +114,11 @@ async def post_events(request: Request, principal: Annotated[Principal, Depends(
         except EnvelopeError as error:
             raise unprocessable(f"notifications[{index}]: {error}", f"notifications[{index}]") from None
     events = service.understand(notifications)
-    crossing = principal.is_admin or principal.has("monasca-delegate")
+    crossing = services.policy.may_delegate(principal)
     for index, event in enumerate(events):
         if not crossing and event.project_id and event.project_id != principal.project:
-            raise unprocessable(f"notifications[{index}] belongs to project {event.project_id}; posting for "
-                                "another project needs the delegate role", f"notifications[{index}].project_id")
+            raise Denied(rules.DELEGATE, f"notifications[{index}] belongs to another project ({event.project_id}); "
+                         f"posting for another project needs the policy rule {rules.DELEGATE}", principal)
     if not crossing:
         events = [dataclasses.replace(event, project_id=event.project_id or principal.project) for event in events]
     added = await run_in_threadpool(service.ingest, events)
@@ -123,21 +126,22 @@ async def post_events(request: Request, principal: Annotated[Principal, Depends(
 
 
 @router.get("/events/types", summary="The event catalog, and the unknown event types seen")
-async def event_types(request: Request, principal: Reader,
+async def event_types(request: Request, principal: ReadTypes,
                       services: Services = Depends(get_services)) -> Response:
     service = services.events
-    unknown = await run_in_threadpool(service.store.unknown_types) if principal.is_admin else []
+    unknown = await run_in_threadpool(service.store.unknown_types) \
+        if services.policy.allows(rules.EVENTS_UNKNOWN_TYPES, principal) else []
     return responses.json_response({"elements": [dataclasses.asdict(info) for info in service.catalog.types()],
                                     "unknown": unknown})
 
 
 @router.get("/failures", summary="Failure summaries of a project's resources, newest first")
-async def failures(request: Request, principal: Reader, project: Text = None, tenant_id: TenantId = None,
+async def failures(request: Request, principal: ReadFailures, project: Text = None, tenant_id: TenantId = None,
                    start_time: Text = None, end_time: Text = None, limit: Text = None, offset: Text = None,
                    services: Services = Depends(get_services)) -> Response:
     """``tenant_id`` (or ``project``) defaults to the caller's project; another needs the delegate or
     admin role, ``*`` every project (admins). Paged: follow the ``next`` link."""
-    scope = native_read_scope(principal, tenant_id or project)
+    scope = services.policy.native_read_scope(principal, tenant_id or project)
     start_ms, end_ms = params.time_range(request, start_required=False)
     page_size = params.limit(request, services.config.limits.page_limit)
     after = _failure_token(offset)
@@ -158,9 +162,9 @@ def _failure_token(raw: str | None) -> tuple[int, str] | None:
 
 
 @router.get("/resources/{resource_id}/failures", summary="Failure summaries of one resource")
-async def resource_failures(request: Request, resource_id: str, principal: Reader,
+async def resource_failures(request: Request, resource_id: str, principal: ReadFailures,
                             tenant_id: TenantId = None,
                             services: Services = Depends(get_services)) -> Response:
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     found = await run_in_threadpool(services.events.store.failures, scope, resource_id)
     return responses.json_response({"elements": _failures(found)})

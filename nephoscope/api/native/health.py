@@ -1,13 +1,15 @@
-"""Health: ``/healthz`` for orchestration (no auth), Monasca's ``/healthcheck``."""
+"""Health: ``/healthz`` for orchestration, Monasca's ``/healthcheck`` (no token while ``api:healthcheck``
+allows anyone, its default)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from nephoscope.api import responses
+from nephoscope.api.security import open_to
 
-router = APIRouter(tags=["Health"])
+router = APIRouter(tags=["Health"], dependencies=[Depends(open_to("api:healthcheck"))])
 
 
 def _status(request: Request) -> tuple[bool, dict]:

@@ -23,9 +23,9 @@ from nephoscope.api.errors import unprocessable
 from nephoscope.api.monasca import params
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.parameters import TenantId, taking
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant, native_read_scope
 from nephoscope.logs.processing.rules import LEVEL_NAMES
+from nephoscope.api.security import requires
+from nephoscope.auth import rules
 from nephoscope.logs.processing.schema import CATEGORIES
 from nephoscope.logs.server.store import LogQuery
 from nephoscope.logs.server.wire import decode_native
@@ -34,16 +34,16 @@ from nephoscope.tenancy import ALL_TENANTS, Principal
 
 router = APIRouter(prefix="/v1", tags=["Logs"])
 
-Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+Reader = Annotated[Principal, Depends(requires("api:logs:get"))]
 Text = Annotated[str | None, Query()]
 _HIDDEN = ("scope",)
 _FOLDED = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as the parsers store them
 
 
 def visibility(services: Services, principal: Principal, scope: str) -> tuple[LogQuery, bool]:
-    """What the caller may read of the logs in ``scope``, and whether it is an operator (admins,
-    or anyone reading every project)."""
-    operator = principal.is_admin or scope == ALL_TENANTS
+    """What the caller may read of the logs in ``scope``, and whether it is an operator (the policy
+    rule ``api:logs:operator``, or anyone reading every project)."""
+    operator = scope == ALL_TENANTS or services.policy.allows(rules.LOGS_OPERATOR, principal)
     return services.logs.policy(scope, operator), operator
 
 
@@ -94,13 +94,13 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                  # text/plain lines carry their source in the query string
                  **taking(*("service", "component", "host", "region", "path"))})
 async def post_logs(request: Request, tenant_id: str | None = None,
-                    principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+                    principal: Principal = Depends(requires("api:logs:post")),
                     services: Services = Depends(get_services)) -> Response:
     """``{"source": {"service", "component", "host", "region", "path"}, "lines": [...]}`` (or a list
     of them), or the lines as ``text/plain`` with the source in the query string. Lines are parsed
     as whatever they are (oslo.log text or JSON, access lines, syslog); a traceback's lines become
     one record. 204 once stored durably."""
-    tenant = effective_tenant(principal, tenant_id)
+    tenant = services.policy.effective_tenant(principal, tenant_id)
     limits = services.config.limits
     body = await read_body(request, limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
@@ -122,7 +122,7 @@ async def search_logs(request: Request, principal: Reader, tenant_id: TenantId =
     telemetry, noise, audit, info), ``template_id``, ``request_id`` (the request id or the global
     one), ``resource_id`` (an instance, a volume or any UUID in the message), ``logger``, ``q`` (text
     in the message). ``facets=false`` leaves out the counts."""
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     query = _query(request, services, principal, scope)
     page_size = params.limit(request, min(services.config.limits.page_limit, 1000))
     store = services.logs.store
@@ -144,7 +144,7 @@ async def templates(request: Request, principal: Reader, tenant_id: TenantId = N
                     category: Text = None, start_time: Text = None, end_time: Text = None,
                     limit: Text = None,
                     services: Services = Depends(get_services)) -> Response:
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     query = _query(request, services, principal, scope)
     found = await run_in_threadpool(services.logs.store.templates, scope, query,
                                     params.limit(request, 1000))
@@ -160,7 +160,7 @@ async def hygiene(request: Request, principal: Reader, tenant_id: TenantId = Non
     """Per service over the range: records by category, the noise share, the share of parsed records
     without a request id, the unparsed share, physical lines, bytes and the top templates — what
     its logging should change (the report ``nephoscope logs classify`` prints for files)."""
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     query = _query(request, services, principal, scope)
     report = await run_in_threadpool(services.logs.store.hygiene, scope, query)
     return responses.json_response({"elements": msgspec.to_builtins(report.services)})

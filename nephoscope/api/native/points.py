@@ -8,8 +8,7 @@ from starlette.responses import Response
 from nephoscope.api import responses
 from nephoscope.api.bodies import decode_content, read_body
 from nephoscope.api.deps import get_services
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, effective_tenant
+from nephoscope.api.security import requires
 from nephoscope.errors import Rejected
 from nephoscope.metrics.ingest import native
 from nephoscope.server.services import Services
@@ -40,7 +39,7 @@ _SCHEMA = {
                422: {"description": "a field is invalid; the answer names it and its index"},
                429: {"description": "over capacity, retry after Retry-After"}},
 )
-async def ingest_points(request: Request, principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+async def ingest_points(request: Request, principal: Principal = Depends(requires("api:metrics:post")),
                         services: Services = Depends(get_services)) -> Response:
     """Series table plus columns: ``series_index``, ``timestamp`` (ms) and ``value`` for raw samples,
     or ``count``, ``sum``, ``min``, ``max``, ``last`` for window summaries. Content-Encoding gzip or zstd."""
@@ -53,6 +52,6 @@ async def ingest_points(request: Request, principal: Principal = Depends(allowed
     body = await read_body(request, limits.max_body_bytes)
     body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     parsed = native.parse(body, content_type)
-    tenant = effective_tenant(principal, parsed.tenant_id)
+    tenant = services.policy.effective_tenant(principal, parsed.tenant_id)
     accepted = await services.metrics.ingest_native(parsed, tenant, binary="msgpack" in content_type)
     return responses.json_response({"accepted": accepted})

@@ -22,8 +22,7 @@ from nephoscope.api.errors import ApiError
 from nephoscope.api.monasca.timestamps import millis_text
 from nephoscope.api.native.logs import visibility
 from nephoscope.api.parameters import TenantId
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, native_read_scope
+from nephoscope.api.security import requires
 from nephoscope.events.store import EventQuery
 from nephoscope.logs.processing.scheduling import SCHEDULING_EVENTS, with_notifications
 from nephoscope.logs.processing.traces import to_document
@@ -31,16 +30,17 @@ from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["Traces and scheduling"])
-Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+ReadTrace = Annotated[Principal, Depends(requires("api:traces:get"))]
+ReadScheduling = Annotated[Principal, Depends(requires("api:scheduling:get"))]
 
 
 @router.get("/traces/{request_id}", summary="One request's timeline across services, from any of its ids")
-async def get_trace(request: Request, request_id: str, principal: Reader, tenant_id: TenantId = None,
+async def get_trace(request: Request, request_id: str, principal: ReadTrace, tenant_id: TenantId = None,
                     services: Services = Depends(get_services)) -> Response:
     """Every log line of the request chain (request ids linked by global request ids, nova's RPC
     context and keystoneauth's "used request id" lines) in time order, with the time between steps,
     the services and hosts crossed, and the first true error; the notifications of the chain too."""
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     policy, _ = visibility(services, principal, scope)
     trace = await run_in_threadpool(services.logs.trace, request_id, scope, policy)
     if not trace.steps:
@@ -62,13 +62,13 @@ async def get_trace(request: Request, request_id: str, principal: Reader, tenant
 
 
 @router.get("/scheduling/{instance_id}", summary="Why an instance was (not) scheduled: filter by filter")
-async def get_scheduling(request: Request, instance_id: str, principal: Reader,
+async def get_scheduling(request: Request, instance_id: str, principal: ReadScheduling,
                          tenant_id: TenantId = None,
                          services: Services = Depends(get_services)) -> Response:
     """From nova-scheduler's and nova-conductor's lines: placement's answer, each filter's hosts
     before and after (and, for operators, which hosts it removed), and the reason in plain words;
     the scheduler's and conductor's notifications about the instance beside them (``events``)."""
-    scope = native_read_scope(principal, tenant_id)
+    scope = services.policy.native_read_scope(principal, tenant_id)
     policy, operator = visibility(services, principal, scope)
     explanation = await run_in_threadpool(services.logs.explain_scheduling, instance_id, scope, policy)
     # The scheduler's and conductor's notifications about the instance join the lines.

@@ -11,8 +11,7 @@ from starlette.responses import Response
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import responses
 from nephoscope.api.prometheus.params import invalid
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, all_projects_scope
+from nephoscope.api.security import requires
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
@@ -34,9 +33,9 @@ def _limit(text: str | None, name: str) -> int | None:
 async def metadata(metric: str | None = Query(None, description="only this metric family"),
                    limit: str | None = Query(None, description="at most this many families"),
                    limit_per_metric: str | None = Query(None, description="at most this many entries per family"),
-                   principal: Principal = Depends(allowed(Action.READ)),
+                   principal: Principal = Depends(requires("telemetry:query")),
                    services: Services = Depends(get_services)) -> Response:
-    families = services.metrics.metric_metadata(all_projects_scope(principal), metric or None,
+    families = services.metrics.metric_metadata(services.policy.query_scope(principal), metric or None,
                                                 _limit(limit, "limit"), _limit(limit_per_metric, "limit_per_metric"))
     return responses.success({family: [{"type": e.type, "help": e.help, "unit": e.unit} for e in entries]
                               for family, entries in families.items()})

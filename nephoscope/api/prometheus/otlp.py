@@ -15,8 +15,7 @@ from starlette.responses import Response
 
 from nephoscope.api.bodies import decode_content, read_body
 from nephoscope.api.deps import get_services
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, may_delegate
+from nephoscope.api.security import requires
 from nephoscope.errors import Rejected
 from nephoscope.metrics.ingest import otlp
 from nephoscope.metrics.ingest.proto.rpc_status_pb2 import Status
@@ -49,7 +48,7 @@ def _answer(message, media_type: str, status: int = 200, headers: dict[str, str]
                415: {"description": "neither application/x-protobuf nor application/json"},
                429: {"description": "over capacity, retry after Retry-After"}},
 )
-async def export_metrics(request: Request, principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+async def export_metrics(request: Request, principal: Principal = Depends(requires("api:prometheus:write")),
                          services: Services = Depends(get_services)) -> Response:
     """Gauges, sums, histograms and summaries as Prometheus's OTLP receiver names them; resource
     attributes to ``job``, ``instance`` and ``target_info``. The series belong to the token's project."""
@@ -64,7 +63,7 @@ async def export_metrics(request: Request, principal: Principal = Depends(allowe
         body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
         body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
         parsed = otlp.parse(body, json=media_type == JSON)
-        owner = services.metrics.series_owner(principal.project, may_delegate(principal))
+        owner = services.metrics.series_owner(principal.project, services.policy.may_delegate(principal))
         result = await services.metrics.ingest_otlp(parsed, owner)
     except Rejected as error:
         headers = {"Retry-After": str(services.config.limits.retry_after_seconds)} if error.status in (429, 503) \

@@ -2,7 +2,7 @@
 ``/api/v1/query_exemplars`` Grafana asks for when exemplars are on.
 
 The query runs in the caller's scope: a project's token sees its project's series only, admins and
-services every project (``auth.policy.all_projects_scope``).
+services every project (``auth.policy.Policy.query_scope``: ``telemetry:query:all_projects``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from starlette.responses import Response
 
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import params, responses
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, all_projects_scope
+from nephoscope.api.security import requires
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
 
@@ -49,29 +48,29 @@ def _required(found: params.Parameters, name: str, kind: str) -> str:
 
 
 @router.api_route("/query", methods=["GET", "POST"], summary="Instant query (PromQL)", openapi_extra=_QUERY_DOC)
-async def instant_query(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def instant_query(request: Request, principal: Principal = Depends(requires("telemetry:query")),
                         services: Services = Depends(get_services)) -> Response:
     found = await params.parameters(request, services.config.limits.max_body_bytes)
     at = params.optional_time(found, "time")
     moment = at if at is not None else int(time.time() * 1000)
     answer = await run_in_threadpool(services.promql.instant, found.get("query") or "", moment,
-                                     all_projects_scope(principal), _timeout(found))
+                                     services.policy.query_scope(principal), _timeout(found))
     return responses.result(answer)
 
 
 @router.api_route("/query_range", methods=["GET", "POST"], summary="Range query (PromQL)",
                   openapi_extra=_RANGE_DOC)
-async def range_query(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def range_query(request: Request, principal: Principal = Depends(requires("telemetry:query")),
                       services: Services = Depends(get_services)) -> Response:
     found = await params.parameters(request, services.config.limits.max_body_bytes)
     start = params.time_ms(_required(found, "start", "timestamp"), "start")
     end = params.time_ms(_required(found, "end", "timestamp"), "end")
     step = params.duration_ms(_required(found, "step", "duration"), "step")
     answer = await run_in_threadpool(services.promql.range, found.get("query") or "", start, end, step,
-                                     all_projects_scope(principal), _timeout(found))
+                                     services.policy.query_scope(principal), _timeout(found))
     return responses.result(answer)
 
 
 @router.api_route("/query_exemplars", methods=["GET", "POST"], summary="Exemplars (none are stored)")
-async def query_exemplars(request: Request, _: Principal = Depends(allowed(Action.READ))) -> Response:
+async def query_exemplars(request: Request, _: Principal = Depends(requires("telemetry:query"))) -> Response:
     return responses.success([])

@@ -9,8 +9,7 @@ from starlette.responses import Response
 
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import params, responses
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, all_projects_scope
+from nephoscope.api.security import requires
 from nephoscope.metrics.promql import catalog, parse_selectors
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
@@ -28,29 +27,29 @@ async def _scope(request: Request, services: Services) -> tuple[params.Parameter
 
 
 @router.api_route("/series", methods=["GET", "POST"], summary="Series matching selectors")
-async def series(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def series(request: Request, principal: Principal = Depends(requires("telemetry:query")),
                  services: Services = Depends(get_services)) -> Response:
     found, selectors, start, end = await _scope(request, services)
     if not selectors:
         raise params.invalid("match[]", "no match[] parameter provided")
-    listed = await run_in_threadpool(catalog.series, services.store, all_projects_scope(principal), selectors, start, end,
+    listed = await run_in_threadpool(catalog.series, services.store, services.policy.query_scope(principal), selectors, start, end,
                                      params.limit(found))
     return responses.success(listed)
 
 
 @router.api_route("/labels", methods=["GET", "POST"], summary="Label names")
-async def label_names(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def label_names(request: Request, principal: Principal = Depends(requires("telemetry:query")),
                       services: Services = Depends(get_services)) -> Response:
     found, selectors, start, end = await _scope(request, services)
-    names = await run_in_threadpool(catalog.label_names, services.store, all_projects_scope(principal), selectors, start,
+    names = await run_in_threadpool(catalog.label_names, services.store, services.policy.query_scope(principal), selectors, start,
                                     end, params.limit(found))
     return responses.success(names)
 
 
 @router.get("/label/{name}/values", summary="Values of one label (__name__: metric names)")
-async def label_values(request: Request, name: str, principal: Principal = Depends(allowed(Action.READ)),
+async def label_values(request: Request, name: str, principal: Principal = Depends(requires("telemetry:query")),
                        services: Services = Depends(get_services)) -> Response:
     found, selectors, start, end = await _scope(request, services)
-    values = await run_in_threadpool(catalog.label_values, services.store, all_projects_scope(principal), name, selectors,
+    values = await run_in_threadpool(catalog.label_values, services.store, services.policy.query_scope(principal), name, selectors,
                                      start, end, params.limit(found))
     return responses.success(values)

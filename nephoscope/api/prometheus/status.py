@@ -20,8 +20,7 @@ from starlette.responses import Response
 from nephoscope import __version__
 from nephoscope.api.deps import get_services
 from nephoscope.api.prometheus import params, responses
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, all_projects_scope
+from nephoscope.api.security import requires
 from nephoscope.metrics.promql import format_query, targets
 from nephoscope.metrics.promql.selectors import Budget, SeriesSource
 from nephoscope.server.services import Services
@@ -33,14 +32,14 @@ _STARTED = datetime.now(timezone.utc)
 
 
 @router.get("/status/buildinfo", summary="Build information")
-async def buildinfo(_: Principal = Depends(allowed(Action.READ))) -> Response:
+async def buildinfo(_: Principal = Depends(requires("telemetry:query"))) -> Response:
     return responses.success({"version": PROMQL_VERSION, "revision": "", "branch": "", "buildUser": "",
                               "buildDate": "", "goVersion": "", "application": "nephoscope",
                               "nephoscopeVersion": __version__})
 
 
 @router.get("/status/runtimeinfo", summary="Runtime information")
-async def runtimeinfo(_: Principal = Depends(allowed(Action.READ)),
+async def runtimeinfo(_: Principal = Depends(requires("telemetry:query")),
                       services: Services = Depends(get_services)) -> Response:
     raw = min(policy.raw for policy in services.config.store.policies)
     return responses.success({
@@ -51,13 +50,13 @@ async def runtimeinfo(_: Principal = Depends(allowed(Action.READ)),
 
 
 @router.get("/targets", summary="Active targets: remote-writing Prometheus targets and agents")
-async def active_targets(request: Request, principal: Principal = Depends(allowed(Action.READ)),
+async def active_targets(request: Request, principal: Principal = Depends(requires("telemetry:query")),
                          services: Services = Depends(get_services)) -> Response:
     state = request.query_params.get("state", "any")
     if state not in ("active", "dropped", "any"):
         raise params.invalid("state", 'must be "active", "dropped" or "any"')
     settings = services.config.prometheus
-    source = SeriesSource(services.store, all_projects_scope(principal),
+    source = SeriesSource(services.store, services.policy.query_scope(principal),
                           Budget(settings.max_samples, time.monotonic() + settings.query_timeout))
     active = [] if state == "dropped" else await run_in_threadpool(
         targets.active_targets, source, int(settings.targets_window * 1000))
@@ -65,7 +64,7 @@ async def active_targets(request: Request, principal: Principal = Depends(allowe
 
 
 @router.api_route("/format_query", methods=["GET", "POST"], summary="Format a PromQL expression")
-async def format_expression(request: Request, _: Principal = Depends(allowed(Action.READ)),
+async def format_expression(request: Request, _: Principal = Depends(requires("telemetry:query")),
                             services: Services = Depends(get_services)) -> Response:
     found = await params.parameters(request, services.config.limits.max_body_bytes)
     return responses.success(format_query(found.get("query") or ""))

@@ -15,8 +15,7 @@ from starlette.responses import Response
 from nephoscope.api.bodies import read_body
 from nephoscope.api.deps import get_services
 from nephoscope.api.errors import error_response
-from nephoscope.api.security import allowed
-from nephoscope.auth.policy import Action, may_delegate
+from nephoscope.api.security import requires
 from nephoscope.metrics.ingest.remote_write import decompress, negotiate
 from nephoscope.server.services import Services
 from nephoscope.tenancy import Principal
@@ -37,7 +36,7 @@ router = APIRouter(prefix="/api/v1", tags=["Prometheus"])
                413: {"description": "body too large"}, 415: {"description": "a content type or encoding not spoken"},
                429: {"description": "over capacity, retry after Retry-After"}},
 )
-async def remote_write(request: Request, principal: Principal = Depends(allowed(Action.WRITE_METRICS)),
+async def remote_write(request: Request, principal: Principal = Depends(requires("api:prometheus:write")),
                        services: Services = Depends(get_services)) -> Response:
     """The series belong to the token's project; a delegate's series to the project their
     ``project`` label names (``[prometheus] project_label``)."""
@@ -46,7 +45,7 @@ async def remote_write(request: Request, principal: Principal = Depends(allowed(
     services.metrics.admit()
     body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
     data = decompress(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
-    owner = services.metrics.series_owner(principal.project, may_delegate(principal))
+    owner = services.metrics.series_owner(principal.project, services.policy.may_delegate(principal))
     result = await services.metrics.ingest_remote_write(data, proto, owner)
     headers = {"X-Prometheus-Remote-Write-Samples-Written": str(result.written),
                "X-Prometheus-Remote-Write-Histograms-Written": "0",

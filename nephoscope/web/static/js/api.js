@@ -29,9 +29,11 @@ export class ApiError extends Error {
     this.title = (body && body.title) || "";
     this.description = (body && body.description) || "";
     this.field = (body && body.field) || null;
+    this.reason = (body && body.reason) || "";  // 401: missing, invalid, expired, revoked
+    this.rule = (body && body.rule) || "";  // 403: the policy rule that refused
   }
 
-  /** A valid token without the role (Monasca answers 401 "Forbidden"; 403 from anything else). */
+  /** A valid token without the role: 403 naming the policy rule (older servers: 401 "Forbidden"). */
   get forbidden() { return this.status === 403 || (this.status === 401 && this.title === "Forbidden"); }
   get tokenRefused() { return this.status === 401 && !this.forbidden; }
   get offline() { return this.status === 0; }
@@ -44,8 +46,10 @@ export function explain(status, body) {
   const detail = (body && (body.description || body.title)) || "";
   if (status === 0) return "Cannot reach the server. Is it still running?";
   if (status === 401 && body && body.title === "Forbidden") return `Not allowed with this token: ${detail}.`;
+  if (status === 401 && body && body.reason === "expired") return "Your token has expired: log in again.";
+  if (status === 401 && body && body.reason === "revoked") return "Token refused: it was revoked. Log in again or enter another one.";
   if (status === 401) return "Token refused: the server does not know this token (mistyped, or revoked). Enter another one.";
-  if (status === 403) return `Not allowed: ${detail}.`;
+  if (status === 403) return `Not allowed with this token: ${detail}.`;
   if (status === 404) return `Not found: ${detail}.`;
   if (status === 409) return `Conflict: ${detail}`;
   if (status === 400 || status === 422) return detail || `The server refused the request (${status}).`;

@@ -1,4 +1,5 @@
-// The dashboard's shell: the token form, the navigation, the admin's scope bar and the hash router.
+// The dashboard's shell: the login (a Keystone user, or a token), the navigation, the admin's scope
+// bar and the hash router.
 //
 // A page is a module exporting { title, render(view, ctx) }; add one by importing it and adding a
 // line to PAGES. render() fills `view` and may return nothing: whatever it needs stopped when the
@@ -29,6 +30,8 @@ const PAGES = [
 
 const $ = (id) => document.getElementById(id);
 let current = null;  // { ctx } of the page on screen
+let keystone = null;  // GET /v1/auth/info's "keystone" when the server takes Keystone users, else null
+const LOGIN_KEY = "nephoscope.login";  // the last user name, project and domain (never the password)
 
 // ---------------------------------------------------------------- routing
 
@@ -127,10 +130,61 @@ function showLogin(message) {
   $("token-change").hidden = true;
   $("token-summary").textContent = "";
   $("token-cancel").hidden = !auth.token || Boolean(message);
-  $("login-error").hidden = !message;
-  $("login-error").textContent = message || "";
+  // The message goes where the user will act: the Keystone form when there is one.
+  const box = keystone ? $("keystone-error") : $("login-error");
+  for (const id of ["keystone-error", "login-error"]) $(id).hidden = true;
+  box.hidden = !message;
+  box.textContent = message || "";
   $("token-input").value = "";
-  $("token-input").focus();
+  $("ks-password").value = "";
+  if (!keystone) $("token-input").focus();
+  else if ($("ks-username").value) $("ks-password").focus();
+  else $("ks-username").focus();
+}
+
+/** The server takes Keystone users (GET /v1/auth/info): show the Horizon-like form above the token one. */
+async function loadLoginKind() {
+  try {
+    keystone = (await get("v1/auth/info", {}, { token: "", quiet: true })).keystone || null;
+  } catch (_) {
+    keystone = null;  // an older server, or away: the token form still works
+  }
+  $("keystone-login").hidden = !keystone;
+  $("login-title").hidden = Boolean(keystone);
+  $("login").setAttribute("aria-labelledby", keystone ? "keystone-title" : "login-title");
+  if (!keystone) return;
+  $("token-help").textContent = "A Keystone token (openstack token issue) or an API key, sent as X-Auth-Token.";
+  document.querySelector('label[for="token-input"]').textContent = "Token";
+  let last = {};
+  try { last = JSON.parse(localStorage.getItem(LOGIN_KEY)) || {}; } catch (_) { /* none kept */ }
+  $("ks-username").value = last.username || "";
+  $("ks-project").value = last.project || "";
+  $("ks-domain").value = last.domain || keystone.default_domain || "Default";
+}
+
+async function submitKeystone(event) {
+  event.preventDefault();
+  const body = { username: $("ks-username").value.trim(), password: $("ks-password").value,
+    project: $("ks-project").value.trim(), domain: $("ks-domain").value.trim() || "Default" };
+  const button = $("ks-submit");
+  button.disabled = true;
+  button.textContent = "Logging in…";
+  try {
+    const answer = await post("v1/auth/tokens", body, { token: "", quiet: true });
+    localStorage.setItem(LOGIN_KEY, JSON.stringify({ username: body.username, project: body.project, domain: body.domain }));
+    $("ks-password").value = "";
+    await session.probe(answer.token);
+    auth.remember(answer.token);
+    await start();
+  } catch (error) {
+    $("keystone-error").textContent = error.status === 401
+      ? "Keystone refused the user name, password or project. Check them (and the domain)."
+      : error.message;
+    $("keystone-error").hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Log in";
+  }
 }
 
 async function submitToken(event) {
@@ -160,7 +214,10 @@ async function start() {
   $("contextbar").hidden = false;
   $("nav").hidden = false;
   $("token-change").hidden = false;
-  $("token-summary").textContent = `${session.admin ? "admin" : "project"} token ••••${auth.token.slice(-4)}`;
+  const me = session.me || {};
+  $("token-summary").textContent = me.user
+    ? `${me.user} · ${me.project_name || me.project}${session.admin ? " (admin)" : ""}`
+    : `${session.admin ? "admin" : "project"} token ••••${auth.token.slice(-4)}`;
   renderScope();
   route();
 }
@@ -211,6 +268,7 @@ function init() {
   $("nav").replaceChildren(...PAGES.map((p) => h("a", { href: `#/${p.path}`, dataset: { path: p.path }, class: p.soon ? "soon" : null },
     p.label, p.soon ? h("span", { class: "tag", text: "soon" }) : null)));
   $("login-form").addEventListener("submit", submitToken);
+  $("keystone-form").addEventListener("submit", submitKeystone);
   $("token-change").addEventListener("click", () => showLogin());
   $("token-cancel").addEventListener("click", () => start());
   $("skip").addEventListener("click", () => $("view").focus());
@@ -222,11 +280,10 @@ function init() {
   hooks.online = () => { $("banner").hidden = true; };
   window.addEventListener("hashchange", () => route(true));
   setInterval(() => refreshTimes(), 15_000);
-  if (!auth.token) {
-    showLogin();
-    return;
-  }
-  resume();
+  loadLoginKind().then(() => {
+    if (!auth.token) showLogin();
+    else resume();
+  });
 }
 
 /** A stored token: ask what it may do, then show the page (or the form, if it stopped working). */

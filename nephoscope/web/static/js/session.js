@@ -15,7 +15,7 @@ function stored() {
 
 export const session = {
   admin: false,
-  me: null,  // GET /v1/whoami: { project, roles, admin, delegate }
+  me: null,  // GET /v1/whoami: { project, project_name, roles, user, domain, issuer, expires_at, admin, delegate }
   project: stored().project || "",  // admin only: "" = every project
   region: stored().region || "",    // admin only: "" = every region
 
