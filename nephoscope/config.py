@@ -536,7 +536,7 @@ def _check_auth(config: Config) -> None:
         roles = getattr(security, key)
         bad = [role for role in roles if not role or role != role.strip() or any(c in role for c in "():'\" ")]
         if bad:
-            raise ConfigError(f"[security].{key}: {bad[0]!r} is not a role name")
+            raise ConfigError(f"[security] {key}: {bad[0]!r} is not a role name")
     if not security.admin_roles:
         raise ConfigError("[security] admin_roles: at least one role must be allowed everything")
     if config.auth.strategy != "keystone":
@@ -546,11 +546,11 @@ def _check_auth(config: Config) -> None:
         raise ConfigError(f"[keystone_authtoken] auth_type: only 'password' is supported, not {keystone.auth_type!r}")
     for key in ("auth_url", "username", "password", "project_name"):
         if not getattr(keystone, key):
-            raise ConfigError(f"[keystone_authtoken].{key}: needed when [auth] strategy = \"keystone\"")
+            raise ConfigError(f"[keystone_authtoken] {key}: needed when [auth] strategy = \"keystone\"")
     for key in ("auth_url", "www_authenticate_uri"):
         url = getattr(keystone, key)
         if url and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"[keystone_authtoken].{key}: {url!r} is not an http(s) URL")
+            raise ConfigError(f"[keystone_authtoken] {key}: {url!r} is not an http(s) URL")
     if keystone.token_cache_time < 0:
         raise ConfigError("[keystone_authtoken] token_cache_time: must be 0 (no cache) or more seconds")
     if keystone.token_cache_size < 1:

@@ -20,7 +20,7 @@ import orjson
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from nephoscope.api.deps import get_services
+from nephoscope.api.deps import services_if_started
 from nephoscope.audit import (
     ALARM,
     ALARM_DEFINITION,
@@ -97,10 +97,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
 
 
 def _services(request: Request) -> Services | None:
-    try:
-        return get_services(request)
-    except AttributeError:  # before start-up finished or after shutdown: nothing to record into
-        return None
+    return services_if_started(request)  # before start-up finished or after shutdown: nothing to record into
 
 
 def initiator_of(request: Request) -> Initiator:

@@ -22,7 +22,8 @@ from tests.conftest import ROOT, ServerProcess, now_ms, wait_for
 from tests.support.routes import app_routes, declared_rules, route_rules
 
 # Rules a handler enforces inside itself (a decision about the data, not about the endpoint).
-IN_HANDLER_RULES = {rules.DELEGATE, rules.ALL_TENANTS, rules.LOGS_OPERATOR, rules.EVENTS_UNKNOWN_TYPES}
+IN_HANDLER_RULES = {rules.DELEGATE, rules.ALL_TENANTS, rules.LOGS_OPERATOR, rules.EVENTS_UNKNOWN_TYPES,
+                    rules.QUERY_ALL_PROJECTS}
 BASE_RULES = {"admin_required", "default_authorized", "agent_authorized", "read_only_authorized",
               "delegate_authorized", "reader", "writer", "ingest"}
 
@@ -46,7 +47,7 @@ def test_every_route_declares_exactly_one_registered_rule():
         assert declared[0] in registered, f"{route.path}: {declared[0]} is not a registered rule"
         used.add(declared[0])
     # Every API rule guards an endpoint or a decision inside one: none is dead (a typo would be).
-    api_rules = {name for name in registered if name.startswith("api:")}
+    api_rules = {name for name in registered if name.startswith(("api:", "telemetry:"))}
     assert api_rules == used | IN_HANDLER_RULES
     assert registered == api_rules | BASE_RULES
 
