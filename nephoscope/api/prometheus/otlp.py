@@ -60,7 +60,7 @@ async def export_metrics(request: Request, principal: Principal = Depends(requir
                                 f"{PROTOBUF} or {JSON}")
         limits = services.config.limits
         services.metrics.admit()
-        body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
+        body = await read_body(request, limits.max_body_bytes)
         body = decode_content(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
         parsed = otlp.parse(body, json=media_type == JSON)
         owner = services.metrics.series_owner(principal.project, services.policy.may_delegate(principal))

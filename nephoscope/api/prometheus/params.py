@@ -43,7 +43,7 @@ async def parameters(request: Request, body_limit: int) -> Parameters:
     items: list[tuple[str, str]] = []
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method == "POST" and content_type == "application/x-www-form-urlencoded":
-        body = await read_body(request.stream(), request.headers.get("content-length"), body_limit)
+        body = await read_body(request, body_limit)
         try:
             items += parse_qsl(body.decode(), keep_blank_values=True)
         except UnicodeDecodeError:

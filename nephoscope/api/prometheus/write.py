@@ -43,7 +43,7 @@ async def remote_write(request: Request, principal: Principal = Depends(requires
     proto = negotiate(request.headers.get("content-type"))
     limits = services.config.limits
     services.metrics.admit()
-    body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
     data = decompress(body, request.headers.get("content-encoding"), limits.max_decompressed_bytes)
     owner = services.metrics.series_owner(principal.project, services.policy.may_delegate(principal))
     result = await services.metrics.ingest_remote_write(data, proto, owner)
