@@ -1,6 +1,6 @@
 """Failure summaries: an error event becomes one record the owner of the resource can read.
 
-``*.error`` events, ERROR-priority notifications and payloads carrying an exception give a
+``*.error`` (and glance's ``task.failure``) events, ERROR-priority notifications and payloads carrying an exception give a
 ``Failure``: which resource, whose, when, what was being done, why in plain words, the request
 id to follow, and the raw fault for the operator. One record per resource and action: the
 ``.error`` notification and a ``compute.exception`` for the same request are one failure.
@@ -81,6 +81,7 @@ class Failure:
     sources: tuple[str, ...] = ("events",)  # events, logs or both
 
 
+_FAILED = (".error", ".failure")
 # Where notifiers put an exception's message, most specific first: nova's legacy exception_to_dict
 # (message), cinder's API (error_message) and scheduler (reason), heat's stacks (state_reason),
 # cinder's backups (fail_reason). Read only from error events: a successful nova ``.end`` carries
@@ -168,7 +169,8 @@ def plain_reason(exception: str, message: str) -> str:
 
 def failure_of(event: Event) -> Failure | None:
     """The failure this event reports, or None when it reports none."""
-    is_error = event.event_type.endswith(".error") or event.priority in ("ERROR", "CRITICAL")
+    # glance's tasks end in .failure (sent at INFO), the others' actions in .error
+    is_error = event.event_type.endswith(_FAILED) or event.priority in ("ERROR", "CRITICAL")
     payload = event.raw.payload
     fault = reason_of(event.raw.top if isinstance(payload, dict) else payload, is_error)
     if fault is None and isinstance(payload, dict) and payload is not event.raw.top:
@@ -177,7 +179,7 @@ def failure_of(event: Event) -> Failure | None:
         return None
     fault = fault or {}
     parts = event.event_type.split(".")
-    phase_free = parts[:-1] if parts[-1] in ("error", "start", "end") else parts
+    phase_free = parts[:-1] if parts[-1] in ("error", "failure", "start", "end") else parts
     action = ".".join(phase_free) or event.event_type
     verb = _ACTIONS.get(phase_free[-1] if phase_free else "", "")
     exception = exception_name(str(fault.get("exception") or ""))
@@ -190,7 +192,7 @@ def failure_of(event: Event) -> Failure | None:
         # nova's legacy exception notifications are named after the failing function (attach_volume)
         doing = phase_free[0].replace("_", " ")
     else:
-        doing = f"{' '.join(phase_free[1:]).replace('_', ' ') or 'working on'} {what}"
+        doing = f"{' '.join(phase_free[1:]).replace('_', ' ')} {what}".strip()
     reason = plain_reason(exception, message)
     # One full stop at the end: the service's own message often brings one (or two) already.
     detail = f" ({message.rstrip('. ')})" if message and reason != message else ""
