@@ -76,7 +76,7 @@ def test_failures_keep_the_services_reason_through_the_api(shared_server: Server
         assert failure["message"] == expect["message"], name
         assert failure["exception"] == expect["exception"], name
         # The summary says it in the service's words (or plainly, with the service's words after);
-        # "without a reason" only where the service really sends none (glance's task.failure).
+        # "without a reason" only where the service really sends none (glance's task.failure, image.send).
         assert (NO_REASON in failure["summary"]) == (not expect["message"]), name
         assert expect["message"].rstrip(". ") in failure["summary"], name
         assert (failure["resource_id"], failure["project_id"]) == (expect["resource_id"], expect["project_id"]), name
