@@ -10,7 +10,6 @@ import copy
 import json
 import time
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -22,18 +21,10 @@ from nephoscope.events.catalog import Catalog
 from nephoscope.events.envelope import parse_notification
 from nephoscope.events.failures import failure_of, split_repr
 from tests.conftest import ServerProcess
-from tests.support.notifications import LEGACY_CREATE_END, notification, nova_samples
+from tests.support.notifications import LEGACY_CREATE_END, failure_fixtures, notification, nova_samples
 
-DATA = Path(__file__).parent / "data" / "failures"
 NO_REASON = "without a reason"
-
-
-def _fixtures() -> list[tuple[str, dict]]:
-    return [(f"{path.stem}[{index}]", item) for path in sorted(DATA.glob("*.json"))
-            for index, item in enumerate(json.loads(path.read_text()))]
-
-
-FIXTURES = _fixtures()
+FIXTURES = failure_fixtures()
 
 
 def _fresh(item: dict, run: str, index: int) -> dict:
