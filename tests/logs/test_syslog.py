@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +150,7 @@ def test_rsyslog_forwards_keep_the_oslo_level_service_and_request(forwarding: tu
         route, via = words["route"], words["via"]
         where = f"{route} via {via}: {record}"
         assert record["service"] == "nova" and record["component"] == "nova-compute", where
+        assert record["host"] == socket.gethostname().split(".")[0], where  # rsyslog's own host name
         assert record["logger"] == "nova.compute.manager" and record["format"] == "oslo", where
         if record["message"].startswith("Instance failed"):
             assert record["level"] == "ERROR" and record["category"] == "error", where
