@@ -1,8 +1,8 @@
 """Failure summaries: an error event becomes one record the owner of the resource can read.
 
-``*.error`` (and glance's ``task.failure``) events, ERROR-priority notifications and payloads carrying an exception give a
-``Failure``: which resource, whose, when, what was being done, why in plain words, the request
-id to follow, and the raw fault for the operator. One record per resource and action: the
+``*.error`` (and glance's ``task.failure``) events, ERROR-priority notifications and payloads
+carrying an exception give a ``Failure``: which resource, whose, when, what was being done, why in
+plain words, the request id to follow, and the raw fault for the operator. One record per resource and action: the
 ``.error`` notification and a ``compute.exception`` for the same request are one failure.
 
 The reason is the service's own, wherever its notifier put it (``reason_of``): nova's versioned
@@ -91,6 +91,7 @@ MESSAGE_KEYS = ("exception_message", "message", "error_message", "reason", "stat
 FAULT_EXTRA_KEYS = ("code", "function_name", "module_name", "traceback")
 # The exception as JsonPayloadSerializer writes it: repr(exc) = Name('message') / Name("message").
 _REPR = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\((?P<args>.*)\)$", re.DOTALL)
+_REPR_MAX = 65536  # longer texts are kept as they are rather than evaluated as literals
 
 
 def _exception_payload(data: Any) -> dict | None:
@@ -108,7 +109,7 @@ def split_repr(text: str) -> tuple[str, str]:
     """(exception name, message) of an exception's ``repr`` (``NoValidHost('No valid host')``);
     ("", text) when the text is not one. Several arguments are joined as the exception's str would
     show them, one argument is the message, none leaves the message empty."""
-    match = _REPR.match(text.strip())
+    match = _REPR.match(text.strip()) if len(text) <= _REPR_MAX else None
     if match is None:
         return "", text.strip()
     try:

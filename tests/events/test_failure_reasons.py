@@ -129,9 +129,7 @@ def test_an_exception_repr_gives_back_its_name_and_message(name: str, message: s
     assert split_repr(repr(error)) == (name, message.strip())
 
 
-@given(st.text(max_size=200))
+@given(st.text(max_size=200).filter(lambda text: not text.strip().endswith(")")))
 def test_a_plain_message_is_kept_as_it_is(text: str) -> None:
-    exception, message = split_repr(text)
-    assert message == text.strip() or exception, "only a repr is taken apart"
-    if not exception:
-        assert message == text.strip()
+    """Only a repr is taken apart: any other text is the message, whole."""
+    assert split_repr(text) == ("", text.strip())
