@@ -331,3 +331,27 @@ def test_switching_to_on_compaction_rolls_up_what_waited_for_expiry(tmp_path) ->
         assert int(minutes.count.sum()) == 4320 and minutes.sum.sum() == np.arange(4320.0).sum()
     finally:
         store.close()
+
+
+def test_new_files_use_small_blocks_and_files_made_with_large_ones_still_open(tmp_path) -> None:  # noqa: ANN001
+    import duckdb
+
+    sizes = "SELECT database_name, block_size FROM pragma_database_size()"
+    store = open_store(tmp_path / "new", "on_expiry")
+    try:
+        assert dict(store.database.cursor().execute(sizes).fetchall()) == {"store": 16384, "recent": 16384}
+    finally:
+        store.close()
+    old = tmp_path / "old" / "data"
+    old.mkdir(parents=True)
+    for name in ("store.duckdb", "recent.duckdb"):  # as an earlier version made them: DuckDB's default blocks
+        duckdb.connect(str(old / name), config={"default_block_size": "262144"}).close()
+    store = open_store(tmp_path / "old", "on_expiry")
+    try:
+        assert set(dict(store.database.cursor().execute(sizes).fetchall()).values()) == {262144}
+        identifier = write_raw(store, "load", "h1", (int(time.time() * 1000) // HOUR - 1) * HOUR + np.arange(10) * 1000,
+                               np.ones(10))
+        store.flush_now()
+        assert len(store.read([identifier], 0, 2**62, 0)) == 10
+    finally:
+        store.close()
