@@ -25,7 +25,7 @@ _FIELDS = ("timestamps", "count", "sum", "min", "max", "last")
 class ChunkCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, ...], tuple[np.ndarray, ...]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -52,9 +52,7 @@ class ChunkCache:
 
     def _lookup(self, keys: list[tuple[int, ...]], payloads: Sequence[bytes],
                 compute) -> tuple[np.ndarray, ChunkColumns]:  # noqa: ANN001 - payloads -> (lengths, columns)
-        # An entry is one (points, 6) int64 block (floats as their bits): a query of many chunks then
-        # joins them with one concatenate instead of one per column.
-        found: list[np.ndarray | None] = []
+        found: list[tuple[np.ndarray, ...] | None] = []
         with self._lock:
             for key in keys:
                 entry = self._entries.get(key)
@@ -66,26 +64,23 @@ class ChunkCache:
         self.misses += len(missing)
         if missing:
             lengths, columns = compute([payloads[i] for i in missing])
-            block = np.column_stack([columns.timestamps.astype(np.int64, copy=False),
-                                     columns.count.astype(np.int64, copy=False),
-                                     *(getattr(columns, name).astype(np.float64, copy=False).view(np.int64)
-                                       for name in _FIELDS[2:])])
             offsets = np.concatenate([[0], np.cumsum(lengths)])
+            arrays = [getattr(columns, name) for name in _FIELDS]
             with self._lock:
                 for position, index in enumerate(missing):
-                    entry = block[offsets[position]:offsets[position + 1]]
+                    a, b = offsets[position], offsets[position + 1]
+                    entry = tuple(array[a:b] for array in arrays)
                     found[index] = entry
                     self._store(keys[index], entry)
-        lengths = np.fromiter((len(entry) for entry in found), np.int64, len(found))
+        lengths = np.fromiter((len(entry[0]) for entry in found), np.int64, len(found))
         if not found:
             empty = np.empty(0, np.int64), np.empty(0, np.float64)
             return lengths, ChunkColumns(empty[0], empty[0], *(empty[1],) * 4)
-        joined = np.concatenate(found) if len(found) > 1 else found[0]
-        ints = [np.ascontiguousarray(joined[:, i]) for i in range(len(_FIELDS))]
-        return lengths, ChunkColumns(ints[0], ints[1], *(column.view(np.float64) for column in ints[2:]))
+        merged = [np.concatenate([entry[i] for entry in found]) for i in range(len(_FIELDS))]
+        return lengths, ChunkColumns(*merged)
 
-    def _store(self, key: tuple[int, ...], entry: np.ndarray) -> None:
-        size = entry.nbytes
+    def _store(self, key: tuple[int, ...], entry: tuple[np.ndarray, ...]) -> None:
+        size = sum(array.nbytes for array in entry)
         if size > self.max_bytes:
             return
         if key in self._entries:
@@ -94,4 +89,4 @@ class ChunkCache:
         self._bytes += size
         while self._bytes > self.max_bytes and self._entries:
             _, evicted = self._entries.popitem(last=False)
-            self._bytes -= evicted.nbytes
+            self._bytes -= sum(array.nbytes for array in evicted)
