@@ -67,7 +67,8 @@ class Reader:
         self._query.ids = ids
         self._query.watermark = self.database.state("rollup_watermark")
         self._query.days_rolled = self.database.state("days_rolled_until")
-        self._query.raw_kept_from = self.database.state("raw_kept_from")
+        # Unknown until a retention pass records it (a store from an earlier version): the retention then.
+        self._query.raw_kept_from = self.database.state("raw_kept_from") or 2**62
         with self.database.recent_lock.shared():
             recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
                                  f"WHERE ts >= ? AND ts < ? AND series_id {self._query.ids_sql}", [start_ms, end_ms])
