@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from nephoscope.metrics.store.chunkcache import ChunkCache
 from nephoscope.metrics.store.duckdb.compaction import DAY_MS, points_from_chunks, replace_buckets
-from nephoscope.metrics.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database, fetch_arrow
+from nephoscope.metrics.store.duckdb.database import PARTS, RECENT, RECENT_COLUMNS, Database
 from nephoscope.metrics.store.head import Head
 from nephoscope.metrics.summary import Points, latest_per_timestamp, rollup
 
@@ -70,13 +70,15 @@ class Reader:
         # Unknown until a retention pass records it (a store from an earlier version): the retention then.
         self._query.raw_kept_from = self.database.state("raw_kept_from") or 2**62
         with self.database.recent_lock.shared():
-            recent = fetch_arrow(cursor, f"SELECT {RECENT_COLUMNS} FROM {RECENT} "
-                                 f"WHERE ts >= ? AND ts < ? AND series_id {self._query.ids_sql}", [start_ms, end_ms])
+            # NumPy straight from DuckDB: an empty answer costs 0.4 ms where Arrow's costs 2, a large one
+            # about half (every column is NOT NULL here, so no masked arrays).
+            recent = cursor.execute(f"SELECT {RECENT_COLUMNS} FROM {RECENT} WHERE ts >= ? AND ts < ? "
+                                    f"AND series_id {self._query.ids_sql}", [start_ms, end_ms]).fetchnumpy()
         head, head_sequence = self.head.read(ids, start_ms, end_ms)
         self._query.uncompacted = (
-            Points.concat([Points(*(recent.column(name).to_numpy() for name in
+            Points.concat([Points(*(np.asarray(recent[name]) for name in
                                     ("series_id", "ts", "count", "sum", "min", "max", "last"))), head]),
-            np.concatenate([recent.column("seq").to_numpy(), head_sequence]))
+            np.concatenate([np.asarray(recent["seq"]), head_sequence]))
 
     def _watermark(self, resolution: int) -> int:
         watermark = self._query.watermark
