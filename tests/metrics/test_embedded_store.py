@@ -339,7 +339,7 @@ def test_new_files_use_small_blocks_and_files_made_with_large_ones_still_open(tm
     sizes = "SELECT database_name, block_size FROM pragma_database_size()"
     store = open_store(tmp_path / "new", "on_expiry")
     try:
-        assert dict(store.database.cursor().execute(sizes).fetchall()) == {"store": 16384, "recent": 16384}
+        assert dict(store.database.cursor().execute(sizes).fetchall()) == {"store": 65536, "recent": 65536}
     finally:
         store.close()
     old = tmp_path / "old" / "data"
