@@ -12,6 +12,16 @@ joins the most similar one when
 
 the differing positions then become ``<*>``. Otherwise it founds a new template.
 
+Words are the template, except where a position holds *many* words: a format string with a word
+argument (a filter, a periodic task, a method, a state) writes a different word at one place
+with everything else the same. Templates that differ only at one or two word positions are
+kept together by their *shape* (the template with its other values blanked); once a position
+has held ``WORD_PARAMETER`` distinct words across templates of one shape, those templates merge
+into the oldest one with ``<*>`` there. Fewer distinct words stay separate templates: "VM
+Paused" and "VM Resumed" are two events to an operator (Loghub's annotators agree; nova writes
+four lifecycle words there). A merged template's id becomes an *alias* of the one it merged
+into (``canonical``); lines already given the old id keep it, later ones get the survivor's.
+
 A template's id is a hash of the text it was founded with, so it never changes when the
 template generalises later, and ids are the same on every node that saw the same first
 message. ``save``/``load`` keep the templates and, per template, the distinct masked messages
@@ -37,10 +47,15 @@ from nephoscope.logs.processing.masks import WILDCARD
 STATE_FORMAT = "nephoscope.logs.templates"  # the saved state's format name (not the module's path): kept as saved files carry it
 STATE_VERSION = 1
 MEMBERS_KEPT = 32
+WORD_PARAMETER = 5  # distinct words at one position of one shape that make it a parameter
+_PAIR_WORDS = 16  # templates with more words register single positions only (pairs grow quadratically)
+# Words a shape must keep besides its blanked positions: "Processing image <*>" is a shape, "<*> <*>" is not.
+_KEPT_WORDS = {1: 2, 2: 3}
+_BLANK = "\x00"
 
-# A plain word: letters (with - _ '), perhaps in brackets or a leading double quote, perhaps
+# A plain word: letters (with - _ ', and Python's leading underscores), perhaps in brackets or a leading double quote, perhaps
 # followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
-_WORD = re.compile(r"[(\[{\"]?[A-Za-z][A-Za-z_'-]*[)\]}\"]?[.,:;!?)\]]*\Z")
+_WORD = re.compile(r"[(\[{\"]?_*[A-Za-z][A-Za-z_'-]*[)\]}\"]?[.,:;!?)\]]*\Z")
 _QUOTED = re.compile(r"(['\"]).*\1[.,:;!?)\]]*\Z")
 # Runs of values (lists of ids or paths) count as one value, whatever their length.
 _WILDCARD_RUN = re.compile(r"<\*>(?:[\s,;]*<\*>)+")
@@ -55,6 +70,7 @@ class Template(msgspec.Struct):
     kind: str = "mined"
     count: int = 0
     members: list[str] = []
+    aliases: list[str] = []  # ids of templates merged into this one (a word position became a parameter)
 
 
 class _State(msgspec.Struct):
@@ -79,6 +95,11 @@ def normalize(masked: str) -> list[str]:
     return _WILDCARD_RUN.sub(WILDCARD, masked).split()
 
 
+def _key(tokens: list[str]) -> tuple[int, str]:
+    """The index bucket of a template: its length and first word (``<*>`` when it starts with a value)."""
+    return len(tokens), tokens[0] if tokens and is_word(tokens[0]) else WILDCARD
+
+
 class _Cluster:
     __slots__ = ("template", "tokens")
 
@@ -98,6 +119,9 @@ class TemplateMiner:
         self._clusters: dict[str, _Cluster] = {}
         self._index: dict[tuple[int, str], list[_Cluster]] = {}
         self._cache: dict[str, str] = {}  # masked message (or exact template) -> id
+        self._alias: dict[str, str] = {}  # id of a merged template -> the id it merged into
+        # shape (tokens, one or two word positions blanked) -> the words seen there and its templates
+        self._shapes: dict[tuple[str, ...], tuple[list[set[str]], list[_Cluster]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ assignment
@@ -110,6 +134,8 @@ class TemplateMiner:
                 text = text or ""
                 known = self._cache.get(text)
                 if known is not None:
+                    if self._alias:
+                        known = self._alias.get(known, known)
                     ids.append(known)
                     new.append(False)
                     continue
@@ -150,16 +176,19 @@ class TemplateMiner:
 
     def _cluster(self, masked: str) -> tuple[str, bool]:
         tokens = normalize(masked)
-        key = (len(tokens), tokens[0] if tokens and is_word(tokens[0]) else WILDCARD)
+        key = _key(tokens)
         best, best_score = None, -1.0
-        for cluster in self._index.get(key, ()):
-            score = self._score(tokens, cluster.tokens)
-            if score is not None and score > best_score:
-                best, best_score = cluster, score
+        buckets = [self._index.get(key, ())]
+        if key[1] != WILDCARD:  # a template whose first word became a parameter is filed under <*>
+            buckets.append(self._index.get((key[0], WILDCARD), ()))
+        for bucket in buckets:
+            for cluster in bucket:
+                score = self._score(tokens, cluster.tokens)
+                if score is not None and score > best_score:
+                    best, best_score = cluster, score
         if best is not None and best_score >= self.similarity:
             if best.tokens != tokens:
-                best.tokens = [mine if mine == theirs else WILDCARD for mine, theirs in zip(best.tokens, tokens)]
-                best.template.text = " ".join(best.tokens)
+                self._generalize(best, [mine if mine == theirs else WILDCARD for mine, theirs in zip(best.tokens, tokens)])
             return best.template.id, False
         text = " ".join(tokens)
         identifier = template_id(text)
@@ -168,7 +197,69 @@ class TemplateMiner:
         cluster = _Cluster(Template(identifier, text), tokens)
         self._clusters[identifier] = cluster
         self._index.setdefault(key, []).append(cluster)
-        return identifier, True
+        survivor = self._register(cluster)
+        return (survivor.template.id if survivor is not None else identifier), True
+
+    def _generalize(self, cluster: _Cluster, tokens: list[str]) -> None:
+        """Give ``cluster`` new tokens, moving it to its new index bucket if its first token changed."""
+        before, after = _key(cluster.tokens), _key(tokens)
+        cluster.tokens = tokens
+        cluster.template.text = " ".join(tokens)
+        if before != after:
+            self._index[before].remove(cluster)
+            self._index.setdefault(after, []).append(cluster)
+
+    def _register(self, cluster: _Cluster) -> _Cluster | None:
+        """File a new template under its shapes; when a shape's position has now held
+        ``WORD_PARAMETER`` distinct words, merge that shape's templates. Returns the survivor of
+        a merge ``cluster`` took part in, else None."""
+        tokens = cluster.tokens
+        words = [i for i, token in enumerate(tokens) if token != WILDCARD and is_word(token)]
+        if not words:
+            return None
+        base = [token if i in words else WILDCARD for i, token in enumerate(tokens)]
+        slots: list[tuple[int, ...]] = [(i,) for i in words] if len(words) - 1 >= _KEPT_WORDS[1] else []
+        if _KEPT_WORDS[2] <= len(words) - 2 and len(words) <= _PAIR_WORDS:
+            slots += [(i, j) for n, i in enumerate(words) for j in words[n + 1:]]
+        survivor = None
+        for positions in slots:
+            shape = list(base)
+            for position in positions:
+                shape[position] = _BLANK
+            seen, members = self._shapes.setdefault(tuple(shape), ([set() for _ in positions], []))
+            members.append(cluster)
+            for slot, position in zip(seen, positions):
+                slot.add(tokens[position])
+            if survivor is None and all(len(slot) >= WORD_PARAMETER for slot in seen):
+                survivor = self._merge(members, positions)
+        return survivor
+
+    def _merge(self, members: list[_Cluster], positions: tuple[int, ...]) -> _Cluster | None:
+        """Merge the live templates among ``members`` into the oldest, ``<*>`` at ``positions``."""
+        live = [m for m in members if m.template.id not in self._alias]
+        members[:] = live
+        if len(live) < 2:
+            return live[0] if live else None
+        survivor = live[0]
+        tokens = list(survivor.tokens)
+        for position in positions:
+            tokens[position] = WILDCARD
+        for other in live[1:]:
+            tokens = [mine if mine == theirs else WILDCARD for mine, theirs in zip(tokens, other.tokens)]
+        self._generalize(survivor, tokens)
+        for other in live[1:]:
+            self._index[_key(other.tokens)].remove(other)
+            self._alias[other.template.id] = survivor.template.id
+            for alias, target in self._alias.items():
+                if target == other.template.id:
+                    self._alias[alias] = survivor.template.id
+            survivor.template.count += other.template.count
+            survivor.template.aliases = sorted({*survivor.template.aliases, other.template.id, *other.template.aliases})
+            for member in other.template.members:
+                if len(survivor.template.members) < MEMBERS_KEPT and member not in survivor.template.members:
+                    survivor.template.members.append(member)
+        del members[1:]
+        return survivor
 
     @staticmethod
     def _score(tokens: list[str], template: list[str]) -> float | None:
@@ -183,8 +274,12 @@ class TemplateMiner:
         return same / len(tokens)
 
     # ------------------------------------------------------------------ queries
+    def canonical(self, identifier: str) -> str:
+        """The id a template now answers to: its own, or the one it merged into."""
+        return self._alias.get(identifier, identifier)
+
     def text(self, identifier: str) -> str | None:
-        cluster = self._clusters.get(identifier)
+        cluster = self._clusters.get(self._alias.get(identifier, identifier))
         return cluster.template.text if cluster else None
 
     def texts(self, identifiers: Iterable[str]) -> list[str | None]:
@@ -194,17 +289,18 @@ class TemplateMiner:
     def add_counts(self, identifiers: Iterable[str], counts: Iterable[int]) -> None:
         with self._lock:
             for identifier, count in zip(identifiers, counts):
-                cluster = self._clusters.get(identifier)
+                cluster = self._clusters.get(self._alias.get(identifier, identifier))
                 if cluster is not None:
                     cluster.template.count += int(count)
 
     def templates(self) -> list[Template]:
         with self._lock:
-            return [msgspec.structs.replace(c.template, members=list(c.template.members))
-                    for c in self._clusters.values()]
+            return [msgspec.structs.replace(c.template, members=list(c.template.members),
+                                            aliases=list(c.template.aliases))
+                    for identifier, c in self._clusters.items() if identifier not in self._alias]
 
     def __len__(self) -> int:
-        return len(self._clusters)
+        return len(self._clusters) - len(self._alias)
 
     def __contains__(self, identifier: str) -> bool:
         return identifier in self._clusters
@@ -236,10 +332,12 @@ class TemplateMiner:
             cluster = _Cluster(template, tokens)
             miner._clusters[template.id] = cluster
             if template.kind == "mined":
-                key = (len(tokens), tokens[0] if tokens and is_word(tokens[0]) else WILDCARD)
-                miner._index.setdefault(key, []).append(cluster)
+                miner._index.setdefault(_key(tokens), []).append(cluster)
+                miner._register(cluster)
                 for member in template.members:
                     miner._cache[member] = template.id
+                for alias in template.aliases:
+                    miner._alias[alias] = template.id
             else:
                 miner._cache["\x00exact\x00" + template.text] = template.id
         return miner
