@@ -29,7 +29,7 @@ truth from what the services really log:
    driver = log``: oslo.messaging's ``LogDriver`` logging the notification (a pycadf event).
 4. **Ground truth** - a line's *template* is its format string with every placeholder as
    ``<*>`` (two format strings that differ only in placeholder names render alike and are one
-   template; CADF lines are one template, the JSON dump of a notification, whose event type,
+   template; an argument given one value per format string is the template's text there; CADF lines are one template, the JSON dump of a notification, whose event type,
    action and outcome are its arguments). Its *class* follows these
    rules, first match wins:
 
@@ -295,7 +295,7 @@ _KINDS = (
     ("mac", r"\bmac"),
     ("path", r"path|file|\bdir\b|directory|location|mountpoint|mount|\bdev\b|device"),
     ("host", r"host|\bnode|hypervisor|\bcompute\b|\bagent\b"),
-    ("number", (r"count|\bnum|size|\blen\b|total|free|used|limit|\bmax|\bmin|retries|retry|attempt|interval|timeout|"
+    ("number", (r"status_(?:int|code)|http|count|\bnum|size|\blen\b|total|free|used|limit|\bmax|\bmin|retries|retry|attempt|interval|timeout|"
                r"seconds|\btime\b|elapsed|duration|delay|\bpid\b|\bgb\b|\bmb\b|bytes|\bram\b|disk|vcpu|memory|"
                r"percent|ratio|index|\bidx\b|\bcode\b|tries|\bsec\b|period|version|capacity")),
 )
@@ -368,11 +368,23 @@ class Values:
 
 
 # ------------------------------------------------------------------------------ ground truth
-def template_of(fmt: str, literal: bool) -> str:
-    """The ground-truth template: the format string with every placeholder as ``<*>``."""
+def template_of(fmt: str, literal: bool, constants: dict[int, str] | None = None) -> str:
+    """The ground-truth template: the format string with every placeholder as ``<*>``, except
+    those that get one value per format string (``constants``, by placeholder number): that value
+    is written into every line, so it is the template's text."""
     if literal:
         return fmt
-    return PLACEHOLDER.sub(lambda m: "%" if m.group("conv") == "%" else "<*>", fmt)
+    constants = constants or {}
+    number = -1
+
+    def placeholder(match: re.Match) -> str:
+        nonlocal number
+        if match.group("conv") == "%":
+            return "%"
+        number += 1
+        return constants.get(number, "<*>")
+
+    return PLACEHOLDER.sub(placeholder, fmt)
 
 
 def category_of(call: Call, service: str) -> str:
@@ -432,7 +444,8 @@ def specs(calls: list[Call], rng: random.Random) -> list[Spec]:
         digest = int(hashlib.sha256(call.fmt.encode()).hexdigest(), 16)
         fixed = [(_FREE_TEXT if kind == "text" else _GENERIC)[(digest >> (8 * i)) % (len(_FREE_TEXT) if kind == "text" else len(_GENERIC))]
                  for i, kind in enumerate(kinds)]
-        result.append(Spec(call, service or "", template_of(call.fmt, call.literal), kinds, fixed, ""))
+        constants = {n: value for n, (kind, value) in enumerate(zip(kinds, fixed)) if kind in ("text", "fixed")}
+        result.append(Spec(call, service or "", template_of(call.fmt, call.literal, constants), kinds, fixed, ""))
     # oslo libraries log inside every service: give each library's format strings to services in turn
     for number, spec in enumerate(s for s in result if not s.service):
         spec.service = SERVICES[number % len(SERVICES)]

@@ -324,9 +324,13 @@ class LogPipeline:
         everything = len(rows) == len(exact)
         encoded = pc.dictionary_encode(masked if everything else masked.take(pa.array(rows)))
         distinct = encoded.dictionary.to_pylist()
-        ids, new = self.miner.assign(distinct)
-        texts = self.miner.texts(ids)
         indices = encoded.indices
+        # the logger that wrote each distinct message first: word positions become parameters per logger
+        first = np.full(len(distinct), len(indices), np.int64)
+        np.minimum.at(first, indices.to_numpy(zero_copy_only=False), np.arange(len(indices)))
+        loggers = columns["logger"] if everything else columns["logger"].take(pa.array(rows))
+        ids, new = self.miner.assign(distinct, loggers.take(pa.array(first)).to_pylist())
+        texts = self.miner.texts(ids)
         mined_ids = pa.array(ids, pa.string()).take(indices)
         mined_texts = pa.array(texts, pa.string()).take(indices)
         if everything:

@@ -16,7 +16,9 @@ Words are the template, except where a position holds *many* words: a format str
 argument (a filter, a periodic task, a method, a state) writes a different word at one place
 with everything else the same. Templates that differ only at one or two word positions are
 kept together by their *shape* (the template with its other values blanked); once a position
-has held ``WORD_PARAMETER`` distinct words across templates of one shape, those templates merge
+has held ``WORD_PARAMETER`` distinct words across templates of one shape *written by one logger*
+(one module: a call site writes its word argument from one place, while "Disabled <x>
+extension." written by many extension modules is many format strings), those templates merge
 into the oldest one with ``<*>`` there. Fewer distinct words stay separate templates: "VM
 Paused" and "VM Resumed" are two events to an operator (Loghub's annotators agree; nova writes
 four lifecycle words there). A merged template's id becomes an *alias* of the one it merged
@@ -53,9 +55,9 @@ _PAIR_WORDS = 16  # templates with more words register single positions only (pa
 _KEPT_WORDS = {1: 2, 2: 3}
 _BLANK = "\x00"
 
-# A plain word: letters (with - _ ', and Python's leading underscores), perhaps in brackets or a leading double quote, perhaps
+# A plain word: a letter, then letters, digits, - _ ' (and Python's leading underscores), perhaps in brackets or a leading double quote, perhaps
 # followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
-_WORD = re.compile(r"[(\[{\"]?_*[A-Za-z][A-Za-z_'-]*[)\]}\"]?[.,:;!?)\]]*\Z")
+_WORD = re.compile(r"[(\[{\"]?_*[A-Za-z][A-Za-z0-9_'-]*[)\]}\"]?[.,:;!?)\]]*\Z")
 _QUOTED = re.compile(r"(['\"]).*\1[.,:;!?)\]]*\Z")
 # Runs of values (lists of ids or paths) count as one value, whatever their length.
 _WILDCARD_RUN = re.compile(r"<\*>(?:[\s,;]*<\*>)+")
@@ -71,6 +73,8 @@ class Template(msgspec.Struct):
     count: int = 0
     members: list[str] = []
     aliases: list[str] = []  # ids of templates merged into this one (a word position became a parameter)
+    word_slots: list[int] = []  # positions that became parameters because they held many words
+    origin: str | None = None  # the logger of the message that founded it
 
 
 class _State(msgspec.Struct):
@@ -86,8 +90,13 @@ def template_id(text: str, kind: str = "mined") -> str:
     return hashlib.blake2b(seed.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+# ``key=<*>``: the key is the template's own text (masks take the value), so the token is a word.
+_KEY = re.compile(r"[A-Za-z_][\w.-]*=<\*>[.,:;)\]]*\Z")
+
+
 def is_word(token: str) -> bool:
-    return _WORD.match(token) is not None and _QUOTED.match(token) is None
+    """Whether a token is constant text: a plain word or a masked ``key=<*>`` pair."""
+    return (_WORD.match(token) is not None and _QUOTED.match(token) is None) or _KEY.match(token) is not None
 
 
 def normalize(masked: str) -> list[str]:
@@ -121,16 +130,18 @@ class TemplateMiner:
         self._cache: dict[str, str] = {}  # masked message (or exact template) -> id
         self._alias: dict[str, str] = {}  # id of a merged template -> the id it merged into
         # shape (tokens, one or two word positions blanked) -> the words seen there and its templates
-        self._shapes: dict[tuple[str, ...], tuple[list[set[str]], list[_Cluster]]] = {}
+        self._shapes: dict[tuple[str, ...], tuple[list[dict[str | None, set[str]]], list[_Cluster]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ assignment
-    def assign(self, masked: Sequence[str | None]) -> tuple[list[str], list[bool]]:
-        """Template id of each masked message, and whether that message founded a new template."""
+    def assign(self, masked: Sequence[str | None],
+               origins: Sequence[str | None] | None = None) -> tuple[list[str], list[bool]]:
+        """Template id of each masked message, and whether that message founded a new template.
+        ``origins``: the logger that wrote each message (word positions become parameters per logger)."""
         ids: list[str] = []
         new: list[bool] = []
         with self._lock:
-            for text in masked:
+            for number, text in enumerate(masked):
                 text = text or ""
                 known = self._cache.get(text)
                 if known is not None:
@@ -139,7 +150,7 @@ class TemplateMiner:
                     ids.append(known)
                     new.append(False)
                     continue
-                identifier, founded = self._cluster(text)
+                identifier, founded = self._cluster(text, origins[number] if origins is not None else None)
                 self._remember(text, identifier)
                 ids.append(identifier)
                 new.append(founded)
@@ -174,7 +185,7 @@ class TemplateMiner:
         if len(members) < MEMBERS_KEPT and text not in members and not text.startswith("\x00exact\x00"):
             members.append(text)
 
-    def _cluster(self, masked: str) -> tuple[str, bool]:
+    def _cluster(self, masked: str, origin: str | None = None) -> tuple[str, bool]:
         tokens = normalize(masked)
         key = _key(tokens)
         best, best_score = None, -1.0
@@ -183,7 +194,7 @@ class TemplateMiner:
             buckets.append(self._index.get((key[0], WILDCARD), ()))
         for bucket in buckets:
             for cluster in bucket:
-                score = self._score(tokens, cluster.tokens)
+                score = self._score(tokens, cluster.tokens, cluster.template.word_slots)
                 if score is not None and score > best_score:
                     best, best_score = cluster, score
         if best is not None and best_score >= self.similarity:
@@ -194,7 +205,7 @@ class TemplateMiner:
         identifier = template_id(text)
         while identifier in self._clusters:  # a hash collision: vanishingly rare, but never merge silently
             identifier = template_id(identifier + text)
-        cluster = _Cluster(Template(identifier, text), tokens)
+        cluster = _Cluster(Template(identifier, text, origin=origin), tokens)
         self._clusters[identifier] = cluster
         self._index.setdefault(key, []).append(cluster)
         survivor = self._register(cluster)
@@ -218,7 +229,10 @@ class TemplateMiner:
         if not words:
             return None
         base = [token if i in words else WILDCARD for i, token in enumerate(tokens)]
-        slots: list[tuple[int, ...]] = [(i,) for i in words] if len(words) - 1 >= _KEPT_WORDS[1] else []
+        # every position that is not already <*> (a value there joins the shape's templates; only
+        # words count towards making it a parameter), and pairs of word positions
+        slots: list[tuple[int, ...]] = [(i,) for i, token in enumerate(tokens) if token != WILDCARD
+                                         and len(words) - (i in words) >= _KEPT_WORDS[1]]
         if _KEPT_WORDS[2] <= len(words) - 2 and len(words) <= _PAIR_WORDS:
             slots += [(i, j) for n, i in enumerate(words) for j in words[n + 1:]]
         survivor = None
@@ -226,11 +240,13 @@ class TemplateMiner:
             shape = list(base)
             for position in positions:
                 shape[position] = _BLANK
-            seen, members = self._shapes.setdefault(tuple(shape), ([set() for _ in positions], []))
+            seen, members = self._shapes.setdefault(tuple(shape), ([{} for _ in positions], []))
             members.append(cluster)
+            origin = cluster.template.origin
             for slot, position in zip(seen, positions):
-                slot.add(tokens[position])
-            if survivor is None and all(len(slot) >= WORD_PARAMETER for slot in seen):
+                if is_word(tokens[position]):
+                    slot.setdefault(origin, set()).add(tokens[position])
+            if survivor is None and all(len(slot.get(origin, ())) >= WORD_PARAMETER for slot in seen):
                 survivor = self._merge(members, positions)
         return survivor
 
@@ -244,6 +260,7 @@ class TemplateMiner:
         tokens = list(survivor.tokens)
         for position in positions:
             tokens[position] = WILDCARD
+        survivor.template.word_slots = sorted({*survivor.template.word_slots, *positions})
         for other in live[1:]:
             tokens = [mine if mine == theirs else WILDCARD for mine, theirs in zip(tokens, other.tokens)]
         self._generalize(survivor, tokens)
@@ -262,14 +279,19 @@ class TemplateMiner:
         return survivor
 
     @staticmethod
-    def _score(tokens: list[str], template: list[str]) -> float | None:
+    def _score(tokens: list[str], template: list[str], word_slots: list[int]) -> float | None:
+        """The share of equal positions, or None when the message cannot belong to the template: a
+        word where the template has other text, or where its ``<*>`` stands for values (not words)."""
         if not tokens:
             return 1.0
         same = 0
-        for mine, theirs in zip(tokens, template):
+        for position, (mine, theirs) in enumerate(zip(tokens, template)):
             if mine == theirs:
                 same += 1
-            elif theirs != WILDCARD and is_word(mine) and is_word(theirs):
+            elif theirs == WILDCARD:
+                if is_word(mine) and position not in word_slots:
+                    return None
+            elif is_word(mine) or is_word(theirs):
                 return None
         return same / len(tokens)
 
