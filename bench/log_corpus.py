@@ -36,7 +36,8 @@ truth from what the services really log:
    * **audit** - CADF events, and keystone's authentication/authorization refusals (WARNING or
      INFO lines of keystone whose format string speaks of authentication or authorization);
    * **error** (a true error) - ERROR and CRITICAL lines (``LOG.exception`` included), and
-     WARNING lines whose format string says an operation failed (``FAILURE_WORDS``: failed,
+     WARNING lines whose template (the format string, with the text given once per format
+     string) says an operation failed (``FAILURE_WORDS``: failed,
      unable, could not, cannot, timed out, no valid host, refused, unreachable, exceeded, error);
    * **noise** - periodic-task and lock chatter: the loggers of oslo.service's periodic tasks and
      looping calls and oslo.concurrency's locks, and DEBUG/INFO lines about periodic tasks;
@@ -168,6 +169,8 @@ def _constants(tree: ast.AST) -> dict[str, str]:
 
 
 def _source(node: ast.AST) -> str:
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):  # acl['action']: the key says it
+        return str(node.slice.value)
     try:
         return ast.unparse(node)
     except Exception:  # noqa: BLE001 - a hint only
@@ -286,7 +289,7 @@ _WORD_HINTS = (("filter", "filter"), ("method", "method|func|function|task|opera
 _KINDS = (
     ("text", (r"\b(?:e|ex|exc|err|error|exception|exc_info|reason|msg|message|details?|traceback|stderr|stdout|"
              r"output|explanation|fault|resp|response|body|result|six\.text_type|str)\b|_(?:error|msg|exc|ex)\b|"
-             r"encodeutils|format_exc|\bdict\(|\[|\{")),
+             r"encodeutils|format_exc|\bdict\(")),
     ("url", r"url|uri|endpoint|href|\blink"),
     ("uuid", (r"uuid|_id\b|\bids?\b|\binstance\b|instance\.|volume|\bport\b|port_id|image|server|snapshot|project|"
              r"tenant|\buser\b|user_id|network|subnet|router|backup|attachment|request_id|migration|allocation|"
@@ -387,9 +390,8 @@ def template_of(fmt: str, literal: bool, constants: dict[int, str] | None = None
     return PLACEHOLDER.sub(placeholder, fmt)
 
 
-def category_of(call: Call, service: str) -> str:
-    """The class of a line from this call, by the rules in the module docstring."""
-    text = template_of(call.fmt, call.literal)
+def category_of(call: Call, service: str, text: str) -> str:
+    """The class of a line from this call whose template is ``text``, by the rules in the module docstring."""
     if service == "keystone" and call.level in ("WARNING", "INFO") and _AUTH_WORDS.search(text):
         return "audit"
     if call.level in ("ERROR", "CRITICAL") or call.traceback:
@@ -450,7 +452,7 @@ def specs(calls: list[Call], rng: random.Random) -> list[Spec]:
     for number, spec in enumerate(s for s in result if not s.service):
         spec.service = SERVICES[number % len(SERVICES)]
     for spec in result:
-        spec.category = category_of(spec.call, spec.service)
+        spec.category = category_of(spec.call, spec.service, spec.template)
     return result
 
 

@@ -19,7 +19,9 @@ kept together by their *shape* (the template with its other values blanked); onc
 has held ``WORD_PARAMETER`` distinct words across templates of one shape *written by one logger*
 (one module: a call site writes its word argument from one place, while "Disabled <x>
 extension." written by many extension modules is many format strings), those templates merge
-into the oldest one with ``<*>`` there. Fewer distinct words stay separate templates: "VM
+into the oldest one with ``<*>`` there. When the lines name their call site (oslo.log's DEBUG
+suffix: ``funcName path:line``), the origin is that call site, and one call site is one format
+string: its templates of one length merge as soon as there are two, wherever they differ. Fewer distinct words stay separate templates: "VM
 Paused" and "VM Resumed" are two events to an operator (Loghub's annotators agree; nova writes
 four lifecycle words there). A merged template's id becomes an *alias* of the one it merged
 into (``canonical``); lines already given the old id keep it, later ones get the survivor's.
@@ -137,7 +139,8 @@ class TemplateMiner:
     def assign(self, masked: Sequence[str | None],
                origins: Sequence[str | None] | None = None) -> tuple[list[str], list[bool]]:
         """Template id of each masked message, and whether that message founded a new template.
-        ``origins``: the logger that wrote each message (word positions become parameters per logger)."""
+        ``origins``: who wrote each message, the logger or its call site ``logger@path:line`` (word
+        positions become parameters per origin)."""
         ids: list[str] = []
         new: list[bool] = []
         with self._lock:
@@ -225,6 +228,11 @@ class TemplateMiner:
         ``WORD_PARAMETER`` distinct words, merge that shape's templates. Returns the survivor of
         a merge ``cluster`` took part in, else None."""
         tokens = cluster.tokens
+        origin = cluster.template.origin
+        if origin is not None and "@" in origin:  # a call site ("logger@path:line"): one format string
+            _, members = self._shapes.setdefault((_BLANK, origin, str(len(tokens))), ([], []))
+            members.append(cluster)
+            return self._merge(members, ()) if len(members) > 1 else None
         words = [i for i, token in enumerate(tokens) if token != WILDCARD and is_word(token)]
         if not words:
             return None
@@ -242,7 +250,6 @@ class TemplateMiner:
                 shape[position] = _BLANK
             seen, members = self._shapes.setdefault(tuple(shape), ([{} for _ in positions], []))
             members.append(cluster)
-            origin = cluster.template.origin
             for slot, position in zip(seen, positions):
                 if is_word(tokens[position]):
                     slot.setdefault(origin, set()).add(tokens[position])
@@ -260,10 +267,22 @@ class TemplateMiner:
         tokens = list(survivor.tokens)
         for position in positions:
             tokens[position] = WILDCARD
-        survivor.template.word_slots = sorted({*survivor.template.word_slots, *positions})
         for other in live[1:]:
             tokens = [mine if mine == theirs else WILDCARD for mine, theirs in zip(tokens, other.tokens)]
+        # the positions that now take words: those given, and those where the members' words differed
+        survivor.template.word_slots = sorted({*survivor.template.word_slots, *positions, *(
+            i for i, token in enumerate(tokens) if token == WILDCARD and any(is_word(m.tokens[i]) for m in live))})
         self._generalize(survivor, tokens)
+        # templates the survivor now covers are the same template: equal everywhere but where it has
+        # <*> and they have a value (words come in only through the shape, from one origin)
+        key = _key(survivor.tokens)
+        kept = sum(1 for token in survivor.tokens if token != WILDCARD and is_word(token))
+        for bucket in {key, (key[0], WILDCARD)} if kept >= _KEPT_WORDS[1] else ():
+            for cluster in self._index.get(bucket, ()):
+                if cluster is not survivor and cluster not in live and all(
+                        mine == theirs or (mine == WILDCARD and not is_word(theirs))
+                        for mine, theirs in zip(survivor.tokens, cluster.tokens)):
+                    live.append(cluster)
         for other in live[1:]:
             self._index[_key(other.tokens)].remove(other)
             self._alias[other.template.id] = survivor.template.id
