@@ -38,6 +38,7 @@ such and never clustered.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -56,6 +57,16 @@ _PAIR_WORDS = 16  # templates with more words register single positions only (pa
 # Words a shape must keep besides its blanked positions: "Processing image <*>" is a shape, "<*> <*>" is not.
 _KEPT_WORDS = {1: 2, 2: 3}
 _BLANK = "\x00"
+_MOD = (1 << 61) - 1
+_BLANK_HASH = hash(_BLANK) & _MOD
+
+
+@functools.lru_cache(maxsize=512)
+def _power(position: int) -> int:
+    return pow(1_000_003, position, _MOD)
+
+
+SHAPES_KEPT = 1_000_000  # shapes remembered (their words and templates) before the memory starts afresh
 
 # A plain word: a letter, then letters, digits, - _ ' (and Python's leading underscores), perhaps in brackets or a leading double quote, perhaps
 # followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
@@ -96,6 +107,7 @@ def template_id(text: str, kind: str = "mined") -> str:
 _KEY = re.compile(r"[A-Za-z_][\w.-]*=<\*>[.,:;)\]]*\Z")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_word(token: str) -> bool:
     """Whether a token is constant text: a plain word or a masked ``key=<*>`` pair."""
     return (_WORD.match(token) is not None and _QUOTED.match(token) is None) or _KEY.match(token) is not None
@@ -132,7 +144,9 @@ class TemplateMiner:
         self._cache: dict[str, str] = {}  # masked message (or exact template) -> id
         self._alias: dict[str, str] = {}  # id of a merged template -> the id it merged into
         # shape (tokens, one or two word positions blanked) -> the words seen there and its templates
-        self._shapes: dict[tuple[str, ...], tuple[list[dict[str | None, set[str]]], list[_Cluster]]] = {}
+        # hash of a shape (tokens, one or two word positions blanked) -> (origin, word(s) there, template)
+        # of each template filed under it
+        self._shapes: dict[int, list[tuple[str | None, str, _Cluster]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ assignment
@@ -225,44 +239,66 @@ class TemplateMiner:
 
     def _register(self, cluster: _Cluster) -> _Cluster | None:
         """File a new template under its shapes; when a shape's position has now held
-        ``WORD_PARAMETER`` distinct words, merge that shape's templates. Returns the survivor of
-        a merge ``cluster`` took part in, else None."""
+        ``WORD_PARAMETER`` distinct words from one origin, merge that shape's templates. Returns the
+        survivor of a merge ``cluster`` took part in, else None."""
         tokens = cluster.tokens
         origin = cluster.template.origin
+        if len(self._shapes) >= SHAPES_KEPT:
+            self._shapes.clear()  # bounded memory: what a shape had seen is learnt again
         if origin is not None and "@" in origin:  # a call site ("logger@path:line"): one format string
-            _, members = self._shapes.setdefault((_BLANK, origin, str(len(tokens))), ([], []))
-            members.append(cluster)
-            return self._merge(members, ()) if len(members) > 1 else None
+            members = self._shapes.setdefault(hash((_BLANK, origin, len(tokens))), [])
+            members.append((origin, "", cluster))
+            return self._merge([m for _, _, m in members], (), members) if len(members) > 1 else None
         words = [i for i, token in enumerate(tokens) if token != WILDCARD and is_word(token)]
         if not words:
             return None
-        base = [token if i in words else WILDCARD for i, token in enumerate(tokens)]
-        # every position that is not already <*> (a value there joins the shape's templates; only
-        # words count towards making it a parameter), and pairs of word positions
-        slots: list[tuple[int, ...]] = [(i,) for i, token in enumerate(tokens) if token != WILDCARD
-                                         and len(words) - (i in words) >= _KEPT_WORDS[1]]
-        if _KEPT_WORDS[2] <= len(words) - 2 and len(words) <= _PAIR_WORDS:
-            slots += [(i, j) for n, i in enumerate(words) for j in words[n + 1:]]
+        word_set = set(words)
+        # a shape's key is a polynomial hash of its tokens, blanks included: O(1) per shape
+        # (a shape of a 40-token template would otherwise cost 40 tokens to build and hash)
+        weights = [(hash(token if i in word_set else WILDCARD) & _MOD) * _power(i) % _MOD for i, token in enumerate(tokens)]
+        whole = sum(weights) % _MOD
+        length = len(tokens)
         survivor = None
-        for positions in slots:
-            shape = list(base)
-            for position in positions:
-                shape[position] = _BLANK
-            seen, members = self._shapes.setdefault(tuple(shape), ([{} for _ in positions], []))
-            members.append(cluster)
-            for slot, position in zip(seen, positions):
-                if is_word(tokens[position]):
-                    slot.setdefault(origin, set()).add(tokens[position])
-            if survivor is None and all(len(slot.get(origin, ())) >= WORD_PARAMETER for slot in seen):
-                survivor = self._merge(members, positions)
+        # every position that is not already <*> (a value there joins the shape's templates; only
+        # words count towards making it a parameter)
+        if len(words) - 1 >= _KEPT_WORDS[1]:
+            for i, token in enumerate(tokens):
+                if token == WILDCARD:
+                    continue
+                members = self._shapes.setdefault(hash((length, i, (whole - weights[i] + _BLANK_HASH * _power(i)) % _MOD)), [])
+                members.append((origin, token if i in word_set else "", cluster))
+                if survivor is None and i in word_set and self._enough(members, origin, 0):
+                    survivor = self._merge([m for _, _, m in members], (i,), members)
+        # and pairs of word positions (two word arguments in one format string)
+        if _KEPT_WORDS[2] <= len(words) - 2 and len(words) <= _PAIR_WORDS:
+            for n, i in enumerate(words):
+                for j in words[n + 1:]:
+                    shape = (whole - weights[i] - weights[j] + _BLANK_HASH * (_power(i) + _power(j))) % _MOD
+                    members = self._shapes.setdefault(hash((length, i, j, shape)), [])
+                    members.append((origin, tokens[i] + _BLANK + tokens[j], cluster))
+                    if survivor is None and self._enough(members, origin, 2):
+                        survivor = self._merge([m for _, _, m in members], (i, j), members)
         return survivor
 
-    def _merge(self, members: list[_Cluster], positions: tuple[int, ...]) -> _Cluster | None:
-        """Merge the live templates among ``members`` into the oldest, ``<*>`` at ``positions``."""
-        live = [m for m in members if m.template.id not in self._alias]
-        members[:] = live
-        if len(live) < 2:
-            return live[0] if live else None
+    @staticmethod
+    def _enough(members: list[tuple[str | None, str, _Cluster]], origin: str | None, pair: int) -> bool:
+        """Whether ``origin`` wrote ``WORD_PARAMETER`` distinct words at the shape's position(s)."""
+        if len(members) < WORD_PARAMETER:
+            return False
+        words = [word for who, word, _ in members if who == origin and word]
+        if pair:
+            halves = [word.split(_BLANK) for word in words]
+            return len({h[0] for h in halves}) >= WORD_PARAMETER and len({h[1] for h in halves}) >= WORD_PARAMETER
+        return len(set(words)) >= WORD_PARAMETER
+
+    def _merge(self, clusters: list[_Cluster], positions: tuple[int, ...],
+               members: list[tuple[str | None, str, _Cluster]]) -> _Cluster | None:
+        """Merge the live templates among ``clusters`` into the oldest, ``<*>`` at ``positions`` and
+        wherever they differ; ``members``, the shape's list, keeps only the survivor's entries."""
+        live = [m for m in clusters if m.template.id not in self._alias]
+        if not live:
+            members.clear()
+            return None
         survivor = live[0]
         tokens = list(survivor.tokens)
         for position in positions:
@@ -277,24 +313,24 @@ class TemplateMiner:
         # <*> and they have a value (words come in only through the shape, from one origin)
         key = _key(survivor.tokens)
         kept = sum(1 for token in survivor.tokens if token != WILDCARD and is_word(token))
+        merging = {id(m) for m in live}
         for bucket in {key, (key[0], WILDCARD)} if kept >= _KEPT_WORDS[1] else ():
             for cluster in self._index.get(bucket, ()):
-                if cluster is not survivor and cluster not in live and all(
+                if id(cluster) not in merging and all(
                         mine == theirs or (mine == WILDCARD and not is_word(theirs))
                         for mine, theirs in zip(survivor.tokens, cluster.tokens)):
                     live.append(cluster)
+                    merging.add(id(cluster))
         for other in live[1:]:
             self._index[_key(other.tokens)].remove(other)
-            self._alias[other.template.id] = survivor.template.id
-            for alias, target in self._alias.items():
-                if target == other.template.id:
-                    self._alias[alias] = survivor.template.id
+            for alias in (other.template.id, *other.template.aliases):
+                self._alias[alias] = survivor.template.id
             survivor.template.count += other.template.count
             survivor.template.aliases = sorted({*survivor.template.aliases, other.template.id, *other.template.aliases})
             for member in other.template.members:
                 if len(survivor.template.members) < MEMBERS_KEPT and member not in survivor.template.members:
                     survivor.template.members.append(member)
-        del members[1:]
+        members[:] = [entry for entry in members if entry[2] is survivor][:1]
         return survivor
 
     @staticmethod
