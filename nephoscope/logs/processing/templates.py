@@ -220,7 +220,7 @@ class TemplateMiner:
             return best.template.id, False
         text = " ".join(tokens)
         identifier = template_id(text)
-        while identifier in self._clusters:  # a hash collision: vanishingly rare, but never merge silently
+        while identifier in self._clusters or identifier in self._alias:  # a hash collision: vanishingly rare, but never merge silently
             identifier = template_id(identifier + text)
         cluster = _Cluster(Template(identifier, text, origin=origin), tokens)
         self._clusters[identifier] = cluster
@@ -295,7 +295,7 @@ class TemplateMiner:
                members: list[tuple[str | None, str, _Cluster]]) -> _Cluster | None:
         """Merge the live templates among ``clusters`` into the oldest, ``<*>`` at ``positions`` and
         wherever they differ; ``members``, the shape's list, keeps only the survivor's entries."""
-        live = [m for m in clusters if m.template.id not in self._alias]
+        live = [m for m in clusters if m.template.id in self._clusters]
         if not live:
             members.clear()
             return None
@@ -323,6 +323,7 @@ class TemplateMiner:
                     merging.add(id(cluster))
         for other in live[1:]:
             self._index[_key(other.tokens)].remove(other)
+            del self._clusters[other.template.id]
             for alias in (other.template.id, *other.template.aliases):
                 self._alias[alias] = survivor.template.id
             survivor.template.count += other.template.count
@@ -374,13 +375,13 @@ class TemplateMiner:
         with self._lock:
             return [msgspec.structs.replace(c.template, members=list(c.template.members),
                                             aliases=list(c.template.aliases))
-                    for identifier, c in self._clusters.items() if identifier not in self._alias]
+                    for c in self._clusters.values()]
 
     def __len__(self) -> int:
-        return len(self._clusters) - len(self._alias)
+        return len(self._clusters)
 
     def __contains__(self, identifier: str) -> bool:
-        return identifier in self._clusters
+        return identifier in self._clusters or identifier in self._alias
 
     # ------------------------------------------------------------------ persistence
     def to_json(self) -> bytes:
