@@ -6,8 +6,9 @@ through a Drain-like clustering step that catches what the masks could not (host
 odd identifiers): it is compared with the templates of the same length and first word, and
 joins the most similar one when
 
-* every position where both hold a plain word holds the same word (words are the template:
-  "spawn" and "destroy" never merge), and
+* a word meets only itself: where either holds a plain word both hold the same one (words are
+  the template: "spawn" and "destroy" never merge), except at a ``<*>`` that stands for words
+  (below), and
 * at least ``similarity`` of the positions are equal;
 
 the differing positions then become ``<*>``. Otherwise it founds a new template.
@@ -19,11 +20,11 @@ kept together by their *shape* (the template with its other values blanked); onc
 has held ``WORD_PARAMETER`` distinct words across templates of one shape *written by one logger*
 (one module: a call site writes its word argument from one place, while "Disabled <x>
 extension." written by many extension modules is many format strings), those templates merge
-into the oldest one with ``<*>`` there. When the lines name their call site (oslo.log's DEBUG
-suffix: ``funcName path:line``), the origin is that call site, and one call site is one format
-string: its templates of one length merge as soon as there are two, wherever they differ. Fewer distinct words stay separate templates: "VM
+into the oldest one with ``<*>`` there. Fewer distinct words stay separate templates: "VM
 Paused" and "VM Resumed" are two events to an operator (Loghub's annotators agree; nova writes
-four lifecycle words there). A merged template's id becomes an *alias* of the one it merged
+four lifecycle words there). When the lines name their call site (oslo.log's DEBUG suffix:
+``funcName path:line``), the origin is that call site, and one call site is one format string:
+its templates of one length merge as soon as there are two, wherever they differ. A merged template's id becomes an *alias* of the one it merged
 into (``canonical``); lines already given the old id keep it, later ones get the survivor's.
 
 A template's id is a hash of the text it was founded with, so it never changes when the
@@ -68,9 +69,11 @@ def _power(position: int) -> int:
 
 SHAPES_KEPT = 1_000_000  # shapes remembered (their words and templates) before the memory starts afresh
 
-# A plain word: a letter, then letters, digits, - _ ' (and Python's leading underscores), perhaps in brackets or a leading double quote, perhaps
-# followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
+# A plain word: a letter, then letters, digits, - _ ' (and Python's leading underscores), perhaps
+# in brackets or a leading double quote, perhaps followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
 _WORD = re.compile(r"[(\[{\"]?_*[A-Za-z][A-Za-z0-9_'-]*[)\]}\"]?[.,:;!?)\]]*\Z")
+# Names joined with :: . or ( - code, not values - when they hold no digit (host names and versions do).
+_COMPOUND = re.compile(r"[(\[{\"]?_*[A-Za-z][A-Za-z_]*(?:(?:::|\.|\()_*[A-Za-z][A-Za-z_]*)+[)\]}\"]?[.,:;!?)\]]*\Z")
 _QUOTED = re.compile(r"(['\"]).*\1[.,:;!?)\]]*\Z")
 # Runs of values (lists of ids or paths) count as one value, whatever their length.
 _WILDCARD_RUN = re.compile(r"<\*>(?:[\s,;]*<\*>)+")
@@ -109,8 +112,10 @@ _KEY = re.compile(r"[A-Za-z_][\w.-]*=<\*>[.,:;)\]]*\Z")
 
 @functools.lru_cache(maxsize=1 << 16)
 def is_word(token: str) -> bool:
-    """Whether a token is constant text: a plain word or a masked ``key=<*>`` pair."""
-    return (_WORD.match(token) is not None and _QUOTED.match(token) is None) or _KEY.match(token) is not None
+    """Whether a token is constant text: a plain word, a compound name of letters (``data_motion::_failover``,
+    ``_delete_snapshot(Snapshot``) or a masked ``key=<*>`` pair."""
+    return ((_WORD.match(token) is not None or _COMPOUND.match(token) is not None) and _QUOTED.match(token) is None) \
+        or _KEY.match(token) is not None
 
 
 def normalize(masked: str) -> list[str]:
