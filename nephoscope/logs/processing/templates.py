@@ -67,7 +67,9 @@ def _power(position: int) -> int:
     return pow(1_000_003, position, _MOD)
 
 
-SHAPES_KEPT = 1_000_000  # shapes remembered (their words and templates) before the memory starts afresh
+# Shapes remembered (their words and templates) before that memory starts afresh: about 200 bytes
+# each, ~25 per template (10,000 templates: ~360,000 shapes, ~75 MB).
+SHAPES_KEPT = 500_000
 
 # A plain word: a letter, then letters, digits, - _ ' (and Python's leading underscores), perhaps
 # in brackets or a leading double quote, perhaps followed by punctuation. A token in matching quotes is a value ('%s' is oslo's convention).
@@ -151,7 +153,7 @@ class TemplateMiner:
         # shape (tokens, one or two word positions blanked) -> the words seen there and its templates
         # hash of a shape (tokens, one or two word positions blanked) -> (origin, word(s) there, template)
         # of each template filed under it
-        self._shapes: dict[int, list[tuple[str | None, str, _Cluster]]] = {}
+        self._shapes: dict[int, tuple | list[tuple[str | None, str, _Cluster]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ assignment
@@ -264,26 +266,34 @@ class TemplateMiner:
         whole = sum(weights) % _MOD
         length = len(tokens)
         survivor = None
-        # every position that is not already <*> (a value there joins the shape's templates; only
-        # words count towards making it a parameter)
+        # every word position (values at a position that becomes a parameter join through _merge)
         if len(words) - 1 >= _KEPT_WORDS[1]:
-            for i, token in enumerate(tokens):
-                if token == WILDCARD:
-                    continue
-                members = self._shapes.setdefault(hash((length, i, (whole - weights[i] + _BLANK_HASH * _power(i)) % _MOD)), [])
-                members.append((origin, token if i in word_set else "", cluster))
-                if survivor is None and i in word_set and self._enough(members, origin, 0):
+            for i in words:
+                members = self._file(hash((length, i, (whole - weights[i] + _BLANK_HASH * _power(i)) % _MOD)),
+                                     (origin, tokens[i], cluster))
+                if survivor is None and members is not None and self._enough(members, origin, 0):
                     survivor = self._merge([m for _, _, m in members], (i,), members)
         # and pairs of word positions (two word arguments in one format string)
         if _KEPT_WORDS[2] <= len(words) - 2 and len(words) <= _PAIR_WORDS:
             for n, i in enumerate(words):
                 for j in words[n + 1:]:
                     shape = (whole - weights[i] - weights[j] + _BLANK_HASH * (_power(i) + _power(j))) % _MOD
-                    members = self._shapes.setdefault(hash((length, i, j, shape)), [])
-                    members.append((origin, tokens[i] + _BLANK + tokens[j], cluster))
-                    if survivor is None and self._enough(members, origin, 2):
+                    members = self._file(hash((length, i, j, shape)), (origin, tokens[i] + _BLANK + tokens[j], cluster))
+                    if survivor is None and members is not None and self._enough(members, origin, 2):
                         survivor = self._merge([m for _, _, m in members], (i, j), members)
         return survivor
+
+    def _file(self, shape: int, entry: tuple[str | None, str, _Cluster]) -> list | None:
+        """File ``entry`` under ``shape``; the shape's entries once it has two or more (most shapes
+        only ever have one: it is kept as a bare tuple, a third of the memory of a list of one)."""
+        members = self._shapes.get(shape)
+        if members is None:
+            self._shapes[shape] = entry
+            return None
+        if isinstance(members, tuple):
+            members = self._shapes[shape] = [members]
+        members.append(entry)
+        return members
 
     @staticmethod
     def _enough(members: list[tuple[str | None, str, _Cluster]], origin: str | None, pair: int) -> bool:
