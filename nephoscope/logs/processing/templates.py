@@ -371,6 +371,13 @@ class TemplateMiner:
         """The id a template now answers to: its own, or the one it merged into."""
         return self._alias.get(identifier, identifier)
 
+    def aliases_of(self, identifier: str) -> list[str]:
+        """The ids merged into the template ``identifier`` now answers to (its lines stored before a
+        merge carry them)."""
+        with self._lock:
+            cluster = self._clusters.get(self._alias.get(identifier, identifier))
+            return list(cluster.template.aliases) if cluster else []
+
     def text(self, identifier: str) -> str | None:
         cluster = self._clusters.get(self._alias.get(identifier, identifier))
         return cluster.template.text if cluster else None
