@@ -282,3 +282,6 @@ def test_templates_merged_after_their_lines_were_stored_are_listed_and_found_as_
     assert len(found["elements"]) == len(words)
     facet = [t for t in found["facets"]["template"] if "Probe filter" in t["template"]]
     assert len(facet) == 1 and facet[0]["count"] == len(words)
+    report = keys["admin"].get("/v1/logs/hygiene", params={"tenant_id": "*", "service": "nova"}).json()
+    tops = [t for s in report["elements"] for t in s["top_templates"] if "Probe filter" in (t["template"] or "")]
+    assert [t["count"] for t in tops] == [len(words)], tops

@@ -232,5 +232,8 @@ class LogStore:
                         "count(*) FILTER (WHERE format = 'unparsed') AS unparsed, "
                         "count(*) FILTER (WHERE format <> 'unparsed' AND request_id IS NULL) AS no_request_id", "1"),
                 grouped("category, count(*) AS records", "1, 2"),
-                grouped("template_id, category, count(*) AS records, any_value(template) AS template", "1, 2, 3"))
+                [{**row, "template_id": self.canonical(row["template_id"]),
+                  "template": self.current_text(self.canonical(row["template_id"])) or row["template"]}
+                 for row in grouped("template_id, category, count(*) AS records, any_value(template) AS template",
+                                    "1, 2, 3")])  # merged templates folded, as in the listing
         return accumulator.report(top)
