@@ -260,3 +260,28 @@ def test_the_agent_tails_and_ships_to_the_server(tmp_path, shared_server: Server
     failed = found[0]
     assert failed["message"] == "Volume creation failed" and failed["exception_type"] == "OSError"
     assert failed["component"] == "cinder-volume" and failed["service"] == "cinder" and failed["host"] == "edge-1"
+
+
+def test_templates_merged_after_their_lines_were_stored_are_listed_and_found_as_one(
+        keys: dict[str, httpx.Client]) -> None:
+    """A word argument becomes a parameter at its fifth word: the first four words' lines were
+    stored with their own ids, and the listing, the facets and a search by the id fold them in."""
+    out = OsloOutput("nova.scheduler.filters.merge_probe")
+    words = ["ComputeFilter", "RamFilter", "DiskFilter", "JsonFilter", "MetricsFilter", "TypeAffinityFilter"]
+    for word in words:  # one line per POST: each founds its template before the next arrives
+        out.stream.truncate(0)
+        out.stream.seek(0)
+        out.log.info("Probe filter %s removed %d hosts for this merge test", word, 2)
+        body = {"source": {"service": "nova", "component": "nova-scheduler", "host": "ctl-9"}, "lines": out.lines}
+        assert keys["agent"].post("/v1/logs", json=body).status_code in (200, 202, 204)
+    listed = [t for t in keys["admin"].get("/v1/logs/templates", params={"tenant_id": "*"}).json()["elements"]
+              if "Probe filter" in t["template"]]
+    assert len(listed) == 1 and listed[0]["count"] == len(words), listed
+    assert listed[0]["template"] == "Probe filter <*> removed <*> hosts for this merge test"
+    found = search(keys["admin"], template_id=listed[0]["template_id"], tenant_id="*")
+    assert len(found["elements"]) == len(words)
+    facet = [t for t in found["facets"]["template"] if "Probe filter" in t["template"]]
+    assert len(facet) == 1 and facet[0]["count"] == len(words)
+    report = keys["admin"].get("/v1/logs/hygiene", params={"tenant_id": "*", "service": "nova"}).json()
+    tops = [t for s in report["elements"] for t in s["top_templates"] if "Probe filter" in (t["template"] or "")]
+    assert [t["count"] for t in tops] == [len(words)], tops

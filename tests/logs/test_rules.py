@@ -137,7 +137,7 @@ def test_shipped_rules_on_real_openstack_lines() -> None:
     records = classify(lines)
     assert [(r.category, r.rule) for r in records] == [
         ("noise", "nova-image-cache"),
-        ("telemetry", "periodic-task-running"),
+        ("noise", "periodic-task-running"),
         ("telemetry", "nova-resource-tracker-report"),
         ("noise", "lock-chatter"),
         ("audit", "keystone-auth-failed"),
@@ -153,3 +153,50 @@ def test_defaults_can_be_changed() -> None:
     warning, debug, garbage = classify(["2024-01-02 03:04:05.678 7 WARNING x.y [-] hm",
                                         "2024-01-02 03:04:05.678 7 DEBUG x.y [-] hm", "???"], rules)
     assert (warning.category, debug.category, garbage.category) == ("error", "info", "noise")
+
+
+def _one(logger: str, level: str, message: str, *args, service: str = "nova", context: bool = True) -> tuple[str, str]:
+    """(category, rule) of one line written by oslo.log."""
+    out = OsloOutput(logger)
+    getattr(out.log, level)(message, *args, **({"context": request_context()} if context else {}))
+    record = classify(out.lines, service=service)[0]
+    return record.category, record.rule
+
+
+@pytest.mark.parametrize("service, logger, message, args", [
+    ("cinder", "cinder.volume.drivers.lvm", "Failed to delete volume %s from the group %s.", ("vol-1", "grp-2")),
+    ("neutron", "neutron.plugins.ml2.managers", "Failed to bind port %s on host %s at level %s", (
+        "8d1c7a0e-3b1f-4a55-9a0e-0d7c6f6b2a11", "compute-3", 2)),
+    ("nova", "nova.compute.manager", "Unable to attach volume %s: timed out", ("6f1c7a0e-3b1f-4a55-9a0e-0d7c6f6b2a11",)),
+    ("glance", "glance.api.v2.images", "Could not delete image %s: backend unreachable", ("img",)),
+])
+def test_failures_logged_at_warning_are_true_errors(service: str, logger: str, message: str, args: tuple) -> None:
+    category, rule = _one(logger, "warning", message, *args, service=service)
+    assert (category, rule) == ("error", "warning-reports-a-failure")
+
+
+def test_benign_warnings_stay_benign() -> None:
+    assert _one("nova.virt.libvirt.imagecache", "warning", "Unknown base file: %s", "/var/lib/nova/instances/_base/ab")[0] \
+        == "noise"
+    assert _one("nova.compute.manager", "warning", "Instance shutdown by itself. Calling the stop API.")[0] == "info"
+
+
+def test_keystone_auth_outcomes_and_cadf_lines_are_audit() -> None:
+    category, rule = _one("keystone.server.flask.application", "warning",
+                          "Authorization failed. The request you have made requires authentication. from %s",
+                          "10.0.0.5", service="keystone")
+    assert category == "audit"
+    cadf = ('{"message_id": "5e1c7a0e-3b1f-4a55-9a0e-0d7c6f6b2a11", "publisher_id": "identity.ctl-1", '
+            '"event_type": "identity.authenticate", "priority": "INFO", "payload": {"typeURI": '
+            '"http://schemas.dmtf.org/cloud/audit/1.0/event", "eventType": "activity", "action": "authenticate", '
+            '"outcome": "failure"}}')
+    category, rule = _one("oslo.messaging.notification.identity.authenticate", "info", cadf, service="keystone")
+    assert (category, rule) == ("audit", "cadf-notification")
+
+
+def test_periodic_and_lock_chatter_is_noise() -> None:
+    assert _one("oslo_concurrency.lockutils", "debug", 'Lock "%s" acquired by "%s" :: waited %.3fs',
+                "compute_resources", "nova.compute.resource_tracker.ResourceTracker._update", 0.0, context=False)[0] \
+        == "noise"
+    assert _one("oslo_service.periodic_task", "debug", "Running periodic task %s",
+                "ComputeManager._poll_rescued_instances", context=False)[0] == "noise"

@@ -60,7 +60,9 @@ def _query(request: Request, services: Services, principal: Principal, scope: st
     policy, _ = visibility(services, principal, scope)
     return dataclasses.replace(
         policy, start_ms=start_ms, end_ms=end_ms, service=get("service") or None, host=get("host") or None,
-        level=level, category=category, template_id=get("template_id") or None, request_id=get("request_id") or None,
+        level=level, category=category, template_id=get("template_id") or None,
+        template_aliases=tuple(services.logs.pipeline.miner.aliases_of(get("template_id"))) if get("template_id") else (),
+        request_id=get("request_id") or None,
         resource_id=get("resource_id") or None, logger=get("logger") or None, text=get("q") or None)
 
 

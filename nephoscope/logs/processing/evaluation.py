@@ -8,6 +8,8 @@ Definitions follow Zhu et al., "Tools and Benchmarks for Automated Log Parsing" 
 * **FGA** (F1 of group accuracy): a ground-truth group is *correct* when all its lines fall in
   one predicted group holding no other line. PGA = correct / predicted groups, RGA = correct /
   ground-truth groups, FGA = 2 * PGA * RGA / (PGA + RGA).
+
+and, for classification, the precision and recall of one category (true errors): ``detection``.
 """
 
 from __future__ import annotations
@@ -51,3 +53,25 @@ def grouping_accuracy(truth: Sequence[Hashable], predicted: Sequence[Hashable]) 
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return GroupingAccuracy(correct_lines / len(truth), f1, precision, recall, len(predicted_sizes), len(members),
                             correct_groups)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How well one category is told apart: precision and recall of the records predicted in it."""
+
+    precision: float
+    recall: float
+    true_positives: int
+    predicted: int
+    actual: int
+
+
+def detection(truth: Sequence[str], predicted: Sequence[str], category: str = "error") -> Detection:
+    """Precision and recall of ``category`` (by default true errors) in ``predicted`` against ``truth``.
+    With nothing predicted (or nothing to find) the undefined ratio counts as 1.0."""
+    if len(truth) != len(predicted):
+        raise ValueError(f"{len(truth)} true labels but {len(predicted)} predicted ones")
+    actual = sum(1 for label in truth if label == category)
+    guessed = sum(1 for label in predicted if label == category)
+    hits = sum(1 for t, p in zip(truth, predicted) if t == p == category)
+    return Detection(hits / guessed if guessed else 1.0, hits / actual if actual else 1.0, hits, guessed, actual)

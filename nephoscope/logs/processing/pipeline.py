@@ -313,6 +313,20 @@ class LogPipeline:
                 is_new[target[first[founded]]] = True
         return bad
 
+    @staticmethod
+    def _origins(columns: dict[str, pa.Array], rows: np.ndarray, indices: pa.Array, count: int) -> list[str | None]:
+        """Who wrote each distinct masked message first: its call site ``logger@path:line`` when the
+        line names it (oslo.log's DEBUG suffix), else its logger. Word positions become parameters
+        per origin (``templates``)."""
+        first = np.full(count, len(indices), np.int64)
+        np.minimum.at(first, indices.to_numpy(zero_copy_only=False), np.arange(len(indices)))
+        at = pa.array(rows[first])
+        loggers = columns["logger"].take(at).to_pylist()
+        files = columns["source_file"].take(at).to_pylist()
+        lines = columns["source_line"].take(at).to_pylist()
+        return [f"{logger}@{path}:{line}" if path and line is not None else logger
+                for logger, path, line in zip(loggers, files, lines)]
+
     def _mine(self, columns: dict[str, pa.Array], masked: pa.Array, exact: np.ndarray,
               is_new: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Template ids of every record without an exact template: one lookup per distinct masked
@@ -324,9 +338,9 @@ class LogPipeline:
         everything = len(rows) == len(exact)
         encoded = pc.dictionary_encode(masked if everything else masked.take(pa.array(rows)))
         distinct = encoded.dictionary.to_pylist()
-        ids, new = self.miner.assign(distinct)
-        texts = self.miner.texts(ids)
         indices = encoded.indices
+        ids, new = self.miner.assign(distinct, self._origins(columns, rows, indices, len(distinct)))
+        texts = self.miner.texts(ids)
         mined_ids = pa.array(ids, pa.string()).take(indices)
         mined_texts = pa.array(texts, pa.string()).take(indices)
         if everything:

@@ -62,6 +62,8 @@ class LogService:
         rules = load_rules(*self.settings.rules)
         self.pipeline = LogPipeline(rules, miner)
         self.store = LogStore(Path(data_dir), self.settings.memory_limit)
+        # listings fold templates merged after their lines were stored, and show their text now
+        self.store.canonical, self.store.current_text = miner.canonical, miner.text
         self.metrics = metrics
         self._failures = failures  # where failure summaries learnt from the lines go (the events store)
         self._owned = owned  # a project's instances and volumes (the events store knows the owners)

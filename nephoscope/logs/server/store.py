@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class LogQuery:
     level: str | None = None
     category: str | None = None
     template_id: str | None = None
+    template_aliases: tuple[str, ...] = ()  # ids merged into template_id (its older lines carry them)
     request_id: str | None = None  # the request id or the global request id
     resource_id: str | None = None  # an instance, a volume, or any UUID among the parameters
     logger: str | None = None
@@ -69,9 +71,11 @@ def _where(scope: str, query: LogQuery) -> Where:
     if query.request_ids:
         where.add("(request_id IN (SELECT id FROM requested) OR global_request_id IN (SELECT id FROM requested))")
     for column, value in (("service", query.service), ("host", query.host), ("level", query.level),
-                          ("category", query.category), ("template_id", query.template_id),
-                          ("logger", query.logger)):
+                          ("category", query.category), ("logger", query.logger)):
         where.equal(column, value)
+    if query.template_id is not None:
+        ids = (query.template_id, *query.template_aliases)
+        where.add(f"template_id IN ({', '.join('?' * len(ids))})", *ids)
     where.request(query.request_id)
     if query.resource_id is not None:
         where.add("(instance_id = ? OR volume_id = ? OR list_contains(resource_ids, ?))", *[query.resource_id] * 3)
@@ -95,6 +99,9 @@ class LogStore:
         self._connection = duckdb.connect(config={"memory_limit": memory_limit})
         self._last_batch = 0
         self._lock = threading.Lock()
+        # the id a stored template id now answers to (the miner's, when templates merged later)
+        self.canonical: Callable[[str], str] = lambda identifier: identifier
+        self.current_text: Callable[[str], str | None] = lambda identifier: None  # a template's text now
 
     def close(self) -> None:
         self.table.close()
@@ -169,22 +176,41 @@ class LogStore:
                 result[column] = table.to_pylist()
             table = self._run(snapshot, f"SELECT template_id, any_value(template) AS template, "
                                         f"any_value(category) AS category, count(*) AS count FROM {source} "
-                                        f"WHERE {where} GROUP BY template_id ORDER BY count DESC, template_id "
-                                        f"LIMIT {int(top)}", where, query)
-            result["template"] = table.to_pylist()
+                                        f"WHERE {where} GROUP BY template_id", where, query)
+            result["template"] = self._fold(table.to_pylist())[:top]
         return result
+
+    def _fold(self, rows: list[dict]) -> list[dict]:
+        """Rows grouped by stored template id, regrouped by the id each answers to now (a template
+        merged into another after some of its lines were stored), with its text now, most records first."""
+        folded: dict[str, dict] = {}
+        for row in sorted(rows, key=lambda r: -r["count"]):
+            identifier = self.canonical(row["template_id"])
+            into = folded.get(identifier)
+            if into is None:
+                folded[identifier] = {**row, "template_id": identifier}
+                continue
+            into["count"] += row["count"]
+            if "first_ms" in row:
+                into["first_ms"] = min(into["first_ms"], row["first_ms"])
+                into["last_ms"] = max(into["last_ms"], row["last_ms"])
+                into["services"] = sorted({*into["services"], *row["services"]})
+                into["new_in_range"] = into["new_in_range"] or row["new_in_range"]
+        for identifier, row in folded.items():
+            row["template"] = self.current_text(identifier) or row["template"]
+        return sorted(folded.values(), key=lambda r: (-r["count"], r["template_id"]))
 
     def templates(self, scope: str, query: LogQuery, limit: int) -> list[dict]:
         """Templates seen in the range, with counts, first and last time, services and category."""
         where = _where(scope, query)
         with self.table.snapshot(query.start_ms, query.end_ms) as snapshot:
             source = snapshot.relation
-            return self._run(snapshot, (
+            rows = self._run(snapshot, (
                 "SELECT template_id, any_value(template) AS template, count(*) AS count, min(ts) AS first_ms, "
                 "max(ts) AS last_ms, list(DISTINCT service ORDER BY service) AS services, "
                 "mode(category) AS category, bool_or(is_new_template) AS new_in_range "
-                f"FROM {source} WHERE {where} GROUP BY template_id "
-                f"ORDER BY count DESC, template_id LIMIT {int(limit)}"), where, query).to_pylist()
+                f"FROM {source} WHERE {where} GROUP BY template_id"), where, query).to_pylist()
+        return self._fold(rows)[:limit]
 
     def hygiene(self, scope: str, query: LogQuery, top: int = 5) -> HygieneReport:
         """Per service: volume by category, noise share, lines without request ids, unparsed
@@ -206,5 +232,8 @@ class LogStore:
                         "count(*) FILTER (WHERE format = 'unparsed') AS unparsed, "
                         "count(*) FILTER (WHERE format <> 'unparsed' AND request_id IS NULL) AS no_request_id", "1"),
                 grouped("category, count(*) AS records", "1, 2"),
-                grouped("template_id, category, count(*) AS records, any_value(template) AS template", "1, 2, 3"))
+                [{**row, "template_id": self.canonical(row["template_id"]),
+                  "template": self.current_text(self.canonical(row["template_id"])) or row["template"]}
+                 for row in grouped("template_id, category, count(*) AS records, any_value(template) AS template",
+                                    "1, 2, 3")])  # merged templates folded, as in the listing
         return accumulator.report(top)
