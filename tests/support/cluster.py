@@ -97,7 +97,7 @@ def nats_server() -> str:
     program = _program("nats-server")
     if program is None:
         unavailable("nats-server is not installed")
-    version = subprocess.run([program, "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run([program, "--version"], check=False, capture_output=True, text=True).stdout
     digits = version.strip().split("v")[-1].split(".")
     if tuple(int(d) for d in digits[:2]) < JETSTREAM_CLUSTERING:
         unavailable(f"{program} is {version.strip()}: JetStream clustering needs 2.2 or later")
@@ -206,7 +206,7 @@ class SeaweedS3:
         self._create_bucket()
         return self
 
-    def filesystem(self):  # noqa: ANN201 - pyarrow.fs.S3FileSystem
+    def filesystem(self):
         from pyarrow import fs
 
         return fs.S3FileSystem(endpoint_override=self.endpoint, scheme="http", access_key=self.access_key,
