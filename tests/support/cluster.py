@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import pytest
+
+from tests.conftest import missing
 
 JETSTREAM_CLUSTERING = (2, 2)
 """JetStream clustering (replicated streams) needs nats-server 2.2 or later."""
@@ -36,10 +37,7 @@ def _program(name: str) -> str | None:
 
 def unavailable(what: str) -> None:
     """A needed engine is missing: fail under CI (the suite must run everything there), else skip."""
-    message = f"{what} (python tests/services.py installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(what, "python tests/services.py installs it")
 
 
 def free_ports(count: int, span: int = 0) -> list[int]:
@@ -86,7 +84,7 @@ def _stop(process: subprocess.Popen | None) -> None:
         return
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=3)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)

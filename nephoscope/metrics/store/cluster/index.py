@@ -38,8 +38,11 @@ CREATE TABLE block_chunks (
     position BIGINT NOT NULL,   -- of the payload in the block object
     length BIGINT NOT NULL
 );
+-- What the catalog's time filter reads: raw chunks, and roll-ups only where retention dropped raw
+-- (a roll-up bucket says only that its data lies somewhere in the bucket).
 CREATE VIEW chunks AS SELECT resolution, window_start, series_id, t_first, t_last, n, ''::BLOB AS payload
-    FROM block_chunks;
+    FROM block_chunks c
+    WHERE resolution = 0 OR NOT EXISTS (SELECT 1 FROM block_chunks r WHERE r.block = c.block AND r.resolution = 0);
 """
 
 

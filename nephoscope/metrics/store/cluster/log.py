@@ -42,6 +42,9 @@ class MetricLog:
         self._nc: Any = None
         self._js: Any = None
         self._stop = False
+        self._followers: list[Future[None]] = []
+        self.caught_up = threading.Event()
+        """Set once a consumer has seen every message the stream held when it asked."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -72,7 +75,11 @@ class MetricLog:
                 await asyncio.sleep(0.2)
 
     def close(self) -> None:
+        if self._stop:
+            return
         self._stop = True
+        for follower in self._followers:
+            follower.cancel()
         if self._nc is not None:
             try:
                 self.call(self._nc.close(), timeout=10)
@@ -120,8 +127,11 @@ class MetricLog:
     # -- reading -------------------------------------------------------------------------------
     def follow(self, after: int, apply: Callable[[int, int, IngestBatch], None]) -> Future[None]:
         """Call ``apply(sequence, partition, batch)`` for every message after sequence ``after``, in
-        stream order, on the log's thread, until ``close``."""
-        return self.submit(self._follow(after, apply))
+        stream order, on the log's thread, until ``close``; ``caught_up`` is set once it has read
+        all the stream held (messages the stream forgot are skipped: they are in blocks)."""
+        follower = self.submit(self._follow(after, apply))
+        self._followers.append(follower)
+        return follower
 
     async def _follow(self, after: int, apply: Callable[[int, int, IngestBatch], None]) -> None:
         last = after
@@ -138,6 +148,7 @@ class MetricLog:
                     try:
                         messages = await subscription.fetch(_FETCH, timeout=1.0)
                     except TimeoutError:
+                        self.caught_up.set()  # nothing more to read
                         continue
                     for message in messages:
                         sequence = message.metadata.sequence.stream
@@ -146,6 +157,8 @@ class MetricLog:
                         _, batch = decode_record(message.data)
                         apply(sequence, int(message.subject[prefix_length:]), batch)
                         last = sequence
+                    if messages and messages[-1].metadata.num_pending == 0:
+                        self.caught_up.set()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the node serving the consumer went away

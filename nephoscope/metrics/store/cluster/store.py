@@ -73,15 +73,18 @@ class ClusterStore:
         self.registry.add_known(self.index.series_ids().tolist())
         after = min(self._covered.values(), default=0)
         self._applied = after
-        target = self.log.last_sequence()
         self.log.follow(after, self._apply)
-        self._wait_applied(target)
+        if not self.log.caught_up.wait(_CATCH_UP_SECONDS):
+            raise TimeoutError(f"the metric stream was not replayed within {_CATCH_UP_SECONDS}s")
+        target = self._applied
         self._flush_thread = threading.Thread(target=self._flush_loop, name="cluster-flush", daemon=True)
         self._flush_thread.start()
         log.info("cluster store open: %d series, stream replayed from %d to %d in %.2fs", len(self.registry), after,
                  target, time.perf_counter() - started)
 
     def close(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._flush_thread is not None:
             self._flush_thread.join(timeout=60)
@@ -204,7 +207,13 @@ class ClusterStore:
 
     # -- reading ---------------------------------------------------------------------------------
     def _head_ids(self, series_filter: SeriesFilter) -> list[int]:
-        return list(self.head.series_ids()) if series_filter.has_time else []
+        """Series with points in the filter's time range that are only in the head yet."""
+        if not series_filter.has_time:
+            return []
+        start = series_filter.start_ms if series_filter.start_ms is not None else -(2**62)
+        end = series_filter.end_ms if series_filter.end_ms is not None else 2**62
+        points, _ = self.head.read(None, start, end)
+        return np.unique(points.series).tolist()
 
     def find(self, series_filter: SeriesFilter, after_id: int | None = None,
              limit: int | None = None) -> list[SeriesInfo]:
