@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig, StreamState
 from nats.js.errors import NotFoundError
 
 from nephoscope.metrics.series import IngestBatch
@@ -173,13 +173,19 @@ class MetricLog:
                     except Exception:  # its server may be gone: the consumer expires on its own
                         log.debug("unsubscribing the stream consumer failed", exc_info=True)
 
-    def last_sequence(self) -> int:
-        """The stream's last sequence now."""
-        return self.call(self._js.stream_info(self.settings.stream)).state.last_seq
+    def stream_state(self) -> StreamState:
+        """The stream's state now: messages, bytes, first and last sequence."""
+        return self.call(self._js.stream_info(self.settings.stream)).state
 
     def stream_bytes(self) -> int:
         """Bytes the stream holds now (on each replica)."""
-        return self.call(self._js.stream_info(self.settings.stream)).state.bytes
+        return self.stream_state().bytes
+
+    @property
+    def connected_url(self) -> str | None:
+        """The server this client talks to now (it moves when that server goes away)."""
+        url = self._nc.connected_url if self._nc is not None else None
+        return url.geturl() if url is not None else None
 
     def forget(self, partition: int, covered: int) -> None:
         """Let the stream drop the partition's messages up to ``covered`` (they are in blocks now)."""
