@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+from pyarrow import fs
 
 from tests.conftest import missing
 
@@ -179,6 +180,7 @@ class SeaweedS3:
     secret_key: str = "nephoscope-secret"
     port: int = 0
     process: subprocess.Popen | None = None
+    _command: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -190,7 +192,6 @@ class SeaweedS3:
         self.port = s3
         data = self.root / "data"
         data.mkdir(parents=True, exist_ok=True)
-        log_path = self.root / "weed.log"
         identities = self.root / "s3.json"
         identities.write_text(orjson.dumps({"identities": [{
             "name": "nephoscope", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
@@ -198,15 +199,31 @@ class SeaweedS3:
         command = [program, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                    f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
                    "-s3", f"-s3.port={s3}", f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=0", "-master.volumeSizeLimitMB=64"]
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
-        _wait_listening(s3, self.process, "weed s3", log_path, timeout=60)
+        self._command = command
+        self._launch()
         self._create_bucket()
         return self
 
-    def filesystem(self):
-        from pyarrow import fs
+    def _launch(self) -> None:
+        log_path = self.root / "weed.log"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(self._command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        _wait_listening(self.port, self.process, "weed s3", log_path, timeout=60)
 
+    def start_again(self) -> None:
+        """Start the stopped server again on its ports and data (an object store coming back)."""
+        self._launch()
+        deadline = time.monotonic() + 30
+        while True:  # the gateway listens before the filer behind it answers
+            try:
+                self.filesystem().get_file_info(fs.FileSelector(self.bucket, allow_not_found=True))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def filesystem(self) -> fs.S3FileSystem:
         return fs.S3FileSystem(endpoint_override=self.endpoint, scheme="http", access_key=self.access_key,
                                secret_key=self.secret_key,
                                region="us-east-1", allow_bucket_creation=True)

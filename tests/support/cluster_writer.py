@@ -1,8 +1,8 @@
 """A process that writes to a cluster store and says what was acknowledged, to be killed -9.
 
 ``python -m tests.support.cluster_writer SETTINGS_JSON DATA_DIR START_MS`` opens a ``ClusterStore``
-with those settings (flushing every half second, so some acknowledged points are in blocks and some
-only in the stream when it dies) and writes batches of 50 raw samples of series ``writer-<i % 5>``
+with those settings (flushing after every 20th batch besides its own interval, so some acknowledged
+points are in blocks and some only in the stream when it dies) and writes batches of 50 raw samples of series ``writer-<i % 5>``
 for ever, printing ``<batch index>`` once each batch is acknowledged. The test kills it mid-stream.
 """
 
@@ -46,6 +46,8 @@ def main() -> None:
                                     ValueMeta(), "project-a"))
         print(index, flush=True)
         index += 1
+        if index % 20 == 0:
+            store.flush_now()
 
 
 if __name__ == "__main__":

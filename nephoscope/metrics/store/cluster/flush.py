@@ -106,28 +106,27 @@ class Flusher:
                                                                      batch.value_meta.timestamp, batch.value_meta.meta)]
         manifest = self.manifests.setdefault(partition, Manifest(partition))
         windows = (points.timestamp // self.width) * self.width
-        written: list[tuple[int, str, bytes]] = []
+        written = []
         for window in np.unique(windows).tolist():
             inside = windows == window
             data = self._merged_block(manifest, window, points.take(inside), sequence[inside], new_series,
                                       [row for row in meta if window <= row[1] < window + self.width])
             key = manifests.block_key(partition, window, covered, time.time_ns())
-            self.objects.put(key, data)
-            written.append((window, key, data))
+            self.objects.put_immutable(key, data)
+            written.append((window, key, data, decode_head(data)))
         replaced = []
-        for window, key, data in written:
+        for window, key, data, head in written:
             old = manifest.blocks.get(str(window))
             if old is not None:
                 replaced.append(old.key)
-            head = decode_head(data)
             manifest.blocks[str(window)] = BlockEntry(key, window, sorted(set(head.index.column("resolution").to_pylist())),
                                                       head.series.num_rows, len(data))
         manifest.covered = covered
         self.objects.put(manifests.manifest_key(partition), manifests.encode(manifest))
-        for window, key, data in written:
-            self.index.replace_block(partition, window, window + self.width, key, decode_head(data))
+        for window, key, _, head in written:
+            self.index.replace_block(partition, window, window + self.width, key, head)
             report.blocks += 1
-            report.chunks += decode_head(data).index.num_rows
+            report.chunks += head.index.num_rows
         report.points += len(points)
         report.replaced += replaced
         for key in replaced:
@@ -195,7 +194,7 @@ class Flusher:
                                   "payload": pa.array(payloads, pa.binary())})
                 block = encode_chunk_tables([table], head.series, head.value_meta)
                 key = manifests.block_key(partition, entry.window_start, manifest.covered, time.time_ns())
-                self.objects.put(key, block)
+                self.objects.put_immutable(key, block)
                 new_head = decode_head(block)
                 manifest.blocks[name] = BlockEntry(key, entry.window_start,
                                                    sorted(set(kept.column("resolution").to_pylist())),

@@ -38,11 +38,12 @@ CREATE TABLE block_chunks (
     position BIGINT NOT NULL,   -- of the payload in the block object
     length BIGINT NOT NULL
 );
--- What the catalog's time filter reads: raw chunks, and roll-ups only where retention dropped raw
--- (a roll-up bucket says only that its data lies somewhere in the bucket).
+-- What the catalog's time filter reads: raw chunks, and a series' roll-ups only where retention dropped
+-- its raw chunk (a roll-up bucket says only that its data lies somewhere in the bucket).
 CREATE VIEW chunks AS SELECT resolution, window_start, series_id, t_first, t_last, n, ''::BLOB AS payload
     FROM block_chunks c
-    WHERE resolution = 0 OR NOT EXISTS (SELECT 1 FROM block_chunks r WHERE r.block = c.block AND r.resolution = 0);
+    WHERE resolution = 0 OR NOT EXISTS (SELECT 1 FROM block_chunks r WHERE r.block = c.block
+                                        AND r.series_id = c.series_id AND r.resolution = 0);
 """
 
 
@@ -125,7 +126,7 @@ class BlockIndex:
     def locate(self, series: np.ndarray, resolution: int, start_ms: int, end_ms: int,
                raw_kept: bool | None = None) -> pa.Table:
         """Chunks of ``series`` at ``resolution`` overlapping [start, end): block, series_id, position,
-        length. ``raw_kept`` False: only blocks whose raw chunks retention dropped."""
+        length. ``raw_kept`` False: only where retention dropped the series' raw chunk of the block."""
         cursor = self.database.cursor()
         cursor.register("wanted", pa.table({"id": np.asarray(series, np.int64)}))
         try:
@@ -133,7 +134,7 @@ class BlockIndex:
                      "AND t_last >= ? AND t_first < ? AND series_id IN (SELECT id FROM wanted)")
             if raw_kept is False:
                 query += (" AND NOT EXISTS (SELECT 1 FROM block_chunks r WHERE r.block = c.block "
-                          "AND r.resolution = 0)")
+                          "AND r.series_id = c.series_id AND r.resolution = 0)")
             return fetch_arrow(cursor, query + " ORDER BY block, position", [resolution, start_ms, end_ms])
         finally:
             cursor.unregister("wanted")

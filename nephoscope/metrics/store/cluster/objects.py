@@ -22,7 +22,10 @@ class ObjectStore:
         self.filesystem = fs.S3FileSystem(endpoint_override=address or scheme, scheme=scheme if address else "https",
                                           access_key=settings.s3_access_key or None,
                                           secret_key=settings.s3_secret_key or None, region=settings.s3_region,
-                                          allow_bucket_creation=False)
+                                          allow_bucket_creation=False, connect_timeout=5, request_timeout=60,
+                                          # a flush that cannot reach the store fails within seconds and is
+                                          # retried by the next one; the stream keeps the points meanwhile
+                                          retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3))
         self.root = f"{settings.bucket}/{settings.prefix.strip('/')}"
         self._cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self._cache_bytes = 0
@@ -35,6 +38,12 @@ class ObjectStore:
     def put(self, key: str, data: bytes) -> None:
         with self.filesystem.open_output_stream(self._path(key)) as out:
             out.write(data)
+
+    def put_immutable(self, key: str, data: bytes) -> None:
+        """Put an object never rewritten under its key, and keep it in the cache: the newest blocks
+        are the ones read most (and stay readable while the object store is briefly away)."""
+        self.put(key, data)
+        self._remember(key, data)
 
     def get(self, key: str) -> bytes:
         """An object's bytes, fetched fresh (a manifest may have been replaced)."""
@@ -49,6 +58,10 @@ class ObjectStore:
                 self._cache.move_to_end(key)
                 return data
         data = self.get(key)
+        self._remember(key, data)
+        return data
+
+    def _remember(self, key: str, data: bytes) -> None:
         with self._lock:
             if key not in self._cache and len(data) <= self._cache_limit:
                 self._cache[key] = data
@@ -56,7 +69,6 @@ class ObjectStore:
                 while self._cache_bytes > self._cache_limit:
                     _, dropped = self._cache.popitem(last=False)
                     self._cache_bytes -= len(dropped)
-        return data
 
     def exists(self, key: str) -> bool:
         return self.filesystem.get_file_info(self._path(key)).type == fs.FileType.File

@@ -57,6 +57,7 @@ class ClusterStore:
         self._applied = 0
         self._applied_changed = threading.Condition()
         self._flush_lock = threading.Lock()
+        self._unflushed: list[tuple[int, IngestBatch]] = []
         self._stop = threading.Event()
         self._flush_thread: threading.Thread | None = None
         self._listeners: list[Callable[[IngestBatch], None]] = []
@@ -169,10 +170,14 @@ class ClusterStore:
 
     def _flush_locked(self) -> FlushReport | None:
         """Head -> blocks -> manifests; then the head and the stream let go of what blocks cover."""
-        batches = self.head.take()
+        # Batches of a flush that failed (S3 away) come first: the head keeps them readable but hands
+        # them out only once, and no manifest may cover a sequence whose points are in no block.
+        batches = self._unflushed + self.head.take()
         if not batches:
             return None
+        self._unflushed = batches
         report = self.flusher.flush(batches)
+        self._unflushed = []
         covered = batches[-1][0]
         partitions = {partition_of_batch(b, self.settings.partitions) for _, b in batches}
         for partition in partitions:
