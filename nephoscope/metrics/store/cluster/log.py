@@ -32,6 +32,9 @@ T = TypeVar("T")
 
 _FETCH = 512
 """Messages a consumer asks for at once."""
+_CONSUMER_REQUEST_SECONDS = 1.0
+_CHECK_AFTER_IDLE = 3
+"""Empty fetches (a second each) after which the consumer's existence is checked."""
 
 
 class MetricLog:
@@ -43,6 +46,7 @@ class MetricLog:
         self._js: Any = None
         self._stop = False
         self._followers: list[Future[None]] = []
+        self._acknowledged = 0  # the highest sequence JetStream acknowledged to this process
         self.caught_up = threading.Event()
         """Set once a consumer has seen every message the stream held when it asked."""
 
@@ -56,6 +60,9 @@ class MetricLog:
         self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
                                       reconnect_time_wait=0.2, connect_timeout=5)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
+        # Consumers are (re)created with short requests, retried: after a node's death the first ones
+        # wait for JetStream to elect new leaders, and a long timeout would only add to the wait.
+        self._consumers = self._nc.jetstream(timeout=_CONSUMER_REQUEST_SECONDS)
         config = StreamConfig(name=self.settings.stream, subjects=[f"{self.settings.subject_prefix}.*"],
                               num_replicas=self.settings.replicas, storage=StorageType.FILE,
                               duplicate_window=self.settings.duplicate_window_seconds)
@@ -109,7 +116,9 @@ class MetricLog:
     async def publish_encoded(self, messages: list[tuple[str, bytes, str]]) -> list[int]:
         """Publish (subject, payload, message id) triples; their stream sequences."""
         acks = await asyncio.gather(*(self._publish_one(*message) for message in messages))
-        return [ack.seq for ack in acks]
+        sequences = [ack.seq for ack in acks]
+        self._acknowledged = max([self._acknowledged, *sequences])
+        return sequences
 
     async def _publish_one(self, subject: str, payload: bytes, msg_id: str):
         # While a stream leader is being elected JetStream answers "no responders" or times out:
@@ -142,14 +151,23 @@ class MetricLog:
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=last + 1,
                                         ack_policy=AckPolicy.NONE, inactive_threshold=30.0, mem_storage=True,
                                         num_replicas=1)
-                subscription = await self._js.pull_subscribe(f"{self.settings.subject_prefix}.*", durable=None,
+                subscription = await self._consumers.pull_subscribe(f"{self.settings.subject_prefix}.*", durable=None,
                                                              stream=self.settings.stream, config=config)
+                idle = 0
                 while not self._stop:
                     try:
                         messages = await subscription.fetch(_FETCH, timeout=1.0)
                     except TimeoutError:
                         self.caught_up.set()  # nothing more to read
+                        idle += 1
+                        # A consumer whose server died answers nothing, which looks like an idle stream.
+                        if self._acknowledged > last:
+                            # This process was told of a message the consumer has not delivered.
+                            raise ConnectionError(f"the consumer stalled before sequence {self._acknowledged}")
+                        if idle % _CHECK_AFTER_IDLE == 0:  # ask for it now and then (raises when gone)
+                            await asyncio.wait_for(subscription.consumer_info(), _CHECK_AFTER_IDLE)
                         continue
+                    idle = 0
                     for message in messages:
                         sequence = message.metadata.sequence.stream
                         if sequence <= last:
