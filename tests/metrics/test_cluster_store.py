@@ -182,13 +182,16 @@ def test_appends_and_reads_go_on_with_one_jetstream_node_killed(own_nats: NatsCl
         store.write_now(raw_batch("project-a", hosts, start, 100))
         store.flush_now()  # some in blocks, the rest in the stream when the node dies
         store.write_now(raw_batch("project-a", hosts, start + 100_000, 100))
-        # Kill the node this client is connected to, if any, else the first: the worst case for it.
-        connected = store.log.connected_url
-        victim = own_nats.urls.index(connected) if connected in own_nats.urls else 0
+        # Kill the stream's leader: the worst case (a new leader must be elected before the next ack).
+        victim = int(store.log.stream_leader().removeprefix("n"))
         own_nats.kill(victim)
-        written = 200
+        killed = time.monotonic()
+        store.write_now(raw_batch("project-a", hosts, start + 200_000, 100))
+        assert time.monotonic() - killed < 15, "failover took longer than issue 21's goal"
+        assert store.log.stream_leader() not in (None, f"n{victim}")
+        written = 300
         for round_ in range(5):
-            store.write_now(raw_batch("project-a", hosts, start + (2 + round_) * 100_000, 100))
+            store.write_now(raw_batch("project-a", hosts, start + (3 + round_) * 100_000, 100))
             written += 100
             assert len(store.read(ids, start, start + HOUR, 0)) == written * len(hosts)
         store.flush_now()
@@ -197,10 +200,13 @@ def test_appends_and_reads_go_on_with_one_jetstream_node_killed(own_nats: NatsCl
         assert int(minutes.count.sum()) == written * len(hosts)
     finally:
         store.close()
-    # A new store (the two nodes left) replays and reads it all.
+    # A new store (the two nodes left) opens and reads it all; the dead node comes back and catches up.
     reopened = open_store(tmp_path / "again", store.settings)
     try:
         assert len(reopened.read(ids, start, start + HOUR, 0)) == written * len(hosts)
+        own_nats.start_node(victim)
+        reopened.write_now(raw_batch("project-a", hosts, start + 900_000, 100))
+        assert len(reopened.read(ids, start, start + HOUR, 0)) == (written + 100) * len(hosts)
     finally:
         reopened.close()
 

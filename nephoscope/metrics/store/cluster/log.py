@@ -195,6 +195,11 @@ class MetricLog:
         """The stream's state now: messages, bytes, first and last sequence."""
         return self.call(self._js.stream_info(self.settings.stream)).state
 
+    def stream_leader(self) -> str | None:
+        """The server name of the stream's leader now (for operators, and the tests that kill it)."""
+        cluster = self.call(self._js.stream_info(self.settings.stream)).cluster
+        return cluster.leader if cluster is not None else None
+
     def stream_bytes(self) -> int:
         """Bytes the stream holds now (on each replica)."""
         return self.stream_state().bytes
