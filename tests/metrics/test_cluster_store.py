@@ -8,6 +8,7 @@ pure parts (partitioning, the block format) are property-tested without engines.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -311,3 +312,28 @@ def test_every_answer_equals_the_embedded_stores(both_stores: tuple, writes: lis
     embedded.compact(force=True)
     cluster.compact(force=True)
     same_answers()
+
+
+def test_concurrent_writes_from_request_handlers_are_all_stored(nats_cluster: NatsCluster, seaweed: SeaweedS3,
+                                                                tmp_path: Path) -> None:
+    """Many ``write`` calls at once on one event loop (as request handlers make them), a flush thread
+    running meanwhile: each returns durable, and every point is read back once."""
+    store = open_store(tmp_path, cluster_settings(nats_cluster, seaweed, f"many{time.time_ns()}", flush_interval=0.3))
+    start = recent_hour()
+    hosts = [f"h{i}" for i in range(16)]
+
+    async def write_all() -> list[int]:
+        return await asyncio.gather(*(store.write(raw_batch("project-a", [host], start + round_ * 60_000, 60))
+                                      for round_ in range(10) for host in hosts))
+
+    try:
+        sequences = asyncio.run(write_all())
+        assert len(set(sequences)) == len(sequences) == 160
+        ids = [define_series("project-a", "cpu.utilization_perc", {"hostname": h}).id for h in hosts]
+        points = store.read(ids, start, start + HOUR, 0)
+        assert len(points) == 160 * 60
+        assert store.stats().points_accepted == 160 * 60
+        assert store.find(SeriesFilter("project-a", "cpu.utilization_perc"))[0].name == "cpu.utilization_perc"
+        assert len(store.find(SeriesFilter("project-a", "cpu.utilization_perc"))) == 16
+    finally:
+        store.close()
