@@ -45,6 +45,8 @@ def cluster_settings(nats: NatsCluster, s3: SeaweedS3, name: str, **overrides: o
     settings = ClusterSettings(servers=nats.urls, stream=f"METRICS_{name}", subject_prefix=f"{name}.metrics",
                                partitions=4, s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
                                s3_secret_key=s3.secret_key, bucket=s3.bucket, prefix=f"{name}/metrics",
+                               # JetStream reserves a stream's limit on its disks: the session holds many
+                               stream_max_bytes=64 * 2**20,
                                flush_interval=3600)  # flushed explicitly (compact, close) unless a test says
     for key, value in overrides.items():
         setattr(settings, key, value)

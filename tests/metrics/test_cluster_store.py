@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from nephoscope.config import Config
 from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
-from nephoscope.metrics.store import EmbeddedStore, SeriesFilter
+from nephoscope.metrics.store import EmbeddedStore, Overloaded, SeriesFilter
 from nephoscope.metrics.store.cluster import ClusterSettings, ClusterStore
 from nephoscope.metrics.store.cluster.blocks import decode_head, encode_block, series_table, value_meta_table
 from nephoscope.metrics.store.cluster.partitions import message_id, split
@@ -335,5 +335,38 @@ def test_concurrent_writes_from_request_handlers_are_all_stored(nats_cluster: Na
         assert store.stats().points_accepted == 160 * 60
         assert store.find(SeriesFilter("project-a", "cpu.utilization_perc"))[0].name == "cpu.utilization_perc"
         assert len(store.find(SeriesFilter("project-a", "cpu.utilization_perc"))) == 16
+    finally:
+        store.close()
+
+
+def test_a_write_the_log_cannot_acknowledge_is_refused_not_lost(own_nats: NatsCluster, seaweed: SeaweedS3,
+                                                                 tmp_path: Path) -> None:
+    """Two of three JetStream nodes dead: no quorum, so no acknowledgement: the write is refused
+    (Overloaded: 503 + Retry-After), and its retry once the quorum is back is stored once."""
+    store = open_store(tmp_path, cluster_settings(own_nats, seaweed, f"quorum{time.time_ns()}",
+                                                  publish_timeout_seconds=3.0))
+    start = recent_hour()
+    batch = raw_batch("project-a", ["h1", "h2"], start, 50)
+    ids = [d.id for d in batch.tenant_series]
+    try:
+        store.write_now(raw_batch("project-a", ["h1", "h2"], start - 60_000, 10))
+        own_nats.kill(1)
+        own_nats.kill(2)
+        with pytest.raises(Overloaded) as refused:
+            store.write_now(batch)
+        assert refused.value.backlog
+        own_nats.start_node(1)
+        own_nats.start_node(2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                store.write_now(batch)
+                break
+            except Overloaded:
+                if time.monotonic() > deadline:
+                    raise
+        store.write_now(batch)
+        assert len(store.read(ids, start - HOUR, start + HOUR, 0)) == 120
+        assert store.stats().points_accepted == 120
     finally:
         store.close()

@@ -19,7 +19,15 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig, StreamState
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+    StreamState,
+)
 from nats.js.errors import NotFoundError
 
 from nephoscope.metrics.series import IngestBatch
@@ -65,7 +73,8 @@ class MetricLog:
         self._consumers = self._nc.jetstream(timeout=_CONSUMER_REQUEST_SECONDS)
         config = StreamConfig(name=self.settings.stream, subjects=[f"{self.settings.subject_prefix}.*"],
                               num_replicas=self.settings.replicas, storage=StorageType.FILE,
-                              duplicate_window=self.settings.duplicate_window_seconds)
+                              duplicate_window=self.settings.duplicate_window_seconds,
+                              max_bytes=self.settings.stream_max_bytes, discard=DiscardPolicy.NEW)
         for attempt in range(100):  # a fresh cluster elects its meta leader within a second or two
             try:
                 try:

@@ -18,8 +18,12 @@ class ClusterSettings:
     partitions: int = 8
     # A client's retry within this window is stored once (JetStream's duplicate window).
     duplicate_window_seconds: float = 120.0
-    # Seconds JetStream may take to acknowledge a publish (a leader election takes a few).
+    # Seconds JetStream may take to acknowledge a publish (a leader election takes a few); past
+    # them the write is refused as Overloaded (503 + Retry-After), never lost silently.
     publish_timeout_seconds: float = 10.0
+    # Bytes the stream may hold (per replica) while blocks cannot be written (object storage away):
+    # beyond them JetStream refuses new messages and writes are refused as Overloaded.
+    stream_max_bytes: int = 8 * 2**30
     # S3-compatible object storage (Ceph RGW, Swift s3api, SeaweedFS).
     s3_endpoint: str = "http://127.0.0.1:8333"
     s3_region: str = "us-east-1"

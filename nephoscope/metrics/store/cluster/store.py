@@ -126,6 +126,8 @@ class ClusterStore:
         self._pending_points += len(batch.points)
         try:
             sequences = await asyncio.wrap_future(self.log.submit(self.log.publish(parts))) if parts else []
+        except Exception as error:
+            raise _refused(error) from error
         finally:
             self._pending_points -= len(batch.points)
         target = max(sequences, default=self._applied)
@@ -135,7 +137,10 @@ class ClusterStore:
 
     def write_now(self, batch: IngestBatch) -> int:
         parts = split(batch, self.settings.partitions)
-        sequences = self.log.call(self.log.publish(parts)) if parts else []
+        try:
+            sequences = self.log.call(self.log.publish(parts)) if parts else []
+        except Exception as error:
+            raise _refused(error) from error
         target = max(sequences, default=self._applied)
         self._wait_applied(target)
         return target
@@ -266,3 +271,8 @@ class ClusterStore:
                 "covered": dict(self._covered), "total_bytes": self.size_bytes(), "series": len(self.registry)}
 
 
+def _refused(error: Exception) -> Overloaded:
+    """JetStream did not acknowledge (no quorum, the stream full while blocks cannot be written):
+    the write is refused, to be retried; parts already stored are recognised on the retry."""
+    return Overloaded(f"the metric log did not acknowledge the write ({type(error).__name__}: {error}); "
+                      "retry shortly", backlog=True)
