@@ -74,8 +74,9 @@ class ClusterStore:
         self.registry.add_known(self.index.series_ids().tolist())
         after = min(self._covered.values(), default=0)
         self._applied = after
+        nothing_after = self.log.stream_state().last_seq <= after
         self.log.follow(after, self._apply)
-        if not self.log.caught_up.wait(_CATCH_UP_SECONDS):
+        if not nothing_after and not self.log.caught_up.wait(_CATCH_UP_SECONDS):
             raise TimeoutError(f"the metric stream was not replayed within {_CATCH_UP_SECONDS}s")
         target = self._applied
         self._flush_thread = threading.Thread(target=self._flush_loop, name="cluster-flush", daemon=True)
