@@ -30,9 +30,12 @@ def _config(location: Path, policies: list[ArchivePolicy]) -> Config:
     return config
 
 
-def _embedded(request: pytest.FixtureRequest, location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
+def _embedded(request: pytest.FixtureRequest, location: Path, policies: list[ArchivePolicy],
+              materialize_rollups: str = "on_expiry") -> StoreFactory:
     def open_store() -> MetricStore:
-        store = EmbeddedStore(_config(location, policies))
+        config = _config(location, policies)
+        config.store.materialize_rollups = materialize_rollups
+        store = EmbeddedStore(config)
         store.open()
         return store
 
@@ -66,7 +69,14 @@ def _cluster(request: pytest.FixtureRequest, location: Path, policies: list[Arch
     return open_store
 
 
-IMPLEMENTATIONS = {"embedded": _embedded, "cluster": _cluster}
+def _embedded_on_compaction(request: pytest.FixtureRequest, location: Path,
+                            policies: list[ArchivePolicy]) -> StoreFactory:
+    """The embedded store writing roll-ups at compaction: the same answers, other storage."""
+    return _embedded(request, location, policies, "on_compaction")
+
+
+IMPLEMENTATIONS = {"embedded": _embedded, "embedded-rollups-on-compaction": _embedded_on_compaction,
+                   "cluster": _cluster}
 
 
 @pytest.fixture(scope="session")
