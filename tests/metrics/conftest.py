@@ -1,8 +1,9 @@
 """Metric store implementations under test, for the contract tests.
 
-``store_factory`` is parametrized over every implementation of ``MetricStore``: a new one
-is added here (a distributed store, later) and must pass the same contract tests. A factory
-opens a store over one location; opening it again reads what the first one made durable.
+``store_factory`` is parametrized over every implementation of ``MetricStore``: the embedded
+store and the cluster store (JetStream + S3, on the session's three-node NATS cluster and
+SeaweedFS: ``nats_cluster``, ``seaweed``). A factory opens a store over one location; opening it
+again reads what the first one made durable.
 """
 
 from __future__ import annotations
@@ -14,18 +15,26 @@ import pytest
 
 from nephoscope.config import ArchivePolicy, Config
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
+from nephoscope.metrics.store.cluster import ClusterSettings, ClusterStore
+from tests.support.cluster import NatsCluster, SeaweedS3
 
 StoreFactory = Callable[[], MetricStore]
 
 
-def _embedded(location: Path, policies: list[ArchivePolicy], materialize_rollups: str = "on_expiry") -> StoreFactory:
+def _config(location: Path, policies: list[ArchivePolicy]) -> Config:
+    config = Config()
+    config.server.data_dir = str(location)
+    config.store.compaction_interval = 3600  # only explicit compaction in the contract tests
+    config.store.flush_interval = 0.2
+    config.store.policies = policies
+    return config
+
+
+def _embedded(request: pytest.FixtureRequest, location: Path, policies: list[ArchivePolicy],
+              materialize_rollups: str = "on_expiry") -> StoreFactory:
     def open_store() -> MetricStore:
-        config = Config()
+        config = _config(location, policies)
         config.store.materialize_rollups = materialize_rollups
-        config.server.data_dir = str(location)
-        config.store.compaction_interval = 3600  # only explicit compaction in the contract tests
-        config.store.flush_interval = 0.2
-        config.store.policies = policies
         store = EmbeddedStore(config)
         store.open()
         return store
@@ -33,12 +42,61 @@ def _embedded(location: Path, policies: list[ArchivePolicy], materialize_rollups
     return open_store
 
 
-def _embedded_on_compaction(location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
+def cluster_settings(nats: NatsCluster, s3: SeaweedS3, name: str, **overrides: object) -> ClusterSettings:
+    """Settings of a cluster store of its own (stream, subjects, object prefix: ``name``) on the
+    session's engines."""
+    settings = ClusterSettings(servers=nats.urls, stream=f"METRICS_{name}", subject_prefix=f"{name}.metrics",
+                               partitions=4, s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
+                               s3_secret_key=s3.secret_key, bucket=s3.bucket, prefix=f"{name}/metrics",
+                               # JetStream reserves a stream's limit on its disks: the session holds many
+                               stream_max_bytes=64 * 2**20,
+                               flush_interval=3600)  # flushed explicitly (compact, close) unless a test says
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return settings
+
+
+def _cluster(request: pytest.FixtureRequest, location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
+    nats, s3 = request.getfixturevalue("nats_cluster"), request.getfixturevalue("seaweed")
+    # One stream and prefix per test location: reopening finds what the first store wrote.
+    name = f"t{abs(hash(str(location))) % 10**12}"
+
+    def open_store() -> MetricStore:
+        store = ClusterStore(_config(location, policies), cluster_settings(nats, s3, name))
+        store.open()
+        return store
+
+    return open_store
+
+
+def _embedded_on_compaction(request: pytest.FixtureRequest, location: Path,
+                            policies: list[ArchivePolicy]) -> StoreFactory:
     """The embedded store writing roll-ups at compaction: the same answers, other storage."""
-    return _embedded(location, policies, "on_compaction")
+    return _embedded(request, location, policies, "on_compaction")
 
 
-IMPLEMENTATIONS = {"embedded": _embedded, "embedded-rollups-on-compaction": _embedded_on_compaction}
+IMPLEMENTATIONS = {"embedded": _embedded, "embedded-rollups-on-compaction": _embedded_on_compaction,
+                   "cluster": _cluster}
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three JetStream nodes on loopback for the whole session (not the machine's NATS on 4222)."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """SeaweedFS's S3 gateway on loopback with one bucket, for the whole session."""
+    s3 = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield s3.start()
+    finally:
+        s3.stop()
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
@@ -48,7 +106,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
     opened: list[MetricStore] = []
 
     def open_store(policies: list[ArchivePolicy] | None = None) -> MetricStore:
-        store = IMPLEMENTATIONS[request.param](tmp_path / "store", policies or [ArchivePolicy()])()
+        store = IMPLEMENTATIONS[request.param](request, tmp_path / "store", policies or [ArchivePolicy()])()
         opened.append(store)
         return store
 

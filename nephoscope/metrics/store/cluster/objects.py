@@ -1,0 +1,94 @@
+"""Object storage: whole objects put, got, listed and deleted in one S3 bucket under a prefix.
+
+Any S3-compatible store (Ceph RGW, Swift's s3api, SeaweedFS) through pyarrow's S3 filesystem (the
+AWS SDK for C++). An object is written in one request and appears whole or not at all, which is
+what makes blocks and manifests safe to replace. Gets of immutable objects go through a bounded LRU
+cache, since dashboards ask for the same windows again and again.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+from pyarrow import fs
+
+from nephoscope.metrics.store.cluster.settings import ClusterSettings
+
+
+class ObjectStore:
+    def __init__(self, settings: ClusterSettings) -> None:
+        scheme, _, address = settings.s3_endpoint.partition("://")
+        self.filesystem = fs.S3FileSystem(endpoint_override=address or scheme, scheme=scheme if address else "https",
+                                          access_key=settings.s3_access_key or None,
+                                          secret_key=settings.s3_secret_key or None, region=settings.s3_region,
+                                          allow_bucket_creation=False, connect_timeout=5, request_timeout=60,
+                                          # a flush that cannot reach the store fails within seconds and is
+                                          # retried by the next one; the stream keeps the points meanwhile
+                                          retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3))
+        self.root = f"{settings.bucket}/{settings.prefix.strip('/')}"
+        self._cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = settings.block_cache_bytes
+        self._lock = threading.Lock()
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.filesystem.open_output_stream(self._path(key)) as out:
+            out.write(data)
+
+    def put_immutable(self, key: str, data: bytes) -> None:
+        """Put an object never rewritten under its key, and keep it in the cache: the newest blocks
+        are the ones read most (and stay readable while the object store is briefly away)."""
+        self.put(key, data)
+        self._remember(key, data)
+
+    def get(self, key: str) -> bytes:
+        """An object's bytes, fetched fresh (a manifest may have been replaced)."""
+        with self.filesystem.open_input_stream(self._path(key)) as stream:
+            return stream.read()
+
+    def get_immutable(self, key: str) -> bytes:
+        """An object never rewritten under its key (a block), through the cache."""
+        with self._lock:
+            data = self._cache.get(key)
+            if data is not None:
+                self._cache.move_to_end(key)
+                return data
+        data = self.get(key)
+        self._remember(key, data)
+        return data
+
+    def _remember(self, key: str, data: bytes) -> None:
+        with self._lock:
+            if key not in self._cache and len(data) <= self._cache_limit:
+                self._cache[key] = data
+                self._cache_bytes += len(data)
+                while self._cache_bytes > self._cache_limit:
+                    _, dropped = self._cache.popitem(last=False)
+                    self._cache_bytes -= len(dropped)
+
+    def exists(self, key: str) -> bool:
+        return self.filesystem.get_file_info(self._path(key)).type == fs.FileType.File
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            data = self._cache.pop(key, None)
+            if data is not None:
+                self._cache_bytes -= len(data)
+        try:
+            self.filesystem.delete_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size) of the objects under ``prefix``."""
+        selector = fs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
+        start = len(self.root) + 1
+        return [(info.path[start:], info.size) for info in self.filesystem.get_file_info(selector)
+                if info.type == fs.FileType.File]
+
+    def cached_bytes(self) -> int:
+        return self._cache_bytes
