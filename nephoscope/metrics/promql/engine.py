@@ -51,6 +51,22 @@ _CARDINALITY = {"OneToOne": "one-to-one", "ManyToOne": "many-to-one", "OneToMany
 _ROLLUP_WIDTHS = (3600, 60)
 
 
+def _columns_from(vector: InstantVector, other: InstantVector, steps: np.ndarray) -> InstantVector:
+    """``vector``'s cells, but ``other``'s at ``steps`` (a (T,) mask); series of either, by labels."""
+    rows: dict[L.Labels, int] = {labels: row for row, labels in enumerate(vector.labels)}
+    for labels in other.labels:
+        rows.setdefault(labels, len(rows))
+    values = np.zeros((len(rows), len(steps)))
+    present = np.zeros((len(rows), len(steps)), bool)
+    mine = np.arange(len(vector))
+    values[mine], present[mine] = vector.values, vector.present & ~steps
+    theirs = np.asarray([rows[labels] for labels in other.labels], np.int64)
+    if len(theirs):
+        values[theirs[:, None], np.flatnonzero(steps)] = other.values[:, steps]
+        present[theirs[:, None], np.flatnonzero(steps)] = other.present[:, steps]
+    return InstantVector(list(rows), values, present).compact()
+
+
 @dataclass(frozen=True)
 class QueryLimits:
     lookback_ms: int = 300_000
@@ -287,7 +303,17 @@ class Evaluator:
         if name in range_functions.ROLLUP_FUNCTIONS and isinstance(target, pp.MatrixSelector):
             answered = self._from_rollups(name, target, times)
             if answered is not None:
-                return answered
+                from_rollups, expired = answered
+                if expired.all():
+                    return from_rollups
+                # Windows the raw points still cover are answered from them (Prometheus's exact
+                # edges); only the older ones from the buckets.
+                return _columns_from(self.range_call_raw(name, args, index, times, scalars), from_rollups, expired)
+        return self.range_call_raw(name, args, index, times, scalars)
+
+    def range_call_raw(self, name: str, args: list[pp.Expr], index: int, times: np.ndarray,
+                       scalars: list[np.ndarray]) -> InstantVector:
+        target = unwrap(args[index])
         value = self.evaluate(target, times)
         assert isinstance(value, RangeVector)
         if name == "absent_over_time":
@@ -325,9 +351,11 @@ class Evaluator:
             present[start:start + len(part)] = found[:, inverse]
         return values, present
 
-    def _from_rollups(self, name: str, selector: pp.MatrixSelector, times: np.ndarray) -> InstantVector | None:
-        """``*_over_time`` from whole roll-up buckets, when every window is made of them and the raw
-        points are past their retention: the buckets' count, sum, min and max are exact."""
+    def _from_rollups(self, name: str, selector: pp.MatrixSelector,
+                      times: np.ndarray) -> tuple[InstantVector, np.ndarray] | None:
+        """``*_over_time`` from whole roll-up buckets for the steps whose windows begin before the raw
+        points' retention, when every window is made of whole buckets: the buckets' count, sum, min
+        and max are exact. Also returns which steps those are (the others are the raw points')."""
         inner = selector.vector_selector
         ends = self._reference_times(inner.at, inner.offset, times)
         range_ms = duration_ms(selector.range)
@@ -336,17 +364,20 @@ class Evaluator:
         start = int(ends.min()) - range_ms
         if covers(policies, 0, start, now):
             return None  # raw points answer with Prometheus's exact window edges
+        expired = np.asarray([not covers(policies, 0, int(end) - range_ms, now) for end in np.unique(ends)])
+        expired = expired[np.searchsorted(np.unique(ends), ends)]
         for width in _ROLLUP_WIDTHS:
             width_ms = width * 1000
             if range_ms % width_ms or (ends % width_ms).any() or not covers(policies, width, start, now):
                 continue
-            buckets = self.source.buckets(selector_matchers(inner), start, int(ends.max()), width)
+            last = int(ends[expired].max())
+            buckets = self.source.buckets(selector_matchers(inner), start, last, width)
             starts = Samples(buckets.labels, buckets.starts, buckets.sum, buckets.offsets)
             lo, hi = bounds(starts, ends - range_ms, ends, closed_end=False)
             values, present = range_functions.rollup_over_time(name, buckets.count, buckets.sum, buckets.min,
                                                                buckets.max, lo, hi)
             labels = [L.drop_name(x) for x in buckets.labels]
-            return check_unique(InstantVector(labels, values, present).compact())
+            return check_unique(InstantVector(labels, values, present & expired).compact()), expired
         return None
 
     def _absent_over_time(self, value: RangeVector, arg: pp.Expr, times: np.ndarray) -> InstantVector:
