@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections import Counter
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,6 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 from common import Report, log, pct  # noqa: E402
-from remote_write import summarize_profile  # noqa: E402
 
 from tests.support.prometheus import Prometheus, backfill, differences  # noqa: E402
 
@@ -68,13 +68,13 @@ def parse_args(argv=None):
         "  .venv/bin/python bench/promql.py --step 300 --loads 10\n"
         "  .venv/bin/python bench/promql.py --profile\n",
     )
-    ap.add_argument("--hosts", type=int, default=50, help="node-exporter-like hosts (27 series each)")
+    ap.add_argument("--hosts", type=int, default=50, help="node-exporter-like hosts (29 series each)")
     ap.add_argument("--instances", type=int, default=500, help="Ceilometer-like instances (2 series each)")
     ap.add_argument("--interval", type=int, default=60, help="seconds between samples (scrape interval)")
     ap.add_argument("--step", type=float, default=60.0, help="query_range step in seconds (Grafana's for 24 h)")
     ap.add_argument("--hours", type=float, default=24.0, help="dashboard time range")
     ap.add_argument("--loads", type=int, default=8, help="timed dashboard loads per system")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed loads per system first")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed loads per system first (the first one compared)")
     ap.add_argument("--concurrency", type=int, default=6, help="panels in flight at once (a browser's 6)")
     ap.add_argument("--profile", action="store_true", help="py-spy the nephoscope server during its loads")
     common.add_common_args(ap, systems="nephoscope,prometheus")
@@ -222,6 +222,36 @@ def profile(pid: int, work_dir: str, rep: Report) -> subprocess.Popen | None:
     # left out, as py-spy does without --idle).
     return subprocess.Popen([spy, "record", "-p", str(pid), "-d", "3600", "-r", "100", "-f", "raw", "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+_WAITING = ("threading.py", "queue.py", "selectors.py", "thread.py", "base_events.py", "runners.py")
+"""Where an idle thread's stack ends (py-spy's own idle detection does not work in this container)."""
+
+
+def summarize_profile(path: str, rep: Report, top: int = 20) -> None:
+    """Self and inclusive (nephoscope functions) shares of the busy samples of py-spy's raw stacks."""
+    own, inclusive, total = Counter(), Counter(), 0
+    with open(path) as handle:
+        for line in handle:
+            stack, _, count = line.rstrip().rpartition(" ")
+            frames = stack.split(";") if stack else []
+            if not frames or frames[-1].rpartition("(")[2].split(":")[0].endswith(_WAITING):
+                continue
+            n = int(count)
+            total += n
+            own[frames[-1]] += n
+            for frame in set(frames):
+                if "nephoscope/" in frame:
+                    inclusive[frame.split(" (")[0] + " " + frame.rpartition("/")[2]] += n
+    if not total:
+        rep.note("profile: no busy samples")
+        return
+    for title, counted in (("self", own), ("inclusive, nephoscope functions", inclusive)):
+        rep.detail(f"profile_{title.split(',')[0]}", [(name, round(100 * n / total, 1))
+                                                      for name, n in counted.most_common(top)])
+        log(f"py-spy, share of the server's busy samples ({title}):")
+        for name, n in counted.most_common(top):
+            log(f"  {100 * n / total:5.1f}%  {name}")
 
 
 def main(argv=None) -> int:
