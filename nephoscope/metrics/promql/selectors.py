@@ -119,17 +119,18 @@ class SeriesSource:
         self.budget.spend(len(points))
         rows = self._rows_of(ids, points)
         order = series_time_order(rows, points.timestamp)
-        rows, points = rows[order], points.take(order)
+        # Only the columns a sample needs are reordered (a day of points: min and max are not).
+        rows, timestamps, count = rows[order], points.timestamp[order], points.count[order]
         # One value per point: a raw sample as it was written, a summary of several by its average.
         with np.errstate(all="ignore"):
-            values = np.where(points.count == 1, points.last, points.sum / points.count)
+            values = np.where(count == 1, points.last[order], points.sum[order] / count)
         counts = np.bincount(rows, minlength=len(ids))
         alive = np.flatnonzero(counts)
         if len(alive) < len(ids):  # series with no point in range take no part
             labels = [labels[i] for i in alive.tolist()]
             counts = counts[alive]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        return Samples(labels, points.timestamp.astype(np.int64), values.astype(np.float64), offsets)
+        return Samples(labels, timestamps.astype(np.int64), values.astype(np.float64), offsets)
 
     def buckets(self, alternatives: list[tuple[LabelMatcher, ...]], start_ms: int, end_ms: int,
                 width_s: int) -> Buckets:
