@@ -136,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--old", required=True, type=Path, help="the tree to compare against (a worktree)")
     parser.add_argument("--new", default=Path("."), type=Path, help="the tree under test (default: this one)")
-    parser.add_argument("--rounds", type=int, default=6, help="ingest rounds per tree (ABBA)")
+    parser.add_argument("--rounds", type=int, default=6, help="ingest rounds per tree (ABBA); 0: no ingest A/B")
     parser.add_argument("--bodies", type=int, default=60, help="requests of 1,000 metrics per ingest round")
     parser.add_argument("--query-data", type=Path, help="a data dir from bench/query.py --keep-data: run the query A/B")
+    parser.add_argument("--old-query-data", type=Path,
+                        help="the old tree's own data dir (default: a copy of --query-data), for changes to the "
+                             "on-disk layout: each tree then answers from what it wrote itself")
     parser.add_argument("--repeats", type=int, default=40, help="single-series queries per tree")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
@@ -146,16 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
         trees = [Tree("old", args.old.resolve(), Path(work) / "old"), Tree("new", args.new.resolve(), Path(work) / "new")]
         try:
-            for tree in trees:
+            for tree in trees if args.rounds else []:  # --rounds 0: the query A/B only
                 tree.start()
-            results["ingest"] = ingest(trees, args.rounds, args.bodies)
+            if args.rounds:
+                results["ingest"] = ingest(trees, args.rounds, args.bodies)
         finally:
             for tree in trees:
                 tree.stop()
         if args.query_data:
             trees = [Tree("old", args.old.resolve(), Path(work) / "qold"), Tree("new", args.new.resolve(), Path(work) / "qnew")]
-            for tree in trees:
-                shutil.copytree(args.query_data, tree.data)
+            for tree, source in zip(trees, (args.old_query_data or args.query_data, args.query_data), strict=True):
+                shutil.copytree(source, tree.data)
             try:
                 for tree in trees:
                     tree.start()
@@ -163,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for tree in trees:
                     tree.stop()
-    ingest_result = results["ingest"]
-    print(f"ingest, server CPU per sample (median of {args.rounds} rounds): "
-          f"old {ingest_result['old']['cpu_us_per_sample_median']:.2f} µs, "
-          f"new {ingest_result['new']['cpu_us_per_sample_median']:.2f} µs")
+    if "ingest" in results:
+        ingest_result = results["ingest"]
+        print(f"ingest, server CPU per sample (median of {args.rounds} rounds): "
+              f"old {ingest_result['old']['cpu_us_per_sample_median']:.2f} µs, "
+              f"new {ingest_result['new']['cpu_us_per_sample_median']:.2f} µs")
     if "query" in results:
         for kind in ("single", "merged"):
             print(f"query {kind}, p50: old {results['query'][kind]['old']['p50_ms']:.1f} ms, "

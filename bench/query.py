@@ -167,8 +167,14 @@ def main(argv=None) -> int:
     rep = Report("query", common.params_of(args))
     k = args.period * 1000 // D.STEP_MS
     points = args.points // k * k
+    start = D.past_window(points, margin_s=D.END_MARGIN_S, align_ms=args.period * 1000)
+    if start < (time.time() - D.RAW_RETENTION_S + 120) * 1000:
+        # Aligning the end to a period ate the safety margin: the oldest samples would age out of
+        # the raw retention while loading (422). One period less keeps them inside.
+        points -= k
+        start = D.past_window(points, margin_s=D.END_MARGIN_S, align_ms=args.period * 1000)
     ds = D.Dataset(hosts=args.cpu_hosts, groups={"cpu": args.cpu_hosts, "mem": args.mem_hosts}, points=points,
-                   start_ms=D.past_window(points, margin_s=D.END_MARGIN_S, align_ms=args.period * 1000))
+                   start_ms=start)
     rep.detail("dataset", ds.describe())
     rep.add("samples", ds.n_samples, "samples", note=f"{ds.n_series:,} series x {ds.points:,} points")
     cpu_t = next(i for i, t in enumerate(ds.templates) if t[0] == "cpu.percent")

@@ -59,6 +59,9 @@ class ArchivePolicy:
         return {0: self.raw, 60: self.minute, 3600: self.hour, 86_400: self.day}[resolution]
 
 
+MATERIALIZE_ROLLUPS = ("on_expiry", "on_compaction")
+
+
 @dataclass
 class StoreSettings:
     # Seconds between flushes of the in-memory head into the store.
@@ -73,6 +76,10 @@ class StoreSettings:
     memory_limit: str = "512MB"
     # Decoded chunks kept in memory for repeated queries (dashboards refresh every few seconds).
     chunk_cache_bytes: int = 256 * 1024 * 1024
+    # When 1-minute and 1-hour roll-ups are written: "on_expiry" (when raw data leaves its retention;
+    # until then queries compute them from raw, exactly, and they cost no disk) or "on_compaction"
+    # (as soon as a raw window is compacted: more disk, coarse queries read fewer points).
+    materialize_rollups: str = "on_expiry"
     policies: list[ArchivePolicy] = field(default_factory=lambda: [ArchivePolicy()])
 
 
@@ -505,6 +512,9 @@ def _check(config: Config) -> None:
         raise ConfigError("[store] raw_window: must be a whole number of hours that divides a day (in seconds)")
     if not config.store.policies:
         raise ConfigError("[store] policies: at least one archive policy is needed (pattern '*')")
+    if config.store.materialize_rollups not in MATERIALIZE_ROLLUPS:
+        raise ConfigError(f"[store] materialize_rollups: {config.store.materialize_rollups!r} is not one of "
+                          f"{', '.join(MATERIALIZE_ROLLUPS)}")
     if 0 not in config.notify.valid_periods:
         config.notify.valid_periods = (0, *config.notify.valid_periods)  # "once per transition" is always valid
     config.notify.types = tuple(t.upper() for t in config.notify.types)

@@ -4,7 +4,7 @@ The suite starts most of what it needs itself (the server under test, SMTP and w
 receivers in-process, a Keystone, Prometheus and its node exporter on free ports, memcached).
 Beyond that: RabbitMQ for the notification consumer, and installs: Debian's Chromium for the
 browser tests, libvirt-python for the agent's instance collector, Debian's memcached, curl,
-prometheus (with promtool) and prometheus-node-exporter, and programs in virtual environments of
+prometheus (with promtool), prometheus-node-exporter and rsyslog, and programs in virtual environments of
 their own (not committed), whose dependencies must not mix with ours: OpenStack Keystone
 (``.venv-keystone``), monasca-agent (``.venv-monasca-agent``) and the telemetry clients (the
 OpenTelemetry SDK's OTLP/HTTP exporter and Ceilometer's publishers) and the ``openstack`` CLI with
@@ -41,7 +41,8 @@ OPENSTACK_CLI_CHECK = "import openstackclient.shell, observabilityclient.v1.clie
 DEBIAN_PROGRAMS = {"curl": ("curl", "the documentation's examples and the large-body tests"),
                    "prometheus": ("prometheus", "the remote write tests and the PromQL comparisons"),
                    "promtool": ("prometheus", "the PromQL comparisons"),
-                   "prometheus-node-exporter": ("prometheus-node-exporter", "the remote write tests")}
+                   "prometheus-node-exporter": ("prometheus-node-exporter", "the remote write tests"),
+                   "rsyslogd": ("rsyslog", "the syslog listener's tests (a real rsyslog forwarding to it)")}
 """Debian programs the suite runs as its own processes: program -> (package, needed by)."""
 _APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 

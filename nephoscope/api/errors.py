@@ -52,7 +52,7 @@ def unprocessable(description: str, field: str | None = None) -> ApiError:
 def error_response(status: int, title: str, description: str, field: str | None = None,
                    headers: dict[str, str] | None = None, request: Request | None = None, **extra: str) -> Response:
     if request is not None and request.url.path.startswith(PROMETHEUS_READS):
-        return prometheus.error(_PROMETHEUS_TYPES.get(status, "internal"), description, status, headers)
+        return prometheus.error(_PROMETHEUS_TYPES.get(status, "internal"), description, status, headers, **extra)
     body = {"title": title, "description": description}
     if field:
         body["field"] = field

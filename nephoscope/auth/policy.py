@@ -15,6 +15,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from oslo_config import cfg
@@ -98,6 +99,8 @@ class Policy:
             _check_file(self.file)
         self._rules = _RuleSet(security, self.file)
         self._warn_unknown()
+        self.reload_observers: list[Callable[[bool, str], None]] = []
+        """Told of every reload of the operator's file: (applied, why not); the audit trail listens."""
 
     # ------------------------------------------------------------------ the rule set in force
 
@@ -129,11 +132,20 @@ class Policy:
             loaded = _RuleSet(self.security, self.file)
         except (PolicyFileError, ValueError) as error:
             log.error("%s; the policy in force is unchanged", error)
+            self._tell(False, str(error))
             return False
         self._rules = loaded
         log.info("policy reloaded from %s", self.file)
         self._warn_unknown()
+        self._tell(True, "")
         return True
+
+    def _tell(self, applied: bool, reason: str) -> None:
+        for observer in self.reload_observers:
+            try:
+                observer(applied, reason)
+            except Exception:  # an observer's failure (the audit disk) never keeps the new rules out
+                log.exception("a policy reload observer failed")
 
     def _warn_unknown(self) -> None:
         enforcer = self._rules.enforcer

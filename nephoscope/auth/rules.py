@@ -173,7 +173,8 @@ def _prometheus_rules() -> list[RuleDefault]:
               _op("GET", f"{api}/query", f"{api}/query_range", f"{api}/series", f"{api}/labels",
                   f"{api}/label/{{name}}/values", f"{api}/metadata", f"{api}/targets", f"{api}/status/buildinfo",
                   f"{api}/status/runtimeinfo", f"{api}/format_query", f"{api}/query_exemplars"),
-              _op("POST", f"{api}/query", f"{api}/query_range", f"{api}/series", f"{api}/labels")),
+              _op("POST", f"{api}/query", f"{api}/query_range", f"{api}/series", f"{api}/labels",
+                  f"{api}/format_query", f"{api}/query_exemplars")),
         _rule(QUERY_ALL_PROJECTS, f"{ADMIN} or role:service", "Query every project's series at once, as Aetos's "
               "rule lets admins and the services' users; others see their project's only."),
     ]

@@ -9,7 +9,7 @@ oslo.messaging's AMQP driver sends it. Payloads:
   published samples (``data/nova_versioned_samples.json``) with the cloud's own instance, project,
   host, flavor and times written into them;
 * nova legacy (``compute.instance.create.end``, ...): ``nova.compute.utils.info_from_instance``'s
-  dict, with ``exception_to_dict``'s ``message`` and ``code`` on errors;
+  dict, with ``exception_to_dict``'s ``exception``, ``message`` and ``code`` on errors;
 * cinder (``volume.*``) and neutron (``port.*``) as their notifiers build them; keystone's CADF
   ``identity.authenticate``.
 
@@ -185,9 +185,11 @@ def versioned(outbox: Outbox, sample: str, when: float, server: Server, caller: 
 # -------------------------------------------------------------------------------- nova, legacy
 
 def legacy(outbox: Outbox, event_type: str, when: float, server: Server, caller: Caller, key: str, *,
-           state: str = "active", message: str = "Success", error: tuple[str, int] | None = None) -> None:
+           state: str = "active", message: str = "Success", error: tuple[str, str, int] | None = None) -> None:
     """nova's unversioned notification (``notification_format = unversioned``, nova's default):
-    ``info_from_instance``'s fields; an error adds ``exception_to_dict``'s ``message`` and ``code``."""
+    ``info_from_instance``'s fields; an error (exception name, message, code) adds
+    ``exception_to_dict``'s ``exception`` (the exception object, which oslo.messaging's
+    JsonPayloadSerializer writes as its repr), ``message`` and ``code``."""
     payload = {
         "tenant_id": server.project_id, "user_id": server.user_id, "instance_id": server.uuid,
         "display_name": server.name, "hostname": server.name, "reservation_id": f"r-{server.uuid[:8]}",
@@ -213,7 +215,8 @@ def legacy(outbox: Outbox, event_type: str, when: float, server: Server, caller:
                                                                          time.gmtime(when))
     priority = "INFO"
     if error is not None:
-        payload["message"], payload["code"] = error
+        name, payload["message"], payload["code"] = error
+        payload["exception"] = f"{name}({payload['message']!r})"
         priority = "ERROR"
     outbox.send(when, f"compute.{server.host}", event_type, payload, caller, key, priority)
 

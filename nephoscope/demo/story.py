@@ -341,7 +341,7 @@ class CloudStory:
         error = None
         if "fault" in details and details["fault"]:
             fault = details["fault"]
-            error = (f"{fault[1]}", 500)  # type: ignore[index]
+            error = (str(fault[0]), str(fault[1]), 500)  # type: ignore[index]
         notify.legacy(outbox, f"{legacy_type}.{stage}", when, server, caller, key, state=state, error=error)
 
     # -- chatter --------------------------------------------------------------------------------
@@ -731,9 +731,11 @@ def _next_flavor(name: str) -> tuple[str, int, int, int] | None:
 
 
 def _legacy_compute_task(outbox: Outbox, when: float, server: Server, caller: Caller, key: str) -> None:
-    """nova.scheduler.utils.set_vm_state_and_notify: ``compute_task.build_instances`` at ERROR priority."""
+    """nova.scheduler.utils.set_vm_state_and_notify: ``compute_task.build_instances`` at ERROR priority
+    from the conductor's ``compute_task`` notifier; ``reason`` is the exception object, which
+    oslo.messaging's JsonPayloadSerializer writes as its repr."""
     payload = {"instance_id": server.uuid, "state": "error", "method": "build_instances",
-               "reason": "No valid host was found. There are not enough hosts available.",
+               "reason": "NoValidHost('No valid host was found. There are not enough hosts available.')",
                "request_spec": {"instance_properties": {"uuid": server.uuid, "project_id": server.project_id,
                                                         "user_id": server.user_id, "memory_mb": server.memory_mb,
                                                         "vcpus": server.vcpus, "root_gb": server.root_gb,
@@ -744,7 +746,7 @@ def _legacy_compute_task(outbox: Outbox, when: float, server: Server, caller: Ca
                                 "num_instances": 1, "image": {"id": server.image_id}},
                "instance_properties": {"uuid": server.uuid, "project_id": server.project_id,
                                        "user_id": server.user_id}}
-    outbox.send(when, "scheduler.controller-01", "compute_task.build_instances", payload, caller, key, "ERROR")
+    outbox.send(when, "compute_task.controller-01", "compute_task.build_instances", payload, caller, key, "ERROR")
 
 
 def iter_processes(story: CloudStory) -> Iterator[Process]:

@@ -52,6 +52,7 @@ import msgspec
 import orjson
 
 from nephoscope.events.catalog import CONTEXT_FALLBACKS, Catalog, path_segments
+from nephoscope.events.failures import FAULT_EXTRA_KEYS, MESSAGE_KEYS
 from nephoscope.events.records import Event, Notification
 from nephoscope.events.versioned import OBJECT_DATA
 
@@ -60,7 +61,7 @@ __all__ = ["Projection", "needs_whole_document", "payload_type", "projection_of"
 # oslo.versionedobjects serialise an object as {"<namespace>_object.data": {...}, ...}.
 DEFAULT_NAMESPACE = "versioned"  # the library's own; services set theirs (nova_object, ...)
 # What events.failures reads of the payload and of its data.
-FAILURE_KEYS = ("fault", "reason", "exception_payload", "exception", "message")
+FAILURE_KEYS = ("fault", "exception_payload", "exception", *MESSAGE_KEYS, *FAULT_EXTRA_KEYS)
 _ENVELOPE_KEYS = ("oslo.version", "oslo.message", "message_id", "event_type", "publisher_id", "priority", "timestamp")
 _SCALARS = (str, int, float, bool, type(None))
 _DECODERS_MAX = 4096  # event types with a payload decoder at a time

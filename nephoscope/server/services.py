@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nephoscope.alarms.definitions import DefinitionStore
 from nephoscope.alarms.engine import AlarmEngine
-from nephoscope.audit import AuditTrail
+from nephoscope.audit import FAILURE, SUCCESS, AuditTrail
 from nephoscope.audit.openstack import OpenStackRecords
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.policy import Policy
@@ -77,6 +77,9 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
                           config.server.region)
     audit = AuditTrail.open(config.data_path, config.audit, f"nephoscope:{config.server.region}",
                             OpenStackRecords(events, config.audit.openstack_event_types))
+    if policy.file is not None:
+        policy.reload_observers.append(lambda applied, reason: audit.reloaded(
+            "policy", str(policy.file), SUCCESS if applied else FAILURE, reason))
     store = EmbeddedStore(config)
     metrics = MetricService(store, config.store, config.prometheus, MetadataStore(config.data_path))
     await asyncio.to_thread(store.open)

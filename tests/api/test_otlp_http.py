@@ -86,6 +86,6 @@ def test_writers_only(shared_server: ServerProcess) -> None:
     reader = shared_server.create_key("otlp-ro", "monasca-read-only-user")
     with shared_server.client(reader) as client:
         assert client.post(PATH, content=export_request(now_ms()).SerializeToString(),
-                           headers=PROTOBUF).status_code == 401
+                           headers=PROTOBUF).status_code == 403  # authenticated, but not a writer
     with shared_server.client(None) as client:
         assert client.post(PATH, content=b"", headers=PROTOBUF).status_code == 401

@@ -171,7 +171,7 @@ def test_series_belong_to_the_token_project_and_delegates_may_assign_them(shared
         assert [e["dimensions"] for e in client.get("/v2.0/metrics", params={"name": "tenancy_probe"}).json()[
             "elements"]] == [{"project": "prw-b"}]
         assert client.get("/v2.0/metrics", params={"name": "tenancy_delegated"}).json()["elements"] == []
-        assert post(client, v1_body([({"__name__": "x"}, sample)])).status_code == 401  # read-only role
+        assert post(client, v1_body([({"__name__": "x"}, sample)])).status_code == 403  # read-only role
     with shared_server.client(reader_b) as client:
         assert client.get("/v2.0/metrics", params={"name": "tenancy_probe"}).json()["elements"] == []
         delegated = client.get("/v2.0/metrics", params={"name": "tenancy_delegated"}).json()["elements"]

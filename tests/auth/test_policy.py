@@ -203,8 +203,24 @@ def test_a_policy_file_on_a_running_server(tmp_path):
             assert httpx.get(server.url + "/healthcheck", headers={"X-Auth-Token": server.admin_token}).status_code \
                 == 200
             assert client.get("/healthcheck").json()["rule"] == "api:healthcheck"
+            # A file that does not parse leaves the rules in force; every reload is in the audit trail.
+            path.write_text('"api:healthcheck": [broken\n')
+            wait_for(lambda: "failure" in [r["outcome"] for r in _reloads(server)], timeout=10,
+                     what="the refused reload")
+        reloads = _reloads(server)
+        assert [r["outcome"] for r in reloads] == ["failure", "success", "success"]  # newest first
+        assert all(r["target"]["id"] == str(path) and r["target"]["type"] == "data/security/policy" for r in reloads)
+        assert "expected ',' or ']'" in reloads[0]["reason"]["text"] and reloads[0]["reason"]["code"] == "invalid"
+        assert httpx.get(server.url + "/healthcheck").status_code == 401  # still the last good file's rule
     finally:
         server.stop()
+
+
+def _reloads(server: ServerProcess) -> list[dict]:
+    answer = httpx.get(server.url + "/v1/audit", params={"action": "configure/reload"},
+                       headers={"X-Auth-Token": server.admin_token}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["elements"]
 
 
 def test_roles_named_in_security_are_roles_keys_may_carry(tmp_path):

@@ -74,6 +74,18 @@ def test_every_pipeline_has_data_within_the_first_minute(demo: ServerProcess) ->
             raise AssertionError(f"a minute after start, still missing: {_missing(admin)}") from None
 
 
+def test_every_failure_says_why_in_the_services_words(demo: ServerProcess) -> None:
+    """The demo's failures (nova versioned and legacy, the conductor's, cinder's) keep the reason
+    the service sent: none reads 'without a reason'."""
+    with demo.client() as admin:
+        failures = wait_for(lambda: admin.get("/v1/failures", params={"limit": 200}).json()["elements"], 60,
+                            "failures")
+        assert isinstance(failures, list)
+        for failure in failures:
+            assert failure["message"] and "without a reason" not in failure["summary"], failure
+            assert failure["message"].rstrip(". ") in failure["summary"] or failure["exception"], failure
+
+
 def test_a_boot_is_followed_across_nova_glance_and_neutron(demo: ServerProcess) -> None:
     with demo.client() as admin:
         boots = admin.get("/v1/logs", params={"q": '"POST /v2.1/servers HTTP/1.1" status: 202', "service": "nova",

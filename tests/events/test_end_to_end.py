@@ -19,7 +19,7 @@ import pytest
 from oslo_context import context as oslo_context
 
 from tests.conftest import ServerProcess, wait_for
-from tests.support.notifications import PROJECT, load_samples, notification, oslo_v2
+from tests.support.notifications import PROJECT, failure_fixtures, load_samples, notification, oslo_v2
 from tests.support.rabbitmq import (
     Notifiers,
     actl,
@@ -73,6 +73,50 @@ def test_notifications_from_rabbitmq_become_events_and_failures(consuming_server
     # The same notification posted again (a resend) is stored once.
     body = notification(samples["instance-create-end"])
     assert user.post("/v1/events", json=[body, body]).json()["new"] == 1
+
+
+def test_legacy_errors_from_rabbitmq_keep_the_services_reason(consuming_server: ServerProcess, vhost: str) -> None:
+    """nova's legacy compute.instance.create.error and cinder's scheduler.create_volume as their
+    notifiers send them: the exception object in the payload, written by oslo.messaging's
+    JsonPayloadSerializer, through the broker and the consumer's workers to GET /v1/failures."""
+    import copy
+
+    from oslo_messaging.serializer import JsonPayloadSerializer
+
+    admin = consuming_server.client()
+    wait_for(lambda: _bound(vhost), 30, "the consumer's queues bound to the nova exchange")
+    chosen = {name: item for name, item in failure_fixtures() if name in ("nova-legacy[0]", "cinder[0]")}
+    notifiers = Notifiers(vhost)
+    sent = {}
+    try:
+        for name, item in chosen.items():
+            body = item["notification"]
+            payload = copy.deepcopy(body["payload"])
+            key = "exception" if "exception" in payload else "reason"
+            # the service's exception object (its class named as the service names it)
+            error = type(item["expect"]["exception"], (Exception,), {})(item["expect"]["message"])
+            payload[key] = error
+            exchange = "cinder" if name.startswith("cinder") else "nova"
+            notifier = notifiers.get(exchange, "messagingv2", publisher_id=body["publisher_id"],
+                                     serializer=JsonPayloadSerializer())
+            request_id = f"req-{uuid.uuid4()}"
+            context = oslo_context.RequestContext(project_id=item["expect"]["project_id"], user_id="u1",
+                                                  request_id=request_id)
+            notifier.error(context, body["event_type"], payload)
+            sent[request_id] = item["expect"]
+    finally:
+        notifiers.close()
+
+    def arrived() -> list[dict]:
+        found = admin.get("/v1/failures", params={"tenant_id": "*"}).json()["elements"]
+        return [f for f in found if f["request_id"] in sent] if len(found) >= len(sent) else []
+
+    failures = wait_for(lambda: len(arrived()) == len(sent) and arrived(), 30, "the failure summaries")
+    assert isinstance(failures, list)
+    for failure in failures:
+        expect = sent[failure["request_id"]]
+        assert (failure["exception"], failure["message"]) == (expect["exception"], expect["message"]), failure
+        assert failure["resource_id"] == expect["resource_id"] and "without a reason" not in failure["summary"]
 
 
 def _bound(vhost: str) -> bool:

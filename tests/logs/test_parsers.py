@@ -288,3 +288,36 @@ def test_stream_merges_a_traceback_across_feeds(pipeline: LogPipeline) -> None:
     records = first + second + last
     assert [r.message for r in records] == ["Failed late", "Next"]
     assert records[0].exception_type == "ValueError" and records[0].lines == len(lines) - 1
+
+
+def test_a_syslog_priority_gives_the_level_python_sent_it_for() -> None:
+    """A syslog message without a level of its own takes its priority's: what Python's (and so
+    oslo.log's) syslog handler sends for each level reads back as that level."""
+    import logging.handlers
+
+    import pyarrow as pa
+
+    from nephoscope.logs.processing.parsers import severity_levels
+
+    handler = logging.handlers.SysLogHandler
+    levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    facilities = [handler.LOG_USER, handler.LOG_LOCAL0, handler.LOG_LOCAL7, handler.LOG_DAEMON]
+    priorities = [str(handler.encodePriority(handler, facility, handler.mapPriority(handler, level)))
+                  for facility in facilities for level in levels]
+    assert severity_levels(pa.array([*priorities, None])).to_pylist() == [*levels * len(facilities), None]
+
+
+def test_rsyslogs_rfc5424_template_keeps_the_oslo_line(pipeline: LogPipeline) -> None:
+    """RSYSLOG_SyslogProtocol23Format writes " %msg%", and the msg of a message rsyslog received as
+    RFC 3164 keeps the space after its tag; a BOM may open an RFC 5424 MSG."""
+    out = OsloOutput("nova.compute.manager")
+    out.log.error("Setting instance to ERROR state.", context=request_context(), instance={"uuid": INSTANCE})
+    payload = out.lines[0]
+    lines = [f"<134>1 2024-01-02T03:04:05.678901+00:00 compute-7 nova-compute 4242 - -  {payload}",
+             f"<134>1 2024-01-02T03:04:05.678901+00:00 compute-7 nova-compute 4242 - - \ufeff{payload}",
+             "<11>1 2024-01-02T03:04:05.678901+00:00 compute-7 kernel - - - disk on fire"]
+    spaced, bom, kernel = parse(pipeline, lines)
+    for record in (spaced, bom):
+        assert record.format == "oslo" and record.level == "ERROR" and record.category == "error"
+        assert record.request_id and record.instance_id == INSTANCE
+    assert kernel.format == "syslog" and kernel.level == "ERROR" and kernel.message == "disk on fire"

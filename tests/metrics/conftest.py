@@ -18,9 +18,10 @@ from nephoscope.metrics.store import EmbeddedStore, MetricStore
 StoreFactory = Callable[[], MetricStore]
 
 
-def _embedded(location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
+def _embedded(location: Path, policies: list[ArchivePolicy], materialize_rollups: str = "on_expiry") -> StoreFactory:
     def open_store() -> MetricStore:
         config = Config()
+        config.store.materialize_rollups = materialize_rollups
         config.server.data_dir = str(location)
         config.store.compaction_interval = 3600  # only explicit compaction in the contract tests
         config.store.flush_interval = 0.2
@@ -32,7 +33,12 @@ def _embedded(location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
     return open_store
 
 
-IMPLEMENTATIONS = {"embedded": _embedded}
+def _embedded_on_compaction(location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
+    """The embedded store writing roll-ups at compaction: the same answers, other storage."""
+    return _embedded(location, policies, "on_compaction")
+
+
+IMPLEMENTATIONS = {"embedded": _embedded, "embedded-rollups-on-compaction": _embedded_on_compaction}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))

@@ -17,13 +17,28 @@ DAY = 86_400_000
 HOUR = 3_600_000
 
 
-@pytest.fixture
-def store(tmp_path):
+def open_store(tmp_path, materialize_rollups: str) -> EmbeddedStore:  # noqa: ANN001
     config = Config()
     config.server.data_dir = str(tmp_path / "data")
     config.store.compaction_interval = 3600  # only explicit compaction in these tests
+    config.store.materialize_rollups = materialize_rollups
     opened = EmbeddedStore(config)
     opened.open()
+    return opened
+
+
+@pytest.fixture(params=["on_compaction", "on_expiry"])
+def store(tmp_path, request):  # noqa: ANN001
+    """Either way of materializing roll-ups: the answers must not depend on it."""
+    opened = open_store(tmp_path, request.param)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def materializing_store(tmp_path):  # noqa: ANN001
+    """Roll-ups written at compaction: for the tests of the stored roll-up chunks themselves."""
+    opened = open_store(tmp_path, "on_compaction")
     yield opened
     opened.close()
 
@@ -55,7 +70,9 @@ def test_compaction_keeps_every_value_and_rollups_are_exact(store: EmbeddedStore
     before = ordered(store.read(ids, start, start + DAY, 0))
     store.flush_now()
     report = store.compactor.run(now_ms=start + DAY + 10 * 60_000)
-    assert report.windows == 12 and report.days_rolled >= 1
+    assert report.windows == 12
+    # Materialized at compaction, yesterday is rolled up; on expiry, nothing is until raw data goes.
+    assert (report.days_rolled >= 1) == store.compactor.on_compaction
     remaining = store.database.cursor().execute("SELECT count(*) FROM recent.recent_points").fetchall()[0][0]
     assert remaining == 0
     # Today's windows are still open, so the recent file is kept; drained, it is replaced by an empty one.
@@ -136,7 +153,8 @@ def test_a_resent_sample_replaces_the_stored_one_everywhere(store: EmbeddedStore
     assert raw.last.tolist() == [0, 1, 2, 100, 4, 300, 6, 7, 8, 9]
 
 
-def test_retention_drops_whole_windows_per_resolution(store: EmbeddedStore) -> None:
+def test_retention_drops_whole_windows_per_resolution(materializing_store: EmbeddedStore) -> None:
+    store = materializing_store
     start = yesterday_start()
     identifier = write_raw(store, "net.in", "h1", start + np.arange(720) * 10_000, np.ones(720))
     store.flush_now()
@@ -233,3 +251,107 @@ def test_late_raw_points_show_in_rollups_before_the_next_compaction(store: Embed
         for resolution in (60, 3600):
             rolled = store.read([identifier], start, start + window, resolution)
             assert int(rolled.count.sum()) == 120 and rolled.sum.sum() == 240.0, (resolution, flushed)
+
+
+def rollup_rows(store: EmbeddedStore) -> int:
+    cursor = store.database.cursor()
+    return sum(cursor.execute(f"SELECT count(*) FROM {table} WHERE resolution > 0").fetchall()[0][0]
+               for table in ("chunks", "recent.rollup_parts"))
+
+
+def test_on_expiry_rollups_cost_no_disk_until_raw_data_expires_and_answer_the_same(tmp_path) -> None:  # noqa: ANN001
+    start = yesterday_start()
+    timestamps = start + np.arange(8640) * 10_000
+    rng = np.random.default_rng(3)
+    values = [np.round(rng.uniform(0, 100, 8640), 1) for _ in range(3)]
+    answers = {}
+    for mode in ("on_compaction", "on_expiry"):
+        store = open_store(tmp_path / mode, mode)
+        try:
+            ids = [write_raw(store, "cpu.percent", f"h{i}", timestamps, values[i]) for i in range(3)]
+            store.flush_now()
+            store.compactor.run(now_ms=start + DAY + 10 * 60_000)
+            assert (rollup_rows(store) > 0) == (mode == "on_compaction")
+            # Unaligned edges, partial buckets: computed from raw, per chunk where a chunk lies whole.
+            within = [store.read(ids, start + 90_000, start + DAY - 45_000, r) for r in (60, 3600, 86_400)]
+            # Two days later the raw data has expired: every roll-up is stored, raw windows are gone.
+            report = store.compactor.run(now_ms=start + 2 * DAY + 3 * HOUR)
+            assert mode == "on_compaction" or report.materialized == 12
+            assert store.database.cursor().execute(
+                "SELECT count(*) FROM chunks WHERE resolution = 0").fetchall()[0][0] == 0
+            expired = [store.read(ids, start, start + DAY, r) for r in (60, 3600, 86_400)]
+            answers[mode] = (within, expired)
+        finally:
+            store.close()
+    for (a, b) in zip(answers["on_compaction"], answers["on_expiry"], strict=True):
+        for x, y in zip(a, b, strict=True):
+            x, y = ordered(x), ordered(y)
+            for name in ("series", "timestamp", "count", "min", "max", "last"):
+                assert np.array_equal(getattr(x, name), getattr(y, name)), name
+            assert np.allclose(x.sum, y.sum, rtol=1e-12)
+    within, expired = answers["on_expiry"]
+    assert int(expired[0].count.sum()) == 3 * 8640 and len(expired[0]) == 3 * 1440
+
+
+def test_a_late_point_in_a_chunks_window_is_rolled_up_with_it(tmp_path) -> None:  # noqa: ANN001
+    """The per-chunk roll-up (cached) must not be used for a window that newer raw points change."""
+    store = open_store(tmp_path, "on_expiry")
+    try:
+        start = yesterday_start() + DAY - 6 * HOUR
+        timestamps = start + np.arange(720) * 10_000
+        identifier = write_raw(store, "mem.used", "h1", timestamps, np.full(720, 2.0))
+        store.compact(force=True)
+        assert int(store.read([identifier], start, start + 2 * HOUR, 60).count.sum()) == 720  # cached now
+        write_raw(store, "mem.used", "h1", timestamps[:6], np.full(6, 8.0))  # resent: replaces
+        write_raw(store, "mem.used", "h1", timestamps[:1] + 5_000, np.full(1, 1.0))  # new: joins
+        for _ in range(2):  # from the head, then from the recent points
+            rolled = ordered(store.read([identifier], start, start + 2 * HOUR, 60))
+            assert int(rolled.count.sum()) == 721
+            assert rolled.sum[0] == 6 * 8.0 + 1.0 and rolled.min[0] == 1.0 and rolled.max[0] == 8.0
+            assert rolled.sum.sum() == pytest.approx(6 * 8.0 + 1.0 + 714 * 2.0)
+            store.flush_now()
+    finally:
+        store.close()
+
+
+def test_switching_to_on_compaction_rolls_up_what_waited_for_expiry(tmp_path) -> None:  # noqa: ANN001
+    start = (int(time.time() * 1000) // HOUR) * HOUR - 14 * HOUR
+    timestamps = start + np.arange(4320) * 10_000  # 12 hours, all inside the raw retention
+    store = open_store(tmp_path, "on_expiry")
+    identifier = write_raw(store, "load", "h1", timestamps, np.arange(4320.0))
+    store.compact(force=True)
+    assert rollup_rows(store) == 0
+    store.close()
+    store = open_store(tmp_path, "on_compaction")
+    try:
+        store.compactor.run()
+        assert rollup_rows(store) > 0
+        store.compactor.apply_retention(start + 3 * DAY)  # raw gone: the stored roll-ups answer
+        minutes = store.read([identifier], start, start + DAY, 60)
+        assert int(minutes.count.sum()) == 4320 and minutes.sum.sum() == np.arange(4320.0).sum()
+    finally:
+        store.close()
+
+
+def test_new_files_use_small_blocks_and_files_made_with_large_ones_still_open(tmp_path) -> None:  # noqa: ANN001
+    import duckdb
+
+    sizes = "SELECT database_name, block_size FROM pragma_database_size()"
+    store = open_store(tmp_path / "new", "on_expiry")
+    try:
+        assert dict(store.database.cursor().execute(sizes).fetchall()) == {"store": 65536, "recent": 65536}
+    finally:
+        store.close()
+    old = tmp_path / "old" / "data"
+    old.mkdir(parents=True)
+    for name in ("store.duckdb", "recent.duckdb"):  # as an earlier version made them: DuckDB's default blocks
+        duckdb.connect(str(old / name), config={"default_block_size": "262144"}).close()
+    store = open_store(tmp_path / "old", "on_expiry")
+    try:
+        assert set(dict(store.database.cursor().execute(sizes).fetchall()).values()) == {262144}
+        identifier = write_raw(store, "load", "h1", (int(time.time() * 1000) // HOUR - 1) * HOUR + np.arange(10) * 1000,
+                               np.ones(10))
+        store.flush_now()
+        assert len(store.read([identifier], 0, 2**62, 0)) == 10
+    finally:
+        store.close()

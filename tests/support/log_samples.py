@@ -30,10 +30,12 @@ def forget_thread_context() -> None:
 
 
 class OsloOutput:
-    """A logger named like a service's (``nova.compute.manager``) whose lines land in ``text``."""
+    """A logger named like a service's (``nova.compute.manager``) whose lines land in ``text`` (or
+    go to ``handler``: a ``logging.handlers.SysLogHandler`` sends them as a service logging to
+    syslog does)."""
 
     def __init__(self, logger: str = "nova.compute.manager", json: bool = False, pre_2022: bool = False,
-                 debug: bool = True) -> None:
+                 debug: bool = True, handler: logging.Handler | None = None) -> None:
         conf = cfg.ConfigOpts()
         oslo_log.register_options(conf)
         conf([], project="nova")
@@ -41,7 +43,7 @@ class OsloOutput:
             conf.set_override("logging_context_format_string", PRE_2022_CONTEXT_FORMAT)
             conf.set_override("logging_user_identity_format", PRE_2022_IDENTITY_FORMAT)
         self.stream = io.StringIO()
-        handler = logging.StreamHandler(self.stream)
+        handler = handler or logging.StreamHandler(self.stream)
         if json:
             handler.setFormatter(formatters.JSONFormatter(datefmt=conf.log_date_format))
         else:

@@ -221,6 +221,16 @@ OTHER_SERVICES = [
 ]
 
 
+FAILURE_FIXTURES = Path(__file__).resolve().parent.parent / "events" / "data" / "failures"
+
+
+def failure_fixtures() -> list[tuple[str, dict]]:
+    """The services' failure notifications (tests/events/data/failures, README there) as
+    ``(<file>[<index>], {source, expect, notification})``."""
+    return [(f"{path.stem}[{index}]", item) for path in sorted(FAILURE_FIXTURES.glob("*.json"))
+            for index, item in enumerate(json.loads(path.read_text()))]
+
+
 NOVA_PROJECT = "6f70656e737461636b20342065766572"  # the project id in nova's notification samples
 NOVA_INSTANCE = "178b0921-8f85-4257-88b6-2e743b5a975c"  # the instance uuid in most of them
 

@@ -92,13 +92,16 @@ class Notifiers:
             os.unlink(file.name)
         return conf
 
-    def get(self, exchange: str, driver: str, topic: str = "notifications") -> oslo_messaging.Notifier:
+    def get(self, exchange: str, driver: str, topic: str = "notifications", publisher_id: str = "nova-compute:host1",
+            serializer: oslo_messaging.Serializer | None = None) -> oslo_messaging.Notifier:
+        """A notifier on ``exchange``; ``serializer`` as the service sets it (nova's and cinder's
+        legacy notifiers: ``JsonPayloadSerializer``)."""
         if exchange not in self.transports:
             # The control exchange is read when the transport is built.
             oslo_messaging.set_transport_defaults(exchange)
             self.transports[exchange] = oslo_messaging.get_notification_transport(self._conf(), url=self.url)
-        return oslo_messaging.Notifier(self.transports[exchange], publisher_id="nova-compute:host1",
-                                       driver=driver, topics=[topic])
+        return oslo_messaging.Notifier(self.transports[exchange], publisher_id=publisher_id,
+                                       driver=driver, topics=[topic], serializer=serializer)
 
     def close(self) -> None:
         for transport in self.transports.values():

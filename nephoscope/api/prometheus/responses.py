@@ -31,8 +31,11 @@ def success(data: object, warnings: list[str] | None = None) -> Response:
     return Response(orjson.dumps(body), media_type=CONTENT_TYPE)
 
 
-def error(kind: str, message: str, status: int | None = None, headers: dict[str, str] | None = None) -> Response:
-    body = {"status": "error", "errorType": kind, "error": message}
+def error(kind: str, message: str, status: int | None = None, headers: dict[str, str] | None = None,
+          **extra: str) -> Response:
+    """Prometheus's error envelope; ``extra`` fields (the refused ``rule``, a 401's ``reason``) ride beside
+    it, as Prometheus's own clients read only ``errorType`` and ``error``."""
+    body = {"status": "error", "errorType": kind, "error": message, **extra}
     return Response(orjson.dumps(body), status_code=status or STATUS.get(kind, 500), media_type=CONTENT_TYPE,
                     headers=headers)
 

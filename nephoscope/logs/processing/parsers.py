@@ -3,7 +3,8 @@
 One call handles a whole batch with Arrow's RE2 kernels. Shapes, tried in this order:
 
 * a syslog envelope (RFC 5424, RFC 3164, rsyslog's ISO format): host, program and time are
-  taken from it and its message is parsed as the line from here on;
+  taken from it and its message is parsed as the line from here on; its priority's severity is
+  the level of a message that names none itself (an oslo.log line's own level wins);
 * an oslo.log text line (``date time pid LEVEL logger [context] [instance: uuid] message``,
   with Loghub's file-name prefix or not) — with a context block it starts a record; without
   one it is a traceback line of the record before it (``logging_exception_prefix``);
@@ -40,6 +41,9 @@ class Kind(IntEnum):
 
 
 _STRING_NULL = pa.scalar(None, pa.string())
+# Syslog severities (PRI % 8: emerg, alert, crit, err, warning, notice, info, debug) as the levels
+# oslo.log writes; its syslog handler sends them the other way (Python's SysLogHandler.priority_map).
+_SEVERITY_LEVELS = pa.array(["CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG"])
 
 
 @dataclass
@@ -72,7 +76,7 @@ def parse_lines(raw: pa.Array) -> Lines:
     length = len(raw)
     nulls = pa.nulls(length, pa.string())
     body = raw
-    syslog_host = syslog_app = syslog_time = syslog_pid = nulls
+    syslog_host = syslog_app = syslog_time = syslog_pid = syslog_level = nulls
     enveloped = np.zeros(length, bool)
     syslog_rows = indices_where(pc.match_substring_regex(raw, patterns.SYSLOG_ANY))
     if len(syslog_rows):
@@ -86,6 +90,7 @@ def parse_lines(raw: pa.Array) -> Lines:
         syslog_app = spread(envelope["app"].take(pick), rows, length)
         syslog_time = spread(envelope["time"].take(pick), rows, length)
         syslog_pid = spread(envelope["procid"].take(pick), rows, length)
+        syslog_level = spread(severity_levels(envelope["priority"].take(pick)), rows, length)
 
     fields = _oslo_headers(body)
     parsed = pc.is_valid(fields["pid"]).to_numpy(zero_copy_only=False)
@@ -117,6 +122,8 @@ def parse_lines(raw: pa.Array) -> Lines:
     level = fields["level"]
     if pc.any(pc.is_in(level, value_set=pa.array(["WARN", "FATAL"]))).as_py():
         level = pc.replace_substring_regex(pc.replace_substring_regex(level, "^WARN$", "WARNING"), "^FATAL$", "CRITICAL")
+    if syslog_level.null_count < length:
+        level = pc.coalesce(level, syslog_level)
     return Lines(
         raw=raw, kind=kind, body=body,
         file=fields["file"], date=fields["date"], pid=fields["pid"],
@@ -196,18 +203,26 @@ def _split_usual(text: pa.Array) -> dict[str, pa.Array]:
     }
 
 
+def severity_levels(priority: pa.Array) -> pa.Array:
+    """The level of each syslog ``<PRI>`` (decimal text; null where there is none)."""
+    numbers = pc.fill_null(pc.cast(priority, pa.int32()), -1).to_numpy(zero_copy_only=False)
+    absent = numbers < 0
+    return _SEVERITY_LEVELS.take(pa.array(np.where(absent, 0, numbers % 8), mask=absent))
+
+
 def _syslog(lines: pa.Array) -> dict[str, pa.Array]:
     """Envelope fields of syslog lines (null message where neither RFC matched)."""
     result = {}
     modern = pc.extract_regex(lines, patterns.SYSLOG_5424)
     legacy = pc.extract_regex(lines, patterns.SYSLOG_3164)
     is_modern = pc.is_valid(modern)
-    for name in ("time", "host", "app", "procid", "message"):
+    for name in ("priority", "time", "host", "app", "procid", "message"):
         modern_field = pc.struct_field(modern, name)
         if name == "message":  # an RFC 5424 line may have no message at all
             modern_field = pc.if_else(is_modern, pc.fill_null(modern_field, ""), _STRING_NULL)
         result[name] = pc.if_else(is_modern, modern_field, pc.struct_field(legacy, name))
     result["procid"] = null_if(result["procid"], "", "-")
+    result["priority"] = null_if(result["priority"], "")  # RFC 3164 lines written to files have none
     return result
 
 

@@ -20,9 +20,12 @@ SYSLOG_ANY = (
     r"^(?:<\d{1,3}>|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s:\[]+(?:\[\d+\])?: "
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \S+ [^\s:\[]+(?:\[\d+\])?: )"
 )
+# The MSG may begin with a BOM (RFC 5424 MSG-UTF8), and rsyslog's RSYSLOG_SyslogProtocol23Format
+# writes " %msg%" where the msg of a message received as RFC 3164 (syslog(3), imuxsock, imudp)
+# keeps the space that followed its tag: one extra space is the sender's, not the message's.
 SYSLOG_5424 = (
     r"^<(?P<priority>\d{1,3})>1 (?P<time>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) \S+ "
-    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<message>.*))?$"
+    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: \x{FEFF}? ?(?P<message>.*))?$"
 )
 SYSLOG_3164 = (
     r"^(?:<(?P<priority>\d{1,3})>)?(?P<time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "

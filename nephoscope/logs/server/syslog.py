@@ -62,57 +62,57 @@ class SyslogBatcher:
             return
         try:
             self.stored += await asyncio.to_thread(self._ingest, lines, Source(), self._project)
-        except Exception:  # noqa: BLE001 - a failing store must not end the listener
+        except Exception:  # a failing store must not end the listener
             log.exception("syslog: could not store %d messages", len(lines))
 
 
-class _TcpFramer:
-    """Splits a TCP byte stream into syslog messages (octet counting or newline framing)."""
+class TcpFramer:
+    """Splits a TCP byte stream into syslog messages (RFC 6587: octet counting, ``<length> <message>``,
+    or newline framing), told apart per frame by its first byte: a digit starts a length (a syslog
+    message itself starts with ``<``)."""
 
     def __init__(self) -> None:
         self.buffer = b""
 
     def feed(self, data: bytes) -> list[str]:
-        self.buffer += data
-        messages = []
-        while self.buffer:
-            head = self.buffer[:1]
-            if head.isdigit():  # octet counting: "<length> <message>"
-                space = self.buffer.find(b" ", 0, 12)
-                if space < 0:
-                    if len(self.buffer) > 12:  # not a length after all: treat as a line
-                        if not self._line(messages):
-                            break
-                        continue
-                    break
-                length = int(self.buffer[:space])
-                end = space + 1 + length
-                if len(self.buffer) < end:
-                    if length > MAX_FRAME:
-                        raise ValueError(f"frame of {length} bytes exceeds {MAX_FRAME}")
-                    break
-                messages.append(self.buffer[space + 1:end].decode("utf-8", "replace"))
-                self.buffer = self.buffer[end:]
-            elif not self._line(messages):
+        """The messages ``data`` completes; what is left waits in ``buffer``. Raises ValueError
+        for an octet count above ``MAX_FRAME``."""
+        buffer = self.buffer + data if self.buffer else data
+        messages: list[str] = []
+        pos, size = 0, len(buffer)  # read by position: slicing the rest off per message is quadratic
+        while pos < size:
+            if 48 <= buffer[pos] <= 57:  # a digit: octet counting, "<length> <message>"
+                space = buffer.find(b" ", pos, pos + 12)
+                digits = buffer[pos:space if space >= 0 else min(size, pos + 12)]
+                if space < 0 and size - pos <= 12 and digits.isdigit():
+                    break  # the length so far: wait for the rest of it
+                if space >= 0 and digits.isdigit():
+                    length = int(digits)
+                    end = space + 1 + length
+                    if end > size:
+                        if length > MAX_FRAME:
+                            raise ValueError(f"frame of {length} bytes exceeds {MAX_FRAME}")
+                        break
+                    messages.append(buffer[space + 1:end].decode("utf-8", "replace"))
+                    pos = end
+                    continue
+                # not a length after all (a line that starts with a digit): newline framing
+            newline = buffer.find(b"\n", pos)
+            if newline < 0:
                 break
+            messages.append(buffer[pos:newline].decode("utf-8", "replace"))
+            pos = newline + 1
+        self.buffer = buffer[pos:]
         if len(self.buffer) > MAX_FRAME:  # a line without end: cut it rather than grow without bound
             messages.append(self.buffer.decode("utf-8", "replace"))
             self.buffer = b""
         return messages
 
-    def _line(self, messages: list[str]) -> bool:
-        newline = self.buffer.find(b"\n")
-        if newline < 0:
-            return False
-        messages.append(self.buffer[:newline].decode("utf-8", "replace"))
-        self.buffer = self.buffer[newline + 1:]
-        return True
-
 
 class _TcpProtocol(asyncio.Protocol):
     def __init__(self, batcher: SyslogBatcher) -> None:
         self.batcher = batcher
-        self.framer = _TcpFramer()
+        self.framer = TcpFramer()
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -1,8 +1,10 @@
-"""Decoded chunks kept in memory, least recently used first out.
+"""Decoded chunks, and roll-ups of raw chunks, kept in memory, least recently used first out.
 
 Dashboards ask for the same windows every few seconds; decoding a chunk costs far
-more than finding it. Entries are keyed by the payload's CRC-32 and length, so a
-rewritten chunk (late data, a new day merged) is simply a different entry.
+more than finding it. Entries are keyed by the payload's CRC-32 and length (and the
+bucket width for a roll-up), so a rewritten chunk (late data, a new day merged) is
+simply a different entry. A raw chunk's roll-up is kept instead of its points when
+coarse queries read it: a fraction of the memory, and the work of rolling up done once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nephoscope.metrics.store.codec import ChunkColumns, decode_chunks
+from nephoscope.metrics.summary import Points, rollup
 
 _FIELDS = ("timestamps", "count", "sum", "min", "max", "last")
 
@@ -22,7 +25,7 @@ _FIELDS = ("timestamps", "count", "sum", "min", "max", "last")
 class ChunkCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[int, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, ...], tuple[np.ndarray, ...]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -33,7 +36,26 @@ class ChunkCache:
         """Like ``codec.decode_chunks``: lengths per payload and the concatenated columns; with
         ``start_ms``/``end_ms``, only each chunk's points in ``[start, end)`` (a chunk's points are in
         time order: the edge chunks are sliced before the one concatenation, not masked after it)."""
-        keys = [(zlib.crc32(p), len(p)) for p in payloads]
+        return self._lookup([(zlib.crc32(p), len(p)) for p in payloads], payloads, decode_chunks, start_ms, end_ms)
+
+    def rollups(self, payloads: Sequence[bytes], width_ms: int) -> tuple[np.ndarray, ChunkColumns]:
+        """Each chunk's points merged into buckets ``width_ms`` wide (``summary.rollup`` per chunk):
+        lengths per payload and the concatenated columns, each chunk's buckets in time order."""
+
+        def rolled(missing: Sequence[bytes]) -> tuple[np.ndarray, ChunkColumns]:
+            lengths, columns = decode_chunks(missing)
+            chunk = np.repeat(np.arange(len(missing), dtype=np.int64), lengths)
+            # The chunk index stands in for the series: buckets never merge across chunks.
+            buckets = rollup(Points(chunk, columns.timestamps, columns.count, columns.sum, columns.min,
+                                    columns.max, columns.last), width_ms)
+            return (np.bincount(buckets.series, minlength=len(missing)),
+                    ChunkColumns(buckets.timestamp, buckets.count, buckets.sum, buckets.min, buckets.max, buckets.last))
+
+        return self._lookup([(zlib.crc32(p), len(p), width_ms) for p in payloads], payloads, rolled)
+
+    def _lookup(self, keys: list[tuple[int, ...]], payloads: Sequence[bytes],
+                compute, start_ms: int | None = None,  # noqa: ANN001 - payloads -> (lengths, columns)
+                end_ms: int | None = None) -> tuple[np.ndarray, ChunkColumns]:
         found: list[tuple[np.ndarray, ...] | None] = []
         with self._lock:
             for key in keys:
@@ -45,7 +67,7 @@ class ChunkCache:
         self.hits += len(payloads) - len(missing)
         self.misses += len(missing)
         if missing:
-            lengths, columns = decode_chunks([payloads[i] for i in missing])
+            lengths, columns = compute([payloads[i] for i in missing])
             offsets = np.concatenate([[0], np.cumsum(lengths)])
             arrays = [getattr(columns, name) for name in _FIELDS]
             with self._lock:
@@ -63,7 +85,7 @@ class ChunkCache:
         merged = [np.concatenate([entry[i] for entry in found]) for i in range(len(_FIELDS))]
         return lengths, ChunkColumns(*merged)
 
-    def _store(self, key: tuple[int, int], entry: tuple[np.ndarray, ...]) -> None:
+    def _store(self, key: tuple[int, ...], entry: tuple[np.ndarray, ...]) -> None:
         size = sum(array.nbytes for array in entry)
         if size > self.max_bytes:
             return

@@ -64,7 +64,8 @@ class EmbeddedStore:
         self.head = Head()
         self.catalog = SeriesCatalog(self.database)
         self.chunk_cache = ChunkCache(config.store.chunk_cache_bytes)
-        self.reader = Reader(self.database, self.head, min(p.raw for p in config.store.policies), self.chunk_cache)
+        self.reader = Reader(self.database, self.head, min(p.raw for p in config.store.policies), self.chunk_cache,
+                             config.store.raw_window)
         self.compactor = Compactor(self.database, config.store)
         self.counters = StoreCounters()
         self._flush_lock = threading.Lock()

@@ -101,6 +101,7 @@ class CompactionReport:
     points: int = 0
     chunks: int = 0
     days_rolled: int = 0
+    materialized: int = 0  # raw windows whose roll-ups were built from their chunks
     seconds: float = 0.0
 
 
@@ -144,22 +145,17 @@ class Compactor:
             windows = [int(row[0]) for row in cursor.execute(
                 f"SELECT DISTINCT (ts // ?) * ? AS w FROM {RECENT} WHERE ts < ? ORDER BY w",
                 [width, width, scan_until]).fetchall()]
+        watermark = self.database.state("rollup_watermark")
         for window in windows:
-            self._compact_raw_window(window, width, report)
-        watermark = max(self.database.state("rollup_watermark"), closed_until)
-        with self.database.write_lock:
-            self.database.set_state(cursor, "rollup_watermark", watermark)
-        closed_days_end = window_of(watermark, DAY_MS)
-        with self.database.recent_lock.shared():
-            days = [int(row[0]) for row in cursor.execute(
-                f"SELECT DISTINCT (window_start // {DAY_MS}) * {DAY_MS} AS d FROM {PARTS} "
-                "WHERE window_start < ? ORDER BY d", [closed_days_end]).fetchall()]
-        for day in days:
-            report.days_rolled += self._roll_day(day, report)
-        with self.database.write_lock:
-            self.database.set_state(cursor, "days_rolled_until", max(closed_days_end, self.database.state("days_rolled_until")))
-        self.apply_retention(now_ms)
-        if windows or days:
+            # Parts are written with the window when roll-ups are materialized at compaction, and
+            # for late data into a window whose roll-ups are already stored (read up to the watermark).
+            self._compact_raw_window(window, width, report, with_parts=self.on_compaction or window < watermark)
+        if self.on_compaction:
+            # Windows compacted while roll-ups waited for expiry (the setting was switched) get theirs
+            # from their chunks; those compacted just now have them already.
+            self._advance_rollups(closed_until, report, written=frozenset(windows))
+        self.apply_retention(now_ms, report)
+        if windows or report.days_rolled or report.materialized:
             self.database.shrink_recent()
         report.seconds = time.perf_counter() - started
         if report.windows or report.days_rolled:
@@ -196,7 +192,7 @@ class Compactor:
             raise
 
     # -- raw windows ---------------------------------------------------------------------------
-    def _compact_raw_window(self, window: int, width: int, report: CompactionReport) -> None:
+    def _compact_raw_window(self, window: int, width: int, report: CompactionReport, with_parts: bool) -> None:
         cursor = self.database.cursor()
         with self.database.recent_lock.shared():
             rows = cursor.execute(f"SELECT count(*) FROM {RECENT} WHERE ts >= ? AND ts < ?",
@@ -206,10 +202,11 @@ class Compactor:
         for index in range(partitions):
             low = int(bounds[index])
             high = 2**63 - 1 if index == partitions - 1 else int(bounds[index + 1])
-            self._compact_partition(window, width, low, high, report)
+            self._compact_partition(window, width, low, high, report, with_parts)
         report.windows += 1
 
-    def _compact_partition(self, window: int, width: int, low: int, high: int, report: CompactionReport) -> None:
+    def _compact_partition(self, window: int, width: int, low: int, high: int, report: CompactionReport,
+                           with_parts: bool) -> None:
         cursor = self.database.cursor()
         with self.database.write_lock, self.database.recent_lock.shared():
             recent = fetch_arrow(
@@ -226,11 +223,10 @@ class Compactor:
                     Points.concat([old, new]), np.concatenate([np.full(len(old), -1, np.int64), sequences]))
                 table = chunk_rows(merged, 0, window)
                 self._replace_rows("chunks", [(0, window)], [table])
-                # The window's complete minute and hour buckets wait, compressed, for their day to close.
-                # Each file commits on its own: a crash in between only makes the next pass redo the
-                # window, which yields the same chunk and parts.
-                parts = [chunk_rows(rollup(merged, r * 1000), r, window) for r in (60, 3600)]
-                self._replace_rows(PARTS, [(60, window), (3600, window)], parts)
+                if with_parts:
+                    # Each file commits on its own: a crash in between only makes the next pass redo the
+                    # window, which yields the same chunk and parts.
+                    self._write_parts(merged, window)
             # Committed separately (another file): should a crash come first, the next pass merges
             # these rows into the chunk again, which changes nothing.
             cursor.execute(f"DELETE FROM {RECENT} WHERE ts >= ? AND ts < ? AND series_id >= ? "
@@ -238,6 +234,70 @@ class Compactor:
                            [window, window + width, low, high, int(sequences.max())])
         report.points += len(merged)
         report.chunks += table.num_rows
+
+    def _write_parts(self, merged: Points, window: int) -> None:
+        """A raw window's complete minute and hour buckets, compressed, waiting for their day to close
+        (the caller has the window's series registered as ``touched``)."""
+        parts = [chunk_rows(rollup(merged, r * 1000), r, window) for r in (60, 3600)]
+        self._replace_rows(PARTS, [(60, window), (3600, window)], parts)
+
+    # -- roll-ups: materialized up to the watermark --------------------------------------------------
+    @property
+    def on_compaction(self) -> bool:
+        return self.config.materialize_rollups == "on_compaction"
+
+    def expiry_target(self, now_ms: int) -> int:
+        """Where roll-ups must be stored by ``now_ms`` with ``on_expiry``: the start of the raw window
+        holding the shortest raw retention's edge. Every window before it may be deleted now; none
+        after it can be, and none before it can still receive samples (they are refused at ingest)."""
+        shortest = min(policy.raw for policy in self.config.policies)
+        return window_of(now_ms - shortest * 1000, window_ms(0, self.config))
+
+    def _advance_rollups(self, target: int, report: CompactionReport, written: frozenset[int] = frozenset()) -> None:
+        """Store roll-ups up to ``target`` (parts built from the raw chunks of the windows not yet rolled
+        up, but those in ``written``), move the watermark there, and merge the closed days' parts."""
+        watermark = self.database.state("rollup_watermark")
+        if target > watermark:
+            self._materialize(watermark, target, written, report)
+            with self.database.write_lock:
+                self.database.set_state(self.database.cursor(), "rollup_watermark", target)
+            watermark = target
+        closed_days_end = window_of(watermark, DAY_MS)
+        cursor = self.database.cursor()
+        with self.database.recent_lock.shared():
+            days = [int(row[0]) for row in cursor.execute(
+                f"SELECT DISTINCT (window_start // {DAY_MS}) * {DAY_MS} AS d FROM {PARTS} "
+                "WHERE window_start < ? ORDER BY d", [closed_days_end]).fetchall()]
+        for day in days:
+            report.days_rolled += self._roll_day(day, report)
+        with self.database.write_lock:
+            self.database.set_state(cursor, "days_rolled_until",
+                                    max(closed_days_end, self.database.state("days_rolled_until")))
+
+    def _materialize(self, start: int, end: int, written: frozenset[int], report: CompactionReport) -> None:
+        """Roll-up parts of the compacted raw windows in [start, end) but ``written``, from their chunks."""
+        rows = self.database.cursor().execute(
+            "SELECT window_start, sum(n) FROM chunks WHERE resolution = 0 AND window_start >= ? AND window_start < ? "
+            "GROUP BY window_start ORDER BY window_start", [start, end]).fetchall()
+        for window, points in rows:
+            if window in written:
+                continue
+            partitions = max(1, math.ceil(int(points) / PARTITION_ROWS))
+            bounds = np.linspace(0, 2**63, partitions + 1, dtype=np.float64)
+            for index in range(partitions):
+                low = int(bounds[index])
+                high = 2**63 - 1 if index == partitions - 1 else int(bounds[index + 1])
+                with self.database.write_lock:
+                    table = fetch_arrow(
+                        self.database.cursor(),
+                        "SELECT series_id, payload FROM chunks WHERE resolution = 0 AND window_start = ? "
+                        "AND series_id >= ? AND series_id <= ? ORDER BY series_id", [int(window), low, high])
+                    if not table.num_rows:
+                        continue
+                    raw = _chunk_table_points(table)
+                    with self._registered("touched", pa.table({"id": np.unique(raw.series)})):
+                        self._write_parts(raw, int(window))
+            report.materialized += 1
 
     def _read_chunks(self, resolution: int, window_start: int, ids_table: str) -> Points:
         table = fetch_arrow(
@@ -279,11 +339,15 @@ class Compactor:
                         f"DELETE FROM {PARTS} WHERE window_start >= ? AND window_start < ? "
                         "AND series_id IN (SELECT id FROM touched)", [day, day + DAY_MS])
         report.chunks += sum(t.num_rows for t in tables)
-        return int(len(touched))
+        return len(touched)
 
     # -- retention ------------------------------------------------------------------------------------
-    def apply_retention(self, now_ms: int) -> int:
-        """Delete chunk windows that ended before each policy's retention; returns rows deleted."""
+    def apply_retention(self, now_ms: int, report: CompactionReport | None = None) -> int:
+        """Delete chunk windows that ended before each policy's retention; returns rows deleted.
+        With ``on_expiry``, the roll-ups of the raw windows about to go are stored first."""
+        target = self.expiry_target(now_ms)
+        if not self.on_compaction:
+            self._advance_rollups(target, report or CompactionReport())
         deleted = 0
         cursor = self.database.cursor()
         with self.database.write_lock:
@@ -298,4 +362,6 @@ class Compactor:
                     deleted += int(rows[0][0]) if rows else 0
             oldest_raw = now_ms - max(p.raw for p in self.config.policies) * 1000
             cursor.execute("DELETE FROM value_meta WHERE ts < ?", [oldest_raw])
+            # Every raw window deleted so far starts before this: readers may compute from raw after it.
+            self.database.set_state(cursor, "raw_kept_from", max(target, self.database.state("raw_kept_from")))
         return deleted

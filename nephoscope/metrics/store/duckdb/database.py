@@ -21,6 +21,12 @@ RECENT = "recent.recent_points"
 # Raw samples keep min/max/last NULL (they equal sum): far cheaper to store.
 RECENT_COLUMNS = ("series_id, ts, count, sum, coalesce(min, sum) AS min, coalesce(max, sum) AS max, "
                   "coalesce(last, sum) AS last, seq")
+# 64 KiB blocks (DuckDB's default is 256 KiB) for the files it creates: small tables and the last,
+# partly filled blocks of each column then waste less (a day of 1,600 series: store.duckdb 1.1 MB over
+# its chunk payloads instead of 2.5 MB). Not smaller: 16 KiB blocks saved no more disk and cost up to
+# 0.3 GiB of RSS with 1,000,000 series (blocks under malloc's mmap threshold fragment the heap).
+# Existing files keep their blocks.
+BLOCK_SIZE = 65536
 SHRINK_MIN_FREE_BYTES = 16 * 2**20  # rewriting the recent file is worth it past this much free space
 PARTS = "recent.rollup_parts"
 # One compressed chunk per row: a series' points of one window at one resolution.
@@ -85,7 +91,8 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.recent_path = path.with_name("recent.duckdb")
-        self.connection = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": 2})
+        self.connection = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": 2,
+                                                            "default_block_size": str(BLOCK_SIZE)})
         self.connection.execute(SCHEMA)
         self._attach_recent()
         self._local = threading.local()
@@ -94,7 +101,10 @@ class Database:
         self.recent_lock = SharedLock()  # shared by every use of recent points, exclusive to replace the file
 
     def _attach_recent(self) -> None:
-        self.connection.execute(f"ATTACH '{self.recent_path}' AS recent")
+        try:
+            self.connection.execute(f"ATTACH '{self.recent_path}' AS recent (BLOCK_SIZE {BLOCK_SIZE})")
+        except duckdb.InvalidInputException:  # made with other blocks: kept until it is next rewritten
+            self.connection.execute(f"ATTACH '{self.recent_path}' AS recent")
         self.connection.execute(RECENT_SCHEMA)
 
     def shrink_recent(self) -> bool:
@@ -110,7 +120,7 @@ class Database:
             fresh = self.recent_path.with_name("recent.duckdb.new")
             fresh.unlink(missing_ok=True)
             connection = self.connection
-            connection.execute(f"ATTACH '{fresh}' AS recent_new")
+            connection.execute(f"ATTACH '{fresh}' AS recent_new (BLOCK_SIZE {BLOCK_SIZE})")
             connection.execute(RECENT_SCHEMA.replace("recent.", "recent_new."))
             for table in (RECENT, PARTS):
                 connection.execute(f"INSERT INTO {table.replace('recent.', 'recent_new.')} SELECT * FROM {table}")
