@@ -1,6 +1,8 @@
 #!/bin/sh
 # Register Nephoscope in a cloud's Keystone (docs/keystone.md): the service user, the catalog
-# entries clients look for (monitoring -> /v2.0, logs -> /v3.0) and Monasca's roles.
+# entries clients look for (monitoring -> /v2.0, logs -> /v3.0, metric-storage -> the root, where
+# python-observabilityclient, Aodh and Watcher find the Prometheus API as they find Aetos) and
+# Monasca's roles.
 # Run with admin credentials loaded (source admin-openrc.sh). Idempotent enough to run twice:
 # what already exists is reported and left alone.
 #
@@ -39,5 +41,7 @@ register() {  # type name path description
 }
 register monitoring monasca /v2.0 "Monitoring: metrics, alarms, notifications (Nephoscope, Monasca API)"
 register logs monasca-log-api /v3.0 "Logs (Nephoscope, Monasca log API)"
+# Aetos's service type; no path: the clients add /api/v1/query, /api/v1/series, ... to the URL.
+register metric-storage nephoscope-prometheus "" "Metric storage: Prometheus query API (Nephoscope, as Aetos)"
 
 echo "done: give users monasca-user (or monasca-read-only-user) on their projects, agents monasca-agent"

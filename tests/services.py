@@ -8,7 +8,8 @@ prometheus (with promtool), prometheus-node-exporter and rsyslog, the cluster st
 (nats-server, SeaweedFS's weed: the suite starts them itself on loopback), and programs in virtual environments of
 their own (not committed), whose dependencies must not mix with ours: OpenStack Keystone
 (``.venv-keystone``), monasca-agent (``.venv-monasca-agent``) and the telemetry clients (the
-OpenTelemetry SDK's OTLP/HTTP exporter and Ceilometer's publishers). This script is the one place
+OpenTelemetry SDK's OTLP/HTTP exporter and Ceilometer's publishers) and the ``openstack`` CLI with
+python-observabilityclient. This script is the one place
 that knows how to start or install each; ``tests/support/keystone.py``, ``monasca_agent.py`` and
 ``clients.py`` find the environments.
 """
@@ -32,6 +33,12 @@ CLIENTS_VENV = Path(os.environ.get("NEPHOSCOPE_CLIENTS_VENV", Path.home() / ".ca
 """The telemetry clients' virtualenv (tests/support/clients.py finds it)."""
 CLIENTS = ["opentelemetry-sdk>=1.20", "opentelemetry-exporter-otlp-proto-http>=1.20", "ceilometer>=24"]
 CLIENTS_CHECK = "import opentelemetry.exporter.otlp.proto.http.metric_exporter, ceilometer.publisher.opentelemetry_http"
+OPENSTACK_CLI_VENV = Path(os.environ.get("NEPHOSCOPE_OPENSTACK_CLI_VENV",
+                               Path.home() / ".cache" / "nephoscope" / "openstack-cli-venv"))
+"""The ``openstack`` CLI with python-observabilityclient's ``metric`` commands, in a venv of its own:
+Ceilometer (in the clients' venv) brings gnocchiclient, whose plugin also claims ``openstack metric``."""
+OPENSTACK_CLI = ["python-openstackclient>=7", "python-observabilityclient>=1.4"]
+OPENSTACK_CLI_CHECK = "import openstackclient.shell, observabilityclient.v1.client"
 DEBIAN_PROGRAMS = {"curl": ("curl", "the documentation's examples and the large-body tests"),
                    "prometheus": ("prometheus", "the remote write tests and the PromQL comparisons"),
                    "promtool": ("prometheus", "the PromQL comparisons"),
@@ -136,6 +143,11 @@ def ensure_clients_venv() -> None:
     _venv_with(CLIENTS_VENV, CLIENTS, ["-c", CLIENTS_CHECK], "telemetry clients")
 
 
+def ensure_openstack_cli() -> None:
+    """``openstack metric list/show/query`` (python-observabilityclient) for tests/e2e/test_observability_client.py."""
+    _venv_with(OPENSTACK_CLI_VENV, OPENSTACK_CLI, ["-c", OPENSTACK_CLI_CHECK], "openstack CLI")
+
+
 def ensure_monasca_agent() -> None:
     """monasca-agent's forwarder, posting to us with Keystone credentials (tests/support/monasca_agent.py)."""
     _venv_with(MONASCA_AGENT_VENV, MONASCA_AGENT_REQUIREMENT, ["-c", "import monasca_agent.forwarder.daemon"],
@@ -179,6 +191,7 @@ if __name__ == "__main__":
     ensure_keystone()
     ensure_monasca_agent()
     ensure_clients_venv()
+    ensure_openstack_cli()
     for service, (service_port, command) in SERVICES.items():
         ensure(service, service_port, command)
     print("services ready")

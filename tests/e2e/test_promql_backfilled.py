@@ -6,7 +6,8 @@ Grafana query) and given to both: Prometheus through ``promtool tsdb create-bloc
 openmetrics``, Nephoscope through its native API. Then every query runs on both, as instant queries
 at times chosen around the data's edges and gaps and as range queries over all of it, and the
 answers must agree: the same series, the same labels, the same timestamps, values within a relative
-1e-6.
+1e-6. So must what Grafana's data source asks besides queries (labels, label values and series with
+``match[]``, GET and form POST) and its panels' ``query_range`` posted as forms.
 """
 
 from __future__ import annotations
@@ -292,3 +293,66 @@ def test_range_queries_agree_with_prometheus(systems, step: str) -> None:  # noq
             problems += _compare(prometheus, client, "/api/v1/query_range", query, start=f"{start:.3f}",
                                  end=f"{end:.3f}", step=step)
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:60])
+
+
+# -- what Grafana's Prometheus data source asks besides queries ---------------------------------
+def _catalog_data(response: httpx.Response) -> list:
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "success", body
+    data = body["data"]
+    return sorted(data, key=lambda item: sorted(item.items())) if data and isinstance(data[0], dict) else data
+
+
+def test_grafanas_catalog_calls_agree_with_prometheus(systems) -> None:
+    """The metric browser, the query builder and ``label_values(...)`` template variables: labels,
+    label values (with and without ``match[]``) and series with ``match[]``, over Grafana's time
+    range (which covers all the data: Prometheus answers from whole blocks, so a range cutting
+    through the data is only approximately its answer), GET and form POST as Grafana sends them."""
+    prometheus, client, dataset = systems
+    window = {"start": f"{(dataset.start_ms - 3_600_000) / 1000:.3f}", "end": f"{(dataset.end_ms + 600_000) / 1000:.3f}"}
+    calls = [("/api/v1/labels", {}), ("/api/v1/labels", window),
+             ("/api/v1/labels", {**window, "match[]": "http_requests_total"}),
+             ("/api/v1/label/__name__/values", window), ("/api/v1/label/__name__/values", {}),
+             ("/api/v1/label/instance/values", {**window, "match[]": 'up{job="node"}'}),
+             ("/api/v1/label/code/values", {"match[]": ['http_requests_total{method="GET"}', "queue_depth"]}),
+             ("/api/v1/label/le/values", {**window, "match[]": "request_duration_seconds_bucket"}),
+             ("/api/v1/label/nonexistent/values", window),
+             ("/api/v1/series", {**window, "match[]": "http_requests_total"}),
+             ("/api/v1/series", {**window, "match[]": ['{__name__=~"node_.*", instance="a"}', "version_info"]}),
+             ("/api/v1/series", {**window, "match[]": 'ceilometer_cpu{server_group=~"sg-1"}'}),
+             ("/api/v1/series", {"match[]": 'temperature_celsius{sensor!="cpu"}'})]
+    for path, parameters in calls:
+        expected = _catalog_data(prometheus.query(path, **parameters))
+        # Only the unknown label may answer nothing: anything else would be a vacuous comparison.
+        assert bool(expected) != ("nonexistent" in path), f"{path} {parameters}: Prometheus answered {expected}"
+        assert _catalog_data(get(client, path, parameters)) == expected, f"{path} {parameters}"
+        if not path.startswith("/api/v1/label/"):
+            # Grafana's default method is POST with a form body (the label values route is GET only).
+            posted = client.post(path, data=parameters)
+            assert _catalog_data(posted) == expected, f"POST {path} {parameters}"
+
+
+def test_grafanas_health_check_and_panels_posted_as_forms(systems) -> None:
+    """Grafana's data source test (``1+1`` at now, POST) and its panels: ``query_range`` with a form
+    body, ``start``/``end`` aligned to the step Grafana computes for the panel width (here 1,000
+    points over the data: a 7.2 s step, written as Grafana writes it), and the build info it reads to
+    know the flavour."""
+    prometheus, client, dataset = systems
+    health = client.post("/api/v1/query", data={"query": "1+1", "time": f"{time.time():.3f}"}).json()
+    assert health["status"] == "success" and health["data"]["result"][1] == "2"
+    assert client.get("/api/v1/status/buildinfo").json()["data"]["version"]
+    step = (dataset.end_ms - dataset.start_ms) / 1000 / 1000
+    start = (dataset.start_ms // 1000 // 60) * 60
+    end = -(-dataset.end_ms // 1000 // 60) * 60
+    panels = ['sum by (instance) (rate(http_requests_total{code=~"5.."}[1m]))',
+              "100 - (avg by (fqdn) (rate(node_cpu_seconds_total{mode='idle'}[5m])) * 100)",
+              "histogram_quantile(0.95, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
+              "avg_over_time(temperature_celsius[5m])", "topk(3, ceilometer_memory_usage)"]
+    problems = []
+    for query in panels:
+        form = {"query": query, "start": str(start), "end": str(end), "step": f"{step:g}"}
+        expected = prometheus.query("/api/v1/query_range", **form).json()
+        problems += differences(f"POST query_range {query}", expected, client.post("/api/v1/query_range",
+                                                                                   data=form).json())
+        assert expected["data"]["result"], f"{query}: Prometheus answered nothing: a vacuous comparison"
+    assert not problems, "\n".join(problems)

@@ -7,7 +7,8 @@ database and keys (a token issued by one validates on all), optionally with othe
 a server whose tokens expire within seconds, or one the test stops and starts again to play
 an outage. Everything else goes through Keystone's own API with keystoneauth: projects,
 users, role assignments, the service user Nephoscope validates tokens with, token issue and
-revocation, and the catalog (``monitoring`` → ``…/v2.0``, ``logs`` → ``…/v3.0``).
+revocation, and the catalog (``monitoring`` → ``…/v2.0``, ``logs`` → ``…/v3.0``, ``metric-storage`` →
+the server's root, under which python-observabilityclient and Aetos's clients add ``/api/v1/…``).
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ class Keystone:
         for role in MONASCA_ROLES:
             self.role(role)
         self.user(SERVICE_USER, SERVICE_PROJECT, "service", password=SERVICE_PASSWORD)
-        for service_type, name in (("monitoring", "monasca"), ("logs", "monasca-log-api")):
+        for service_type, name in (("monitoring", "monasca"), ("logs", "monasca-log-api"),
+                                   ("metric-storage", "nephoscope-prometheus")):
             created = self._api("POST", "/services", json={"service": {"type": service_type, "name": name}})
             self._services[service_type] = created["service"]["id"]
 
@@ -204,10 +206,10 @@ class Keystone:
         assert response.status_code == 204, response.text
 
     def register_catalog(self, server_url: str, region: str) -> None:
-        """Nephoscope's endpoints in ``region``: ``monitoring`` at /v2.0 and ``logs`` at /v3.0, as an
-        operator registers them (docs/keystone.md)."""
+        """Nephoscope's endpoints in ``region``: ``monitoring`` at /v2.0, ``logs`` at /v3.0 and
+        ``metric-storage`` at the root, as an operator registers them (docs/keystone.md)."""
         self._api("POST", "/regions", json={"region": {"id": region}})
-        for service_type, path in (("monitoring", "/v2.0"), ("logs", "/v3.0")):
+        for service_type, path in (("monitoring", "/v2.0"), ("logs", "/v3.0"), ("metric-storage", "")):
             for interface in ("public", "internal"):
                 self._api("POST", "/endpoints", json={"endpoint": {
                     "service_id": self._services[service_type], "interface": interface, "region_id": region,

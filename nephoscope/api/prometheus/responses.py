@@ -2,13 +2,11 @@
 ``{"status": "error", "errorType": ..., "error": ...}`` with the status each error type has.
 
 Query results are written straight to JSON bytes: the values of a series are formatted as one
-array (orjson on NumPy columns, then quoted in one regular-expression pass), not one Python
-object per sample.
+array (orjson on NumPy columns, then quoted by a few byte replacements), not one Python object
+per sample.
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import orjson
@@ -24,7 +22,6 @@ CONTENT_TYPE = "application/json"
 # Non-finite values travel through orjson as improbable finite stand-ins, then become Go's spellings.
 _STAND_INS = {"nan": (1.2345678987e300, b'"NaN"'), "inf": (2.3456789876e300, b'"+Inf"'),
               "-inf": (3.4567898765e300, b'"-Inf"')}
-_QUOTE_VALUES = re.compile(rb",([^\],]+)\]")
 
 
 def success(data: object, warnings: list[str] | None = None) -> Response:
@@ -53,7 +50,12 @@ def _pairs(seconds: np.ndarray, values: np.ndarray) -> bytes:
         values[values == np.inf] = _STAND_INS["inf"][0]
         values[values == -np.inf] = _STAND_INS["-inf"][0]
     text = orjson.dumps(np.column_stack([seconds, values]), option=orjson.OPT_SERIALIZE_NUMPY)
-    text = _QUOTE_VALUES.sub(rb',"\1"]', text).replace(b'.0"]', b'"]')
+    if len(text) > 2:
+        # [[t,v],[t,v]] -> [[t,"v"],[t,"v"]] by byte replacements (a regular expression's group
+        # template costs a Python call per match): the pairs' separators set aside, every comma left
+        # is a pair's own, then the separators come back with the closing quotes.
+        text = text.replace(b"],[", b"\x00").replace(b",", b',"').replace(b"\x00", b'"],[')[:-2] + b'"]]'
+        text = text.replace(b'.0"', b'"')
     if not finite.all():
         for stand_in, spelled in _STAND_INS.values():
             text = text.replace(b'"' + orjson.dumps(stand_in) + b'"', spelled)

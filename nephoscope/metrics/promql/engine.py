@@ -52,6 +52,42 @@ _ROLLUP_WIDTHS = (3600, 60)
 
 
 @dataclass(frozen=True)
+class Rollups:
+    """A range function's answer from roll-up buckets at the ``expired`` steps (a (T,) mask), with each
+    series' first bucket start (ms) and the buckets' width."""
+
+    vector: InstantVector
+    expired: np.ndarray
+    first: dict[L.Labels, int]
+    width_ms: int
+
+
+def _rollups_where_raw_expired(raw: InstantVector, first_raw: dict[L.Labels, int],
+                               rollups: Rollups) -> InstantVector:
+    """``raw``'s answer, but the buckets' at the expired steps of the series whose raw points no longer
+    hold all the data: a bucket older than the series' first raw point's bucket (or no raw point)."""
+    rows: dict[L.Labels, int] = {labels: row for row, labels in enumerate(raw.labels)}
+    lost = [labels for labels in rollups.vector.labels
+            if labels not in first_raw
+            or rollups.first.get(labels, first_raw[labels]) < first_raw[labels] // rollups.width_ms * rollups.width_ms]
+    if not lost:
+        return raw
+    for labels in lost:
+        rows.setdefault(labels, len(rows))
+    steps = rollups.expired
+    values = np.zeros((len(rows), len(steps)))
+    present = np.zeros((len(rows), len(steps)), bool)
+    values[:len(raw)], present[:len(raw)] = raw.values, raw.present
+    source = {labels: row for row, labels in enumerate(rollups.vector.labels)}
+    target = np.asarray([rows[labels] for labels in lost], np.int64)
+    taken = np.asarray([source[labels] for labels in lost], np.int64)
+    columns = np.flatnonzero(steps)
+    values[target[:, None], columns] = rollups.vector.values[taken[:, None], columns]
+    present[target[:, None], columns] = rollups.vector.present[taken[:, None], columns]
+    return InstantVector(list(rows), values, present).compact()
+
+
+@dataclass(frozen=True)
 class QueryLimits:
     lookback_ms: int = 300_000
     max_samples: int = 50_000_000
@@ -287,17 +323,30 @@ class Evaluator:
         if name in range_functions.ROLLUP_FUNCTIONS and isinstance(target, pp.MatrixSelector):
             answered = self._from_rollups(name, target, times)
             if answered is not None:
-                return answered
+                # Raw points answer with Prometheus's exact (t - range, t] edges wherever they still
+                # hold everything a window holds; buckets ([t - range, t), whole) only where the
+                # raw points of a series have expired.
+                raw, first_raw = self._range_call_raw(name, args, index, times, scalars)
+                return _rollups_where_raw_expired(raw, first_raw, answered)
+        return self._range_call_raw(name, args, index, times, scalars)[0]
+
+    def _range_call_raw(self, name: str, args: list[pp.Expr], index: int, times: np.ndarray,
+                        scalars: list[np.ndarray]) -> tuple[InstantVector, dict[L.Labels, int]]:
+        """The function over the raw samples, and each result series' first sample (ms)."""
+        target = unwrap(args[index])
         value = self.evaluate(target, times)
         assert isinstance(value, RangeVector)
         if name == "absent_over_time":
-            return self._absent_over_time(value, args[index], times)
+            return self._absent_over_time(value, args[index], times), {}
         function = range_functions.FUNCTIONS.get(name)
         if function is None:
             raise bad_data(f"function {name}() is not supported")
         values, present = self._run_windows(function, value, scalars, times, name == "predict_linear")
         labels = value.samples.labels if name == "last_over_time" else [L.drop_name(x) for x in value.samples.labels]
-        return check_unique(InstantVector(labels, values, present).compact())
+        samples = value.samples
+        held = np.flatnonzero(np.diff(samples.offsets) > 0)
+        first = dict(zip([labels[i] for i in held.tolist()], samples.times[samples.offsets[:-1][held]].tolist()))
+        return check_unique(InstantVector(labels, values, present).compact()), first
 
     def _run_windows(self, function, value: RangeVector, scalars: list[np.ndarray],  # noqa: ANN001
                      times: np.ndarray, uses_time: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -325,9 +374,10 @@ class Evaluator:
             present[start:start + len(part)] = found[:, inverse]
         return values, present
 
-    def _from_rollups(self, name: str, selector: pp.MatrixSelector, times: np.ndarray) -> InstantVector | None:
-        """``*_over_time`` from whole roll-up buckets, when every window is made of them and the raw
-        points are past their retention: the buckets' count, sum, min and max are exact."""
+    def _from_rollups(self, name: str, selector: pp.MatrixSelector, times: np.ndarray) -> Rollups | None:
+        """``*_over_time`` from whole roll-up buckets for the steps whose windows begin before the raw
+        points' retention, when every window is made of whole buckets: the buckets' count, sum, min
+        and max are exact for them."""
         inner = selector.vector_selector
         ends = self._reference_times(inner.at, inner.offset, times)
         range_ms = duration_ms(selector.range)
@@ -336,17 +386,24 @@ class Evaluator:
         start = int(ends.min()) - range_ms
         if covers(policies, 0, start, now):
             return None  # raw points answer with Prometheus's exact window edges
+        distinct = np.unique(ends)
+        expired = np.asarray([not covers(policies, 0, int(end) - range_ms, now) for end in distinct.tolist()])
+        expired = expired[np.searchsorted(distinct, ends)]
         for width in _ROLLUP_WIDTHS:
             width_ms = width * 1000
             if range_ms % width_ms or (ends % width_ms).any() or not covers(policies, width, start, now):
                 continue
-            buckets = self.source.buckets(selector_matchers(inner), start, int(ends.max()), width)
+            buckets = self.source.buckets(selector_matchers(inner), start, int(ends[expired].max()), width)
             starts = Samples(buckets.labels, buckets.starts, buckets.sum, buckets.offsets)
             lo, hi = bounds(starts, ends - range_ms, ends, closed_end=False)
             values, present = range_functions.rollup_over_time(name, buckets.count, buckets.sum, buckets.min,
                                                                buckets.max, lo, hi)
             labels = [L.drop_name(x) for x in buckets.labels]
-            return check_unique(InstantVector(labels, values, present).compact())
+            held = np.flatnonzero(np.diff(buckets.offsets) > 0)
+            first = dict(zip([labels[i] for i in held.tolist()],
+                             buckets.starts[buckets.offsets[:-1][held]].astype(np.int64).tolist()))
+            return Rollups(check_unique(InstantVector(labels, values, present & expired).compact()), expired,
+                           first, width_ms)
         return None
 
     def _absent_over_time(self, value: RangeVector, arg: pp.Expr, times: np.ndarray) -> InstantVector:

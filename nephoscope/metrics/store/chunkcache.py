@@ -31,9 +31,12 @@ class ChunkCache:
         self.hits = 0
         self.misses = 0
 
-    def decode(self, payloads: Sequence[bytes]) -> tuple[np.ndarray, ChunkColumns]:
-        """Like ``codec.decode_chunks``: lengths per payload and the concatenated columns."""
-        return self._lookup([(zlib.crc32(p), len(p)) for p in payloads], payloads, decode_chunks)
+    def decode(self, payloads: Sequence[bytes], start_ms: int | None = None,
+               end_ms: int | None = None) -> tuple[np.ndarray, ChunkColumns]:
+        """Like ``codec.decode_chunks``: lengths per payload and the concatenated columns; with
+        ``start_ms``/``end_ms``, only each chunk's points in ``[start, end)`` (a chunk's points are in
+        time order: the edge chunks are sliced before the one concatenation, not masked after it)."""
+        return self._lookup([(zlib.crc32(p), len(p)) for p in payloads], payloads, decode_chunks, start_ms, end_ms)
 
     def rollups(self, payloads: Sequence[bytes], width_ms: int) -> tuple[np.ndarray, ChunkColumns]:
         """Each chunk's points merged into buckets ``width_ms`` wide (``summary.rollup`` per chunk):
@@ -51,7 +54,8 @@ class ChunkCache:
         return self._lookup([(zlib.crc32(p), len(p), width_ms) for p in payloads], payloads, rolled)
 
     def _lookup(self, keys: list[tuple[int, ...]], payloads: Sequence[bytes],
-                compute) -> tuple[np.ndarray, ChunkColumns]:  # noqa: ANN001 - payloads -> (lengths, columns)
+                compute, start_ms: int | None = None,  # noqa: ANN001 - payloads -> (lengths, columns)
+                end_ms: int | None = None) -> tuple[np.ndarray, ChunkColumns]:
         found: list[tuple[np.ndarray, ...] | None] = []
         with self._lock:
             for key in keys:
@@ -72,6 +76,8 @@ class ChunkCache:
                     entry = tuple(array[a:b] for array in arrays)
                     found[index] = entry
                     self._store(keys[index], entry)
+        if start_ms is not None and end_ms is not None:
+            found = [_within(entry, start_ms, end_ms) for entry in found]
         lengths = np.fromiter((len(entry[0]) for entry in found), np.int64, len(found))
         if not found:
             empty = np.empty(0, np.int64), np.empty(0, np.float64)
@@ -90,3 +96,12 @@ class ChunkCache:
         while self._bytes > self.max_bytes and self._entries:
             _, evicted = self._entries.popitem(last=False)
             self._bytes -= sum(array.nbytes for array in evicted)
+
+
+def _within(entry: tuple[np.ndarray, ...], start_ms: int, end_ms: int) -> tuple[np.ndarray, ...]:
+    """A decoded chunk's points in ``[start, end)`` (views, no copy)."""
+    times = entry[0]
+    if not len(times) or (times[0] >= start_ms and times[-1] < end_ms):
+        return entry
+    first, last = np.searchsorted(times, [start_ms, end_ms])
+    return tuple(array[first:last] for array in entry)

@@ -51,13 +51,25 @@ def window_of(timestamp: int, width: int) -> int:
 
 
 def points_from_chunks(series_ids: Sequence[int] | np.ndarray, payloads: Sequence[bytes],
-                       cache: ChunkCache | None = None) -> Points:
-    """Chunks (one series id and payload each) decoded into points, through ``cache`` if given."""
+                       cache: ChunkCache | None = None, start_ms: int | None = None,
+                       end_ms: int | None = None) -> Points:
+    """Chunks (one series id and payload each) decoded into points, through ``cache`` if given;
+    with ``start_ms`` and ``end_ms``, only the points in ``[start, end)``."""
     if not len(payloads):
         return Points.empty()
-    lengths, columns = cache.decode(payloads) if cache is not None else decode_chunks(payloads)
+    bounded = start_ms is not None and end_ms is not None
+    if cache is not None:
+        lengths, columns = cache.decode(payloads, start_ms, end_ms)
+        bounded = False  # trimmed chunk by chunk
+    else:
+        lengths, columns = decode_chunks(payloads)
     series = np.repeat(np.asarray(series_ids, np.int64), lengths)
-    return Points(series, columns.timestamps, columns.count, columns.sum, columns.min, columns.max, columns.last)
+    points = Points(series, columns.timestamps, columns.count, columns.sum, columns.min, columns.max, columns.last)
+    if bounded:
+        inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
+        if not inside.all():
+            points = points.take(inside)
+    return points
 
 
 def _chunk_table_points(table: pa.Table) -> Points:

@@ -147,9 +147,7 @@ class Reader:
         rest = [rows[i] for i in np.flatnonzero(~whole)]
         if not rest and not len(uncompacted):
             return rolled
-        stored = self._decode(rest)
-        if len(stored):
-            stored = stored.take((stored.timestamp >= start_ms) & (stored.timestamp < end_ms))
+        stored = self._decode(rest, start_ms, end_ms)
         raw = latest_per_timestamp(Points.concat([stored, uncompacted]),
                                    np.concatenate([np.full(len(stored), -1, np.int64), sequence]))
         return Points.concat([rolled, rollup(raw, width)])
@@ -195,18 +193,14 @@ class Reader:
         with self.database.recent_lock.shared():
             rows = cursor.execute(query, parameters).fetchall()  # few rows of blobs: cheaper than Arrow
         chunks = [row for row in rows if not row[2]]
-        points = self._decode(chunks)
+        points = self._decode(chunks, start_ms, end_ms)
         if len(chunks) < len(rows):
-            points = replace_buckets(points, self._decode([row for row in rows if row[2]]))
-        if len(points):
-            inside = (points.timestamp >= start_ms) & (points.timestamp < end_ms)
-            if not inside.all():
-                points = points.take(inside)
+            points = replace_buckets(points, self._decode([row for row in rows if row[2]], start_ms, end_ms))
         return points
 
-    def _decode(self, rows: list[tuple]) -> Points:
-        """(series_id, payload, …) rows to points, through the decoded-chunk cache."""
-        return points_from_chunks([row[0] for row in rows], [row[1] for row in rows], self.cache)
+    def _decode(self, rows: list[tuple], start_ms: int, end_ms: int) -> Points:
+        """(series_id, payload, …) rows to their points in [start, end), through the decoded-chunk cache."""
+        return points_from_chunks([row[0] for row in rows], [row[1] for row in rows], self.cache, start_ms, end_ms)
 
     def _read_raw(self, cursor, start_ms: int, end_ms: int) -> Points:  # noqa: ANN001
         stored = self._read_chunks(cursor, 0, start_ms, end_ms)
