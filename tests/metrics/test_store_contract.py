@@ -280,9 +280,17 @@ def test_find_with_a_time_range_sees_only_series_with_points_in_it(store: Metric
     write(store, late, np.array([start + 30 * MINUTE]), np.array([1.0]))
     in_range = store.find(SeriesFilter("project-a", None, (), start + 20 * MINUTE, start + HOUR))
     assert [s.id for s in in_range] == [late.id]
+    # Points acknowledged but perhaps not yet flushed count where they lie in time, not everywhere.
+    before = SeriesFilter("project-a", None, (), start - HOUR, start + MINUTE)
+    assert [s.id for s in store.find(before)] == [early.id]
+    assert store.names(SeriesFilter("project-a", None, (), start + 2 * HOUR, start + 3 * HOUR), None, 10) == []
     store.compact(force=True)
     in_range = store.find(SeriesFilter("project-a", None, (), start - HOUR, start + MINUTE))
     assert [s.id for s in in_range] == [early.id]
+    # A known series' new point, not yet flushed, does not make it match a range it has no point in.
+    write(store, late, np.array([start + 40 * MINUTE]), np.array([2.0]))
+    assert [s.id for s in store.find(before)] == [early.id]
+    assert store.dimension_values(before, "hostname", None, 10) == ["early"]
 
 
 def test_names_and_dimensions_are_listed_sorted_and_paged(store: MetricStore) -> None:

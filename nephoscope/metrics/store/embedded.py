@@ -201,7 +201,9 @@ class EmbeddedStore:
     # -- reading ---------------------------------------------------------------------------------
     def _head_ids(self, series_filter: SeriesFilter) -> list[int]:
         """Series with points not yet flushed: a time-bounded search must see them too."""
-        return list(self.head.series_ids()) if series_filter.has_time else []
+        if not series_filter.has_time:
+            return []
+        return list(self.head.series_ids(series_filter.start_ms, series_filter.end_ms))
 
     def find(self, series_filter: SeriesFilter, after_id: int | None = None,
              limit: int | None = None) -> list[SeriesInfo]:

@@ -87,10 +87,19 @@ class Head:
                     found[(identifier, timestamp)] = text
         return found
 
-    def series_ids(self) -> set[int]:
+    def series_ids(self, start_ms: int | None = None, end_ms: int | None = None) -> set[int]:
+        """Series with points not yet flushed, in [start, end) when given (None: unbounded)."""
         with self._lock:
             batches = self._flushing + self._batches
         ids: set[int] = set()
         for _, batch in batches:
-            ids.update(np.unique(batch.points.series).tolist())
+            series, timestamp = batch.points.series, batch.points.timestamp
+            if start_ms is not None or end_ms is not None:
+                inside = np.ones(len(series), bool)
+                if start_ms is not None:
+                    inside &= timestamp >= start_ms
+                if end_ms is not None:
+                    inside &= timestamp < end_ms
+                series = series[inside]
+            ids.update(np.unique(series).tolist())
         return ids
