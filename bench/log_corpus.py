@@ -51,8 +51,8 @@ service. Seeded and deterministic: the same seed and sdists give the same files.
 ``--out``: ``<service>.log`` per service and ``truth.csv`` (one row per *record*, in file order:
 service, record, lines, template, category, level, logger). Usage::
 
-    .venv/bin/python bench/log_corpus.py --out /tmp/oslo-corpus            # the whole corpus
-    .venv/bin/python bench/log_corpus.py --out /tmp/slice --templates 400  # a smaller slice
+    .venv/bin/python bench/log_corpus.py --out var/oslo-corpus             # the whole corpus
+    .venv/bin/python bench/log_corpus.py --out var/oslo-slice --templates 400  # a smaller slice
 """
 
 from __future__ import annotations
