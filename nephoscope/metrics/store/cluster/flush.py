@@ -153,14 +153,15 @@ class Flusher:
                             "roll-ups are recomputed from the late points only", window, manifest.partition)
         merged = latest_per_timestamp(Points.concat([old_points, points]),
                                       np.concatenate([np.full(len(old_points), -1, np.int64), sequence]))
-        ids = np.unique(merged.series)
+        ids = np.unique(merged.series).tolist()
+        in_block = set(ids)
         known = {d.id: d for d in (definitions(old_series) if old_series is not None else [])}
-        known.update({d.id: d for d in new_series if d.id in set(ids.tolist())})
-        missing = [i for i in ids.tolist() if i not in known]
+        known.update({d.id: d for d in new_series if d.id in in_block})
+        missing = [i for i in ids if i not in known]
         if missing:
             known.update({d.id: d for d in definitions(self.index.definitions(np.asarray(missing, np.int64)))})
         latest_meta = {(s, t): m for s, t, m in old_meta + meta}  # a resent measurement's meta replaces
-        return encode_block(merged, window, RESOLUTIONS, series_table([known[i] for i in ids.tolist() if i in known]),
+        return encode_block(merged, window, RESOLUTIONS, series_table([known[i] for i in ids if i in known]),
                             value_meta_table([k[0] for k in latest_meta], [k[1] for k in latest_meta],
                                              list(latest_meta.values())))
 
