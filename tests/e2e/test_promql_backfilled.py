@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.support.prometheus import Prometheus, backfill, differences, get
+from tests.support.prometheus import Prometheus, backfilled_beside_nephoscope, differences, get
 
 STEP_MS = 15_000
 MINUTE = 60_000
@@ -228,22 +228,10 @@ def systems(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("promql")
     end = (int(time.time() * 1000) // MINUTE) * MINUTE - 10 * MINUTE
     dataset = make_dataset(end)
-    backfill(dataset.openmetrics(), root / "prometheus" / "data")
-    (root / "nephoscope").mkdir()
-    # Prometheus's default evaluation interval (1m) is the step of subqueries written without one, as
-    # Nephoscope's default [prometheus] subquery_step.
-    prometheus = Prometheus(root / "prometheus", scrape_interval="1m")
-    server = ServerProcess(root / "nephoscope" / "data")
-    try:
-        prometheus.start()
-        server.start()
-        token = server.create_key("promql-project", "monasca-user")
+    with backfilled_beside_nephoscope(root, dataset.openmetrics(), "promql-project") as (prometheus, server, token):
         _write(server, token, dataset)
         with server.client(token) as client:
             yield prometheus, client, dataset
-    finally:
-        server.stop()
-        prometheus.stop()
 
 
 def _moments(dataset: Dataset) -> list[int]:

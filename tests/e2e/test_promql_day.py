@@ -14,8 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.support.prometheus import Prometheus, backfill, differences, get
+from tests.support.prometheus import backfilled_beside_nephoscope, differences, get
 
 INTERVAL_S = 60
 POINTS = (86_400 - 15 * 60) // INTERVAL_S  # the oldest sample stays inside the raw retention meanwhile
@@ -41,14 +40,8 @@ def day(tmp_path_factory: pytest.TempPathFactory):
     for name, labels, values in series:
         selector = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "} "
         lines += [f"{selector}{value!r} {stamp}" for stamp, value in zip(times.tolist(), values.tolist())]
-    backfill("\n".join(lines) + "\n# EOF\n", root / "prometheus" / "data")
-    (root / "nephoscope").mkdir()
-    prometheus = Prometheus(root / "prometheus", scrape_interval="1m")
-    server = ServerProcess(root / "nephoscope" / "data")
-    try:
-        prometheus.start()
-        server.start()
-        token = server.create_key("day-project", "monasca-user")
+    with backfilled_beside_nephoscope(root, "\n".join(lines) + "\n# EOF\n", "day-project") as (
+            prometheus, server, token):
         with server.client(token) as client:
             body = {"series": [{"name": name, "dimensions": labels} for name, labels, _ in series],
                     "series_index": np.repeat(np.arange(len(series)), POINTS).tolist(),
@@ -58,9 +51,6 @@ def day(tmp_path_factory: pytest.TempPathFactory):
             with server.client() as admin:  # the day's windows compacted into chunks and roll-ups
                 assert admin.post("/v1/admin/compact", timeout=300).status_code == 200
             yield prometheus, client, int(times[-1])
-    finally:
-        server.stop()
-        prometheus.stop()
 
 
 QUERIES = ["avg_over_time(node_load1[5m])", "max_over_time(node_load1[1h])", "min_over_time(node_load1[2m])",

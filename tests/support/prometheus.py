@@ -10,17 +10,19 @@ answers of the query API point by point. Installed by ``tests/services.py``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port, missing
+from tests.conftest import ServerProcess, free_port, missing
 
 
 def _binary(name: str) -> str:
@@ -257,3 +259,23 @@ def _differences(query: str, expected: dict, actual: dict, rel: float, ordered: 
         if not all(_close(a, b, rel) for a, b in zip(want_values, got_values)):
             problems.append(f"{where}: order differs: Prometheus {want_values}, Nephoscope {got_values}")
     return problems
+
+
+@contextlib.contextmanager
+def backfilled_beside_nephoscope(root: Path, openmetrics: str, project: str) -> Iterator[tuple[Prometheus,
+                                                                                              ServerProcess, str]]:
+    """Debian's Prometheus holding ``openmetrics`` as TSDB blocks and a Nephoscope beside it, both
+    started under ``root``; yields them with a ``monasca-user`` token of ``project`` (what the test
+    writes into Nephoscope is its own business). Prometheus's default evaluation interval (1m) is the
+    step of subqueries written without one, as Nephoscope's default ``[prometheus] subquery_step``."""
+    backfill(openmetrics, root / "prometheus" / "data")
+    (root / "nephoscope").mkdir()
+    prometheus = Prometheus(root / "prometheus", scrape_interval="1m")
+    server = ServerProcess(root / "nephoscope" / "data")
+    try:
+        prometheus.start()
+        server.start()
+        yield prometheus, server, server.create_key(project, "monasca-user")
+    finally:
+        server.stop()
+        prometheus.stop()
