@@ -313,6 +313,54 @@ class PrometheusSettings:
 
 
 @dataclass
+class ClusterSettings:
+    """``[cluster]``: where a clustered deployment's engines are and how its data is cut.
+
+    With ``servers`` empty (the default) Nephoscope is the embedded single process and nothing here
+    is used. Clustered, every node reads the same section: the JetStream servers (replication and
+    leases), the S3-compatible object store (blocks), the SQL database (metadata) and the partition
+    count, which is fixed for a stream's life.
+    """
+
+    # JetStream: any of the cluster's client URLs (the client fails over between them). Empty: embedded.
+    servers: list[str] = field(default_factory=list)
+    stream: str = "NEPHOSCOPE_METRICS"
+    subject_prefix: str = "nephoscope.metrics"
+    replicas: int = 3
+    # Series are spread over this many partitions by their id (a hash); fixed for a stream's life.
+    partitions: int = 8
+    # A client's retry within this window is stored once (JetStream's duplicate window).
+    duplicate_window_seconds: float = 120.0
+    # Seconds JetStream may take to acknowledge a publish (a leader election takes a few); past
+    # them the write is refused as Overloaded (503 + Retry-After), never lost silently.
+    publish_timeout_seconds: float = 10.0
+    # Bytes the stream may hold (per replica) while blocks cannot be written (object storage away):
+    # beyond them JetStream refuses new messages and writes are refused as Overloaded.
+    stream_max_bytes: int = 8 * 2**30
+    # S3-compatible object storage (Ceph RGW, Swift s3api, SeaweedFS).
+    s3_endpoint: str = "http://127.0.0.1:8333"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    bucket: str = "nephoscope"
+    prefix: str = "metrics"
+    # Seconds between flushes of the head into blocks (each flush rewrites the touched windows' blocks).
+    flush_interval: float = 10.0
+    # Block bytes read from S3 kept in memory (queries of the same windows repeat).
+    block_cache_bytes: int = 256 * 2**20
+    # SQLAlchemy URL of the metadata database (postgresql+psycopg://…, mysql+pymysql://…); empty:
+    # the embedded SQLite files under the data directory.
+    sql_url: str = ""
+    # Seconds a member's lease on its partitions lasts without renewal: a dead member's partitions
+    # are taken over after at most this long.
+    lease_seconds: float = 5.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.servers)
+
+
+@dataclass
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -329,6 +377,7 @@ class Config:
     logs: LogsSettings = field(default_factory=LogsSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     @property
     def data_path(self) -> Path:
@@ -532,7 +581,20 @@ def _check(config: Config) -> None:
                           f"is not one of {', '.join(strategies)}")
     if not config.prometheus.project_label:
         raise ConfigError("[prometheus] project_label: must name a label")
+    _check_cluster(config.cluster)
     _check_auth(config)
+
+
+def _check_cluster(cluster: ClusterSettings) -> None:
+    if cluster.partitions < 1:
+        raise ConfigError("[cluster] partitions: at least 1")
+    if cluster.replicas not in (1, 3, 5):
+        raise ConfigError("[cluster] replicas: 1, 3 or 5 (a JetStream stream's replicas form a Raft group)")
+    if cluster.lease_seconds <= 0 or cluster.flush_interval <= 0:
+        raise ConfigError("[cluster] lease_seconds and flush_interval: must be positive seconds")
+    bad = [server for server in cluster.servers if not server.startswith(("nats://", "tls://"))]
+    if bad:
+        raise ConfigError(f"[cluster] servers: {bad[0]!r} is not a nats:// or tls:// URL")
 
 
 def _check_auth(config: Config) -> None:

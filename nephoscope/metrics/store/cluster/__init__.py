@@ -17,7 +17,7 @@ catalog), ``nephoscope.config``, ``nephoscope.metrics.series`` and ``nephoscope.
 nats-py and pyarrow's S3 filesystem (the ``cluster`` extra). Speaks no HTTP.
 """
 
-from nephoscope.metrics.store.cluster.settings import ClusterSettings
+from nephoscope.config import ClusterSettings
 from nephoscope.metrics.store.cluster.store import ClusterStore
 
 __all__ = ["ClusterSettings", "ClusterStore"]

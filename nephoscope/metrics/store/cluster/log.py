@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store.cluster.partitions import message_id
-from nephoscope.metrics.store.cluster.settings import ClusterSettings
+from nephoscope.config import ClusterSettings
 from nephoscope.metrics.store.wal import decode_record, encode_record
 
 log = logging.getLogger(__name__)

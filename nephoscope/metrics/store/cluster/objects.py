@@ -13,7 +13,7 @@ import threading
 
 from pyarrow import fs
 
-from nephoscope.metrics.store.cluster.settings import ClusterSettings
+from nephoscope.config import ClusterSettings
 
 
 class ObjectStore:

@@ -29,7 +29,7 @@ from nephoscope.metrics.store.cluster.log import MetricLog
 from nephoscope.metrics.store.cluster.objects import ObjectStore
 from nephoscope.metrics.store.cluster.partitions import split
 from nephoscope.metrics.store.cluster.reader import Reader
-from nephoscope.metrics.store.cluster.settings import ClusterSettings
+from nephoscope.config import ClusterSettings
 from nephoscope.metrics.store.head import Head
 from nephoscope.metrics.store.interface import Overloaded, SeriesFilter, SeriesInfo, StoreStats
 from nephoscope.metrics.store.registry import SeriesRegistry
