@@ -1,0 +1,381 @@
+"""``ClusterTable``: an append-only record table over a JetStream stream and Parquet files in S3.
+
+The clustered twin of ``appendable.AppendTable`` (the same ``interface.RecordTable`` surface), so
+the events and logs stores run unchanged over it:
+
+* **Append** cuts the table's rows by partition (a hash of ``partition_column``: the resource for
+  events, the project for log lines) and publishes them to ``<subject_prefix>.<partition>``; with an
+  ``id_column`` every row is a message of its own whose ``Nats-Msg-Id`` is that column (an
+  OpenStack notification's message id: the same notification published twice within the duplicate
+  window, by a redelivery or by two consumers, is stored once cluster-wide), else one message per
+  partition whose id is the caller's ``identity`` (a client's retry) or the payload's digest.
+  Records of other kinds (failures, lifecycle rows) travel beside them. It returns once JetStream
+  acknowledged every message (quorum-durable) and this table's follower has applied them
+  (read-your-writes).
+* **Follow**: every table follows the stream in order from the sequence its manifests cover; rows
+  join an in-memory tail per partition, other records go to ``on_committed`` (positions are
+  ``(stream sequence, 0)``), and ``on_rows`` is told of every row (the events dedupe memory).
+* **Flush** (the partitions this node owns, ``owned()``; all by default): the partition's tail is
+  written as one immutable Parquet file (zstd, sorted by ``ts``) to S3, then the partition's
+  manifest (``p<n>/manifest.json``: its files and the stream sequence they cover) is replaced in one
+  PUT, and only then does the stream forget the covered messages. A partition owned elsewhere has
+  its manifest re-read instead, and the tail it covers dropped. A crash between the file and the
+  manifest leaves an orphan nobody reads; the messages are replayed into a new file.
+* **Read**: a snapshot is the overlapping files (downloaded once into a bounded local cache
+  directory: parts never change) plus the tail not covered by a manifest, handed to DuckDB as the
+  embedded table's snapshot is.
+
+Retention drops whole files of owned partitions. Small files are not merged yet (one file per
+partition and flush).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from nephoscope.config import ClusterSettings
+from nephoscope.engines.jetstream import StreamLog
+from nephoscope.engines.objects import ObjectStore
+from nephoscope.tables.appendable import Position, Snapshot, ipc_bytes, kind_of, kind_of_schema
+
+log = logging.getLogger(__name__)
+
+_APPLY_SECONDS = 120.0
+"""How long opening may take to replay the stream, and an append to see its own rows applied."""
+_PARTITION_HEADER = "Nephoscope-Kind"
+
+
+class PartFile(msgspec.Struct):
+    key: str
+    first_ms: int
+    last_ms: int
+    rows: int
+    bytes: int
+
+
+class TableManifest(msgspec.Struct):
+    partition: int
+    covered: int = 0
+    parts: list[PartFile] = []
+
+
+def manifest_key(partition: int) -> str:
+    return f"p{partition}/manifest.json"
+
+
+def part_key(partition: int, first_ms: int, covered: int) -> str:
+    return f"p{partition}/parts/{first_ms}-{covered:020d}-{time.time_ns()}.parquet"
+
+
+def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
+    """The partition of each value: a stable hash (blake2b) of the text, computed once per distinct
+    value (a batch holds few resources and projects), so every node agrees."""
+    encoded = pc.dictionary_encode(pc.fill_null(pc.cast(values, pa.string()), ""))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.string()).dictionary_encode()
+    by_value = np.array([int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little") % partitions
+                         for v in encoded.dictionary.to_pylist()], np.int64)
+    return by_value[encoded.indices.to_numpy(zero_copy_only=False)] if len(by_value) else np.zeros(0, np.int64)
+
+
+def _read_ipc(payload: bytes) -> pa.Table:
+    return pa.ipc.open_stream(payload).read_all()
+
+
+class _FileCache:
+    """Parquet files of S3 on local disk, bounded in bytes; a file in an open snapshot stays."""
+
+    def __init__(self, objects: ObjectStore, directory: Path, limit: int) -> None:
+        self.objects = objects
+        self.directory = directory
+        self.limit = limit
+        self._files: dict[str, int] = {}  # key -> bytes, least recently used first
+        self._lock = threading.Lock()
+        self._pinned: dict[str, int] = {}
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.parquet"):
+            stale.unlink()  # a cache from another run: the manifests say what is current
+
+    def path(self, key: str) -> Path:
+        return self.directory / key.replace("/", "_")
+
+    def keep(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.rename(target)
+        with self._lock:
+            self._files[key] = len(data)
+
+    @contextlib.contextmanager
+    def pinned(self, keys: list[str]) -> Iterator[list[str]]:
+        """Local paths of ``keys`` (fetched when missing), kept until the block ends."""
+        with self._lock:
+            for key in keys:
+                self._pinned[key] = self._pinned.get(key, 0) + 1
+        try:
+            paths = []
+            for key in keys:
+                with self._lock:
+                    held = key in self._files
+                    if held:
+                        self._files[key] = self._files.pop(key)  # most recently used
+                if not held:
+                    self.keep(key, self.objects.get(key))
+                paths.append(str(self.path(key)))
+            yield paths
+        finally:
+            with self._lock:
+                for key in keys:
+                    self._pinned[key] -= 1
+                    if not self._pinned[key]:
+                        del self._pinned[key]
+                self._evict()
+
+    def _evict(self) -> None:
+        total = sum(self._files.values())
+        for key in list(self._files):
+            if total <= self.limit:
+                return
+            if key in self._pinned:
+                continue
+            total -= self._files.pop(key)
+            self.path(key).unlink(missing_ok=True)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            if self._files.pop(key, None) is not None and key not in self._pinned:
+                self.path(key).unlink(missing_ok=True)
+
+
+class ClusterTable:
+    def __init__(self, settings: ClusterSettings, schema: pa.Schema, *, stream: str, subject_prefix: str,
+                 object_prefix: str, cache_dir: Path, partition_column: str, id_column: str | None = None,
+                 on_committed: Callable[[list[tuple[Position, pa.Table]]], None] | None = None,
+                 on_rows: Callable[[pa.Table], None] | None = None,
+                 owned: Callable[[], Collection[int]] | None = None) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.kind = kind_of_schema(schema)
+        self.partitions = settings.partitions
+        self.partition_column = partition_column
+        self.id_column = id_column
+        self.log = StreamLog(settings, stream, subject_prefix, name=f"cluster-{self.kind}")
+        self.objects = ObjectStore(settings, object_prefix)
+        self.cache = _FileCache(self.objects, Path(cache_dir), settings.block_cache_bytes)
+        self._on_committed = on_committed
+        self._on_rows = on_rows
+        self.owned: Callable[[], Collection[int]] = owned or (lambda: range(self.partitions))
+        self._lock = threading.Lock()
+        self._manifests: dict[int, TableManifest] = {}
+        self._tail: dict[int, list[tuple[int, pa.Table]]] = {p: [] for p in range(self.partitions)}
+        self._seen: dict[int, int] = {}  # the last sequence applied per partition (rows or others)
+        self._applied = 0
+        self._applied_changed = threading.Condition()
+        self._opening: list[tuple[Position, pa.Table]] | None = []
+        self._maintenance = threading.Lock()
+        self._last_flush = time.monotonic()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self) -> list[tuple[Position, pa.Table]]:
+        """Read the manifests, replay the stream after what they cover; the other records replayed."""
+        self.log.open()
+        for partition in range(self.partitions):
+            self._manifests[partition] = self._read_manifest(partition)
+        after = min(m.covered for m in self._manifests.values())
+        self._applied = after
+        nothing_after = self.log.stream_state().last_seq <= after
+        self.log.follow(after, self._apply)
+        if not nothing_after and not self.log.caught_up.wait(_APPLY_SECONDS):
+            raise TimeoutError(f"stream {self.log.stream} was not replayed within {_APPLY_SECONDS}s")
+        with self._lock:
+            replayed, self._opening = self._opening or [], None
+        return replayed
+
+    def close(self, before_delete: Callable[[Position], None] | None = None) -> None:
+        try:
+            self.flush(before_delete)
+        finally:
+            self.log.close()
+
+    def _read_manifest(self, partition: int) -> TableManifest:
+        try:
+            return msgspec.json.decode(self.objects.get(manifest_key(partition)), type=TableManifest)
+        except FileNotFoundError:
+            return TableManifest(partition)
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(self, records: list[tuple[bytes | bytearray, pa.Table]], identity: str | None = None) -> Position:
+        """Publish the records; returns once JetStream acknowledged them and they are applied here."""
+        messages: list[tuple[str, bytes, str]] = []
+        for index, (_, table) in enumerate(records):
+            if not table.num_rows:
+                continue
+            own = kind_of(table) == self.kind
+            column = self.partition_column if self.partition_column in table.column_names else None
+            where = partition_of(table.column(column), self.partitions) if column else np.zeros(table.num_rows,
+                                                                                                 np.int64)
+            if own and self.id_column is not None:
+                # One message per row, identified by the row's own id (a notification's message id).
+                ids = table.column(self.id_column).to_pylist()
+                for row, (partition, identifier) in enumerate(zip(where.tolist(), ids)):
+                    messages.append((self.log.subject(partition), ipc_bytes(table.slice(row, 1)), f"{self.kind}-{identifier}"))
+                continue
+            for partition in np.unique(where).tolist():
+                part = table.filter(pa.array(where == partition)) if len(np.unique(where)) > 1 else table
+                payload = ipc_bytes(part)
+                name = (f"{identity}-{index}-{partition}" if identity is not None
+                        else hashlib.blake2b(payload, digest_size=16).hexdigest())
+                messages.append((self.log.subject(partition), payload, f"{self.kind}-{name}"))
+        if not messages:
+            return (self._applied, 0)
+        sequences = self.log.call(self.log.publish_encoded(messages))
+        target = max(sequences)
+        with self._applied_changed:
+            if not self._applied_changed.wait_for(lambda: self._applied >= target, _APPLY_SECONDS):
+                raise TimeoutError(f"sequence {target} was acknowledged but not applied within {_APPLY_SECONDS}s")
+        return (target, 0)
+
+    def _apply(self, sequence: int, partition: int, payload: bytes, _headers: dict[str, str]) -> None:
+        """On the log's thread, in stream order."""
+        manifest = self._manifests.get(partition)
+        if manifest is not None and sequence <= manifest.covered:
+            self._advance(sequence)
+            return
+        table = _read_ipc(payload)
+        if kind_of(table) == self.kind:
+            with self._lock:
+                self._tail[partition].append((sequence, table))
+                self._seen[partition] = sequence
+            if self._on_rows is not None:
+                self._on_rows(table)
+        else:
+            with self._lock:
+                self._seen[partition] = sequence
+                opening = self._opening
+                if opening is not None:
+                    opening.append(((sequence, 0), table))
+            if opening is None and self._on_committed is not None:
+                self._on_committed([((sequence, 0), table)])
+        self._advance(sequence)
+
+    def _advance(self, sequence: int) -> None:
+        with self._applied_changed:
+            self._applied = max(self._applied, sequence)
+            self._applied_changed.notify_all()
+
+    # -- flushing -----------------------------------------------------------------------------
+    def flush_due(self) -> bool:
+        return time.monotonic() - self._last_flush >= self.settings.flush_interval
+
+    def flush(self, before_delete: Callable[[Position], None] | None = None) -> None:
+        """Write the owned partitions' tails to S3 (manifest, then the stream forgets); re-read the
+        other partitions' manifests and drop the tail they cover."""
+        with self._maintenance:
+            self._last_flush = time.monotonic()
+            if before_delete is not None:
+                before_delete((self._applied, 0))  # derived records are applied before the stream forgets
+            owned = set(self.owned())
+            for partition in range(self.partitions):
+                if partition in owned:
+                    self._flush_partition(partition)
+                else:
+                    manifest = self._read_manifest(partition)
+                    with self._lock:
+                        self._manifests[partition] = manifest
+                        self._tail[partition] = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
+
+    def _flush_partition(self, partition: int) -> None:
+        with self._lock:
+            taken = list(self._tail[partition])
+            seen = self._seen.get(partition, 0)
+            manifest = self._manifests[partition]
+        if seen <= manifest.covered:
+            return
+        covered = seen
+        new_parts = []
+        if taken:
+            table = pa.concat_tables([t for _, t in taken]).sort_by("ts")
+            timestamps = table.column("ts")
+            first_ms, last_ms = int(pc.min(timestamps).as_py()), int(pc.max(timestamps).as_py())
+            sink = io.BytesIO()
+            pq.write_table(table, sink, compression="zstd")
+            data = sink.getvalue()
+            key = part_key(partition, first_ms, covered)
+            self.objects.put(key, data)
+            self.cache.keep(key, data)  # the newest files are the ones read most
+            new_parts.append(PartFile(key, first_ms, last_ms, table.num_rows, len(data)))
+        updated = TableManifest(partition, covered, [*manifest.parts, *new_parts])
+        self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
+        with self._lock:
+            self._manifests[partition] = updated
+            self._tail[partition] = [(s, t) for s, t in self._tail[partition] if s > covered]
+        self.log.forget(partition, covered)
+
+    def merge_small_parts(self) -> int:
+        return 0
+
+    def drop_before(self, cutoff_ms: int) -> int:
+        """Drop the owned partitions' files whose rows all precede ``cutoff_ms``; files dropped."""
+        dropped = 0
+        with self._maintenance:
+            for partition in set(self.owned()):
+                with self._lock:
+                    manifest = self._manifests[partition]
+                old = [p for p in manifest.parts if p.last_ms < cutoff_ms]
+                if not old:
+                    continue
+                updated = TableManifest(partition, manifest.covered, [p for p in manifest.parts if p.last_ms >= cutoff_ms])
+                self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
+                with self._lock:
+                    self._manifests[partition] = updated
+                for part in old:
+                    self.objects.delete(part.key)
+                    self.cache.forget(part.key)
+                dropped += len(old)
+        return dropped
+
+    # -- reading ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self, start_ms: int | None = None, end_ms: int | None = None) -> Iterator[Snapshot]:
+        """The S3 files that may hold rows in ``[start_ms, end_ms)``, as local paths, and the tail."""
+        with self._lock:
+            keys = [p.key for m in self._manifests.values() for p in m.parts
+                    if (start_ms is None or p.last_ms >= start_ms) and (end_ms is None or p.first_ms < end_ms)]
+            tables = [t for partition, entries in self._tail.items() for s, t in entries
+                      if s > self._manifests[partition].covered]
+        tail = pa.concat_tables(tables) if tables else self.schema.empty_table()
+        with self.cache.pinned(keys) as files:
+            yield Snapshot(files, tail)
+
+    def newest_values(self, column: str, limit: int) -> np.ndarray:
+        with self.snapshot() as snap:
+            chunks = [snap.tail.column(column).to_numpy()] if snap.tail.num_rows else []
+            for path in snap.files:
+                chunks.append(pq.read_table(path, columns=[column]).column(column).to_numpy())
+        values = np.concatenate(chunks) if chunks else np.empty(0, self.schema.field(column).type.to_pandas_dtype())
+        return values[-limit:] if len(values) > limit else values
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"parts": sum(len(m.parts) for m in self._manifests.values()),
+                    "tail_rows": sum(t.num_rows for entries in self._tail.values() for _, t in entries),
+                    "bytes": sum(p.bytes for m in self._manifests.values() for p in m.parts)}
+
+    def covered(self) -> dict[int, int]:
+        """The stream sequence each partition's files cover (for operators and tests)."""
+        with self._lock:
+            return {p: m.covered for p, m in self._manifests.items()}
