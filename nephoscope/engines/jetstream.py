@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import nats
 from nats.js.api import (
     AckPolicy,
+    PubAck,
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
@@ -123,12 +124,16 @@ class StreamLog:
         """Publish (subject, payload, message id) triples; their stream sequences once JetStream
         acknowledged every one. A duplicate (same id within the window) is acknowledged with the
         sequence first stored."""
-        acks = await asyncio.gather(*(self._publish_one(*message) for message in messages))
-        sequences = [ack.seq for ack in acks]
-        self._acknowledged = max([self._acknowledged, *sequences])
-        return sequences
+        return [ack.seq for ack in await self.publish_acks(messages)]
 
-    async def _publish_one(self, subject: str, payload: bytes, msg_id: str):
+    async def publish_acks(self, messages: list[tuple[str, bytes, str]]) -> list[PubAck]:
+        """``publish_encoded``'s acknowledgements themselves (``duplicate`` tells a message JetStream
+        already held under its id)."""
+        acks = await asyncio.gather(*(self._publish_one(*message) for message in messages))
+        self._acknowledged = max([self._acknowledged, *(ack.seq for ack in acks)])
+        return list(acks)
+
+    async def _publish_one(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
         # While a stream leader is being elected JetStream answers "no responders" or times out:
         # retry with the same message id (stored once) until the publish timeout has passed.
         deadline = self._loop.time() + self.settings.publish_timeout_seconds

@@ -220,7 +220,14 @@ class ClusterTable:
     # -- writing ------------------------------------------------------------------------------
     def append(self, records: list[tuple[bytes | bytearray, pa.Table]], identity: str | None = None) -> Position:
         """Publish the records; returns once JetStream acknowledged them and they are applied here."""
+        return self.append_counted(records, identity)[0]
+
+    def append_counted(self, records: list[tuple[bytes | bytearray, pa.Table]],
+                       identity: str | None = None) -> tuple[Position, int]:
+        """``append``, and how many of the table's own rows JetStream already held (by their id,
+        within its duplicate window: another node stored them first)."""
         messages: list[tuple[str, bytes, str]] = []
+        own_rows: list[bool] = []
         for index, (_, table) in enumerate(records):
             if not table.num_rows:
                 continue
@@ -232,7 +239,9 @@ class ClusterTable:
                 # One message per row, identified by the row's own id (a notification's message id).
                 ids = table.column(self.id_column).to_pylist()
                 for row, (partition, identifier) in enumerate(zip(where.tolist(), ids)):
-                    messages.append((self.log.subject(partition), ipc_bytes(table.slice(row, 1)), f"{self.kind}-{identifier}"))
+                    messages.append((self.log.subject(partition), ipc_bytes(table.slice(row, 1)),
+                                     f"{self.kind}-{identifier}"))
+                    own_rows.append(True)
                 continue
             for partition in np.unique(where).tolist():
                 part = table.filter(pa.array(where == partition)) if len(np.unique(where)) > 1 else table
@@ -240,14 +249,15 @@ class ClusterTable:
                 name = (f"{identity}-{index}-{partition}" if identity is not None
                         else hashlib.blake2b(payload, digest_size=16).hexdigest())
                 messages.append((self.log.subject(partition), payload, f"{self.kind}-{name}"))
+                own_rows.append(False)
         if not messages:
-            return (self._applied, 0)
-        sequences = self.log.call(self.log.publish_encoded(messages))
-        target = max(sequences)
+            return (self._applied, 0), 0
+        acks = self.log.call(self.log.publish_acks(messages))
+        target = max(ack.seq for ack in acks)
         with self._applied_changed:
             if not self._applied_changed.wait_for(lambda: self._applied >= target, _APPLY_SECONDS):
                 raise TimeoutError(f"sequence {target} was acknowledged but not applied within {_APPLY_SECONDS}s")
-        return (target, 0)
+        return (target, 0), sum(1 for ack, own in zip(acks, own_rows) if own and ack.duplicate)
 
     def _apply(self, sequence: int, partition: int, payload: bytes, _headers: dict[str, str]) -> None:
         """On the log's thread, in stream order."""
@@ -271,6 +281,13 @@ class ClusterTable:
             if opening is None and self._on_committed is not None:
                 self._on_committed([((sequence, 0), table)])
         self._advance(sequence)
+
+    def sync(self, timeout: float = _APPLY_SECONDS) -> None:
+        """Return once everything the stream holds now is applied here (another node's writes too)."""
+        target = self.log.stream_state().last_seq
+        with self._applied_changed:
+            if not self._applied_changed.wait_for(lambda: self._applied >= target, timeout):
+                raise TimeoutError(f"stream {self.log.stream}: sequence {target} not applied within {timeout}s")
 
     def _advance(self, sequence: int) -> None:
         with self._applied_changed:
@@ -299,10 +316,12 @@ class ClusterTable:
                         self._tail[partition] = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
 
     def _flush_partition(self, partition: int) -> None:
+        # The manifest as it is now: the partition may have been flushed by its previous owner.
+        manifest = self._read_manifest(partition)
         with self._lock:
-            taken = list(self._tail[partition])
+            self._manifests[partition] = manifest
+            taken = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
             seen = self._seen.get(partition, 0)
-            manifest = self._manifests[partition]
         if seen <= manifest.covered:
             return
         covered = seen
