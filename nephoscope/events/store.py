@@ -173,10 +173,10 @@ class ResourceCount:
 class EventStore:
     def __init__(self, data_dir: Path, memory_limit: str = "512MB", dedupe_ids: int = 4_000_000,
                  flush_rows: int = 100_000, flush_seconds: float = 300.0, apply_seconds: float = 0.5,
-                 cluster: ClusterSettings | None = None, owned: Callable[[], Collection[int]] | None = None) -> None:
+                 cluster: ClusterSettings | None = None, owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
         """Embedded (the events log and parts under ``data_dir``) unless ``cluster`` is enabled: then
         events go to the cluster's events stream and S3 (``tables.cluster``), this node flushing the
-        partitions ``owned()`` names (all when not given); ``data_dir`` keeps the derived tables and
+        partitions ``owned_partitions()`` names (all when not given); ``data_dir`` keeps the derived tables and
         the local cache of Parquet files."""
         self.path = Path(data_dir) / "events.duckdb"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,7 @@ class EventStore:
                                       partition_column="resource_id", id_column="message_id",
                                       on_committed=self._committed,
                                       on_rows=lambda rows: self._recent.add(rows.column("id_hash").to_numpy()),
-                                      owned=owned)
+                                      owned=owned_partitions)
         else:
             self.table = AppendTable(Path(data_dir) / "events", EVENT_SCHEMA, flush_rows, flush_seconds,
                                      on_committed=self._committed)

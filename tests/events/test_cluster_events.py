@@ -53,7 +53,7 @@ def open_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
             opened.clear()
             store = EventStore(tmp_path / "node")
         else:
-            store = EventStore(tmp_path / name, cluster=cluster, owned=None if not opened else tuple)
+            store = EventStore(tmp_path / name, cluster=cluster, owned_partitions=None if not opened else tuple)
         opened.append(store)
         return store
 
@@ -97,7 +97,7 @@ def test_each_notification_once_and_the_same_answers_from_tail_files_and_another
 
 def test_two_nodes_storing_the_same_notifications_at_once_store_each_once(settings: ClusterSettings,
                                                                           tmp_path: Path) -> None:
-    nodes = [EventStore(tmp_path / "a", cluster=settings), EventStore(tmp_path / "b", cluster=settings, owned=tuple)]
+    nodes = [EventStore(tmp_path / "a", cluster=settings), EventStore(tmp_path / "b", cluster=settings, owned_partitions=tuple)]
     try:
         batches = [[event(f"m-{n}", T0 + n, resource=f"vm-{n % 5}") for n in range(start, start + 50)]
                    for start in range(0, 400, 40)]  # overlapping batches, as two consumers see redeliveries
@@ -118,7 +118,7 @@ def test_two_nodes_storing_the_same_notifications_at_once_store_each_once(settin
             assert sorted(ids(node)) == sorted(f"m-{n}" for n in range(410))
         assert sum(added) == 410
         nodes[0].table.flush()
-        reader = EventStore(tmp_path / "c", cluster=settings, owned=tuple)
+        reader = EventStore(tmp_path / "c", cluster=settings, owned_partitions=tuple)
         assert sorted(ids(reader)) == sorted(f"m-{n}" for n in range(410))
         reader.close()
     finally:
@@ -129,14 +129,14 @@ def test_two_nodes_storing_the_same_notifications_at_once_store_each_once(settin
 def test_after_the_duplicate_window_the_dedupe_memory_is_the_second_line(nats_cluster, seaweed,  # noqa: ANN001
                                                                         tmp_path: Path) -> None:
     settings = cluster_settings(nats_cluster, seaweed, f"w{uuid.uuid4().hex[:10]}", duplicate_window_seconds=1.0)
-    a, b = EventStore(tmp_path / "a", cluster=settings), EventStore(tmp_path / "b", cluster=settings, owned=tuple)
+    a, b = EventStore(tmp_path / "a", cluster=settings), EventStore(tmp_path / "b", cluster=settings, owned_partitions=tuple)
     try:
         assert a.add_batch(from_events([event("late-1", T0), event("late-2", T0 + 1)])) == 2
         time.sleep(1.5)  # JetStream has forgotten the ids; node b has followed the events
         assert b.add_batch(from_events([event("late-1", T0), event("late-3", T0 + 2)])) == 1
         a.table.flush()
         time.sleep(1.5)
-        restarted = EventStore(tmp_path / "c", cluster=settings, owned=tuple)  # its memory rebuilt from the S3 files
+        restarted = EventStore(tmp_path / "c", cluster=settings, owned_partitions=tuple)  # its memory rebuilt from the S3 files
         assert restarted.add_batch(from_events([event("late-2", T0 + 1)])) == 0
         assert sorted(ids(restarted)) == ["late-1", "late-2", "late-3"]
         restarted.close()
@@ -159,8 +159,8 @@ def test_a_writer_killed_after_acknowledgements_loses_no_event_and_no_log_line(s
     finally:
         writer.kill()  # kill -9
         writer.wait(10)
-    events = EventStore(tmp_path / "reader-events", cluster=settings, owned=tuple)
-    logs = LogStore(tmp_path / "reader-logs", cluster=settings, owned=tuple)
+    events = EventStore(tmp_path / "reader-events", cluster=settings, owned_partitions=tuple)
+    logs = LogStore(tmp_path / "reader-logs", cluster=settings, owned_partitions=tuple)
     try:
         stored = set(ids(events))
         assert {f"w-{i}-{k}" for i in range(acknowledged + 1) for k in range(EVENTS)} <= stored
@@ -184,7 +184,7 @@ def test_a_jetstream_node_killed_loses_no_event(nats_cluster, settings: ClusterS
             for start in range(20, 100, 20):  # acknowledged by the two nodes left (a new leader)
                 store.add_batch(from_events([event(f"k-{n}", T0 + n, resource=f"vm-{n}") for n in range(start, start + 20)]))
             store.table.flush()
-            reader = EventStore(tmp_path / "b", cluster=settings, owned=tuple)
+            reader = EventStore(tmp_path / "b", cluster=settings, owned_partitions=tuple)
             assert sorted(ids(reader)) == sorted(f"k-{n}" for n in range(100))
             reader.close()
         finally:

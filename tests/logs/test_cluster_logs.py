@@ -50,7 +50,7 @@ def open_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
             opened.clear()
             store = LogStore(tmp_path / "node")
         else:
-            store = LogStore(tmp_path / name, cluster=cluster, owned=None if not opened else tuple)
+            store = LogStore(tmp_path / name, cluster=cluster, owned_partitions=None if not opened else tuple)
         opened.append(store)
         return store
 

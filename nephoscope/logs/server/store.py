@@ -97,15 +97,15 @@ def _where(scope: str, query: LogQuery) -> Where:
 class LogStore:
     def __init__(self, data_dir: Path, memory_limit: str = "512MB", flush_rows: int = 500_000,
                  flush_seconds: float = 300.0, cluster: ClusterSettings | None = None,
-                 owned: Callable[[], Collection[int]] | None = None) -> None:
+                 owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
         """Embedded (``<data_dir>/logs``) unless ``cluster`` is enabled: then records go to the
         cluster's logs stream, partitioned by project, and to Parquet in S3 (``tables.cluster``), this
-        node flushing the partitions ``owned()`` names (all when not given)."""
+        node flushing the partitions ``owned_partitions()`` names (all when not given)."""
         self.table: RecordTable
         if cluster is not None and cluster.enabled:
             self.table = ClusterTable(cluster, STORED_SCHEMA, stream=cluster.logs_stream,
                                       subject_prefix=cluster.logs_subject_prefix, object_prefix=cluster.logs_prefix,
-                                      cache_dir=Path(data_dir) / "logs-cache", partition_column="scope", owned=owned)
+                                      cache_dir=Path(data_dir) / "logs-cache", partition_column="scope", owned=owned_partitions)
         else:
             self.table = AppendTable(Path(data_dir) / "logs", STORED_SCHEMA, flush_rows, flush_seconds)
         self.table.open()
