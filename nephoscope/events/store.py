@@ -190,13 +190,15 @@ class EventStore:
         self._recent = RecentIds(dedupe_ids)
         self.table: RecordTable
         if cluster is not None and cluster.enabled:
-            # Events other nodes stored join this node's dedupe memory as they are followed.
+            # Whether a notification is new is decided where it is applied, in stream order, by every
+            # node alike (``_admit``); the memory starts from the newest ids in the S3 files.
             self.table = ClusterTable(cluster, EVENT_SCHEMA, stream=cluster.events_stream,
                                       subject_prefix=cluster.events_subject_prefix,
                                       object_prefix=cluster.events_prefix, cache_dir=Path(data_dir) / "events-cache",
                                       partition_column="resource_id", id_column="message_id",
-                                      on_committed=self._committed,
-                                      on_rows=lambda rows: self._recent.add(rows.column("id_hash").to_numpy()),
+                                      on_committed=self._committed, admit=self._admit,
+                                      prepare=lambda: self._recent.add(self.table.newest_values("id_hash",
+                                                                                                dedupe_ids // 2)),
                                       owned=owned_partitions)
         else:
             self.table = AppendTable(Path(data_dir) / "events", EVENT_SCHEMA, flush_rows, flush_seconds,
@@ -207,7 +209,8 @@ class EventStore:
         with self._pending_lock:
             self._pending = [(position, table) for position, table in replayed if position > through] + self._pending
         self.apply_now()
-        self._recent.add(self.table.newest_values("id_hash", dedupe_ids // 2))
+        if isinstance(self.table, AppendTable):
+            self._recent.add(self.table.newest_values("id_hash", dedupe_ids // 2))
         self._apply_seconds = apply_seconds
         self._closing = threading.Event()
         self._applier = threading.Thread(target=self._apply_loop, name="nephoscope-events-apply", daemon=True)
@@ -228,11 +231,13 @@ class EventStore:
         records: list[tuple[bytes | bytearray, pa.Table]] = []
         added = 0
         if batch.size:
+            clustered = isinstance(self.table, ClusterTable)
             with self._lock:
                 table = batch.table()
                 hashes = table.column("id_hash").to_numpy()
                 keep = self._new(table, hashes)
-                self._recent.add(hashes[keep])  # before the append: a concurrent copy is recognised
+                if not clustered:  # clustered, what is held is learnt where the stream is applied
+                    self._recent.add(hashes[keep])  # before the append: a concurrent copy is recognised
             if keep.all():
                 records.append((batch.events, table))
             elif keep.any():
@@ -241,11 +246,20 @@ class EventStore:
             added = int(keep.sum())
         records += batch.derived()
         if records and isinstance(self.table, ClusterTable):
-            # JetStream knows what another node stored first within its duplicate window.
+            # Another node may have stored some of them first: JetStream or ``_admit`` says so.
             added -= self.table.append_counted(records)[1]
         elif records:
             self.table.append(records)
         return added
+
+    def _admit(self, table: pa.Table) -> pa.Table:
+        """Clustered: the rows of a message followed from the stream that are not held yet (the
+        first of each message id), remembered; the same decision on every node, in stream order."""
+        with self._lock:
+            hashes = table.column("id_hash").to_numpy()
+            keep = self._new(table, hashes)
+            self._recent.add(hashes[keep])
+        return table if keep.all() else table.filter(pa.array(keep))
 
     def _committed(self, records: list[tuple[Position, pa.Table]]) -> None:
         with self._pending_lock:

@@ -4,17 +4,20 @@ The clustered twin of ``appendable.AppendTable`` (the same ``interface.RecordTab
 the events and logs stores run unchanged over it:
 
 * **Append** cuts the table's rows by partition (a hash of ``partition_column``: the resource for
-  events, the project for log lines) and publishes them to ``<subject_prefix>.<partition>``; with an
-  ``id_column`` every row is a message of its own whose ``Nats-Msg-Id`` is that column (an
-  OpenStack notification's message id: the same notification published twice within the duplicate
-  window, by a redelivery or by two consumers, is stored once cluster-wide), else one message per
-  partition whose id is the caller's ``identity`` (a client's retry) or the payload's digest.
-  Records of other kinds (failures, lifecycle rows) travel beside them. It returns once JetStream
-  acknowledged every message (quorum-durable) and this table's follower has applied them
-  (read-your-writes).
+  events, the project for log lines) and publishes one message per partition to
+  ``<subject_prefix>.<partition>``. Its ``Nats-Msg-Id`` is a digest of the ``id_column`` values it
+  carries (the notifications' message ids: a batch delivered again, by a redelivery or to another
+  consumer, is the same message within the duplicate window, whatever its order), else the caller's
+  ``identity`` (a client's retry), else the payload's digest. Records of other kinds (failures,
+  lifecycle rows) travel beside them. It returns once JetStream acknowledged every message
+  (quorum-durable) and this table's follower has applied them (read-your-writes). One message per
+  notification, with its own id, was measured 48 times slower than the embedded store
+  (docs/benchmarks.md): rows travel in batches.
 * **Follow**: every table follows the stream in order from the sequence its manifests cover; rows
-  join an in-memory tail per partition, other records go to ``on_committed`` (positions are
-  ``(stream sequence, 0)``), and ``on_rows`` is told of every row (the events dedupe memory).
+  pass ``admit`` (the events store's dedupe: a notification already held in the partition is turned
+  away, whatever batch it came in; every follower decides alike, in stream order) and join an
+  in-memory tail per partition; other records go to ``on_committed`` (positions are
+  ``(stream sequence, 0)``).
 * **Flush** (the partitions this node owns, ``owned()``; all by default): the partition's tail is
   written as one immutable Parquet file (zstd, sorted by ``ts``) to S3, then the partition's
   manifest (``p<n>/manifest.json``: its files and the stream sequence they cover) is replaced in one
@@ -165,7 +168,8 @@ class ClusterTable:
     def __init__(self, settings: ClusterSettings, schema: pa.Schema, *, stream: str, subject_prefix: str,
                  object_prefix: str, cache_dir: Path, partition_column: str, id_column: str | None = None,
                  on_committed: Callable[[list[tuple[Position, pa.Table]]], None] | None = None,
-                 on_rows: Callable[[pa.Table], None] | None = None,
+                 admit: Callable[[pa.Table], pa.Table] | None = None,
+                 prepare: Callable[[], None] | None = None,
                  owned: Callable[[], Collection[int]] | None = None) -> None:
         self.settings = settings
         self.schema = schema
@@ -177,7 +181,9 @@ class ClusterTable:
         self.objects = ObjectStore(settings, object_prefix)
         self.cache = _FileCache(self.objects, Path(cache_dir), settings.block_cache_bytes)
         self._on_committed = on_committed
-        self._on_rows = on_rows
+        self._admit = admit
+        self._prepare = prepare  # called once the manifests are read, before the stream is replayed
+        self._refused: dict[int, int] = {}  # rows ``admit`` turned away, by message sequence
         self.owned: Callable[[], Collection[int]] = owned or (lambda: range(self.partitions))
         self._lock = threading.Lock()
         self._manifests: dict[int, TableManifest] = {}
@@ -195,6 +201,8 @@ class ClusterTable:
         self.log.open()
         for partition in range(self.partitions):
             self._manifests[partition] = self._read_manifest(partition)
+        if self._prepare is not None:
+            self._prepare()
         after = min(m.covered for m in self._manifests.values())
         self._applied = after
         nothing_after = self.log.stream_state().last_seq <= after
@@ -224,10 +232,10 @@ class ClusterTable:
 
     def append_counted(self, records: list[tuple[bytes | bytearray, pa.Table]],
                        identity: str | None = None) -> tuple[Position, int]:
-        """``append``, and how many of the table's own rows JetStream already held (by their id,
-        within its duplicate window: another node stored them first)."""
+        """``append``, and how many of the table's own rows were not stored: held already (JetStream
+        knew the message's id, or ``admit`` turned them away when they were applied)."""
         messages: list[tuple[str, bytes, str]] = []
-        own_rows: list[bool] = []
+        own_rows: list[int] = []
         for index, (_, table) in enumerate(records):
             if not table.num_rows:
                 continue
@@ -235,21 +243,21 @@ class ClusterTable:
             column = self.partition_column if self.partition_column in table.column_names else None
             where = partition_of(table.column(column), self.partitions) if column else np.zeros(table.num_rows,
                                                                                                  np.int64)
-            if own and self.id_column is not None:
-                # One message per row, identified by the row's own id (a notification's message id).
-                ids = table.column(self.id_column).to_pylist()
-                for row, (partition, identifier) in enumerate(zip(where.tolist(), ids)):
-                    messages.append((self.log.subject(partition), ipc_bytes(table.slice(row, 1)),
-                                     f"{self.kind}-{identifier}"))
-                    own_rows.append(True)
-                continue
-            for partition in np.unique(where).tolist():
-                part = table.filter(pa.array(where == partition)) if len(np.unique(where)) > 1 else table
+            present = np.unique(where).tolist()
+            for partition in present:
+                part = table.filter(pa.array(where == partition)) if len(present) > 1 else table
                 payload = ipc_bytes(part)
-                name = (f"{identity}-{index}-{partition}" if identity is not None
-                        else hashlib.blake2b(payload, digest_size=16).hexdigest())
+                if own and self.id_column is not None:
+                    # Named by the ids it carries: the same notifications sent again (a redelivered
+                    # batch) are the same message, whatever order they come in.
+                    ids = np.sort(part.column(self.id_column).to_numpy(zero_copy_only=False).astype(str))
+                    name = hashlib.blake2b("\0".join(ids.tolist()).encode(), digest_size=16).hexdigest()
+                elif identity is not None:
+                    name = f"{identity}-{index}-{partition}"
+                else:
+                    name = hashlib.blake2b(payload, digest_size=16).hexdigest()
                 messages.append((self.log.subject(partition), payload, f"{self.kind}-{name}"))
-                own_rows.append(False)
+                own_rows.append(part.num_rows if own else 0)
         if not messages:
             return (self._applied, 0), 0
         acks = self.log.call(self.log.publish_acks(messages))
@@ -257,7 +265,9 @@ class ClusterTable:
         with self._applied_changed:
             if not self._applied_changed.wait_for(lambda: self._applied >= target, _APPLY_SECONDS):
                 raise TimeoutError(f"sequence {target} was acknowledged but not applied within {_APPLY_SECONDS}s")
-        return (target, 0), sum(1 for ack, own in zip(acks, own_rows) if own and ack.duplicate)
+            refused = sum(self._refused.pop(ack.seq, 0) for ack, rows in zip(acks, own_rows)
+                          if rows and not ack.duplicate)
+        return (target, 0), refused + sum(rows for ack, rows in zip(acks, own_rows) if ack.duplicate)
 
     def _apply(self, sequence: int, partition: int, payload: bytes, _headers: dict[str, str]) -> None:
         """On the log's thread, in stream order."""
@@ -267,11 +277,18 @@ class ClusterTable:
             return
         table = _read_ipc(payload)
         if kind_of(table) == self.kind:
+            if self._admit is not None:
+                kept = self._admit(table)
+                if kept.num_rows < table.num_rows:
+                    with self._applied_changed:
+                        self._refused[sequence] = table.num_rows - kept.num_rows
+                        while len(self._refused) > 10_000:  # nobody waited for these (another node's)
+                            del self._refused[next(iter(self._refused))]
+                table = kept
             with self._lock:
-                self._tail[partition].append((sequence, table))
+                if table.num_rows:
+                    self._tail[partition].append((sequence, table))
                 self._seen[partition] = sequence
-            if self._on_rows is not None:
-                self._on_rows(table)
         else:
             with self._lock:
                 self._seen[partition] = sequence
