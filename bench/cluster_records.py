@@ -124,7 +124,8 @@ def main(argv=None) -> int:
                     log_store.table.flush()
                     report.add("flush_to_s3_seconds", round(time.perf_counter() - started, 2), "s",
                                note="every partition's tail of both stores into Parquet, manifests, purge")
-                    report.add("parquet_bytes_per_event", round(event_store.table.stats()["bytes"] / args.events, 1), "B")
+                    report.add("parquet_bytes_per_event", round(event_store.table.stats()["bytes"] / args.events, 1),
+                               "B")
                     report.add("parquet_bytes_per_log_record", round(log_store.table.stats()["bytes"] / args.lines, 1),
                                "B")
                 event_store.close()

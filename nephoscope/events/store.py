@@ -173,7 +173,8 @@ class ResourceCount:
 class EventStore:
     def __init__(self, data_dir: Path, memory_limit: str = "512MB", dedupe_ids: int = 4_000_000,
                  flush_rows: int = 100_000, flush_seconds: float = 300.0, apply_seconds: float = 0.5,
-                 cluster: ClusterSettings | None = None, owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
+                 cluster: ClusterSettings | None = None,
+                 owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
         """Embedded (the events log and parts under ``data_dir``) unless ``cluster`` is enabled: then
         events go to the cluster's events stream and S3 (``tables.cluster``), this node flushing the
         partitions ``owned_partitions()`` names (all when not given); ``data_dir`` keeps the derived tables and

@@ -374,7 +374,8 @@ class ClusterTable:
                 old = [p for p in manifest.parts if p.last_ms < cutoff_ms]
                 if not old:
                     continue
-                updated = TableManifest(partition, manifest.covered, [p for p in manifest.parts if p.last_ms >= cutoff_ms])
+                kept = [p for p in manifest.parts if p.last_ms >= cutoff_ms]
+                updated = TableManifest(partition, manifest.covered, kept)
                 self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
                 with self._lock:
                     self._manifests[partition] = updated

@@ -3,10 +3,10 @@ the session's engines (tests/conftest.py: three JetStream nodes, SeaweedFS).
 
 The contract tests run the same scenario over both and expect the same answers, whether the events
 are in the tail or in Parquet files and when read by a node that did not write them. Then what only
-the cluster has to do: a notification stored by two nodes at once is stored once (``Nats-Msg-Id``),
-and once more after the duplicate window (the dedupe memory, fed by what the node follows); a
-writer killed -9 loses nothing it acknowledged, events or log lines; a JetStream node killed -9
-neither.
+the cluster has to do: notifications stored by two nodes at once, in the same or in overlapping
+batches, are stored once (``Nats-Msg-Id`` for the same batch, the dedupe where the stream is applied
+for the rest), and so is one resent after the duplicate window; a writer killed -9 loses nothing it
+acknowledged, events or log lines; a JetStream node killed -9 neither.
 """
 
 from __future__ import annotations
@@ -62,11 +62,17 @@ def open_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
         store.close()
 
 
+def reader(location: Path, settings: ClusterSettings) -> EventStore:
+    """A node that stores and reads but owns no partition (writes no Parquet file)."""
+    return EventStore(location, cluster=settings, owned_partitions=tuple)
+
+
 def ids(store: EventStore, query: EventQuery = EventQuery(), scope: str = ALL_TENANTS) -> list[str]:
     return [e.message_id for e in store.query(scope, query, None, 10_000)]
 
 
-def test_each_notification_once_and_the_same_answers_from_tail_files_and_another_node(open_node) -> None:  # noqa: ANN001
+def test_each_notification_once_and_the_same_answers_from_tail_files_and_another_node(
+        open_node: Callable[[str], EventStore]) -> None:
     store = open_node("a")
     events = [event(f"m-{n}", T0 + n * 1000, project="p1" if n % 2 else "p2", resource=f"vm-{n % 3}",
                     request="req-x" if n == 7 else "req-1",
@@ -77,7 +83,8 @@ def test_each_notification_once_and_the_same_answers_from_tail_files_and_another
 
     def answers(node: EventStore) -> dict:
         page = node.query(ALL_TENANTS, EventQuery(), None, 7)
-        return {"all": ids(node), "p1": ids(node, scope="p1"), "other project": ids(node, EventQuery(project_id="p1"), "p2"),
+        return {"all": ids(node), "p1": ids(node, scope="p1"),
+                "other project": ids(node, EventQuery(project_id="p1"), "p2"),
                 "prefix": ids(node, EventQuery(event_type="instance.delete.*")),
                 "request": ids(node, EventQuery(request_id="req-x")),
                 "range": ids(node, EventQuery(start_ms=T0 + 5000, end_ms=T0 + 8000)),
@@ -97,7 +104,7 @@ def test_each_notification_once_and_the_same_answers_from_tail_files_and_another
 
 def test_two_nodes_storing_the_same_notifications_at_once_store_each_once(settings: ClusterSettings,
                                                                           tmp_path: Path) -> None:
-    nodes = [EventStore(tmp_path / "a", cluster=settings), EventStore(tmp_path / "b", cluster=settings, owned_partitions=tuple)]
+    nodes = [EventStore(tmp_path / "a", cluster=settings), reader(tmp_path / "b", settings)]
     try:
         batches = [[event(f"m-{n}", T0 + n, resource=f"vm-{n % 5}") for n in range(start, start + 50)]
                    for start in range(0, 400, 40)]  # overlapping batches, as two consumers see redeliveries
@@ -118,9 +125,9 @@ def test_two_nodes_storing_the_same_notifications_at_once_store_each_once(settin
             assert sorted(ids(node)) == sorted(f"m-{n}" for n in range(410))
         assert sum(added) == 410
         nodes[0].table.flush()
-        reader = EventStore(tmp_path / "c", cluster=settings, owned_partitions=tuple)
-        assert sorted(ids(reader)) == sorted(f"m-{n}" for n in range(410))
-        reader.close()
+        third = reader(tmp_path / "c", settings)
+        assert sorted(ids(third)) == sorted(f"m-{n}" for n in range(410))
+        third.close()
     finally:
         for node in nodes:
             node.close()
@@ -129,14 +136,14 @@ def test_two_nodes_storing_the_same_notifications_at_once_store_each_once(settin
 def test_after_the_duplicate_window_the_dedupe_memory_is_the_second_line(nats_cluster, seaweed,  # noqa: ANN001
                                                                         tmp_path: Path) -> None:
     settings = cluster_settings(nats_cluster, seaweed, f"w{uuid.uuid4().hex[:10]}", duplicate_window_seconds=1.0)
-    a, b = EventStore(tmp_path / "a", cluster=settings), EventStore(tmp_path / "b", cluster=settings, owned_partitions=tuple)
+    a, b = EventStore(tmp_path / "a", cluster=settings), reader(tmp_path / "b", settings)
     try:
         assert a.add_batch(from_events([event("late-1", T0), event("late-2", T0 + 1)])) == 2
         time.sleep(1.5)  # JetStream has forgotten the ids; node b has followed the events
         assert b.add_batch(from_events([event("late-1", T0), event("late-3", T0 + 2)])) == 1
         a.table.flush()
         time.sleep(1.5)
-        restarted = EventStore(tmp_path / "c", cluster=settings, owned_partitions=tuple)  # its memory rebuilt from the S3 files
+        restarted = reader(tmp_path / "c", settings)  # its memory rebuilt from the S3 files
         assert restarted.add_batch(from_events([event("late-2", T0 + 1)])) == 0
         assert sorted(ids(restarted)) == ["late-1", "late-2", "late-3"]
         restarted.close()
@@ -159,7 +166,7 @@ def test_a_writer_killed_after_acknowledgements_loses_no_event_and_no_log_line(s
     finally:
         writer.kill()  # kill -9
         writer.wait(10)
-    events = EventStore(tmp_path / "reader-events", cluster=settings, owned_partitions=tuple)
+    events = reader(tmp_path / "reader-events", settings)
     logs = LogStore(tmp_path / "reader-logs", cluster=settings, owned_partitions=tuple)
     try:
         stored = set(ids(events))
@@ -174,7 +181,8 @@ def test_a_writer_killed_after_acknowledgements_loses_no_event_and_no_log_line(s
         logs.close()
 
 
-def test_a_jetstream_node_killed_loses_no_event(nats_cluster, settings: ClusterSettings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_jetstream_node_killed_loses_no_event(nats_cluster, settings: ClusterSettings,  # noqa: ANN001
+                                                tmp_path: Path) -> None:
     store = EventStore(tmp_path / "a", cluster=settings)
     try:
         store.add_batch(from_events([event(f"k-{n}", T0 + n, resource=f"vm-{n}") for n in range(20)]))
@@ -182,11 +190,12 @@ def test_a_jetstream_node_killed_loses_no_event(nats_cluster, settings: ClusterS
         nats_cluster.kill(victim)
         try:
             for start in range(20, 100, 20):  # acknowledged by the two nodes left (a new leader)
-                store.add_batch(from_events([event(f"k-{n}", T0 + n, resource=f"vm-{n}") for n in range(start, start + 20)]))
+                store.add_batch(from_events([event(f"k-{n}", T0 + n, resource=f"vm-{n}")
+                                             for n in range(start, start + 20)]))
             store.table.flush()
-            reader = EventStore(tmp_path / "b", cluster=settings, owned_partitions=tuple)
-            assert sorted(ids(reader)) == sorted(f"k-{n}" for n in range(100))
-            reader.close()
+            other = reader(tmp_path / "b", settings)
+            assert sorted(ids(other)) == sorted(f"k-{n}" for n in range(100))
+            other.close()
         finally:
             nats_cluster.start_node(victim)
     finally:

@@ -25,10 +25,14 @@ REQUEST = "req-11111111-2222-4333-8444-555555555555"
 
 
 def lines(project: str, start: int, count: int) -> list[str]:
+    """Line ``n`` at second ``n``, levels in turn, every tenth of request ``REQUEST``."""
     levels = ("INFO", "WARNING", "ERROR")
-    return [f"2027-01-15 08:{(start + n) // 60:02d}:{(start + n) % 60:02d}.000 7 {levels[(start + n) % 3]} "
-            f"nova.compute.manager [{REQUEST if (start + n) % 10 == 0 else f'req-{start + n:08d}-2222-4333-8444-555555555555'}"
-            f" u1 {project} - - -] Claim {start + n} on node{(start + n) % 4} done" for n in range(count)]
+
+    def request(n: int) -> str:
+        return REQUEST if n % 10 == 0 else f"req-{n:08d}-2222-4333-8444-555555555555"
+
+    return [f"2027-01-15 08:{n // 60:02d}:{n % 60:02d}.000 7 {levels[n % 3]} nova.compute.manager "
+            f"[{request(n)} u1 {project} - - -] Claim {n} on node{n % 4} done" for n in range(start, start + count)]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from nephoscope.config import ArchivePolicy, Config
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
-from nephoscope.metrics.store.cluster import ClusterSettings, ClusterStore
+from nephoscope.metrics.store.cluster import ClusterStore
 from tests.support.cluster import cluster_settings  # the session's engines are tests/conftest.py's
 
 StoreFactory = Callable[[], MetricStore]

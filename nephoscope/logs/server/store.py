@@ -105,7 +105,8 @@ class LogStore:
         if cluster is not None and cluster.enabled:
             self.table = ClusterTable(cluster, STORED_SCHEMA, stream=cluster.logs_stream,
                                       subject_prefix=cluster.logs_subject_prefix, object_prefix=cluster.logs_prefix,
-                                      cache_dir=Path(data_dir) / "logs-cache", partition_column="scope", owned=owned_partitions)
+                                      cache_dir=Path(data_dir) / "logs-cache", partition_column="scope",
+                                      owned=owned_partitions)
         else:
             self.table = AppendTable(Path(data_dir) / "logs", STORED_SCHEMA, flush_rows, flush_seconds)
         self.table.open()
