@@ -63,6 +63,10 @@ class StreamLog:
         self._acknowledged = 0  # the highest sequence JetStream acknowledged to this process
         self.caught_up = threading.Event()
         """Set once a consumer has seen every message the stream held when it asked."""
+        self.idle = threading.Condition()
+        self.idle_fetches = 0
+        """Fetches that found nothing to deliver: after one that ended later than a moment, every
+        message the stream held at that moment was delivered, or purged."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -176,6 +180,9 @@ class StreamLog:
                         messages = await subscription.fetch(_FETCH, timeout=1.0)
                     except TimeoutError:
                         self.caught_up.set()  # nothing more to read
+                        with self.idle:
+                            self.idle_fetches += 1
+                            self.idle.notify_all()
                         idle += 1
                         # A consumer whose server died answers nothing, which looks like an idle stream.
                         if partitions is None and self._acknowledged > last:

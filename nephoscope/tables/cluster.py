@@ -24,7 +24,8 @@ the events and logs stores run unchanged over it:
   PUT, and only then does the stream forget the covered messages. A partition owned elsewhere has
   its manifest re-read instead, and the tail it covers dropped. A crash between the file and the
   manifest leaves an orphan nobody reads; the messages are replayed into a new file.
-* **Read**: a snapshot is the overlapping files (downloaded once into a bounded local cache
+* **Read**: when the follower found sequences missing (purged before this node read them: it
+  lagged behind a flush) the manifests are re-read first; a snapshot is the overlapping files (downloaded once into a bounded local cache
   directory: parts never change) plus the tail not covered by a manifest, handed to DuckDB as the
   embedded table's snapshot is.
 
@@ -58,7 +59,9 @@ log = logging.getLogger(__name__)
 
 _APPLY_SECONDS = 120.0
 """How long opening may take to replay the stream, and an append to see its own rows applied."""
-_PARTITION_HEADER = "Nephoscope-Kind"
+_REFRESH_SECONDS = 1.0
+"""A read re-reads the manifests when they are older than this: a node whose follower lagged behind
+another node's flush (the stream forgot messages before it read them) finds them in the files."""
 
 
 class PartFile(msgspec.Struct):
@@ -191,6 +194,11 @@ class ClusterTable:
         self._seen: dict[int, int] = {}  # the last sequence applied per partition (rows or others)
         self._applied = 0
         self._applied_changed = threading.Condition()
+        self._followed = 0  # the last stream sequence the follower handed over
+        # Set when the follower skipped sequences: messages purged before this node saw them, so
+        # the manifests it holds are older than the files that have them (re-read before a read).
+        self._stale = False
+        self._refreshed = time.monotonic()
         self._opening: list[tuple[Position, pa.Table]] | None = []
         self._maintenance = threading.Lock()
         self._last_flush = time.monotonic()
@@ -204,13 +212,15 @@ class ClusterTable:
         if self._prepare is not None:
             self._prepare()
         after = min(m.covered for m in self._manifests.values())
-        self._applied = after
+        self._applied = self._followed = after
         nothing_after = self.log.stream_state().last_seq <= after
         self.log.follow(after, self._apply)
         if not nothing_after and not self.log.caught_up.wait(_APPLY_SECONDS):
             raise TimeoutError(f"stream {self.log.stream} was not replayed within {_APPLY_SECONDS}s")
         with self._lock:
             replayed, self._opening = self._opening or [], None
+        if self._stale:
+            self.refresh()
         return replayed
 
     def close(self, before_delete: Callable[[Position], None] | None = None) -> None:
@@ -271,6 +281,9 @@ class ClusterTable:
 
     def _apply(self, sequence: int, partition: int, payload: bytes, _headers: dict[str, str]) -> None:
         """On the log's thread, in stream order."""
+        if sequence > self._followed + 1:
+            self._stale = True
+        self._followed = sequence
         manifest = self._manifests.get(partition)
         if manifest is not None and sequence <= manifest.covered:
             self._advance(sequence)
@@ -300,10 +313,21 @@ class ClusterTable:
         self._advance(sequence)
 
     def sync(self, timeout: float = _APPLY_SECONDS) -> None:
-        """Return once everything the stream holds now is applied here (another node's writes too)."""
+        """Return once everything the stream held when called is applied here (another node's writes
+        too), or was purged before this node read it (then in files: the manifests are re-read)."""
+        with self.log.idle:
+            idle = self.log.idle_fetches
         target = self.log.stream_state().last_seq
-        with self._applied_changed:
-            if not self._applied_changed.wait_for(lambda: self._applied >= target, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._applied_changed:
+                if self._applied_changed.wait_for(lambda: self._applied >= target, 0.05):
+                    return
+            with self.log.idle:
+                if self.log.idle_fetches > idle:  # nothing left to deliver: the rest was purged
+                    self._stale = True
+                    return
+            if time.monotonic() > deadline:
                 raise TimeoutError(f"stream {self.log.stream}: sequence {target} not applied within {timeout}s")
 
     def _advance(self, sequence: int) -> None:
@@ -327,10 +351,20 @@ class ClusterTable:
                 if partition in owned:
                     self._flush_partition(partition)
                 else:
-                    manifest = self._read_manifest(partition)
-                    with self._lock:
-                        self._manifests[partition] = manifest
-                        self._tail[partition] = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
+                    self._refresh_partition(partition)
+
+    def refresh(self) -> None:
+        """Re-read every partition's manifest (files another node wrote) and drop the tail they cover."""
+        self._stale = False
+        self._refreshed = time.monotonic()
+        for partition in range(self.partitions):
+            self._refresh_partition(partition)
+
+    def _refresh_partition(self, partition: int) -> None:
+        manifest = self._read_manifest(partition)
+        with self._lock:
+            self._manifests[partition] = manifest
+            self._tail[partition] = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
 
     def _flush_partition(self, partition: int) -> None:
         # The manifest as it is now: the partition may have been flushed by its previous owner.
@@ -389,6 +423,8 @@ class ClusterTable:
     @contextlib.contextmanager
     def snapshot(self, start_ms: int | None = None, end_ms: int | None = None) -> Iterator[Snapshot]:
         """The S3 files that may hold rows in ``[start_ms, end_ms)``, as local paths, and the tail."""
+        if self._stale or time.monotonic() - self._refreshed > _REFRESH_SECONDS:
+            self.refresh()
         with self._lock:
             keys = [p.key for m in self._manifests.values() for p in m.parts
                     if (start_ms is None or p.last_ms >= start_ms) and (end_ms is None or p.first_ms < end_ms)]

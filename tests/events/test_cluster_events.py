@@ -200,3 +200,24 @@ def test_a_jetstream_node_killed_loses_no_event(nats_cluster, settings: ClusterS
             nats_cluster.start_node(victim)
     finally:
         store.close()
+
+
+def test_a_node_that_lagged_behind_a_flush_reads_what_the_stream_forgot(settings: ClusterSettings,
+                                                                         tmp_path: Path) -> None:
+    owner, lagging = EventStore(tmp_path / "a", cluster=settings), reader(tmp_path / "b", settings)
+    try:
+        owner.add_batch(from_events([event(f"g-{n}", T0 + n, resource=f"vm-{n}") for n in range(10)]))
+        lagging.table.sync()
+        held = threading.Event()
+        # Hold the lagging node's NATS thread (a long pause, a busy host) past its pending fetch.
+        lagging.table.log._loop.call_soon_threadsafe(held.wait, 30)
+        time.sleep(1.5)
+        owner.add_batch(from_events([event(f"g-{n}", T0 + n, resource=f"vm-{n}") for n in range(10, 30)]))
+        owner.table.flush()  # into S3; the stream forgets them before the lagging node read them
+        held.set()
+        lagging.table.sync()
+        assert sorted(ids(lagging)) == sorted(f"g-{n}" for n in range(30))
+    finally:
+        held.set()
+        owner.close()
+        lagging.close()
