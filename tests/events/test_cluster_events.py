@@ -221,3 +221,33 @@ def test_a_node_that_lagged_behind_a_flush_reads_what_the_stream_forgot(settings
         held.set()
         owner.close()
         lagging.close()
+
+
+def test_partitions_are_written_by_their_owners_and_a_new_owner_keeps_the_old_files(settings: ClusterSettings,
+                                                                                   tmp_path: Path) -> None:
+    """What the ingester role relies on: ``owned_partitions()`` is asked at every flush."""
+    owned = {"a": {0, 1}, "b": {2, 3}}
+    a = EventStore(tmp_path / "a", cluster=settings, owned_partitions=lambda: owned["a"])
+    b = EventStore(tmp_path / "b", cluster=settings, owned_partitions=lambda: owned["b"])
+    try:
+        a.add_batch(from_events([event(f"o-{n}", T0 + n, resource=f"vm-{n}") for n in range(0, 40)]))
+        b.add_batch(from_events([event(f"o-{n}", T0 + n, resource=f"vm-{n}") for n in range(40, 80)]))
+        b.table.sync()
+        a.table.flush()
+        assert {p: bool(c) for p, c in a.table.covered().items()} == {0: True, 1: True, 2: False, 3: False}
+        b.table.flush()  # writes its own, reads a's manifests
+        assert {p: bool(c) for p, c in b.table.covered().items()} == {0: True, 1: True, 2: True, 3: True}
+        assert a.table.log.stream_state().messages == 0  # every partition written by its owner, then forgotten
+        owned["a"], owned["b"] = {1}, {0, 2, 3}  # a's lease on partition 0 went to b
+        a.add_batch(from_events([event(f"o-{n}", T0 + n, resource=f"vm-{n}") for n in range(80, 120)]))
+        b.table.sync()
+        b.table.flush()  # b's first flush of partition 0 starts from a's manifest
+        a.table.flush()
+        assert a.table.log.stream_state().messages == 0
+        third = reader(tmp_path / "c", settings)
+        assert sorted(ids(third)) == sorted(f"o-{n}" for n in range(120))
+        assert third.table.stats()["tail_rows"] == 0  # all of it from the files
+        third.close()
+    finally:
+        a.close()
+        b.close()
