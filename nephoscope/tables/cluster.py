@@ -24,10 +24,11 @@ the events and logs stores run unchanged over it:
   PUT, and only then does the stream forget the covered messages. A partition owned elsewhere has
   its manifest re-read instead, and the tail it covers dropped. A crash between the file and the
   manifest leaves an orphan nobody reads; the messages are replayed into a new file.
-* **Read**: when the follower found sequences missing (purged before this node read them: it
-  lagged behind a flush) the manifests are re-read first; a snapshot is the overlapping files (downloaded once into a bounded local cache
+* **Read**: a snapshot is the overlapping files (downloaded once into a bounded local cache
   directory: parts never change) plus the tail not covered by a manifest, handed to DuckDB as the
-  embedded table's snapshot is.
+  embedded table's snapshot is. When the follower found sequences missing (purged before this node
+  read them: it lagged behind another node's flush), or the manifests are over a second old, they
+  are re-read first.
 
 Retention drops whole files of owned partitions. Small files are not merged yet (one file per
 partition and flush).
