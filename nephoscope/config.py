@@ -351,6 +351,14 @@ class ClusterSettings:
     # SQLAlchemy URL of the metadata database (postgresql+psycopg://…, mysql+pymysql://…); empty:
     # the embedded SQLite files under the data directory.
     sql_url: str = ""
+    # Events (OpenStack notifications) and log records: their own streams, subjects and object prefix
+    # (Parquet files), cut into the same number of partitions (events by resource, logs by project).
+    events_stream: str = "NEPHOSCOPE_EVENTS"
+    events_subject_prefix: str = "nephoscope.events"
+    events_prefix: str = "events"
+    logs_stream: str = "NEPHOSCOPE_LOGS"
+    logs_subject_prefix: str = "nephoscope.logs"
+    logs_prefix: str = "logs"
     # Seconds a member's lease on its partitions lasts without renewal: a dead member's partitions
     # are taken over after at most this long.
     lease_seconds: float = 5.0

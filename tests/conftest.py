@@ -5,7 +5,8 @@ server for a whole module, for read-mostly tests. Both expose the admin token an
 helpers to create keys and to kill -9 / restart the process. ``broker`` and ``vhost``
 give a test the real RabbitMQ (the events and audit tests); ``keystone`` is a real Keystone for
 the whole session, ``keystone_server`` a server of the module that validates its tokens and is
-registered in its catalog.
+registered in its catalog. ``nats_cluster`` and ``seaweed`` are the cluster stores' engines (a
+three-node JetStream cluster, SeaweedFS's S3 gateway) for the whole session.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,3 +245,30 @@ def vhosts():
 @pytest.fixture
 def vhost(vhosts) -> str:  # noqa: ANN001 - the fixture above
     return vhosts()
+
+
+# The distributed engines of the cluster stores (metrics, events, logs): one three-node JetStream
+# cluster and one SeaweedFS S3 gateway for the whole session, started on loopback by the suite.
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Three JetStream nodes on loopback for the whole session (not the machine's NATS on 4222)."""
+    from tests.support.cluster import NatsCluster
+
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """SeaweedFS's S3 gateway on loopback with one bucket, for the whole session."""
+    from tests.support.cluster import SeaweedS3
+
+    s3 = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield s3.start()
+    finally:
+        s3.stop()

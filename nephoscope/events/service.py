@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from nephoscope.config import EventsSettings, RabbitmqSettings
+from nephoscope.config import ClusterSettings, EventsSettings, RabbitmqSettings
 from nephoscope.events.batch import EventBatch, from_bodies, from_events
 from nephoscope.events.catalog import Catalog
 from nephoscope.events.consumer import BrokerSettings, ConsumerGroup, RawMessage
@@ -66,12 +67,17 @@ class EventCounters:
 
 class EventService:
     def __init__(self, data_dir: Path, brokers: list[BrokerSettings] | None = None,
-                 settings: EventsSettings | None = None, workers: int = RabbitmqSettings.workers, region: str = "") -> None:
+                 settings: EventsSettings | None = None, workers: int = RabbitmqSettings.workers, region: str = "",
+                 cluster: ClusterSettings | None = None,
+                 owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
+        """``cluster`` (enabled): events go to the cluster's events stream and S3, this node writing
+        the Parquet files of the partitions ``owned_partitions()`` names (all when not given)."""
         self.settings = settings or EventsSettings()
         definitions = [Path(p) for p in self.settings.definitions]
         self.catalog = Catalog.load(definitions or None)
         self.store = EventStore(data_dir, self.settings.memory_limit, self.settings.dedupe_ids,
-                                self.settings.flush_events, self.settings.flush_seconds)
+                                self.settings.flush_events, self.settings.flush_seconds, cluster=cluster,
+                                owned_partitions=owned_partitions)
         self.counters = EventCounters()
         self._lock = threading.Lock()
         self._failures: Counter[tuple[str, str]] = Counter()  # (project, resource type) since the last sample

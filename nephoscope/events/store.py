@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,11 @@ import pyarrow as pa
 
 from nephoscope.events.batch import EVENT_SCHEMA, EventBatch
 from nephoscope.events.dedupe import RecentIds
+from nephoscope.config import ClusterSettings
 from nephoscope.events.failures import Failure
 from nephoscope.tables.appendable import AppendTable, Position, ipc_bytes, kind_of
+from nephoscope.tables.cluster import ClusterTable
+from nephoscope.tables.interface import RecordTable
 from nephoscope.tables.where import Where, page_end
 from nephoscope.tenancy import ALL_TENANTS
 
@@ -168,7 +172,13 @@ class ResourceCount:
 
 class EventStore:
     def __init__(self, data_dir: Path, memory_limit: str = "512MB", dedupe_ids: int = 4_000_000,
-                 flush_rows: int = 100_000, flush_seconds: float = 300.0, apply_seconds: float = 0.5) -> None:
+                 flush_rows: int = 100_000, flush_seconds: float = 300.0, apply_seconds: float = 0.5,
+                 cluster: ClusterSettings | None = None,
+                 owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
+        """Embedded (the events log and parts under ``data_dir``) unless ``cluster`` is enabled: then
+        events go to the cluster's events stream and S3 (``tables.cluster``), this node flushing the
+        partitions ``owned_partitions()`` names (all when not given); ``data_dir`` keeps the derived tables and
+        the local cache of Parquet files."""
         self.path = Path(data_dir) / "events.duckdb"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Its own bounded buffer pool: reading a backlog's parts must not grow the server unbounded.
@@ -178,15 +188,30 @@ class EventStore:
         self._pending: list[tuple[Position, pa.Table]] = []  # derived records not applied yet
         self._pending_lock = threading.Lock()
         self._apply_lock = threading.Lock()
-        self.table = AppendTable(Path(data_dir) / "events", EVENT_SCHEMA, flush_rows, flush_seconds,
-                                 on_committed=self._committed)
+        self._recent = RecentIds(dedupe_ids)
+        self.table: RecordTable
+        if cluster is not None and cluster.enabled:
+            # Whether a notification is new is decided where it is applied, in stream order, by every
+            # node alike (``_admit``); the memory starts from the newest ids in the S3 files.
+            self.table = ClusterTable(cluster, EVENT_SCHEMA, stream=cluster.events_stream,
+                                      subject_prefix=cluster.events_subject_prefix,
+                                      object_prefix=cluster.events_prefix, cache_dir=Path(data_dir) / "events-cache",
+                                      partition_column="resource_id", id_column="message_id",
+                                      on_committed=self._committed, admit=self._admit,
+                                      prepare=lambda: self._recent.add(self.table.newest_values("id_hash",
+                                                                                                dedupe_ids // 2)),
+                                      owned=owned_partitions)
+        else:
+            self.table = AppendTable(Path(data_dir) / "events", EVENT_SCHEMA, flush_rows, flush_seconds,
+                                     on_committed=self._committed)
         replayed = self.table.open()
         applied = self._connection.execute('SELECT sequence, "offset" FROM applied').fetchall()
         through = tuple(applied[0]) if applied else (0, 0)
-        self._pending = [(position, table) for position, table in replayed if position > through]
+        with self._pending_lock:
+            self._pending = [(position, table) for position, table in replayed if position > through] + self._pending
         self.apply_now()
-        self._recent = RecentIds(dedupe_ids)
-        self._recent.add(self.table.newest_values("id_hash", dedupe_ids // 2))
+        if isinstance(self.table, AppendTable):
+            self._recent.add(self.table.newest_values("id_hash", dedupe_ids // 2))
         self._apply_seconds = apply_seconds
         self._closing = threading.Event()
         self._applier = threading.Thread(target=self._apply_loop, name="nephoscope-events-apply", daemon=True)
@@ -207,11 +232,13 @@ class EventStore:
         records: list[tuple[bytes | bytearray, pa.Table]] = []
         added = 0
         if batch.size:
+            clustered = isinstance(self.table, ClusterTable)
             with self._lock:
                 table = batch.table()
                 hashes = table.column("id_hash").to_numpy()
                 keep = self._new(table, hashes)
-                self._recent.add(hashes[keep])  # before the append: a concurrent copy is recognised
+                if not clustered:  # clustered, what is held is learnt where the stream is applied
+                    self._recent.add(hashes[keep])  # before the append: a concurrent copy is recognised
             if keep.all():
                 records.append((batch.events, table))
             elif keep.any():
@@ -219,9 +246,21 @@ class EventStore:
                 records.append((ipc_bytes(table), table))
             added = int(keep.sum())
         records += batch.derived()
-        if records:
+        if records and isinstance(self.table, ClusterTable):
+            # Another node may have stored some of them first: JetStream or ``_admit`` says so.
+            added -= self.table.append_counted(records)[1]
+        elif records:
             self.table.append(records)
         return added
+
+    def _admit(self, table: pa.Table) -> pa.Table:
+        """Clustered: the rows of a message followed from the stream that are not held yet (the
+        first of each message id), remembered; the same decision on every node, in stream order."""
+        with self._lock:
+            hashes = table.column("id_hash").to_numpy()
+            keep = self._new(table, hashes)
+            self._recent.add(hashes[keep])
+        return table if keep.all() else table.filter(pa.array(keep))
 
     def _committed(self, records: list[tuple[Position, pa.Table]]) -> None:
         with self._pending_lock:

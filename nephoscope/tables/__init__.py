@@ -1,3 +1,6 @@
-"""Append-only columnar tables of records (events, log lines): an Arrow write-ahead log, an
-in-memory tail, Parquet parts per UTC day, read through DuckDB. Imports only pyarrow, NumPy and
-the standard library; ``events`` and ``logs`` build their stores on it."""
+"""Append-only columnar tables of records (events, log lines), read through DuckDB: ``appendable``
+(embedded: an Arrow write-ahead log, an in-memory tail, Parquet parts per UTC day on this disk),
+``cluster`` (clustered: a JetStream stream and Parquet files in S3) and ``interface.RecordTable``,
+the surface both offer. Imports pyarrow, NumPy, msgspec, the standard library, ``nephoscope.config``
+and ``nephoscope.engines`` (the JetStream log and object store); ``events`` and ``logs`` build their
+stores on it."""

@@ -217,9 +217,10 @@ class AppendTable:
 
     # -- writing --
 
-    def append(self, records: list[tuple[bytes | bytearray, pa.Table]]) -> Position:
+    def append(self, records: list[tuple[bytes | bytearray, pa.Table]], identity: str | None = None) -> Position:
         """Durably append records (each an IPC stream and its table); returns where they end.
-        Appends that arrive while another is being written share its write and fsync."""
+        Appends that arrive while another is being written share its write and fsync. (``identity``
+        is for a clustered table's duplicate window; one process has none to consult.)"""
         done = threading.Event()
         answer: list = []
         with self._lock:

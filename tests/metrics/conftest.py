@@ -15,8 +15,8 @@ import pytest
 
 from nephoscope.config import ArchivePolicy, Config
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
-from nephoscope.metrics.store.cluster import ClusterSettings, ClusterStore
-from tests.support.cluster import NatsCluster, SeaweedS3
+from nephoscope.metrics.store.cluster import ClusterStore
+from tests.support.cluster import cluster_settings  # the session's engines are tests/conftest.py's
 
 StoreFactory = Callable[[], MetricStore]
 
@@ -42,20 +42,6 @@ def _embedded(request: pytest.FixtureRequest, location: Path, policies: list[Arc
     return open_store
 
 
-def cluster_settings(nats: NatsCluster, s3: SeaweedS3, name: str, **overrides: object) -> ClusterSettings:
-    """Settings of a cluster store of its own (stream, subjects, object prefix: ``name``) on the
-    session's engines."""
-    settings = ClusterSettings(servers=nats.urls, stream=f"METRICS_{name}", subject_prefix=f"{name}.metrics",
-                               partitions=4, s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
-                               s3_secret_key=s3.secret_key, bucket=s3.bucket, prefix=f"{name}/metrics",
-                               # JetStream reserves a stream's limit on its disks: the session holds many
-                               stream_max_bytes=64 * 2**20,
-                               flush_interval=3600)  # flushed explicitly (compact, close) unless a test says
-    for key, value in overrides.items():
-        setattr(settings, key, value)
-    return settings
-
-
 def _cluster(request: pytest.FixtureRequest, location: Path, policies: list[ArchivePolicy]) -> StoreFactory:
     nats, s3 = request.getfixturevalue("nats_cluster"), request.getfixturevalue("seaweed")
     # One stream and prefix per test location: reopening finds what the first store wrote.
@@ -77,26 +63,6 @@ def _embedded_on_compaction(request: pytest.FixtureRequest, location: Path,
 
 IMPLEMENTATIONS = {"embedded": _embedded, "embedded-rollups-on-compaction": _embedded_on_compaction,
                    "cluster": _cluster}
-
-
-@pytest.fixture(scope="session")
-def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    """Three JetStream nodes on loopback for the whole session (not the machine's NATS on 4222)."""
-    cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    """SeaweedFS's S3 gateway on loopback with one bucket, for the whole session."""
-    s3 = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
-    try:
-        yield s3.start()
-    finally:
-        s3.stop()
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))

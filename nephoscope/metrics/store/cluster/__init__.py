@@ -7,14 +7,15 @@ part, and ``Nats-Msg-Id`` makes a retried batch stored once. A consumer applies 
 order, to the head (the embedded store's ``head``); flushing turns the head into one block per
 partition and raw window in S3 (``blocks``: the embedded store's chunk ``codec`` plus a series index)
 and only then records, in the partition's manifest (``manifest``), the stream sequence the blocks
-cover. Queries read blocks through a bounded local cache (``objects``) plus the head; which series
+cover. Queries read blocks through a bounded local cache (``nephoscope.engines.objects``) plus the head; which series
 exist is answered from a local index rebuilt from the blocks (``index``, the embedded store's series
 catalog over an in-memory table set). One process plays every role here; ingester leases, queriers
 and the rest of issue 21 build on these modules.
 
 Imports what the embedded store's modules export (codec, head, registry, chunk cache, the DuckDB
 catalog), ``nephoscope.config``, ``nephoscope.metrics.series`` and ``nephoscope.metrics.summary``;
-nats-py and pyarrow's S3 filesystem (the ``cluster`` extra). Speaks no HTTP.
+``nephoscope.engines`` (the JetStream log and object store they share with the events and logs), nats-py and
+pyarrow (the ``cluster`` extra). Speaks no HTTP.
 """
 
 from nephoscope.config import ClusterSettings

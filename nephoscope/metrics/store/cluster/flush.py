@@ -36,7 +36,7 @@ from nephoscope.metrics.store.cluster.blocks import (
 )
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.manifest import BlockEntry, Manifest
-from nephoscope.metrics.store.cluster.objects import ObjectStore
+from nephoscope.engines.objects import ObjectStore
 from nephoscope.metrics.store.duckdb.compaction import points_from_chunks
 from nephoscope.metrics.store.head import batch_points
 from nephoscope.metrics.summary import Points, latest_per_timestamp

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from nephoscope.metrics.store.chunkcache import ChunkCache
 from nephoscope.metrics.store.cluster.index import BlockIndex
-from nephoscope.metrics.store.cluster.objects import ObjectStore
+from nephoscope.engines.objects import ObjectStore
 from nephoscope.metrics.store.duckdb.compaction import DAY_MS, points_from_chunks
 from nephoscope.metrics.store.head import Head
 from nephoscope.metrics.summary import Points, latest_per_timestamp, rollup

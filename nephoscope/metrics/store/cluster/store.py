@@ -26,7 +26,7 @@ from nephoscope.metrics.store.chunkcache import ChunkCache
 from nephoscope.metrics.store.cluster.flush import Flusher, FlushReport, partition_of_batch
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.log import MetricLog
-from nephoscope.metrics.store.cluster.objects import ObjectStore
+from nephoscope.engines.objects import ObjectStore
 from nephoscope.metrics.store.cluster.partitions import split
 from nephoscope.metrics.store.cluster.reader import Reader
 from nephoscope.config import ClusterSettings

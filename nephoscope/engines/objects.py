@@ -17,7 +17,8 @@ from nephoscope.config import ClusterSettings
 
 
 class ObjectStore:
-    def __init__(self, settings: ClusterSettings) -> None:
+    def __init__(self, settings: ClusterSettings, prefix: str | None = None) -> None:
+        """Objects under ``prefix`` (default ``settings.prefix``: the metric blocks) in ``settings.bucket``."""
         scheme, _, address = settings.s3_endpoint.partition("://")
         self.filesystem = fs.S3FileSystem(endpoint_override=address or scheme, scheme=scheme if address else "https",
                                           access_key=settings.s3_access_key or None,
@@ -26,7 +27,7 @@ class ObjectStore:
                                           # a flush that cannot reach the store fails within seconds and is
                                           # retried by the next one; the stream keeps the points meanwhile
                                           retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3))
-        self.root = f"{settings.bucket}/{settings.prefix.strip('/')}"
+        self.root = f"{settings.bucket}/{(settings.prefix if prefix is None else prefix).strip('/')}"
         self._cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = settings.block_cache_bytes
