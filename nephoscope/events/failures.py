@@ -168,10 +168,15 @@ def plain_reason(exception: str, message: str) -> str:
         "the service reported an error without a reason"
 
 
+def reports_error(event: Event) -> bool:
+    """Whether the event says something failed: its priority, or its type's phase."""
+    # glance's tasks end in .failure (sent at INFO), the others' actions in .error
+    return event.event_type.endswith(_FAILED) or event.priority in ("ERROR", "CRITICAL")
+
+
 def failure_of(event: Event) -> Failure | None:
     """The failure this event reports, or None when it reports none."""
-    # glance's tasks end in .failure (sent at INFO), the others' actions in .error
-    is_error = event.event_type.endswith(_FAILED) or event.priority in ("ERROR", "CRITICAL")
+    is_error = reports_error(event)
     payload = event.raw.payload
     fault = reason_of(event.raw.top if isinstance(payload, dict) else payload, is_error)
     if fault is None and isinstance(payload, dict) and payload is not event.raw.top:

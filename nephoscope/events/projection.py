@@ -27,7 +27,8 @@ is kept whole or with every key below it that a path reads:
   keeps a list's elements with the keys below it;
 * ``context.k`` keeps ``_context_k``, and the ids the catalog falls back on
   (``catalog.CONTEXT_FALLBACKS``) are always kept;
-* the exception fields ``events.failures`` reads are kept whole, at the payload and at its data.
+* the exception fields ``events.failures`` reads are kept whole, at the payload and at its data
+  (and an error is decoded whole anyway: ``needs_whole_document``).
 
 Versioned objects are kept for the namespaces the projection knows: ``versioned`` (the library's
 default), the definition's service (``nova_object``) and any learned since (``learn``).
@@ -52,7 +53,7 @@ import msgspec
 import orjson
 
 from nephoscope.events.catalog import CONTEXT_FALLBACKS, Catalog, path_segments
-from nephoscope.events.failures import FAULT_EXTRA_KEYS, MESSAGE_KEYS
+from nephoscope.events.failures import FAULT_EXTRA_KEYS, MESSAGE_KEYS, reports_error
 from nephoscope.events.records import Event, Notification
 from nephoscope.events.versioned import OBJECT_DATA
 
@@ -245,9 +246,12 @@ def _merge(first: _Node, second: _Node) -> _Node:
 
 def needs_whole_document(event: Event) -> bool:
     """Whether an event made from a projected ``oslo.message`` must be made again from the whole
-    document: an unknown type (its sample is the whole payload) or a known one without a
-    resource id (see the module). A v1 notification was decoded whole already."""
-    return (not event.known or not event.resource_id) and event.raw.envelope_version != "1.0"
+    document: an unknown type (its sample is the whole payload), a known one without a resource
+    id (see the module), or an error — its resource id may come from the publisher while its fault
+    sits in a versioned object of a namespace not learned yet (hypothesis found one); errors are
+    few, so they are always read whole. A v1 notification was decoded whole already."""
+    return ((not event.known or not event.resource_id or reports_error(event))
+            and event.raw.envelope_version != "1.0")
 
 
 _BY_CATALOG: weakref.WeakKeyDictionary[Catalog, Projection] = weakref.WeakKeyDictionary()

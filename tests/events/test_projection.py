@@ -135,6 +135,18 @@ def test_a_namespace_it_does_not_know_is_decoded_whole_once_then_learned() -> No
     assert_same([v2_body(sample["event_type"], payload)], catalog)
 
 
+def test_an_error_in_a_namespace_not_learned_keeps_its_fault() -> None:
+    """compute.exception's resource id comes from the publisher, so it is found without the payload;
+    its fault under an unknown namespace's data must still be read (hypothesis found this)."""
+    catalog = Catalog.load()  # a projection of its own, that has learned nothing
+    sample = _samples()["compute-exception.json"]
+    payload = json.loads(json.dumps(sample["payload"]).replace("nova_object.", "acme_object."))
+    batch = assert_same([v2_body(sample["event_type"], payload, sample["publisher_id"], "ERROR")], catalog)
+    (failure,) = read_ipc(batch.failures).to_pylist()
+    assert failure["exception"] == sample["payload"]["nova_object.data"]["exception"]
+    assert failure["message"] == sample["payload"]["nova_object.data"]["exception_message"]
+
+
 def test_a_custom_catalog_with_list_context_and_quoted_paths(tmp_path) -> None:
     (tmp_path / "common.yaml").write_text(
         "common_traits:\n"
