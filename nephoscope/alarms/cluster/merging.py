@@ -55,6 +55,7 @@ class PartitionEvaluator:
         self.latest_ms = start_ms  # the newest source time seen: ``now`` of immediate evaluations
         self.clock_ms = start_ms  # the lowest watermark: periods ending (plus grace) before it are closed
         self.sequence = 0  # the last stream sequence applied (messages up to it are in the state)
+        self.history_ms: dict[str, int] = {}  # per alarm, the last history timestamp (history keys are unique)
 
     # -- definitions ------------------------------------------------------------------------------
     def load(self, definitions: list[AlarmDefinition]) -> None:
@@ -63,6 +64,26 @@ class PartitionEvaluator:
     def on_change(self, change: str, definition: AlarmDefinition) -> list[str]:
         """A definition changed; returns the ids of alarms it removed."""
         return self.evaluator.on_change(change, definition, self.latest_ms)
+
+    def sync(self, definitions: list[AlarmDefinition]) -> list[str]:
+        """Catch up with the definitions as they are now (a snapshot may predate changes); returns
+        the ids of alarms removed."""
+        current = {definition.id: definition for definition in definitions}
+        removed = []
+        for identifier, old in list(self.evaluator.definitions.items()):
+            if identifier not in current:
+                removed += self.on_change("deleted", old)
+        for identifier, definition in current.items():
+            old = self.evaluator.definitions.get(identifier)
+            if old != definition:
+                self.on_change("created" if old is None else "updated", definition)
+        return removed
+
+    def history_timestamp(self, transition: Transition) -> int:
+        """The transition's history time, made unique per alarm (the history key)."""
+        timestamp = max(transition.timestamp_ms, self.history_ms.get(transition.alarm.id, 0) + 1)
+        self.history_ms[transition.alarm.id] = timestamp
+        return timestamp
 
     # -- messages ---------------------------------------------------------------------------------
     def apply(self, sequence: int, report: Report) -> list[Transition]:
@@ -105,12 +126,12 @@ class PartitionEvaluator:
         """Everything needed to resume: alarms, windows, routes, watermarks, the sequence applied."""
         state = {name: value for name, value in vars(self.evaluator).items() if name != "matcher"}
         return pickle.dumps((_SNAPSHOT_VERSION, self.partition, self.sources, self.watermarks, self.latest_ms,
-                             self.clock_ms, self.sequence, state), protocol=pickle.HIGHEST_PROTOCOL)
+                             self.clock_ms, self.sequence, self.history_ms, state), protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def restore(cls, data: bytes) -> PartitionEvaluator:
         """The evaluator a snapshot was taken of (our own bucket's bytes: trusted like the database)."""
-        version, partition, sources, watermarks, latest, clock, sequence, state = pickle.loads(data)  # noqa: S301
+        version, partition, sources, watermarks, latest, clock, sequence, history, state = pickle.loads(data)  # noqa: S301
         if version != _SNAPSHOT_VERSION:
             raise ValueError(f"alarm evaluator snapshot version {version} is not {_SNAPSHOT_VERSION}")
         restored = cls(partition, sources, state["grace_ms"], clock)
@@ -119,4 +140,5 @@ class PartitionEvaluator:
         evaluator.matcher = Matcher()
         evaluator.matcher.load(list(evaluator.definitions.values()))
         restored.watermarks, restored.latest_ms, restored.clock_ms, restored.sequence = watermarks, latest, clock, sequence
+        restored.history_ms = history
         return restored
