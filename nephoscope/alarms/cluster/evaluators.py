@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "evaluators"
 _FETCH = 512
+_PUBLISH_AT_ONCE = 1000
 
 
 class Fenced(Exception):
@@ -218,10 +219,14 @@ class AlarmEvaluators:
 
     async def _emit(self, evaluator: PartitionEvaluator, transitions: list[Transition]) -> None:
         history = [state_change(t, evaluator.history_timestamp(t)) for t in transitions]
-        for transition, change in zip(transitions, history):
-            item = notification(transition, change)
-            if item is not None and item[1]:
-                self.transitions_published += int(await publish(self._js, self.settings, *item))
+        items = [item for item in (notification(t, change) for t, change in zip(transitions, history))
+                 if item is not None and item[1]]
+        # At once, not one round trip each: a close can change every alarm of the partition, and a
+        # successor replays many closes. The notifiers do not rely on the queue's order across alarms.
+        for start in range(0, len(items), _PUBLISH_AT_ONCE):
+            fresh = await asyncio.gather(*(publish(self._js, self.settings, *item)
+                                           for item in items[start:start + _PUBLISH_AT_ONCE]))
+            self.transitions_published += sum(fresh)
         created, metrics, dirty = evaluator.evaluator.take_changes()
         if self.repository is None or not (created or dirty or transitions or metrics):
             return
