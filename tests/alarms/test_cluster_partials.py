@@ -193,3 +193,19 @@ def test_feeds_go_to_the_evaluator_partition_of_their_alarm() -> None:
     for destination, found in routes.items():
         for route in found:
             assert evaluator_of(alarm_id(route.target.definition_id, route.target.instance), 3) == destination
+
+
+def test_a_report_survives_the_wire_and_its_id_ignores_the_send_time() -> None:
+    from nephoscope.alarms.cluster.wire import decode, encode, message_id
+
+    folder = PartialFolder(1)
+    folder.load(DEFINITIONS)
+    fold = folder.fold(IngestBatch(SERIES, batch([(0, 0, 9), (0, 10, 3), (3, -70_000, 4)], T0).points, ValueMeta(), "p"))
+    report = Report(0, T0, routes=fold.routes[0], partials=fold.partials[0], watermark_ms=T0 - 5)
+    again = decode(encode(report))
+    assert again.routes == report.routes and again.watermark_ms == T0 - 5 and again.at_ms == T0
+    for name in ("feed", "slot", "count", "sum", "min", "max", "last", "last_time"):
+        assert np.array_equal(getattr(again.partials, name), getattr(report.partials, name))
+        assert getattr(again.partials, name).dtype == getattr(report.partials, name).dtype
+    assert message_id(0, report) == message_id(0, Report(0, T0 + 999, report.routes, report.partials, T0 - 5))
+    assert message_id(0, report) != message_id(1, report)

@@ -49,7 +49,7 @@ class PartialSources:
         self.interval = interval_seconds
         self.clock = clock
         self.folder = PartialFolder(settings.partitions)
-        self._sources: frozenset[int] = frozenset()
+        self._sources: frozenset[int] | None = None  # None: every batch given is folded, no watermark beats
         self._lock = threading.Lock()
         self._loop = LoopThread("alarm-partials")
         self._stop = threading.Event()
@@ -88,7 +88,10 @@ class PartialSources:
         self._loop.stop()
 
     def set_sources(self, partitions: frozenset[int]) -> None:
-        """The source partitions this node applies now (the ingester leases' ``owned()``)."""
+        """The source partitions this node owns *and has caught up with* (the ingester leases'
+        ``owned()``, each added once its replay is done: a watermark says everything was sent).
+        Batches of other partitions are not folded; a new owner's replay folds them again, and the
+        reports' message ids make the copies one."""
         self._sources = frozenset(partitions)
 
     # -- batches ----------------------------------------------------------------------------------
@@ -99,6 +102,8 @@ class PartialSources:
         elif batch.tenant_series:
             source = batch.tenant_series[0].id % self.settings.partitions
         else:
+            return
+        if self._sources is not None and source not in self._sources:
             return
         with self._lock:
             fold = self.folder.fold(batch)
@@ -144,7 +149,7 @@ class PartialSources:
         """Tell every evaluator partition that these sources (default: ``set_sources``) sent everything."""
         with self._lock:
             now = self._now_ms()
-            for source in sorted(self._sources if sources is None else sources):
+            for source in sorted((self._sources or ()) if sources is None else sources):
                 self._send({destination: Report(source, now, watermark_ms=now)
                             for destination in range(self.settings.partitions)})
 
