@@ -43,8 +43,9 @@ KILL_AT = 8
 class Member:
     def __init__(self, settings: ClusterSettings, data: Path, name: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.evaluator_member", orjson.dumps(dataclasses.asdict(settings)).decode(),
-             str(data), name], cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            [sys.executable, "-m", "tests.support.evaluator_member",
+             orjson.dumps(dataclasses.asdict(settings)).decode(), str(data), name],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.owned: frozenset[int] = frozenset()
         self.changes: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()

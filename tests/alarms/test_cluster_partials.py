@@ -127,16 +127,14 @@ def test_an_alarm_reading_two_partitions_fires_and_clears_as_on_one_node() -> No
 
 def test_a_period_waits_for_the_slowest_source() -> None:
     """Until every source has reported past a period's end plus grace, it is not closed."""
-    folder = PartialFolder(1)
-    folder.load(DEFINITIONS[:1])
+    sources = [PartialFolder(1) for _ in range(SOURCES)]
     evaluator = PartitionEvaluator(0, SOURCES, GRACE, T0)
     evaluator.load(DEFINITIONS[:1])
-    fold = PartialFolder(1)
-    fold.load(DEFINITIONS[:1])
-    routes0 = folder.route([SERIES[0]])[0]
-    routes1 = fold.route([SERIES[1]])[0]
-    evaluator.apply(1, Report(0, T0, routes=routes0, partials=folder.fold(batch([(0, 1000, 9)], T0)).partials[0]))
-    evaluator.apply(2, Report(1, T0, routes=routes1, partials=fold.fold(part(batch([(1, 1000, 1)], T0), 1)).partials[0]))
+    for number, (source, values) in enumerate(zip(sources, ([(0, 1000, 9)], [(1, 1000, 1)])), 1):
+        source.load(DEFINITIONS[:1])
+        routes = source.route([SERIES[values[0][0]]])[0]
+        partials = source.fold(part(batch(values, T0), number - 1)).partials[0]
+        evaluator.apply(number, Report(number - 1, T0, routes=routes, partials=partials))
     closed = T0 + MINUTE + GRACE
     assert evaluator.apply(3, Report(0, closed, watermark_ms=closed)) == []  # source 1 is still behind
     transitions = evaluator.apply(4, Report(1, closed, watermark_ms=closed))
@@ -200,7 +198,8 @@ def test_a_report_survives_the_wire_and_its_id_ignores_the_send_time() -> None:
 
     folder = PartialFolder(1)
     folder.load(DEFINITIONS)
-    fold = folder.fold(IngestBatch(SERIES, batch([(0, 0, 9), (0, 10, 3), (3, -70_000, 4)], T0).points, ValueMeta(), "p"))
+    points = batch([(0, 0, 9), (0, 10, 3), (3, -70_000, 4)], T0).points
+    fold = folder.fold(IngestBatch(SERIES, points, ValueMeta(), "p"))
     report = Report(0, T0, routes=fold.routes[0], partials=fold.partials[0], watermark_ms=T0 - 5)
     again = decode(encode(report))
     assert again.routes == report.routes and again.watermark_ms == T0 - 5 and again.at_ms == T0

@@ -131,7 +131,8 @@ class PartitionEvaluator:
     @classmethod
     def restore(cls, data: bytes) -> PartitionEvaluator:
         """The evaluator a snapshot was taken of (our own bucket's bytes: trusted like the database)."""
-        version, partition, sources, watermarks, latest, clock, sequence, history, state = pickle.loads(data)  # noqa: S301
+        loaded = pickle.loads(data)  # noqa: S301 - our own bucket's bytes
+        version, partition, sources, watermarks, latest, clock, sequence, history, state = loaded
         if version != _SNAPSHOT_VERSION:
             raise ValueError(f"alarm evaluator snapshot version {version} is not {_SNAPSHOT_VERSION}")
         restored = cls(partition, sources, state["grace_ms"], clock)
@@ -139,6 +140,7 @@ class PartitionEvaluator:
         vars(evaluator).update(state)
         evaluator.matcher = Matcher()
         evaluator.matcher.load(list(evaluator.definitions.values()))
-        restored.watermarks, restored.latest_ms, restored.clock_ms, restored.sequence = watermarks, latest, clock, sequence
+        restored.watermarks, restored.latest_ms, restored.clock_ms = watermarks, latest, clock
+        restored.sequence = sequence
         restored.history_ms = history
         return restored

@@ -129,7 +129,8 @@ class PartialFolder:
                 index = self._feed_index(target)
                 keys.append(info.id)
                 feeds.append(index)
-                route = FeedRoute(int(self._feed[index]), target, {"name": info.name, "dimensions": dict(info.dimensions)})
+                metric = {"name": info.name, "dimensions": dict(info.dimensions)}
+                route = FeedRoute(int(self._feed[index]), target, metric)
                 found.setdefault(int(self._evaluator[index]), []).append(route)
         self.routes.add(keys, feeds)
         return found
