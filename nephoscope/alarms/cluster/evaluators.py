@@ -162,6 +162,9 @@ class AlarmEvaluators:
                 self.partitions.pop(partition, None)
                 return
             except Exception:  # noqa: BLE001 - a NATS node went away: resume from the last snapshot
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # nats-py turns a cancelled fetch into an error
+                    raise asyncio.CancelledError from None
                 log.warning("alarm evaluator partition %d interrupted; resuming from its snapshot", partition,
                             exc_info=True)
                 self.partitions.pop(partition, None)
