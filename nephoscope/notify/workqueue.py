@@ -198,7 +198,10 @@ class TransitionNotifier:
                     messages = await subscription.fetch(_FETCH, timeout=0.5)
                 except TimeoutError:
                     continue
-                await asyncio.gather(*(self._handle(message) for message in messages))
+                outcomes = await asyncio.gather(*(self._handle(m) for m in messages), return_exceptions=True)
+                for outcome in outcomes:  # unacknowledged: handed out again after ack_wait
+                    if isinstance(outcome, Exception):
+                        log.warning("a transition could not be handled: %s", outcome)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - a node went away: bind again

@@ -208,3 +208,25 @@ def test_a_report_survives_the_wire_and_its_id_ignores_the_send_time() -> None:
         assert getattr(again.partials, name).dtype == getattr(report.partials, name).dtype
     assert message_id(0, report) == message_id(0, Report(0, T0 + 999, report.routes, report.partials, T0 - 5))
     assert message_id(0, report) != message_id(1, report)
+
+
+def test_definitions_changed_elsewhere_are_caught_up_on_both_sides() -> None:
+    """A definition created, changed and deleted through another node's API reaches a folder and an
+    evaluator partition by ``sync``: new series are matched, a new period re-slots, a deletion drops."""
+    folder, evaluator = PartialFolder(1), PartitionEvaluator(0, 1, GRACE, T0)
+    folder.load(DEFINITIONS[:1])
+    evaluator.load(DEFINITIONS[:1])
+    added = AlarmDefinition(id="low", tenant="p", name="low", expression="min(a) < 1")
+    assert folder.sync([DEFINITIONS[0], added]) == [added]
+    assert evaluator.sync([DEFINITIONS[0], added]) == []
+    routes = folder.route(SERIES, "low")[0]
+    assert {route.target.definition_id for route in routes} == {"low"}
+    evaluator.apply(1, Report(0, T0, routes=routes))
+    assert {alarm.definition.id for alarm in evaluator.evaluator.alarms.values()} == {"low"}
+    slower = AlarmDefinition(id="low", tenant="p", name="low", expression="min(a, 120) < 1")
+    folder.sync([DEFINITIONS[0], slower])
+    fold = folder.fold(batch([(0, 0, 0)], T0 + 60_000))
+    assert (fold.partials[0].slot % 120_000 == 0).all()
+    removed = evaluator.sync([DEFINITIONS[0]])
+    assert removed == [alarm_id("low", ())] and not evaluator.evaluator.alarms
+    assert folder.sync([DEFINITIONS[0]]) == [] and not len(folder.fold(batch([(0, 0, 0)], T0)).partials)

@@ -69,7 +69,8 @@ class Fenced(Exception):
 class AlarmEvaluators:
     def __init__(self, settings: ClusterSettings, definitions: DefinitionStore, member: str, alarms: AlarmsSettings,
                  repository: AlarmRepository | None = None, lateness_seconds: float = 10.0,
-                 snapshot_seconds: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+                 snapshot_seconds: float = 1.0, clock: Callable[[], float] = time.time,
+                 definitions_seconds: float = 5.0) -> None:
         self.settings = settings
         self.definitions = definitions
         self.member = member
@@ -77,6 +78,7 @@ class AlarmEvaluators:
         self.repository = repository
         self.lateness_ms = int(lateness_seconds * 1000)
         self.snapshot_seconds = snapshot_seconds
+        self.definitions_seconds = definitions_seconds  # how often definitions changed elsewhere are read
         self.clock = clock
         self.leases = PartitionLeases(settings, GROUP, member, settings.partitions)
         self.partitions: dict[int, PartitionEvaluator] = {}  # running now (touched on the loop only)
@@ -143,6 +145,12 @@ class AlarmEvaluators:
     def _on_definition(self, change: str, definition: AlarmDefinition) -> None:
         self._loop.submit(self._definition_changed(change, definition))
 
+    async def _sync_definitions(self, evaluator: PartitionEvaluator) -> None:
+        """Definitions changed through another node's API (this node's own arrive at once)."""
+        removed = evaluator.sync(await asyncio.to_thread(self.definitions.list, ALL_TENANTS))
+        if removed and self.repository is not None:
+            await asyncio.to_thread(self.repository.delete, removed)
+
     async def _definition_changed(self, change: str, definition: AlarmDefinition) -> None:
         for evaluator in list(self.partitions.values()):
             removed = evaluator.on_change(change, definition)
@@ -199,7 +207,7 @@ class AlarmEvaluators:
         self.partitions[partition] = evaluator
         log.info("alarm evaluator partition %d resumed at sequence %d (%d alarms)", partition, evaluator.sequence,
                  len(evaluator.evaluator.alarms))
-        saved, last_save, forced = evaluator.sequence, time.monotonic(), 0.0
+        saved, last_save, forced, synced = evaluator.sequence, time.monotonic(), 0.0, time.monotonic()
         try:
             while True:
                 try:
@@ -210,6 +218,9 @@ class AlarmEvaluators:
                 for message in messages:
                     transitions += evaluator.apply(message.metadata.sequence.stream, decode(message.data))
                 await self._emit(evaluator, transitions)
+                if time.monotonic() - synced >= self.definitions_seconds:
+                    synced = time.monotonic()
+                    await self._sync_definitions(evaluator)
                 if time.monotonic() - forced >= 1.0:
                     forced = time.monotonic()
                     await self._force_late(evaluator)

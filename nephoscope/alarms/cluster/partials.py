@@ -118,6 +118,22 @@ class PartialFolder:
         for index in mine:
             self._width[index] = expressions[self._targets[index].sub_index].period * 1000
 
+    def sync(self, definitions: list[AlarmDefinition]) -> list[AlarmDefinition]:
+        """Catch up with the definitions as they are now (another node's API changed them); returns
+        the definitions created, whose existing series the caller routes."""
+        current = {definition.id: definition for definition in definitions}
+        for identifier, old in list(self._definitions.items()):
+            if identifier not in current:
+                self.on_change("deleted", old)
+        created = []
+        for identifier, definition in current.items():
+            old = self._definitions.get(identifier)
+            if old != definition:
+                self.on_change("created" if old is None else "updated", definition)
+                if old is None:
+                    created.append(definition)
+        return created
+
     # -- routing ----------------------------------------------------------------------------------
     def route(self, series: Iterable, definition_id: str | None = None) -> dict[int, list[FeedRoute]]:
         """Match series (``SeriesDefinition``/``SeriesInfo``: id, tenant, name, dimensions); returns

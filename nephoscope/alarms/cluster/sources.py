@@ -42,12 +42,15 @@ log = logging.getLogger(__name__)
 
 class PartialSources:
     def __init__(self, settings: ClusterSettings, definitions: DefinitionStore, store: MetricStore | None = None,
-                 interval_seconds: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+                 interval_seconds: float = 1.0, clock: Callable[[], float] = time.time,
+                 definitions_seconds: float = 5.0) -> None:
         self.settings = settings
         self.definitions = definitions
         self.store = store
         self.interval = interval_seconds
         self.clock = clock
+        self.definitions_seconds = definitions_seconds
+        self._synced = time.monotonic()
         self.folder = PartialFolder(settings.partitions)
         self._sources: frozenset[int] | None = None  # None: every batch given is folded, no watermark beats
         self._lock = threading.Lock()
@@ -142,8 +145,20 @@ class PartialSources:
         while not self._stop.wait(self.interval):
             try:
                 self.report_watermarks()
+                if time.monotonic() - self._synced >= self.definitions_seconds:
+                    self.sync_definitions()
             except Exception:  # noqa: BLE001 - the next beat reports a later one
                 log.warning("alarm watermarks could not be published", exc_info=True)
+
+    def sync_definitions(self) -> None:
+        """Catch up with definitions changed through another node's API (this node's own changes
+        arrive at once through ``DefinitionStore.subscribe``)."""
+        self._synced = time.monotonic()
+        definitions = self.definitions.list(ALL_TENANTS)
+        with self._lock:
+            created = self.folder.sync(definitions)
+        for definition in created:
+            self._route_existing(definition, definition.id)
 
     def report_watermarks(self, sources: Iterable[int] | None = None) -> None:
         """Tell every evaluator partition that these sources (default: ``set_sources``) sent everything."""
