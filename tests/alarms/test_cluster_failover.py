@@ -23,6 +23,7 @@ import orjson
 from nephoscope.alarms.cluster.merging import PartitionEvaluator, Report
 from nephoscope.alarms.cluster.partials import PartialFolder
 from nephoscope.alarms.cluster.sources import PartialSources
+from nephoscope.alarms.cluster.streams import state_bucket, state_key
 from nephoscope.alarms.definitions import DefinitionStore
 from nephoscope.alarms.engine import notification, state_change
 from nephoscope.alarms.repository import AlarmDatabase, AlarmRepository
@@ -41,10 +42,10 @@ KILL_AT = 8
 
 
 class Member:
-    def __init__(self, settings: ClusterSettings, data: Path, name: str) -> None:
+    def __init__(self, settings: ClusterSettings, data: Path, name: str, inline: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.evaluator_member",
-             orjson.dumps(dataclasses.asdict(settings)).decode(), str(data), name],
+             orjson.dumps(dataclasses.asdict(settings)).decode(), str(data), name, inline],
             cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.owned: frozenset[int] = frozenset()
         self.changes: queue.Queue = queue.Queue()
@@ -87,6 +88,21 @@ def queued_ids(settings: ClusterSettings) -> list[str]:
     return asyncio.run(run())
 
 
+def snapshot_kind(settings: ClusterSettings, partition: int) -> bytes:
+    """b"o": the partition's snapshot is in the object store; b"i": inline in the key; b"": none yet."""
+    async def run() -> bytes:
+        connection = await nats.connect(servers=settings.servers)
+        try:
+            bucket = await connection.jetstream().key_value(state_bucket(settings))
+            return (await bucket.get(state_key(partition))).value[:1]
+        except nats.js.errors.KeyNotFoundError:
+            return b""
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def test_an_evaluator_killed_mid_stream_loses_and_doubles_no_transition(nats_cluster: NatsCluster,  # noqa: F811
                                                                          tmp_path: Path) -> None:
     settings = ClusterSettings(servers=nats_cluster.urls, stream=f"ALARMS{time.time_ns()}", partitions=2,
@@ -119,13 +135,16 @@ def test_an_evaluator_killed_mid_stream_loses_and_doubles_no_transition(nats_clu
     simulated = [start / 1000]
     sources = PartialSources(settings, definitions, interval_seconds=0, clock=lambda: simulated[0])
     sources.start()
-    members = {name: Member(settings, tmp_path, name) for name in ("a", "b")}
+    # The victim's snapshots go to the object store, the survivor's stay in the key: both paths restore.
+    members = {name: Member(settings, tmp_path, name, inline) for name, inline in (("a", "0"), ("b", "1000000"))}
     try:
         wait(lambda: all(m.owned for m in members.values()), 30, "both members to own a partition")
         for step in range(STEPS):
             if step == KILL_AT:
                 victim = members["a"]
                 assert victim.owned  # it was evaluating a partition
+                partition = min(victim.owned)
+                wait(lambda: snapshot_kind(settings, partition) == b"o", 10, "a snapshot in the object store")
                 victim.kill()
                 killed_at = time.monotonic()
             now = start + step * MINUTE + 5_000

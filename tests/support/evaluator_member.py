@@ -1,8 +1,8 @@
 """An alarm evaluator member (``evaluators`` lease group) in a process of its own, to be killed -9.
 
-``python -m tests.support.evaluator_member SETTINGS_JSON DATA_DIR MEMBER`` evaluates the partitions
-it holds (definitions and alarms in DATA_DIR) and prints ``owned <partitions>`` whenever the set of
-partitions it runs changes, until killed.
+``python -m tests.support.evaluator_member SETTINGS_JSON DATA_DIR MEMBER [INLINE_BYTES]`` evaluates the
+partitions it holds (definitions and alarms in DATA_DIR; snapshots above INLINE_BYTES in the object
+store) and prints ``owned <partitions>`` whenever the set of partitions it runs changes, until killed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def main() -> None:
     data = Path(sys.argv[2])
     evaluators = AlarmEvaluators(settings, DefinitionStore(data), sys.argv[3], AlarmsSettings(grace_seconds=30),
                                  repository=AlarmRepository(AlarmDatabase(data)), lateness_seconds=3600,
-                                 snapshot_seconds=0.5)
+                                 snapshot_seconds=0.5,
+                                 inline_snapshot_bytes=int(sys.argv[4]) if len(sys.argv) > 4 else 512 * 1024)
     evaluators.start()
     shown = None
     while True:

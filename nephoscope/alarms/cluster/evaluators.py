@@ -39,10 +39,14 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFound
 from nephoscope.alarms.cluster.merging import PartitionEvaluator, Report
 from nephoscope.alarms.cluster.streams import (
     ensure_partials,
+    ensure_snapshots,
     ensure_state,
     partials_stream,
     partials_subject,
+    state_data,
     state_key,
+    state_object,
+    state_value,
 )
 from nephoscope.alarms.cluster.wire import decode, encode, message_id
 from nephoscope.alarms.definitions import AlarmDefinition, DefinitionStore
@@ -70,7 +74,7 @@ class AlarmEvaluators:
     def __init__(self, settings: ClusterSettings, definitions: DefinitionStore, member: str, alarms: AlarmsSettings,
                  repository: AlarmRepository | None = None, lateness_seconds: float = 10.0,
                  snapshot_seconds: float = 1.0, clock: Callable[[], float] = time.time,
-                 definitions_seconds: float = 5.0) -> None:
+                 definitions_seconds: float = 5.0, inline_snapshot_bytes: int = 512 * 1024) -> None:
         self.settings = settings
         self.definitions = definitions
         self.member = member
@@ -79,6 +83,8 @@ class AlarmEvaluators:
         self.lateness_ms = int(lateness_seconds * 1000)
         self.snapshot_seconds = snapshot_seconds
         self.definitions_seconds = definitions_seconds  # how often definitions changed elsewhere are read
+        self.inline_snapshot_bytes = inline_snapshot_bytes  # larger snapshots go to the object store
+        self._objects: dict[int, str | None] = {}  # per partition, the object its current snapshot is in
         self.clock = clock
         self.leases = PartitionLeases(settings, GROUP, member, settings.partitions)
         self.partitions: dict[int, PartitionEvaluator] = {}  # running now (touched on the loop only)
@@ -102,6 +108,7 @@ class AlarmEvaluators:
         await ensure_partials(self._js, self.settings)
         await ensure_transitions(self._js, self.settings)
         self._kv = await ensure_state(self._js, self.settings)
+        self._snapshots = await ensure_snapshots(self._js, self.settings)
 
     def stop(self) -> None:
         self.leases.stop()
@@ -186,7 +193,8 @@ class AlarmEvaluators:
             evaluator = PartitionEvaluator(partition, self.settings.partitions, self.grace_ms, self._now_ms())
             evaluator.load(definitions)
             return evaluator, None
-        evaluator = PartitionEvaluator.restore(zlib.decompress(entry.value))
+        self._objects[partition] = state_object(entry.value)
+        evaluator = PartitionEvaluator.restore(zlib.decompress(await state_data(entry.value, self._snapshots)))
         removed = evaluator.sync(definitions)
         if removed and self.repository is not None:
             await asyncio.to_thread(self.repository.delete, removed)
@@ -208,6 +216,7 @@ class AlarmEvaluators:
         log.info("alarm evaluator partition %d resumed at sequence %d (%d alarms)", partition, evaluator.sequence,
                  len(evaluator.evaluator.alarms))
         saved, last_save, forced, synced = evaluator.sequence, time.monotonic(), 0.0, time.monotonic()
+        interval = self.snapshot_seconds
         try:
             while True:
                 try:
@@ -224,9 +233,14 @@ class AlarmEvaluators:
                 if time.monotonic() - forced >= 1.0:
                     forced = time.monotonic()
                     await self._force_late(evaluator)
-                if evaluator.sequence > saved and time.monotonic() - last_save >= self.snapshot_seconds:
+                if evaluator.sequence > saved and time.monotonic() - last_save >= interval:
+                    began = time.monotonic()
                     revision = await self._save(evaluator, revision)
                     saved, last_save = evaluator.sequence, time.monotonic()
+                    # A large partition's snapshot takes a while: keep it under a tenth of the time,
+                    # and well inside the duplicate window that makes a replay's transitions one.
+                    interval = min(max(self.snapshot_seconds, 10 * (last_save - began)),
+                                   self.settings.duplicate_window_seconds / 4)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -262,17 +276,24 @@ class AlarmEvaluators:
     async def _save(self, evaluator: PartitionEvaluator, revision: int | None) -> int:
         data = zlib.compress(evaluator.snapshot(), 1)
         key = state_key(evaluator.partition)
+        name = f"{key}.{evaluator.sequence}.{self.member}"
+        value = await state_value(data, name, self.inline_snapshot_bytes, self._snapshots)
         try:
             if revision is None:
-                revision = await self._kv.create(key, data)
+                revision = await self._kv.create(key, value)
             else:
-                revision = await self._kv.update(key, data, last=revision)
-        except KeyWrongLastSequenceError as error:
-            raise Fenced(str(error)) from error
+                revision = await self._kv.update(key, value, last=revision)
         except Exception as error:
-            if "wrong last sequence" in str(error).lower() or "key exists" in str(error).lower():
+            if state_object(value) is not None:
+                with contextlib.suppress(Exception):
+                    await self._snapshots.delete(state_object(value))
+            if isinstance(error, KeyWrongLastSequenceError) or "wrong last sequence" in str(error).lower():
                 raise Fenced(str(error)) from error
             raise
+        replaced, self._objects[evaluator.partition] = self._objects.get(evaluator.partition), state_object(value)
+        if replaced is not None:
+            with contextlib.suppress(Exception):  # an orphan object costs space only
+                await self._snapshots.delete(replaced)
         await self._js.purge_stream(partials_stream(self.settings), seq=evaluator.sequence + 1,
                                     subject=partials_subject(self.settings, evaluator.partition, "*"))
         return revision

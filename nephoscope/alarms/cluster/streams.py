@@ -7,14 +7,18 @@
 * ``<stream>_alarm_evaluators``, key ``partition.<n>``: each evaluator partition's snapshot
   (``merging.PartitionEvaluator.snapshot``, zlib) with the stream sequence it covers. Written
   only with compare-and-set on the revision the writer read or wrote last, so an evaluator that lost
-  its lease without knowing it cannot overwrite its successor's state.
+  its lease without knowing it cannot overwrite its successor's state. A snapshot larger than
+  ``inline`` bytes (a message is at most NATS's ``max_payload``, 1 MiB by default) goes to the object
+  store ``<stream>_alarm_snapshots`` (chunked) under a name of its own, and the key holds its name:
+  the compare-and-set of the key still decides which snapshot is the partition's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError
 
 from nephoscope.config import ClusterSettings
 from nephoscope.notify.workqueue import ensure_bucket, ensure_stream
@@ -44,6 +48,42 @@ async def ensure_partials(js: Any, settings: ClusterSettings) -> None:
         name=partials_stream(settings), subjects=[f"{settings.stream}.alarms.partials.>"],
         num_replicas=settings.replicas, storage=StorageType.FILE, max_age=_PARTIALS_MAX_AGE,
         duplicate_window=settings.duplicate_window_seconds))
+
+
+def snapshots_bucket(settings: ClusterSettings) -> str:
+    return f"{settings.stream}_alarm_snapshots"
+
+
+_INLINE, _OBJECT = b"i", b"o"
+
+
+async def ensure_snapshots(js: Any, settings: ClusterSettings) -> Any:
+    try:
+        return await js.object_store(snapshots_bucket(settings))
+    except BucketNotFoundError:
+        # (nats-py sets the config's bucket from its own argument)
+        return await js.create_object_store(snapshots_bucket(settings), ObjectStoreConfig(
+            replicas=settings.replicas, storage=StorageType.FILE))
+
+
+async def state_value(data: bytes, name: str, inline: int, objects: Any) -> bytes:
+    """The key's value for a snapshot: the bytes themselves, or the name of an object holding them."""
+    if len(data) <= inline:
+        return _INLINE + data
+    await objects.put(name, data)
+    return _OBJECT + name.encode()
+
+
+async def state_data(value: bytes, objects: Any) -> bytes:
+    """The snapshot a key's value stands for."""
+    if value[:1] == _OBJECT:
+        return (await objects.get(value[1:].decode())).data
+    return value[1:]
+
+
+def state_object(value: bytes) -> str | None:
+    """The object a key's value names (to delete once replaced), if any."""
+    return value[1:].decode() if value[:1] == _OBJECT else None
 
 
 async def ensure_state(js: Any, settings: ClusterSettings) -> Any:
