@@ -194,7 +194,7 @@ def test_feeds_go_to_the_evaluator_partition_of_their_alarm() -> None:
 
 
 def test_a_report_survives_the_wire_and_its_id_ignores_the_send_time() -> None:
-    from nephoscope.alarms.cluster.wire import decode, encode, message_id
+    from nephoscope.alarms.cluster.wire import batch_origin, decode, encode, message_id
 
     folder = PartialFolder(1)
     folder.load(DEFINITIONS)
@@ -208,6 +208,10 @@ def test_a_report_survives_the_wire_and_its_id_ignores_the_send_time() -> None:
         assert getattr(again.partials, name).dtype == getattr(report.partials, name).dtype
     assert message_id(0, report) == message_id(0, Report(0, T0 + 999, report.routes, report.partials, T0 - 5))
     assert message_id(0, report) != message_id(1, report)
+    # Two batches folding to equal partials are two messages: the batch's own digest is in the id.
+    other = IngestBatch(SERIES, batch([(0, 0, 9), (0, 10, 3), (3, -70_001, 4)], T0).points, ValueMeta(), "p")
+    assert batch_origin(other) != batch_origin(IngestBatch(SERIES, points, ValueMeta(), "p"))
+    assert message_id(0, report, batch_origin(other)) != message_id(0, report, b"")
 
 
 def test_definitions_changed_elsewhere_are_caught_up_on_both_sides() -> None:

@@ -29,7 +29,7 @@ import nats
 from nephoscope.alarms.cluster.merging import Report
 from nephoscope.alarms.cluster.partials import FeedRoute, PartialFolder
 from nephoscope.alarms.cluster.streams import ensure_partials, partials_subject
-from nephoscope.alarms.cluster.wire import encode, message_id
+from nephoscope.alarms.cluster.wire import batch_origin, encode, message_id
 from nephoscope.alarms.definitions import AlarmDefinition, DefinitionStore
 from nephoscope.cluster.loop import LoopThread
 from nephoscope.config import ClusterSettings
@@ -114,7 +114,7 @@ class PartialSources:
             reports = {destination: Report(source, now, routes=routes) for destination, routes in fold.routes.items()}
             for destination, partials in fold.partials.items():
                 reports.setdefault(destination, Report(source, now)).partials = partials
-            self._send(reports)
+            self._send(reports, batch_origin(batch) if reports else b"")
 
     def _route_existing(self, definition: AlarmDefinition, only: str | None = None) -> None:
         if self.store is None:
@@ -172,19 +172,20 @@ class PartialSources:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def _send(self, reports: dict[int, Report]) -> None:
+    def _send(self, reports: dict[int, Report], origin: bytes = b"") -> None:
         if reports:
-            self._loop.call(self._publish(reports))
+            self._loop.call(self._publish(reports, origin))
 
-    async def _publish(self, reports: dict[int, Report]) -> None:
-        await asyncio.gather(*(self._publish_one(destination, report) for destination, report in reports.items()))
+    async def _publish(self, reports: dict[int, Report], origin: bytes) -> None:
+        await asyncio.gather(*(self._publish_one(destination, report, origin)
+                               for destination, report in reports.items()))
 
-    async def _publish_one(self, destination: int, report: Report) -> None:
+    async def _publish_one(self, destination: int, report: Report, origin: bytes) -> None:
         deadline = time.monotonic() + self.settings.publish_timeout_seconds
         while True:  # a leader election answers "no responders" for a moment: retry with the same id
             try:
                 await self._js.publish(partials_subject(self.settings, destination, report.source), encode(report),
-                                       headers={"Nats-Msg-Id": message_id(destination, report)})
+                                       headers={"Nats-Msg-Id": message_id(destination, report, origin)})
                 return
             except Exception:
                 if time.monotonic() >= deadline:
