@@ -4,10 +4,11 @@ An ingester joins the ``ingesters`` lease group (``nephoscope.cluster.PartitionL
 advertised URL. On gaining a partition it reads the partition's manifest (indexing its blocks) and
 follows that partition's subject of the stream from the sequence the manifest covers, into a head
 of the partition's own; on losing one it stops following and drops the head (the new owner replays
-from the manifest). Every ``flush_interval`` each owned partition's head becomes blocks: the
-manifest is read again first (the previous owner may have flushed further before letting go: head
-batches it covers are dropped, not merged over newer blocks), and the manifest is written only if
-the lease is still held just before (``Flusher.may_commit``). ``answer`` serves a querier's
+from the manifest). Every ``flush_interval`` each owned partition's head becomes blocks (a partition
+gained less than a lease ago waits: the previous owner's last flush lands first): the manifest is
+read again first (the previous owner may have flushed further before letting go: head batches it
+covers are dropped, not merged over newer blocks), and the manifest is written only if the lease is
+still held just before (``Flusher.may_commit``). ``answer`` serves a querier's
 ``HeadQuery`` for the partitions owned and replayed; the others are reported as not served, so the
 querier asks again once the lease table shows their new owner.
 """
@@ -48,6 +49,7 @@ class Partition:
     replayed: threading.Event = field(default_factory=threading.Event)
     follower: Future | None = None
     unflushed: list[tuple[int, IngestBatch]] = field(default_factory=list)
+    gained: float = field(default_factory=time.monotonic)
 
 
 class Ingester:
@@ -138,19 +140,23 @@ class Ingester:
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.settings.flush_interval):
             try:
-                self.flush_now()
+                self.flush_now(final=False)
             except Exception:
                 log.exception("flush failed; the points stay in the stream and the heads and will be retried")
 
-    def flush_now(self) -> int:
-        """Every owned partition's head into blocks; the points flushed."""
+    def flush_now(self, final: bool = True) -> int:
+        """Every owned partition's head into blocks; the points flushed. Not ``final`` (the flush
+        loop): partitions gained less than a lease ago wait for the next round."""
         flushed = 0
         with self._flush_lock:
             for partition, owned in sorted(self.owned().items()):
-                flushed += self._flush_partition(partition, owned)
+                flushed += self._flush_partition(partition, owned, final)
         return flushed
 
-    def _flush_partition(self, partition: int, owned: Partition) -> int:
+    def _flush_partition(self, partition: int, owned: Partition, final: bool = False) -> int:
+        if not final and time.monotonic() - owned.gained < self.settings.lease_seconds:
+            # The previous owner's last flush (lease checked just before its manifest PUT) lands first.
+            return 0
         batches = owned.unflushed + owned.head.take()
         if not batches:
             return 0
