@@ -86,7 +86,11 @@ class Querier:
         pending = set(query.partitions)
         deadline = time.monotonic() + self.wait_seconds
         while pending:
-            owners = self.table.owners()
+            try:
+                owners = self.table.owners()
+            except Exception as error:  # noqa: BLE001 - the bucket's leader moving (a JetStream node died)
+                log.info("the lease table did not answer: %s", error)
+                owners = {}
             by_owner: dict[str, list[int]] = {}
             for partition in sorted(pending):
                 if partition in owners:
