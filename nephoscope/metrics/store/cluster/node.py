@@ -236,6 +236,7 @@ class ClusterNode:
         if self.ingester is not None:
             report["owned_partitions"] = sorted(self.ingester.owned())
             report["head_points"] = self.ingester.head_points()
+            report["points_applied"] = self.ingester.points_accepted
         if self.querier is not None:
             report["resolutions"] = self.index.report()
             report["covered"] = dict(self.querier.covered)
