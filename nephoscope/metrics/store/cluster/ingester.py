@@ -100,24 +100,27 @@ class Ingester:
             if dropped is not None and dropped.follower is not None:
                 dropped.follower.cancel()
             log.info("%s let partition %d go", self.member, partition)
-        for partition in sorted(gained):
+        started = time.perf_counter()
+        taken = {}
+        for partition in sorted(gained):  # every follower started, then the replays awaited together
             if self._stop.is_set():
                 return
-            self._take(partition)
+            taken[partition] = self._take(partition)
+        for partition, owned in taken.items():
+            # Served once the follower has read what the stream held (a querier waits meanwhile).
+            if not owned.replayed.wait(120):
+                log.warning("partition %d was not replayed within 120s", partition)
+            log.info("%s took partition %d: blocks cover %d, replayed to %d after %.2fs", self.member, partition,
+                     owned.covered, owned.head.last_sequence, time.perf_counter() - started)
 
-    def _take(self, partition: int) -> None:
-        started = time.perf_counter()
+    def _take(self, partition: int) -> Partition:
         covered = self.flusher.load_partition(partition)
         owned = Partition(covered)
         self.registry.add_known(self.index.series_ids().tolist())
         with self._lock:
             self._partitions[partition] = owned
         owned.follower = self.log.follow(covered, lambda s, p, b: self._apply(owned, s, b), partition, owned.replayed)
-        # Served once the follower has read what the stream held (a querier waits meanwhile).
-        if not owned.replayed.wait(120):
-            log.warning("partition %d was not replayed within 120s", partition)
-        log.info("%s took partition %d: blocks cover %d, replayed to %d in %.2fs", self.member, partition, covered,
-                 owned.head.last_sequence, time.perf_counter() - started)
+        return owned
 
     def _apply(self, owned: Partition, sequence: int, batch: IngestBatch) -> None:
         """One message of an owned partition, in order (on the log's thread)."""
