@@ -8,8 +8,8 @@ this package is the embedded store's own: the series registry (``registry``), th
 write-ahead log (``wal``), the in-memory head (``head``), the chunk byte format
 (``codec``), the decoded-chunk cache (``chunkcache``) and the DuckDB tables (``duckdb/``);
 nothing outside the package imports them. Imports ``nephoscope.config``,
-``nephoscope.tenancy``, ``nephoscope.metrics.series`` and ``nephoscope.metrics.summary``;
-speaks no HTTP.
+``nephoscope.tenancy``, ``nephoscope.metrics.series`` and ``nephoscope.metrics.summary``; the
+cluster store also ``nephoscope.cluster`` (leases) and ``nephoscope.errors``. Speaks no HTTP.
 """
 
 from nephoscope.metrics.store.embedded import EmbeddedStore
