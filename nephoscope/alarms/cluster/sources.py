@@ -43,13 +43,15 @@ log = logging.getLogger(__name__)
 class PartialSources:
     def __init__(self, settings: ClusterSettings, definitions: DefinitionStore, store: MetricStore | None = None,
                  interval_seconds: float = 1.0, clock: Callable[[], float] = time.time,
-                 definitions_seconds: float = 5.0) -> None:
+                 definitions_seconds: float = 5.0, sources: Callable[[], Iterable[int]] | None = None) -> None:
         self.settings = settings
         self.definitions = definitions
         self.store = store
         self.interval = interval_seconds
         self.clock = clock
         self.definitions_seconds = definitions_seconds
+        # Asked at every beat when given: the source partitions owned and replayed (``set_sources``).
+        self.sources = sources
         self._synced = time.monotonic()
         self.folder = PartialFolder(settings.partitions)
         self._sources: frozenset[int] | None = None  # None: every batch given is folded, no watermark beats
@@ -144,6 +146,8 @@ class PartialSources:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
             try:
+                if self.sources is not None:
+                    self.set_sources(frozenset(self.sources()))
                 self.report_watermarks()
                 if time.monotonic() - self._synced >= self.definitions_seconds:
                     self.sync_definitions()

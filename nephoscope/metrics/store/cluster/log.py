@@ -54,7 +54,9 @@ class MetricLog:
         self._js: Any = None
         self._stop = False
         self._followers: list[Future[None]] = []
-        self._acknowledged = 0  # the highest sequence JetStream acknowledged to this process
+        # The highest sequence JetStream acknowledged to this process, per subject (a consumer that
+        # has not delivered it has stalled) and over all.
+        self._acknowledged: dict[str, int] = {}
         self.caught_up = threading.Event()
         """Set once a consumer has seen every message the stream held when it asked."""
 
@@ -126,8 +128,14 @@ class MetricLog:
         """Publish (subject, payload, message id) triples; their stream sequences."""
         acks = await asyncio.gather(*(self._publish_one(*message) for message in messages))
         sequences = [ack.seq for ack in acks]
-        self._acknowledged = max([self._acknowledged, *sequences])
+        for (subject, _, _), sequence in zip(messages, sequences):
+            self._acknowledged[subject] = max(self._acknowledged.get(subject, 0), sequence)
         return sequences
+
+    def _acknowledged_to(self, subject: str) -> int:
+        if subject.endswith("*"):
+            return max(self._acknowledged.values(), default=0)
+        return self._acknowledged.get(subject, 0)
 
     async def _publish_one(self, subject: str, payload: bytes, msg_id: str):
         # While a stream leader is being elected JetStream answers "no responders" or times out:
@@ -143,15 +151,19 @@ class MetricLog:
                 await asyncio.sleep(0.1)
 
     # -- reading -------------------------------------------------------------------------------
-    def follow(self, after: int, apply: Callable[[int, int, IngestBatch], None]) -> Future[None]:
-        """Call ``apply(sequence, partition, batch)`` for every message after sequence ``after``, in
-        stream order, on the log's thread, until ``close``; ``caught_up`` is set once it has read
-        all the stream held (messages the stream forgot are skipped: they are in blocks)."""
-        follower = self.submit(self._follow(after, apply))
+    def follow(self, after: int, apply: Callable[[int, int, IngestBatch], None], partition: int | None = None,
+               caught_up: threading.Event | None = None) -> Future[None]:
+        """Call ``apply(sequence, partition, batch)`` for every message after sequence ``after`` (of
+        one ``partition``, or of all), in stream order, on the log's thread, until ``close`` or the
+        future is cancelled; ``caught_up`` (``self.caught_up`` by default) is set once it has read all
+        the stream held (messages the stream forgot are skipped: they are in blocks)."""
+        subject = f"{self.settings.subject_prefix}.{'*' if partition is None else partition}"
+        follower = self.submit(self._follow(after, apply, subject, caught_up or self.caught_up))
         self._followers.append(follower)
         return follower
 
-    async def _follow(self, after: int, apply: Callable[[int, int, IngestBatch], None]) -> None:
+    async def _follow(self, after: int, apply: Callable[[int, int, IngestBatch], None], subject: str,
+                      caught_up: threading.Event) -> None:
         last = after
         prefix_length = len(self.settings.subject_prefix) + 1
         while not self._stop:
@@ -160,19 +172,20 @@ class MetricLog:
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=last + 1,
                                         ack_policy=AckPolicy.NONE, inactive_threshold=30.0, mem_storage=True,
                                         num_replicas=1)
-                subscription = await self._consumers.pull_subscribe(f"{self.settings.subject_prefix}.*", durable=None,
+                subscription = await self._consumers.pull_subscribe(subject, durable=None,
                                                              stream=self.settings.stream, config=config)
                 idle = 0
                 while not self._stop:
                     try:
                         messages = await subscription.fetch(_FETCH, timeout=1.0)
                     except TimeoutError:
-                        self.caught_up.set()  # nothing more to read
+                        caught_up.set()  # nothing more to read
                         idle += 1
                         # A consumer whose server died answers nothing, which looks like an idle stream.
-                        if self._acknowledged > last:
+                        if self._acknowledged_to(subject) > last:
                             # This process was told of a message the consumer has not delivered.
-                            raise ConnectionError(f"the consumer stalled before sequence {self._acknowledged}")
+                            raise ConnectionError("the consumer stalled before sequence "
+                                                  f"{self._acknowledged_to(subject)}")
                         if idle % _CHECK_AFTER_IDLE == 0:  # ask for it now and then (raises when gone)
                             await asyncio.wait_for(subscription.consumer_info(), _CHECK_AFTER_IDLE)
                         continue
@@ -185,7 +198,7 @@ class MetricLog:
                         apply(sequence, int(message.subject[prefix_length:]), batch)
                         last = sequence
                     if messages and messages[-1].metadata.num_pending == 0:
-                        self.caught_up.set()
+                        caught_up.set()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the node serving the consumer went away
