@@ -26,6 +26,7 @@ RUNS: list[tuple[str, list[str]]] = [
     ("remote_write", ["remote_write.py"]),
     ("promql", ["promql.py"]),
     ("alarms", ["alarms.py"]),
+    ("alarm_failover", ["alarm_failover.py"]),
     ("agent", ["agent.py"]),
     ("events", ["events.py"]),
     ("logs", ["logs.py"]),

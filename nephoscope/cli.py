@@ -85,11 +85,14 @@ def serve(
                               "that sends its metrics, its services' log lines and their notifications through "
                               "the HTTP API; restarted, it goes on from the history it wrote."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    role: Optional[str] = typer.Option(None, "--role", help="What this node runs: all (the default: one process, "
+                                       "everything), or a comma-separated combination of api, ingester, querier, "
+                                       "evaluator, notifier, consumer (a node of a cluster: needs [cluster] servers)."),
 ) -> None:
     """Run the server: Monasca v2.0 API under /v2.0, native API under /v1, docs at /docs.
 
-    One process holds everything (API, write-ahead log, DuckDB store, compaction).
-    Ready when GET /healthz answers 200.
+    By default one process holds everything (API, write-ahead log, DuckDB store, compaction); with
+    [cluster] servers and --role, this node's share of a cluster. Ready when GET /healthz answers 200.
     """
     import uvicorn
 
@@ -98,6 +101,8 @@ def serve(
     from nephoscope.logsetup import setup_logging
 
     config = _config(config_file, data_dir, host, port)
+    if role is not None:
+        _set_roles(config, role)
     if demo:
         config.demo.enabled = True
     _check_policy_file(config)
@@ -130,6 +135,16 @@ def serve(
     uvicorn.run(application, host=config.server.host, port=config.server.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30, loop="uvloop" if _has("uvloop") else "asyncio",
                 http="httptools" if _has("httptools") else "h11")
+
+
+def _set_roles(config, text: str) -> None:  # noqa: ANN001 - Config
+    from nephoscope.config import check_roles
+
+    config.server.roles = text
+    try:
+        check_roles(config)
+    except ConfigError as error:
+        fail(f"--role: {error}", 2)
 
 
 def _audit_key(config, record, created: bool) -> bool:  # noqa: ANN001 - Config, KeyRecord

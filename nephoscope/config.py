@@ -20,6 +20,36 @@ from pathlib import Path
 from nephoscope.errors import unknown_names
 
 
+# -- roles ----------------------------------------------------------------------------------------
+# What a node runs (``[server] roles``, ``nephoscope serve --role``). ``all`` (the default) is the
+# single process: every role, and with no ``[cluster]`` servers the embedded stores. A combination
+# of the others is one node of a cluster: ``api`` (the HTTP API; writes published to JetStream, 2xx
+# after its ack), ``ingester`` (leases metric partitions, builds their heads from the stream, writes
+# blocks to S3, serves its heads to queriers), ``querier`` (reads from S3 blocks plus the owning
+# ingesters' heads), ``evaluator`` (alarms), ``notifier`` (deliveries), ``consumer`` (RabbitMQ).
+
+ROLES = ("api", "ingester", "querier", "evaluator", "notifier", "consumer")
+ALL = "all"
+
+
+def parse_roles(text: str | list[str]) -> frozenset[str]:
+    """``"api,ingester"`` (or a list of names) as a set; ``all`` gives every role. Raises
+    ``ValueError`` naming an unknown role."""
+    names = [part.strip() for part in (text.split(",") if isinstance(text, str) else text)]
+    names = [name for name in names if name]
+    if not names:
+        raise ValueError(f"no role given: one or more of {', '.join(ROLES)} (comma-separated), or {ALL}")
+    unknown = [name for name in names if name not in (*ROLES, ALL)]
+    if unknown:
+        raise ValueError(f"unknown role {unknown[0]!r}: one or more of {', '.join(ROLES)} (comma-separated), "
+                         f"or {ALL}")
+    return frozenset(ROLES) if ALL in names else frozenset(names)
+
+
+def is_all(roles: frozenset[str]) -> bool:
+    return roles == frozenset(ROLES)
+
+
 @dataclass
 class ServerSettings:
     host: str = "127.0.0.1"
@@ -28,6 +58,9 @@ class ServerSettings:
     region: str = "RegionOne"
     # Public base URL used in links; empty means "derive from the request".
     public_url: str = ""
+    # What this node runs (nephoscope.cluster.roles): "all", or a comma-separated combination of
+    # api, ingester, querier, evaluator, notifier, consumer (a node of a cluster).
+    roles: str = "all"
 
 
 @dataclass
@@ -362,6 +395,9 @@ class ClusterSettings:
     # Seconds a member's lease on its partitions lasts without renewal: a dead member's partitions
     # are taken over after at most this long.
     lease_seconds: float = 5.0
+    # The URL the other nodes reach this one at (a querier asks an ingester for its heads there);
+    # empty: http://<[server] host>:<port>.
+    advertise_url: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -590,6 +626,7 @@ def _check(config: Config) -> None:
     if not config.prometheus.project_label:
         raise ConfigError("[prometheus] project_label: must name a label")
     _check_cluster(config.cluster)
+    check_roles(config)
     _check_auth(config)
 
 
@@ -603,6 +640,17 @@ def _check_cluster(cluster: ClusterSettings) -> None:
     bad = [server for server in cluster.servers if not server.startswith(("nats://", "tls://"))]
     if bad:
         raise ConfigError(f"[cluster] servers: {bad[0]!r} is not a nats:// or tls:// URL")
+
+
+def check_roles(config: Config) -> None:
+    """``[server] roles`` names known roles, and a split of the work has a cluster to work on."""
+    try:
+        roles = parse_roles(config.server.roles)
+    except ValueError as error:
+        raise ConfigError(f"[server] roles: {error}") from None
+    if not is_all(roles) and not config.cluster.enabled:
+        raise ConfigError(f"[server] roles: {config.server.roles!r} splits the work over nodes, which needs a "
+                          "cluster: set [cluster] servers (NEPHOSCOPE_CLUSTER_SERVERS)")
 
 
 def _check_auth(config: Config) -> None:

@@ -125,3 +125,8 @@ def test_agent_once_print_fits_80_columns(tmp_path) -> None:  # noqa: ANN001
     # (then two rows of one sample each).
     counts = [int(count) for count in re.findall(r"^cpu\.idle_perc\s+(\d+)\s", result.stdout, re.M)]
     assert sum(counts) == 2, result.stdout
+
+
+def test_an_unknown_role_is_one_line() -> None:
+    one_line_failure(nephoscope("serve", "--role", "api,ingestor"), "--role", "unknown role 'ingestor'")
+    one_line_failure(nephoscope("serve", "--role", "querier"), "--role", "[cluster] servers")

@@ -86,6 +86,9 @@ def test_environment_variables_reach_sections_with_underscores():
     ({"NEPHOSCOPE_SECURITY_ADMIN_ROLES": ""}, "[security] admin_roles"),
     ({"NEPHOSCOPE_SECURITY_DEFAULT_AUTHORIZED_ROLES": "monasca user"}, "[security] default_authorized_roles"),
     ({"NEPHOSCOPE_SECURITY_DEFAULT_AUTHORIZED_ROLES": "role:x"}, "[security] default_authorized_roles"),
+    ({"NEPHOSCOPE_SERVER_ROLES": "api,ingestor"}, "[server] roles: unknown role 'ingestor'"),
+    ({"NEPHOSCOPE_SERVER_ROLES": " , "}, "[server] roles: no role given"),
+    ({"NEPHOSCOPE_SERVER_ROLES": "api,querier"}, "needs a cluster: set [cluster] servers"),
 ])
 def test_a_setting_that_cannot_work_is_named(environ, where):
     with pytest.raises(ConfigError) as refused:
@@ -95,3 +98,12 @@ def test_a_setting_that_cannot_work_is_named(environ, where):
 
 def test_a_keystone_only_setting_is_not_needed_with_keys():
     assert load_config(None, {"NEPHOSCOPE_KEYSTONE_AUTHTOKEN_AUTH_URL": ""}).auth.strategy == "keys"
+
+
+def test_roles_are_all_by_default_and_any_combination_with_a_cluster():
+    from nephoscope.config import ROLES, is_all, parse_roles
+
+    assert is_all(parse_roles(load_config(None, {}).server.roles))
+    config = load_config(None, {"NEPHOSCOPE_SERVER_ROLES": "querier, api", "NEPHOSCOPE_CLUSTER_SERVERS": "nats://n1:4222"})
+    assert parse_roles(config.server.roles) == {"api", "querier"}
+    assert parse_roles("api,all") == frozenset(ROLES)

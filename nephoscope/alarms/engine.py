@@ -90,6 +90,30 @@ def record_of(alarm: Alarm, sub_states: list[str]) -> AlarmRecord:
                        link=alarm.link, metrics=sorted(alarm.metrics.values(), key=lambda m: (m["name"], sorted(m["dimensions"].items()))))
 
 
+def state_change(transition: Transition, timestamp_ms: int) -> StateChange:
+    """The history entry of a transition (``timestamp_ms`` unique per alarm: the history key)."""
+    alarm = transition.alarm
+    return StateChange(alarm_id=alarm.id, tenant=alarm.definition.tenant, timestamp_ms=timestamp_ms,
+                       old_state=transition.old_state, new_state=transition.new_state, reason=transition.reason,
+                       metrics=list(alarm.metrics.values()), sub_alarms=transition.sub_alarms,
+                       link=alarm.link, lifecycle_state=alarm.lifecycle_state)
+
+
+def notification(transition: Transition, change: StateChange) -> tuple[AlarmTransition, list[str]] | None:
+    """What the notifiers get for a transition: the message and the new state's actions (None when
+    the definition's actions are disabled)."""
+    alarm, definition = transition.alarm, transition.alarm.definition
+    if not definition.actions_enabled:
+        return None
+    message = AlarmTransition(
+        alarm_id=alarm.id, alarm_definition_id=definition.id, alarm_name=definition.name,
+        alarm_description=definition.description, tenant_id=definition.tenant,
+        old_state=transition.old_state, new_state=transition.new_state, reason=transition.reason,
+        severity=definition.severity, link=alarm.link or "", lifecycle_state=alarm.lifecycle_state or "",
+        timestamp_ms=change.timestamp_ms, metrics=change.metrics, sub_alarms=transition.sub_alarms)
+    return message, list(getattr(definition, _ACTIONS[transition.new_state]))
+
+
 class AlarmEngine:
     def __init__(self, store: MetricStore, data_dir: Path, definitions: DefinitionStore, outbox: Outbox,
                  settings: AlarmsSettings,
@@ -325,25 +349,10 @@ class AlarmEngine:
         # The history id is the transition's epoch ms (Monasca): keep it unique per alarm.
         timestamp = max(transition.timestamp_ms, self._last_history_ms.get(alarm.id, 0) + 1)
         self._last_history_ms[alarm.id] = timestamp
-        return StateChange(alarm_id=alarm.id, tenant=alarm.definition.tenant, timestamp_ms=timestamp,
-                           old_state=transition.old_state, new_state=transition.new_state, reason=transition.reason,
-                           metrics=list(alarm.metrics.values()), sub_alarms=transition.sub_alarms,
-                           link=alarm.link, lifecycle_state=alarm.lifecycle_state)
+        return state_change(transition, timestamp)
 
     def _notify(self, transitions: list[Transition], history: list[StateChange]) -> None:
-        items = []
-        for transition, change in zip(transitions, history):
-            definition = transition.alarm.definition
-            if not definition.actions_enabled:
-                continue
-            alarm = transition.alarm
-            message = AlarmTransition(
-                alarm_id=alarm.id, alarm_definition_id=definition.id, alarm_name=definition.name,
-                alarm_description=definition.description, tenant_id=definition.tenant,
-                old_state=transition.old_state, new_state=transition.new_state, reason=transition.reason,
-                severity=definition.severity, link=alarm.link or "", lifecycle_state=alarm.lifecycle_state or "",
-                timestamp_ms=change.timestamp_ms, metrics=change.metrics, sub_alarms=transition.sub_alarms)
-            items.append((message, list(getattr(definition, _ACTIONS[transition.new_state]))))
+        items = [item for item in (notification(t, change) for t, change in zip(transitions, history)) if item]
         if items:
             self.outbox.enqueue_many(items)
             self.counters.notifications_enqueued += len(items)

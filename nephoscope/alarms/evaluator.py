@@ -22,7 +22,7 @@ import numpy as np
 from nephoscope.alarms.definitions import AlarmDefinition
 from nephoscope.alarms.expression import SubExpression
 from nephoscope.alarms.fanout import Routes
-from nephoscope.alarms.matching import Matcher
+from nephoscope.alarms.matching import Matcher, Target
 from nephoscope.alarms.reasons import reason
 from nephoscope.alarms.windows import (
     OK,
@@ -127,19 +127,27 @@ class Evaluator:
     # -- routing ----------------------------------------------------------------------------------
     def route(self, series: Iterable[SeriesInfo], now_ms: int, definition_id: str | None = None) -> None:
         """Decide which alarm instances each series feeds (all definitions, or only ``definition_id``)."""
+        self.route_targets(((info.id, target, {"name": info.name, "dimensions": dict(info.dimensions)})
+                            for info in series
+                            for target in self.matcher.targets(info.tenant, info.name, info.dimensions, definition_id)),
+                           now_ms)
+
+    def route_targets(self, routes: Iterable[tuple[int, Target, dict]], now_ms: int) -> None:
+        """Route keys to sub-alarms already matched: (key, target, metric) triples. ``route`` matches
+        series here; a clustered evaluator routes the feeds its partition-side folders matched
+        (``alarms.cluster``), whose keys are feed ids rather than series ids."""
         keys, targets = [], []
-        for info in series:
-            for target in self.matcher.targets(info.tenant, info.name, info.dimensions, definition_id):
-                alarm = self._alarm(target.definition_id, target.instance, now_ms)
-                if alarm is None:
-                    continue
-                keys.append(info.id)
-                targets.append(alarm.subs[target.sub_index])
-                key = metric_key(info.name, info.dimensions)
-                if key not in alarm.metrics:
-                    alarm.metrics[key] = {"name": info.name, "dimensions": dict(info.dimensions)}
-                    if alarm.created:
-                        self.new_metrics.append((alarm.id, alarm.metrics[key]))
+        for key_id, target, metric in routes:
+            alarm = self._alarm(target.definition_id, target.instance, now_ms)
+            if alarm is None:
+                continue
+            keys.append(key_id)
+            targets.append(alarm.subs[target.sub_index])
+            key = metric_key(metric["name"], metric["dimensions"])
+            if key not in alarm.metrics:
+                alarm.metrics[key] = metric
+                if alarm.created:
+                    self.new_metrics.append((alarm.id, alarm.metrics[key]))
         self.routes.add(keys, targets)
 
     def _alarm(self, definition_id: str, instance: tuple[str, ...], now_ms: int) -> Alarm | None:

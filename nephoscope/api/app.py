@@ -21,6 +21,7 @@ from nephoscope.api.auditing import AuditChanges
 from nephoscope.api.monasca import alarm_definitions, alarms, metrics, notification_methods, versions
 from nephoscope.api.monasca import logs as monasca_logs
 from nephoscope.api.native import admin, audit, auth, health, points, traces
+from nephoscope.api.native import cluster as cluster_api
 from nephoscope.api.native import events as events_api
 from nephoscope.api.native import logs as logs_api
 from nephoscope.api.prometheus import metadata as prometheus_metadata
@@ -85,7 +86,8 @@ def create_app(config: Config, demo_token: str | None = None, notify_config: Not
         app.include_router(router)
     for router in (versions.router, health.router, alarm_definitions.router, alarms.router,
                    notification_methods.router, notification_methods.deliveries_router, events_api.router,
-                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router, auth.router):
+                   monasca_logs.router, logs_api.router, traces.router, admin.router, audit.router, auth.router,
+                   cluster_api.router):
         app.include_router(router, dependencies=strict)
     for router in (prometheus_query.router, prometheus_series.router, prometheus_status.router,
                    prometheus_metadata.router, docs.router, web.build_router(open_to("api:dashboard"))):

@@ -27,6 +27,7 @@ from nephoscope.auth.policy import Denied
 from nephoscope.auth.tokens import IdentityUnavailable, Unauthenticated
 from nephoscope.errors import Rejected
 from nephoscope.metrics.promql import PromQLError
+from nephoscope.metrics.store import Overloaded
 
 PROMETHEUS_READS = ("/api/v1/query", "/api/v1/series", "/api/v1/labels", "/api/v1/label/", "/api/v1/targets",
                     "/api/v1/status/", "/api/v1/format_query", "/api/v1/metadata")
@@ -79,6 +80,13 @@ def install(app, retry_after_seconds: int) -> None:  # noqa: ANN001 - FastAPI ap
         headers = {"Retry-After": str(retry_after_seconds)} if error.status in (429, 503) else None
         return error_response(error.status, HTTPStatus(error.status).phrase, error.message, error.field, headers,
                               request)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, error: Overloaded) -> Response:
+        # A read the store cannot answer now (a cluster partition between two ingesters); writes turn
+        # Overloaded into 429/503 before it gets here (metrics.service).
+        return error_response(503, "Service Unavailable", error.message,
+                              headers={"Retry-After": str(retry_after_seconds)}, request=request)
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, error: Denied) -> Response:

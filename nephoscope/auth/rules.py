@@ -158,6 +158,8 @@ def _native_rules() -> list[RuleDefault]:
         _rule("api:admin:storage", ADMIN, "See where the disk goes.", _op("GET", "/v1/admin/storage")),
         _rule("api:admin:alarm_engine", ADMIN, "See the alarm engine's state.", _op("GET", "/v1/admin/alarm-engine")),
         _rule("api:admin:events", ADMIN, "See the events pipeline's state.", _op("GET", "/v1/admin/events")),
+        _rule("api:cluster:heads", f"{ADMIN} or role:service", "Read an ingester's unflushed points (a cluster's "
+              "queriers, with the admin token).", _op("POST", "/v1/cluster/heads")),
         _rule("api:audit:get", READER, "Read the audit trail (a project its own records, an admin every one).",
               _op("GET", "/v1/audit")),
     ]

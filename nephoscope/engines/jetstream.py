@@ -62,7 +62,9 @@ class StreamLog:
         self._js: Any = None
         self._stop = False
         self._followers: list[Future[None]] = []
-        self._acknowledged = 0  # the highest sequence JetStream acknowledged to this process
+        # The highest sequence JetStream acknowledged to this process, per subject: a consumer of
+        # those subjects that has not delivered it has stalled.
+        self._acknowledged: dict[str, int] = {}
         self.caught_up = threading.Event()
         """Set once a consumer has seen every message the stream held when it asked."""
         self.idle = threading.Condition()
@@ -140,8 +142,15 @@ class StreamLog:
         """``publish_encoded``'s acknowledgements themselves (``duplicate`` tells a message JetStream
         already held under its id)."""
         acks = await asyncio.gather(*(self._publish_one(*message) for message in messages))
-        self._acknowledged = max([self._acknowledged, *(ack.seq for ack in acks)])
+        for (subject, _, _), ack in zip(messages, acks):
+            self._acknowledged[subject] = max(self._acknowledged.get(subject, 0), ack.seq)
         return list(acks)
+
+    def _acknowledged_to(self, subjects: list[str]) -> int:
+        """The highest sequence acknowledged to this process on ``subjects`` (a wildcard: on any)."""
+        if any(subject.endswith("*") for subject in subjects):
+            return max(self._acknowledged.values(), default=0)
+        return max((self._acknowledged.get(subject, 0) for subject in subjects), default=0)
 
     async def _publish_one(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
         # While a stream leader is being elected JetStream answers "no responders" or times out:
@@ -157,16 +166,20 @@ class StreamLog:
                 await asyncio.sleep(0.1)
 
     # -- reading -------------------------------------------------------------------------------
-    def follow(self, after: int, apply: Apply, partitions: Collection[int] | None = None) -> Future[None]:
+    def follow(self, after: int, apply: Apply, partitions: Collection[int] | None = None,
+               caught_up: threading.Event | None = None) -> Future[None]:
         """Call ``apply(sequence, partition, payload, headers)`` for every message after sequence
         ``after`` (of ``partitions`` only, when given), in stream order, on the log's thread, until
-        ``close``; ``caught_up`` is set once it has read all the stream held (messages the stream
-        forgot are skipped: they are in object storage)."""
-        follower = self.submit(self._follow(after, apply, sorted(partitions) if partitions is not None else None))
+        ``close`` or the future is cancelled; ``caught_up`` (``self.caught_up`` by default) is set
+        once it has read all the stream held (messages the stream forgot are skipped: they are in
+        object storage)."""
+        follower = self.submit(self._follow(after, apply, sorted(partitions) if partitions is not None else None,
+                                            caught_up or self.caught_up))
         self._followers.append(follower)
         return follower
 
-    async def _follow(self, after: int, apply: Apply, partitions: list[int] | None) -> None:
+    async def _follow(self, after: int, apply: Apply, partitions: list[int] | None,
+                      caught_up: threading.Event) -> None:
         last = after
         prefix_length = len(self.subject_prefix) + 1
         subjects = [f"{self.subject_prefix}.*"] if partitions is None else [self.subject(p) for p in partitions]
@@ -185,15 +198,16 @@ class StreamLog:
                     try:
                         messages = await subscription.fetch(_FETCH, timeout=1.0)
                     except TimeoutError:
-                        self.caught_up.set()  # nothing more to read
+                        caught_up.set()  # nothing more to read
                         with self.idle:
                             self.idle_fetches += 1
                             self.idle.notify_all()
                         idle += 1
                         # A consumer whose server died answers nothing, which looks like an idle stream.
-                        if partitions is None and self._acknowledged > last:
+                        if self._acknowledged_to(subjects) > last:
                             # This process was told of a message the consumer has not delivered.
-                            raise ConnectionError(f"the consumer stalled before sequence {self._acknowledged}")
+                            raise ConnectionError("the consumer stalled before sequence "
+                                                  f"{self._acknowledged_to(subjects)}")
                         if idle % _CHECK_AFTER_IDLE == 0:  # ask for it now and then (raises when gone)
                             await asyncio.wait_for(subscription.consumer_info(), _CHECK_AFTER_IDLE)
                         continue
@@ -205,7 +219,7 @@ class StreamLog:
                         apply(sequence, int(message.subject[prefix_length:]), message.data, message.headers or {})
                         last = sequence
                     if messages and messages[-1].metadata.num_pending == 0:
-                        self.caught_up.set()
+                        caught_up.set()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the node serving the consumer went away

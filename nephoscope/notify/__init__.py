@@ -3,8 +3,10 @@
 ``NotificationService`` holds the method repository, the ``Outbox`` (enqueue transitions,
 periodic re-sends, counters) and the ``DeliveryWorker`` with its senders (webhook, e-mail,
 Slack, PagerDuty), which records each delivery and dead letter in the audit trail
-(``audit_entries``). Imports ``nephoscope.config``, ``nephoscope.tenancy``, ``nephoscope.retry``,
-``nephoscope.sqlitefile`` and ``nephoscope.audit``; never the alarms (they import it) or the API.
+(``audit_entries``). Clustered, transitions come through a JetStream work queue instead and each
+is delivered once across notifier deaths (``workqueue``). Imports ``nephoscope.config``,
+``nephoscope.tenancy``, ``nephoscope.retry``, ``nephoscope.sqlitefile``, ``nephoscope.audit`` and
+``nephoscope.cluster`` (the loop thread; nats-py); never the alarms (they import it) or the API.
 """
 
 from nephoscope.notify.model import (

@@ -6,6 +6,13 @@ metric store and its WAL replay, notifications, alarm definitions and the alarm 
 consumers, logs);
 ``close_services`` stops them in the reverse order so a clean shutdown leaves nothing to
 replay. Handlers reach them through ``api.deps.get_services``.
+
+A node runs the roles of ``[server] roles`` (``nephoscope serve --role``): ``all``, the default, is
+the single process as it always was (with ``[cluster]`` servers set, the cluster store playing
+every role in it). A node of a cluster builds the metric store of its roles (``cluster_store``: an
+``api`` node publishes, an ``ingester`` leases partitions and serves its heads, a ``querier`` reads
+blocks and heads), and starts the alarm engine, the delivery worker and the RabbitMQ consumers only
+with the ``evaluator``, ``notifier`` and ``consumer`` roles (the hooks below).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from nephoscope.audit.openstack import OpenStackRecords
 from nephoscope.auth.keys import KeyStore
 from nephoscope.auth.policy import Policy
 from nephoscope.auth.tokens import Authenticator, Composite, KeyAuthenticator
-from nephoscope.config import Config
+from nephoscope.config import ROLES, Config, is_all, parse_roles
 from nephoscope.events.service import EventService, brokers
 from nephoscope.logs.server.service import LogService
 from nephoscope.metrics.metadata import MetadataStore
@@ -48,6 +55,7 @@ class Services:
     events: EventService
     logs: LogService
     request_stats: RequestStats = field(default_factory=RequestStats)
+    roles: frozenset[str] = frozenset(ROLES)
 
     @property
     def data_path(self) -> Path:
@@ -67,9 +75,21 @@ def build_authenticator(config: Config, keys: KeyStore) -> Authenticator:
     return Composite(by_key, KeystoneAuthenticator(config.keystone_authtoken, config.limits.retry_after_seconds))
 
 
+def build_metric_store(config: Config, roles: frozenset[str]) -> MetricStore:
+    """The embedded store, or with ``[cluster]`` servers the cluster store of this node's roles."""
+    if not config.cluster.enabled:
+        return EmbeddedStore(config)
+    from nephoscope.metrics.store import cluster_store
+
+    member = config.cluster.advertise_url or f"http://{config.server.host}:{config.server.port}"
+    return cluster_store(config, roles, member, config.auth.admin_token)
+
+
 async def open_services(config: Config, notify_config: NotifySettings | None = None,
                         request_stats: RequestStats | None = None) -> Services:
-    """Build and start every service (blocking work runs in threads)."""
+    """Build and start every service of this node's roles (blocking work runs in threads)."""
+    roles = parse_roles(config.server.roles)
+    single = is_all(roles)
     keys = KeyStore(config.data_path, config.security.all_roles())
     authenticator = build_authenticator(config, keys)
     policy = Policy(config.security, config.auth.policy_file)
@@ -80,21 +100,29 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     if policy.file is not None:
         policy.reload_observers.append(lambda applied, reason: audit.reloaded(
             "policy", str(policy.file), SUCCESS if applied else FAILURE, reason))
-    store = EmbeddedStore(config)
+    store = build_metric_store(config, roles)
     metrics = MetricService(store, config.store, config.prometheus, MetadataStore(config.data_path))
     await asyncio.to_thread(store.open)
     notifications = NotificationService(config.data_path, notify_config or config.notify, audit)
-    await notifications.start()
+    # TODO(issue 21, notifiers): a clustered notifier takes transitions from the JetStream work queue.
+    if single or "notifier" in roles:
+        await notifications.start()
     definitions = DefinitionStore(config.data_path)
     alarms = AlarmEngine(store, config.data_path, definitions, notifications.outbox, config.alarms)
-    await asyncio.to_thread(alarms.start)
-    await events.start()
+    # TODO(issue 21, evaluators): a clustered evaluator leases alarm partitions
+    # (nephoscope.cluster.PartitionLeases, group "evaluators") and folds the ingesters' partial summaries.
+    if single or "evaluator" in roles:
+        await asyncio.to_thread(alarms.start)
+    # TODO(issue 21, consumers and logs/events): clustered consumers share the RabbitMQ queues; logs and
+    # events go through JetStream to Parquet. Until then a node without the role consumes nothing.
+    if single or "consumer" in roles:
+        await events.start()
     logs = LogService(config.data_path, config.logs, metrics, config.server.region, events.store.add_log_failures,
                       events.store.owned_resources)
     return Services(config=config, keys=keys, audit=audit, authenticator=authenticator, policy=policy,
                     store=store, metrics=metrics, promql=Engine(store, QueryLimits.of(config.prometheus)),
                     notifications=notifications, definitions=definitions,
-                    alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats())
+                    alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats(), roles=roles)
 
 
 async def close_services(services: Services) -> None:

@@ -2,7 +2,8 @@
 
 The table below says, for every route the application serves, who may call it: ``read`` (Monasca's
 default, read-only and delegate roles, and admin), ``write`` (default role, admin), ``post``
-(default, agent and delegate roles, admin), ``admin``, ``query`` (Aetos's ``telemetry:query``: the readers and
+(default, agent and delegate roles, admin), ``admin``, ``cluster`` (admin or service: the nodes of a
+cluster), ``query`` (Aetos's ``telemetry:query``: the readers and
 the services' own users), ``any`` valid token, or ``open`` (no token needed). It is written out by hand, not derived from the code under test; a route missing from it
 fails the first test. A refused call is 403 naming the route's rule (401 without a token), an
 allowed one is anything but 401/403/5xx (a dummy id answers 404, an empty body 422). Then the
@@ -26,6 +27,7 @@ ROLES = {"user": ("monasca-user",), "reader": ("monasca-read-only-user",), "agen
 WHO = {"read": {"user", "reader", "delegate", "admin"}, "write": {"user", "admin"},
        "post": {"user", "agent", "delegate", "admin"}, "admin": {"admin"}, "any": set(ROLES), "open": set(ROLES)}
 WHO["query"] = WHO["read"] | {"service"}  # telemetry:query: a reader, or role:service (Aodh's and Watcher's users)
+WHO["cluster"] = {"admin", "service"}  # a cluster's nodes among themselves (404 on a node that is no ingester)
 
 V2, AD, AL, NM = "/v2.0", "/v2.0/alarm-definitions", "/v2.0/alarms", "/v2.0/notification-methods"
 ENDPOINTS = {
@@ -58,6 +60,7 @@ ENDPOINTS = {
     ("GET", "/v1/keys"): "admin", ("POST", "/v1/keys"): "admin", ("DELETE", "/v1/keys/{key_id}"): "admin",
     ("POST", "/v1/admin/compact"): "admin", ("GET", "/v1/admin/storage"): "admin",
     ("GET", "/v1/admin/alarm-engine"): "admin", ("GET", "/v1/admin/events"): "admin",
+    ("POST", "/v1/cluster/heads"): "cluster",
     ("GET", "/v1/audit"): "read", ("GET", "/docs/static/{name}"): "open",
     ("POST", "/api/v1/write"): "post", ("POST", "/api/v1/otlp/v1/metrics"): "post",
     **{("GET", "/api/v1/" + path): "query" for path in (

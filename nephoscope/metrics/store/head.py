@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from nephoscope.metrics.series import IngestBatch
+from nephoscope.metrics.series import IngestBatch, SeriesDefinition
 from nephoscope.metrics.summary import Points
 
 
@@ -86,6 +86,12 @@ class Head:
                 if identifier in series and start_ms <= timestamp < end_ms:
                     found[(identifier, timestamp)] = text
         return found
+
+    def definitions(self) -> list[SeriesDefinition]:
+        """The new series the batches not yet flushed bring (a cluster querier lists them)."""
+        with self._lock:
+            batches = self._flushing + self._batches
+        return [definition for _, batch in batches for definition in batch.tenant_series]
 
     def series_ids(self, start_ms: int | None = None, end_ms: int | None = None) -> set[int]:
         """Series with points not yet flushed, in [start, end) when given (None: unbounded)."""

@@ -166,3 +166,11 @@ class MetricStore(Protocol):
 
     def stats(self) -> StoreStats:
         """Series, points in memory and waiting, what was accepted, bytes on disk."""
+
+
+@runtime_checkable
+class HeadServer(Protocol):
+    """A cluster ingester's store: answers a querier's question for its heads (wire bytes both ways)."""
+
+    def heads_answer(self, body: bytes) -> bytes:
+        """Raises ``nephoscope.errors.Rejected`` (400) for a malformed question."""

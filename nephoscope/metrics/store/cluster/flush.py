@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,10 @@ from nephoscope.metrics.summary import Points, latest_per_timestamp
 log = logging.getLogger(__name__)
 
 
+class LeaseLost(RuntimeError):
+    """A flush found its partition owned by another node before committing its manifest."""
+
+
 @dataclass
 class FlushReport:
     blocks: int = 0
@@ -61,8 +66,12 @@ def partition_of_batch(batch: IngestBatch, partitions: int) -> int:
 
 
 class Flusher:
-    def __init__(self, objects: ObjectStore, index: BlockIndex, store: StoreSettings, partitions: int) -> None:
+    def __init__(self, objects: ObjectStore, index: BlockIndex, store: StoreSettings, partitions: int,
+                 may_commit: Callable[[int], bool] | None = None) -> None:
         self.objects = objects
+        # Whether this node may still write a partition's manifest (it holds the partition's lease),
+        # asked just before each manifest PUT; None: the one writer of every partition.
+        self.may_commit = may_commit
         self.index = index
         self.width = store.raw_window * 1000
         self.policies = store.policies
@@ -72,18 +81,32 @@ class Flusher:
     # -- opening -----------------------------------------------------------------------------
     def load(self) -> dict[int, int]:
         """Read every partition's manifest and index its blocks; the sequence each covers."""
-        for partition in range(self.partitions):
-            key = manifests.manifest_key(partition)
-            try:
-                manifest = manifests.decode(self.objects.get(key))
-            except FileNotFoundError:
-                manifest = Manifest(partition)
-            self.manifests[partition] = manifest
-            for entry in manifest.blocks.values():
+        return {partition: self.load_partition(partition) for partition in range(self.partitions)}
+
+    def load_partition(self, partition: int) -> int:
+        """Read one partition's manifest and index its blocks; the sequence it covers."""
+        self.manifests.pop(partition, None)
+        return self.refresh(partition)
+
+    def refresh(self, partition: int) -> int:
+        """Read the partition's manifest again (another node may have written it: a querier's view,
+        an ingester taking a partition over) and index the blocks that changed; what it covers."""
+        try:
+            manifest = manifests.decode(self.objects.get(manifests.manifest_key(partition)))
+        except FileNotFoundError:
+            manifest = Manifest(partition)
+        known = self.manifests.get(partition)
+        old = known.blocks if known is not None else {}
+        for name, entry in manifest.blocks.items():
+            if name not in old or old[name].key != entry.key:
                 head = decode_head(self.objects.get_immutable(entry.key))
                 self.index.replace_block(partition, entry.window_start, entry.window_start + self.width, entry.key,
                                          head)
-        return {p: m.covered for p, m in self.manifests.items()}
+        for name, entry in old.items():
+            if name not in manifest.blocks:
+                self.index.drop_block(partition, entry.window_start)
+        self.manifests[partition] = manifest
+        return manifest.covered
 
     # -- flushing ------------------------------------------------------------------------------
     def flush(self, batches: list[tuple[int, IngestBatch]]) -> FlushReport:
@@ -121,6 +144,11 @@ class Flusher:
                 replaced.append(old.key)
             manifest.blocks[str(window)] = BlockEntry(key, window, sorted(set(head.index.column("resolution").to_pylist())),
                                                       head.series.num_rows, len(data))
+        if self.may_commit is not None and not self.may_commit(partition):
+            # The partition moved to another ingester meanwhile: its blocks, not these, are current
+            # (these become orphans, which nothing reads).
+            self.manifests.pop(partition, None)
+            raise LeaseLost(f"partition {partition} is no longer this node's to write")
         manifest.covered = covered
         self.objects.put(manifests.manifest_key(partition), manifests.encode(manifest))
         for window, key, _, head in written:

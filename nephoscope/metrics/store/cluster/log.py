@@ -8,6 +8,7 @@ encoding (``wal.encode_record``: one batch format on disk and on the wire), and 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -34,7 +35,9 @@ class MetricLog(StreamLog):
         return await self.publish_encoded(messages)
 
     def follow(self, after: int, apply: Callable[[int, int, IngestBatch], None],  # type: ignore[override]
-               partitions: list[int] | None = None) -> Future[None]:
-        """Call ``apply(sequence, partition, batch)`` for every message after ``after``, in stream order."""
-        return super().follow(after, lambda sequence, partition, payload, _headers:
-                              apply(sequence, partition, decode_record(payload)[1]), partitions)
+               partition: int | None = None, caught_up: threading.Event | None = None) -> Future[None]:
+        """Call ``apply(sequence, partition, batch)`` for every message after ``after`` (of one
+        ``partition``, or of all), in stream order; ``caught_up`` as ``StreamLog.follow``'s."""
+        return super().follow(after, lambda sequence, partition_, payload, _headers:
+                              apply(sequence, partition_, decode_record(payload)[1]),
+                              None if partition is None else [partition], caught_up)

@@ -1,0 +1,197 @@
+"""The ingester side of clustered alarms: fold applied batches, publish partials and watermarks.
+
+``PartialSources`` is given every batch the node applies (``on_batch``: the store's subscriber
+hook; a part holds the series of one partition, so its partition is known from its series), folds
+it (``partials.PartialFolder``) and publishes one report per evaluator partition it feeds,
+returning once JetStream stored them (so the evaluator reads them before any later watermark of
+this source). Every ``interval_seconds`` it reports, for each source partition this node applies
+(``set_sources``: the ingester leases), a *watermark*: the time by which everything it applied has
+been sent. A batch is folded under the same lock, so a watermark never overtakes a batch being
+folded; a batch appended to the metric stream before a watermark but not yet applied is late, and
+still merged unless its period has closed (the grace absorbs the apply delay).
+
+Definitions come from the ``DefinitionStore`` (loaded at start, changes followed); with a ``store``,
+the series that exist already are routed at start and when a definition is created, as the
+single-node engine does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import nats
+
+from nephoscope.alarms.cluster.merging import Report
+from nephoscope.alarms.cluster.partials import FeedRoute, PartialFolder
+from nephoscope.alarms.cluster.streams import ensure_partials, partials_subject
+from nephoscope.alarms.cluster.wire import batch_origin, encode, message_id
+from nephoscope.alarms.definitions import AlarmDefinition, DefinitionStore
+from nephoscope.cluster.loop import LoopThread
+from nephoscope.config import ClusterSettings
+from nephoscope.metrics.series import IngestBatch
+from nephoscope.metrics.store import MetricStore, SeriesFilter
+from nephoscope.tenancy import ALL_TENANTS
+
+log = logging.getLogger(__name__)
+
+
+class PartialSources:
+    def __init__(self, settings: ClusterSettings, definitions: DefinitionStore, store: MetricStore | None = None,
+                 interval_seconds: float = 1.0, clock: Callable[[], float] = time.time,
+                 definitions_seconds: float = 5.0, sources: Callable[[], Iterable[int]] | None = None) -> None:
+        self.settings = settings
+        self.definitions = definitions
+        self.store = store
+        self.interval = interval_seconds
+        self.clock = clock
+        self.definitions_seconds = definitions_seconds
+        # Asked at every beat when given: the source partitions owned and replayed (``set_sources``).
+        self.sources = sources
+        self._synced = time.monotonic()
+        self.folder = PartialFolder(settings.partitions)
+        self._sources: frozenset[int] | None = None  # None: every batch given is folded, no watermark beats
+        self._lock = threading.Lock()
+        self._loop = LoopThread("alarm-partials")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._nc: Any = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop.start()
+        self._loop.call(self._open())
+        definitions = self.definitions.list(ALL_TENANTS)
+        with self._lock:
+            self.folder.load(definitions)
+        for definition in definitions:
+            self._route_existing(definition)
+        self.definitions.subscribe(self._on_definition)
+        if self.interval > 0:
+            self._thread = threading.Thread(target=self._beat, name="alarm-watermarks", daemon=True)
+            self._thread.start()
+
+    async def _open(self) -> None:
+        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
+                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
+        await ensure_partials(self._js, self.settings)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._nc is not None:
+            try:
+                self._loop.call(self._nc.close(), timeout=10)
+            except Exception:  # noqa: BLE001 - closing anyway
+                log.debug("closing the NATS connection failed", exc_info=True)
+        self._loop.stop()
+
+    def set_sources(self, partitions: frozenset[int]) -> None:
+        """The source partitions this node owns *and has caught up with* (the ingester leases'
+        ``owned()``, each added once its replay is done: a watermark says everything was sent).
+        Batches of other partitions are not folded; a new owner's replay folds them again, and the
+        reports' message ids make the copies one."""
+        self._sources = frozenset(partitions)
+
+    # -- batches ----------------------------------------------------------------------------------
+    def on_batch(self, batch: IngestBatch) -> None:
+        """Fold and publish a batch the node applied (blocks until JetStream stored the reports)."""
+        if len(batch.points):
+            source = int(batch.points.series[0]) % self.settings.partitions
+        elif batch.tenant_series:
+            source = batch.tenant_series[0].id % self.settings.partitions
+        else:
+            return
+        if self._sources is not None and source not in self._sources:
+            return
+        with self._lock:
+            fold = self.folder.fold(batch)
+            now = self._now_ms()
+            reports = {destination: Report(source, now, routes=routes) for destination, routes in fold.routes.items()}
+            for destination, partials in fold.partials.items():
+                reports.setdefault(destination, Report(source, now)).partials = partials
+            self._send(reports, batch_origin(batch) if reports else b"")
+
+    def _route_existing(self, definition: AlarmDefinition, only: str | None = None) -> None:
+        if self.store is None:
+            return
+        names = {sub.metric_name for sub in definition.sub_expressions}
+        series = [info for name in names for info in self.store.find(SeriesFilter(tenant=definition.tenant, name=name))]
+        self.publish_routes(series, only)
+
+    def publish_routes(self, series: Iterable, definition_id: str | None = None) -> None:
+        """Route series (of any source) and send the routes (e.g. a partition's series once taken over)."""
+        by_source: dict[int, list] = {}
+        for info in series:
+            by_source.setdefault(info.id % self.settings.partitions, []).append(info)
+        with self._lock:
+            for source, infos in by_source.items():
+                found: dict[int, list[FeedRoute]] = self.folder.route(infos, definition_id)
+                now = self._now_ms()
+                self._send({destination: Report(source, now, routes=routes) for destination, routes in found.items()})
+
+    def _on_definition(self, change: str, definition: AlarmDefinition) -> None:
+        with self._lock:
+            self.folder.on_change(change, definition)
+        if change == "created":
+            self._route_existing(definition, definition.id)
+
+    # -- watermarks -------------------------------------------------------------------------------
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if self.sources is not None:
+                    self.set_sources(frozenset(self.sources()))
+                self.report_watermarks()
+                if time.monotonic() - self._synced >= self.definitions_seconds:
+                    self.sync_definitions()
+            except Exception:  # noqa: BLE001 - the next beat reports a later one
+                log.warning("alarm watermarks could not be published", exc_info=True)
+
+    def sync_definitions(self) -> None:
+        """Catch up with definitions changed through another node's API (this node's own changes
+        arrive at once through ``DefinitionStore.subscribe``)."""
+        self._synced = time.monotonic()
+        definitions = self.definitions.list(ALL_TENANTS)
+        with self._lock:
+            created = self.folder.sync(definitions)
+        for definition in created:
+            self._route_existing(definition, definition.id)
+
+    def report_watermarks(self, sources: Iterable[int] | None = None) -> None:
+        """Tell every evaluator partition that these sources (default: ``set_sources``) sent everything."""
+        with self._lock:
+            now = self._now_ms()
+            for source in sorted((self._sources or ()) if sources is None else sources):
+                self._send({destination: Report(source, now, watermark_ms=now)
+                            for destination in range(self.settings.partitions)})
+
+    # -- publishing -------------------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _send(self, reports: dict[int, Report], origin: bytes = b"") -> None:
+        if reports:
+            self._loop.call(self._publish(reports, origin))
+
+    async def _publish(self, reports: dict[int, Report], origin: bytes) -> None:
+        await asyncio.gather(*(self._publish_one(destination, report, origin)
+                               for destination, report in reports.items()))
+
+    async def _publish_one(self, destination: int, report: Report, origin: bytes) -> None:
+        deadline = time.monotonic() + self.settings.publish_timeout_seconds
+        while True:  # a leader election answers "no responders" for a moment: retry with the same id
+            try:
+                await self._js.publish(partials_subject(self.settings, destination, report.source), encode(report),
+                                       headers={"Nats-Msg-Id": message_id(destination, report, origin)})
+                return
+            except Exception:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.1)

@@ -1,0 +1,80 @@
+"""The clustered alarm roles wired together on the suite's engines: a cluster store whose applied
+batches feed ``PartialSources``, ``AlarmEvaluators`` holding the evaluator partitions, a
+``TransitionNotifier`` and a real webhook receiver. Time is the stream's (simulated minutes), so
+periods close in seconds."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nephoscope.alarms.cluster.evaluators import AlarmEvaluators
+from nephoscope.alarms.cluster.sources import PartialSources
+from nephoscope.alarms.definitions import DefinitionStore
+from nephoscope.alarms.evaluator import alarm_id
+from nephoscope.alarms.repository import AlarmDatabase, AlarmRepository
+from nephoscope.config import AlarmsSettings, Config, NotifySettings
+from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
+from nephoscope.metrics.store.cluster import ClusterStore
+from nephoscope.notify.repository import Database, MethodRepository
+from nephoscope.notify.workqueue import TransitionNotifier
+from tests.cluster.conftest import nats_cluster, seaweed  # noqa: F401 - the session's engines
+from tests.conftest import wait_for
+from tests.metrics.conftest import cluster_settings
+from tests.support.cluster import NatsCluster, SeaweedS3
+from tests.support.receivers import Receiver
+
+MINUTE = 60_000
+HOSTS = ("h0", "h1", "h2")
+
+
+def test_points_written_to_the_cluster_store_become_one_webhook_per_transition(
+        nats_cluster: NatsCluster, seaweed: SeaweedS3, tmp_path: Path, receiver: Receiver) -> None:  # noqa: F811
+    settings = cluster_settings(nats_cluster, seaweed, f"pipe{time.time_ns()}", partitions=2, lease_seconds=2.0)
+    config = Config()
+    config.server.data_dir = str(tmp_path)
+    store = ClusterStore(config, settings)
+    store.open()
+    method = MethodRepository(Database(tmp_path)).create("p", "hook", "WEBHOOK", f"{receiver.url}/hook", 0)
+    definitions = DefinitionStore(tmp_path)
+    definition = definitions.create("p", {"name": "hot", "expression": "avg(a) > 5 and max(b) < 3",
+                                          "match_by": ["host"], "alarm_actions": [method.id],
+                                          "ok_actions": [method.id]})
+    series = [define_series("p", name, {"host": host}) for name in ("a", "b") for host in HOSTS]
+    assert len({s.id % 2 for s in series}) == 2
+    start = (int(time.time() * 1000) // MINUTE + 2) * MINUTE
+    clock = [start / 1000]
+    sources = PartialSources(settings, definitions, store, interval_seconds=0, clock=lambda: clock[0])
+    evaluators = AlarmEvaluators(settings, definitions, "solo", AlarmsSettings(grace_seconds=30),
+                                 repository=AlarmRepository(AlarmDatabase(tmp_path)), lateness_seconds=3600)
+    notifier = TransitionNotifier(settings, NotifySettings(), MethodRepository(Database(tmp_path)),
+                                  ack_wait_seconds=5)
+    sources.start()
+    sources.set_sources(frozenset({0, 1}))
+    store.subscribe(sources.on_batch)
+    evaluators.start()
+    notifier.start()
+    try:
+        for minute, high in enumerate((9.0, 1.0)):
+            now = start + minute * MINUTE + 5_000
+            clock[0] = now / 1000
+            values = np.array([high if s.name == "a" else 1.0 for s in series])
+            store.write_now(IngestBatch(series if minute == 0 else [], PointBatch(
+                np.array([s.id for s in series], np.int64), np.full(len(series), now, np.int64), value=values),
+                ValueMeta(), "p"))
+            clock[0] = (start + (minute + 1) * MINUTE + 30_000) / 1000
+            sources.report_watermarks()
+        wait_for(lambda: len(receiver.received) >= 2 * len(HOSTS), 30, "the webhooks")
+        time.sleep(1.0)  # nothing more comes
+        got = sorted((r.body["alarm_id"], r.body["old_state"], r.body["state"]) for r in receiver.received)
+        assert got == sorted((alarm_id(definition.id, (host,)), old, new) for host in HOSTS
+                             for old, new in (("UNDETERMINED", "ALARM"), ("ALARM", "OK")))
+        assert evaluators.owned() == {0, 1}
+        assert {record.state for record in AlarmRepository(AlarmDatabase(tmp_path)).load_all()} == {"OK"}
+    finally:
+        notifier.stop()
+        evaluators.stop()
+        sources.stop()
+        store.close()
