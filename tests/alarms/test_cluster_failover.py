@@ -30,7 +30,6 @@ from nephoscope.alarms.repository import AlarmDatabase, AlarmRepository
 from nephoscope.config import ClusterSettings
 from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
 from nephoscope.notify.workqueue import stream_name, transition_id
-from tests.cluster.conftest import nats_cluster  # noqa: F401 - the session's NATS cluster
 from tests.support.cluster import NatsCluster
 
 ROOT = Path(__file__).resolve().parents[2]

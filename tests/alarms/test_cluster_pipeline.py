@@ -20,9 +20,8 @@ from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define
 from nephoscope.metrics.store.cluster import ClusterStore
 from nephoscope.notify.repository import Database, MethodRepository
 from nephoscope.notify.workqueue import TransitionNotifier
-from tests.cluster.conftest import nats_cluster, seaweed  # noqa: F401 - the session's engines
 from tests.conftest import wait_for
-from tests.metrics.conftest import cluster_settings
+from tests.support.cluster import cluster_settings
 from tests.support.cluster import NatsCluster, SeaweedS3
 from tests.support.receivers import Receiver
 

@@ -32,7 +32,7 @@ from nephoscope.metrics.store.cluster.partitions import message_id, split
 from nephoscope.metrics.store.duckdb.compaction import points_from_chunks
 from nephoscope.metrics.store.wal import encode_record
 from nephoscope.metrics.summary import Points, ordered, rollup
-from tests.metrics.conftest import cluster_settings
+from tests.support.cluster import cluster_settings
 from tests.support.cluster import NatsCluster, SeaweedS3
 from tests.support.cluster_writer import batch_points
 from tests.support.cluster_writer import series as writer_series

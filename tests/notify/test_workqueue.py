@@ -21,7 +21,6 @@ from nephoscope.notify.model import AlarmTransition
 from nephoscope.notify.repository import Database, MethodRepository
 from nephoscope.notify.workqueue import ensure_transitions, publish, stream_name
 from tests.conftest import wait_for
-from tests.metrics.conftest import nats_cluster  # noqa: F401 - the session's NATS cluster
 from tests.support.cluster import NatsCluster
 from tests.support.receivers import Receiver
 

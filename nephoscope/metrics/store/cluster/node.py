@@ -30,7 +30,7 @@ from nephoscope.metrics.store.cluster.heads import HeadAnswer, HeadQuery, encode
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.ingester import Ingester
 from nephoscope.metrics.store.cluster.log import MetricLog
-from nephoscope.metrics.store.cluster.objects import ObjectStore
+from nephoscope.engines.objects import ObjectStore
 from nephoscope.metrics.store.cluster.partitions import split
 from nephoscope.metrics.store.cluster.querier import AnsweredHead, Querier
 from nephoscope.metrics.store.cluster.reader import Reader
