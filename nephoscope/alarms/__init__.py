@@ -6,5 +6,5 @@ sub-alarms (``fanout``), the evaluator and the engine that follows the metric st
 (``evaluator``, ``engine``), the alarms and their history (``repository``, ``queries``).
 Imports ``nephoscope.metrics`` (its store interface and summaries), ``nephoscope.notify``
 (the outbox transitions go to), ``nephoscope.config``, ``nephoscope.errors``,
-``nephoscope.tenancy`` and ``nephoscope.sqlitefile``; never the API.
+``nephoscope.tenancy`` and ``nephoscope.sql`` (the metadata database); never the API.
 """

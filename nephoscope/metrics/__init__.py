@@ -4,6 +4,6 @@ Owns: the series model (``series``: ids, point batches), the exact summary arith
 (``summary``), the wire formats to validated batches (``ingest/``), the metric store
 (``store/``: the interface and the embedded implementation), the Monasca query
 semantics (``query``) and ``MetricService`` (``service``), the one object the API and
-the other domains talk to. Imports ``nephoscope.config``, ``nephoscope.errors`` and
-``nephoscope.tenancy``; never the API, the other domains, or the agent.
+the other domains talk to. Imports ``nephoscope.config``, ``nephoscope.errors``,
+``nephoscope.tenancy`` and ``nephoscope.sql`` (metric metadata, in the metadata database); never the API, the other domains, or the agent.
 """

@@ -4,7 +4,7 @@
 periodic re-sends, counters) and the ``DeliveryWorker`` with its senders (webhook, e-mail,
 Slack, PagerDuty), which records each delivery and dead letter in the audit trail
 (``audit_entries``). Imports ``nephoscope.config``, ``nephoscope.tenancy``, ``nephoscope.retry``,
-``nephoscope.sqlitefile`` and ``nephoscope.audit``; never the alarms (they import it) or the API.
+``nephoscope.sql`` (the metadata database) and ``nephoscope.audit``; never the alarms (they import it) or the API.
 """
 
 from nephoscope.notify.model import (

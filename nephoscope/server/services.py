@@ -29,6 +29,7 @@ from nephoscope.metrics.promql import Engine, QueryLimits
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
 from nephoscope.notify import NotificationService, NotifySettings
+from nephoscope.sql import bind
 from nephoscope.telemetry.requests import RequestStats
 
 
@@ -70,6 +71,7 @@ def build_authenticator(config: Config, keys: KeyStore) -> Authenticator:
 async def open_services(config: Config, notify_config: NotifySettings | None = None,
                         request_stats: RequestStats | None = None) -> Services:
     """Build and start every service (blocking work runs in threads)."""
+    bind(config.data_path, config.cluster.sql_url)  # metadata: the cluster's database, else SQLite files
     keys = KeyStore(config.data_path, config.security.all_roles())
     authenticator = build_authenticator(config, keys)
     policy = Policy(config.security, config.auth.policy_file)
