@@ -3,7 +3,8 @@ and an audit append (one record, one durable transaction), on SQLite or on ``--s
 
 Times ``--lookups`` lookups of one key (cached after the first: what a request costs while no key
 changes), ``--misses`` lookups after a change elsewhere (each reads the row again) and
-``--appends`` single-record audit appends; prints µs per operation and a JSON line.
+``--appends`` single-record audit appends; prints µs per operation (the best of five blocks) as
+a JSON line. ``TMPDIR=/dev/shm`` leaves out the disk's fsync, to compare the code's own cost.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ from nephoscope.audit.store import SqliteAuditStorage  # noqa: E402
 from nephoscope.auth.keys import KeyStore  # noqa: E402
 
 
-def _per_call(function, count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
-        function()
-    return (time.perf_counter() - start) / count * 1e6
+def _per_call(function, count: int, blocks: int = 5) -> float:
+    """µs per call: the best of ``blocks`` blocks (this host is shared: the best block is the one
+    least disturbed by other work)."""
+    best = float("inf")
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(max(1, count // blocks)):
+            function()
+        best = min(best, (time.perf_counter() - start) / max(1, count // blocks))
+    return best * 1e6
 
 
 def main(argv: list[str] | None = None) -> dict:
