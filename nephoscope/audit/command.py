@@ -41,13 +41,14 @@ def _storage(data_dir: Path | None, config_file: Path | None):  # noqa: ANN202 -
 
     from nephoscope.sql import bind
 
-    if data_dir is None or config_file is not None:
-        try:
-            config = load_config(config_file)
-        except ConfigError as error:
+    try:
+        config = load_config(config_file)
+    except ConfigError as error:
+        if data_dir is None or config_file is not None:
             raise _fail(f"configuration error: {error}", 2) from None
+    else:
         data_dir = data_dir or config.data_path
-        bind(data_dir, config.cluster.sql_url)  # the cluster's database holds the trail
+        bind(data_dir, config.cluster.sql_url)  # [cluster] sql_url: the cluster's database holds the trail
     try:
         return SqliteAuditStorage(data_dir, read_only=True)
     except AuditFileMissing as error:
