@@ -15,6 +15,7 @@ transaction), pre-ping and recycle (a database's idle timeout closes pooled conn
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -50,9 +51,19 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling begins lazily and never before DDL; SQLAlchemy's
     # documented recipe: let the driver autocommit and emit BEGIN ourselves (the "begin" event).
     dbapi_connection.isolation_level = None
-    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    try:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        pass  # a read-only connection (audit verify) keeps the file's mode, WAL since it was made
     dbapi_connection.execute("PRAGMA synchronous=FULL")
     dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+
+def _sqlite_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # A connection back from AUTOCOMMIT use had its isolation reset by SQLAlchemy to the driver's
+    # implicit transactions: ours are explicit (``_sqlite_begin``).
+    if dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = None
 
 
 def _sqlite_begin(connection: Connection) -> None:
@@ -70,6 +81,7 @@ def create_engine(url: str) -> Engine:
         engine = sa.create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False},
                                   pool_size=8, max_overflow=56, pool_timeout=60)
         sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "checkout", _sqlite_checkout)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "mysql" and "charset" not in parsed.query:
