@@ -612,8 +612,8 @@ def _check_sql_url(url: str) -> None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError("[cluster] sql_url: not a database URL such as "
-                          "postgresql+psycopg://user:password@host/db or mysql+pymysql://user:password@host/db") from None
+        raise ConfigError("[cluster] sql_url: not a database URL such as postgresql+psycopg://user:password@host/db"
+                          " or mysql+pymysql://user:password@host/db") from None
     backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     if backend not in _SQL_DRIVERS and backend != "sqlite":
         raise ConfigError(f"[cluster] sql_url: {backend!r} is not PostgreSQL, MariaDB/MySQL or SQLite")

@@ -260,8 +260,8 @@ def _metrics_of(database: AlarmDatabase, alarm_ids: list[str]) -> dict[str, list
         return metrics
     # One bound JSON array instead of one parameter per id: a page may hold 10,000 alarms.
     rows = database.execute(
-        f"SELECT alarm_id, name, dimensions FROM alarm_metrics WHERE alarm_id IN ({json_array_values(database.dialect)}) "
-        "ORDER BY alarm_id, name, dimensions", (orjson.dumps(alarm_ids).decode(),))
+        "SELECT alarm_id, name, dimensions FROM alarm_metrics "
+        f"WHERE alarm_id IN ({json_array_values(database.dialect)}) ORDER BY alarm_id, name, dimensions", (orjson.dumps(alarm_ids).decode(),))
     for alarm_id, name, dimensions in rows:
         metrics.setdefault(alarm_id, []).append({"name": name, "dimensions": orjson.loads(dimensions)})
     return metrics

@@ -168,8 +168,9 @@ class AlarmRepository:
             row = connection.execute(query).first()
             if row is None:
                 return None
-            metrics = [{"name": name, "dimensions": orjson.loads(dimensions)} for name, dimensions in connection.execute(
-                sa.select(m.name, m.dimensions).where(m.alarm_id == alarm_id).order_by(m.name, m.dimensions))]
+            rows = connection.execute(
+                sa.select(m.name, m.dimensions).where(m.alarm_id == alarm_id).order_by(m.name, m.dimensions)).all()
+        metrics = [{"name": name, "dimensions": orjson.loads(dimensions)} for name, dimensions in rows]
         return record_from_row(row, metrics)
 
     def history(self, alarm_id: str) -> list[StateChange]:

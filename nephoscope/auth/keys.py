@@ -118,7 +118,8 @@ class KeyStore:
 
     def revoke(self, key_id: str) -> bool:
         with self.database.transaction() as connection:
-            result = connection.execute(api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            result = connection.execute(api_keys.update()
+                                        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                                         .values(revoked_at=time.time()))
         self._forget()
         return result.rowcount > 0

@@ -5,8 +5,9 @@ OTLP with each metric. Entries are kept per *scope*: the writer's project, or ``
 for a writer with the delegate rule (a service user writing for every project: what it
 declares describes every project's series). A project reads its own scope and the shared
 one; an admin reads all. The rows live in the metadata database (``prometheus_metadata.sqlite``
-under the data dir, or the cluster's database); the server holds them in memory too, so a sender repeating what is known (Prometheus resends
-its metadata every minute) costs no write.
+under the data dir, or the cluster's database); the server holds them in memory too, so a sender
+repeating what is known (Prometheus resends its metadata every minute) costs no write. In a
+cluster other nodes write too: a read of the metadata reloads them.
 """
 
 from __future__ import annotations

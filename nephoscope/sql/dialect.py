@@ -53,7 +53,8 @@ def insert_ignore(connection: Connection, table: sa.Table, rows: Sequence[Mappin
     return sum(max(connection.execute(statement, dict(row)).rowcount, 0) for row in rows)
 
 
-def insert_ignore_id(connection: Connection, table: sa.Table, row: Mapping[str, Any], id_column: str = "id") -> int | None:
+def insert_ignore_id(connection: Connection, table: sa.Table, row: Mapping[str, Any],
+                     id_column: str = "id") -> int | None:
     """Insert ``row`` unless its unique keys exist; the new row's generated id, or None."""
     statement = _insert(connection, table)
     if connection.dialect.name == "mysql":

@@ -5,7 +5,8 @@ their heads, under a lock every node honours (``BEGIN IMMEDIATE`` on SQLite, an 
 transaction lock on PostgreSQL, ``GET_LOCK`` on MariaDB), so nodes starting together migrate
 once. A file from before the migrations (its tables made by ``CREATE TABLE IF NOT EXISTS``)
 is stamped at the branch's first revision after its tables and columns are checked, then
-upgraded. The common case, a database at head, costs one small query.
+upgraded. A new SQLite file gets the tables of ``schema`` and is stamped at head (the revisions
+make the same, checked by the tests). The common case, a database at head, costs one small query.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from nephoscope.sql.schema import OWNERS
+from nephoscope.sql.schema import OWNERS, metadata
 
 if TYPE_CHECKING:
     from nephoscope.sql.engine import Database
@@ -54,6 +55,33 @@ def heads(owner: str) -> set[str]:
 def _base(owner: str) -> str:
     return next(script.revision for script in _scripts().walk_revisions()
                 if script.down_revision is None and owner in script.branch_labels)
+
+
+def _run(connection: Connection, destination: str, stamp: bool = False) -> None:
+    """What ``alembic upgrade``/``stamp`` do, on the parsed script directory kept by this process
+    (the commands parse every revision file and run ``env.py`` again on each call: a data dir's
+    first open would cost tens of milliseconds more per owner)."""
+    script = _scripts()
+
+    def steps(revision: object, _context: object) -> object:
+        return script._stamp_revs(destination, revision) if stamp else script._upgrade_revs(destination, revision)
+
+    with EnvironmentContext(_config(connection), script, fn=steps, destination_rev=destination) as environment:
+        # render_as_batch: SQLite alters a table by copying it, which alembic's batch mode does.
+        environment.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        with environment.begin_transaction():
+            environment.run_migrations()
+
+
+def _create_at_head(connection: Connection, owner: str) -> None:
+    """A new SQLite file: the owner's tables as ``schema`` declares them, stamped at head (what
+    alembic advises for a new database; an embedded data dir's first open stays a millisecond
+    affair). ``tests/sql/test_migrations.py`` checks that it makes what the revisions make."""
+    metadata.create_all(connection, tables=OWNERS[owner])
+    connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, "
+                               "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+    for revision in sorted(heads(owner)):
+        connection.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES (?)", (revision,))
 
 
 def _stamped(connection: Connection) -> set[str]:
@@ -121,10 +149,15 @@ def upgrade(database: Database, owners: tuple[str, ...]) -> None:
                 # Revision ids are "<owner>_<number>" (the branch label only marks the first).
                 branch = {script.revision for script in _scripts().walk_revisions()
                           if script.revision.startswith(f"{owner}_")}
-                config = _config(connection)
-                if not (branch & stamped) and _check_existing(connection, owner):
-                    command.stamp(config, _base(owner))
-                command.upgrade(config, f"{owner}@head")
+                if branch & stamped:
+                    _run(connection, f"{owner}@head")
+                elif _check_existing(connection, owner):
+                    _run(connection, _base(owner), stamp=True)
+                    _run(connection, f"{owner}@head")
+                elif connection.dialect.name == "sqlite":
+                    _create_at_head(connection, owner)
+                else:
+                    _run(connection, f"{owner}@head")
                 stamped = _stamped(connection)
         finally:
             _unlock(connection)

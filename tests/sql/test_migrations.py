@@ -4,6 +4,7 @@ and keeps every row; a file that is neither is refused untouched."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -136,3 +137,25 @@ def test_a_file_with_part_of_an_owners_tables_is_refused_untouched(tmp_path: Pat
         connection.execute("CREATE TABLE api_keys (id TEXT PRIMARY KEY, token_hash TEXT)")
     with pytest.raises(SchemaMismatch, match="lacks the columns project"):
         KeyStore(tmp_path)
+
+
+def test_a_new_sqlite_file_gets_what_the_revisions_make(tmp_path: Path) -> None:
+    """The embedded fast path (``schema`` tables stamped at head) and the revisions agree."""
+    from nephoscope.sql.migrate import _create_at_head, _run
+
+    def layout(name: str, make) -> set[tuple]:  # noqa: ANN001 - (connection, owner) -> None
+        engine = sa.create_engine(f"sqlite:///{tmp_path / name}")
+        with engine.begin() as connection:
+            for owner in OWNERS:
+                make(connection, owner)
+            rows = connection.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master").all()
+            versions = {row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")}
+        engine.dispose()
+        assert versions == HEADS
+        # The same DDL, whatever the spaces inside parentheses.
+        return {(kind, name, table, re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", " ".join((sql or "").split()))))
+                for kind, name, table, sql in rows}
+
+    migrated = layout("migrated.sqlite", lambda connection, owner: _run(connection, f"{owner}@head"))
+    created = layout("created.sqlite", _create_at_head)
+    assert created == migrated

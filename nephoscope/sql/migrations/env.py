@@ -1,5 +1,6 @@
-"""Alembic's environment, driven by ``nephoscope.sql.migrate``: the connection comes in the
-config's attributes (already in the caller's transaction, holding the migration lock)."""
+"""Alembic's environment for its command line (writing a new revision: ``alembic -x`` with a
+config whose ``script_location`` is this folder and a connection in its attributes). Nephoscope
+itself runs the migrations without it (``nephoscope.sql.migrate._run``, the same configuration)."""
 
 from alembic import context
 
