@@ -39,18 +39,16 @@ def upsert(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, 
     connection.execute(statement, list(rows))
 
 
-def insert_ignore(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert the ``rows`` whose unique keys are all new; the number inserted."""
+def insert_ignore(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the ``rows`` whose unique keys are all new (one executemany); the others are left."""
     if not rows:
-        return 0
+        return
     statement = _insert(connection, table)
     if connection.dialect.name == "mysql":
         statement = statement.prefix_with("IGNORE")
     else:
         statement = statement.on_conflict_do_nothing()
-    if len(rows) == 1:
-        return max(connection.execute(statement, dict(rows[0])).rowcount, 0)
-    return sum(max(connection.execute(statement, dict(row)).rowcount, 0) for row in rows)
+    connection.execute(statement, [dict(row) for row in rows])
 
 
 def insert_ignore_id(connection: Connection, table: sa.Table, row: Mapping[str, Any],
