@@ -191,7 +191,11 @@ class DeliveryRepository:
         return [_delivery(row) for row in rows]
 
     def release_claims(self) -> int:
-        """Forget every claim (on start: this process owns the outbox; a crash left them stale)."""
+        """Forget every claim (on start: this process owns the outbox; a crash left them stale).
+        Not on a cluster's database: other notifiers' claims are live there, and a dead one's
+        expire after their lease."""
+        if self.db.dialect != "sqlite":
+            return 0
         with self.db.transaction() as connection:
             return connection.execute(notification_deliveries.update().where(D.claimed_until.is_not(None))
                                       .values(claimed_until=None)).rowcount
