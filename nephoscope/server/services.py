@@ -36,6 +36,7 @@ from nephoscope.metrics.promql import Engine, QueryLimits
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
 from nephoscope.notify import NotificationService, NotifySettings
+from nephoscope.sql import bind
 from nephoscope.telemetry.requests import RequestStats
 
 
@@ -90,6 +91,7 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     """Build and start every service of this node's roles (blocking work runs in threads)."""
     roles = parse_roles(config.server.roles)
     single = is_all(roles)
+    bind(config.data_path, config.cluster.sql_url)  # metadata: the cluster's database, else SQLite files
     keys = KeyStore(config.data_path, config.security.all_roles())
     authenticator = build_authenticator(config, keys)
     policy = Policy(config.security, config.auth.policy_file)
