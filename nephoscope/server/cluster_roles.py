@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nephoscope.alarms.cluster.evaluators import AlarmEvaluators
 from nephoscope.alarms.cluster.sources import PartialSources
@@ -28,11 +29,12 @@ from nephoscope.audit import AuditTrail
 from nephoscope.config import Config
 from nephoscope.metrics.series import SeriesDefinition
 from nephoscope.metrics.store import MetricStore, SeriesFilter
-from nephoscope.metrics.store.cluster import ClusterNode
-from nephoscope.metrics.store.cluster.ingester import Ingester
 from nephoscope.notify import NotifySettings
 from nephoscope.notify.repository import MethodRepository
 from nephoscope.notify.workqueue import TransitionNotifier
+
+if TYPE_CHECKING:  # a clustered node's store (ClusterNode) has one when it runs the ingester role
+    from nephoscope.metrics.store.cluster.ingester import Ingester
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ def start_cluster_roles(config: Config, roles: frozenset[str], store: MetricStor
     """Build and start the alarm roles this node runs (blocking: call in a thread)."""
     built = ClusterRoles()
     try:
-        ingester = store.ingester if isinstance(store, ClusterNode) else None
+        ingester = getattr(store, "ingester", None)
         if "ingester" in roles and ingester is not None:
             built.sources = _start_sources(config, definitions, store, ingester)
         if "evaluator" in roles:
