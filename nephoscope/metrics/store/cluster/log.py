@@ -1,7 +1,8 @@
 """The write-ahead log of the cluster: a JetStream stream replicated across the NATS cluster.
 
-``MetricLog`` owns a NATS connection on an event loop of its own (a thread), so blocking callers
-(``write_now``, the consumer) and request handlers on another loop can both use it. Parts are
+``MetricLog`` owns a NATS connection on an event loop of its own (a thread,
+``nephoscope.cluster.loop``), so blocking callers (``write_now``, the consumer) and request
+handlers on another loop can both use it. Parts are
 published to ``<prefix>.<partition>`` with ``Nats-Msg-Id``; ``publish`` returns once JetStream
 acknowledged each (quorum-durable) and gives the stream sequences. ``follow`` reads the stream in
 order from a sequence with a pull consumer of its own, recreated from the last sequence seen
@@ -30,6 +31,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
+from nephoscope.cluster.loop import LoopThread
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store.cluster.partitions import message_id
 from nephoscope.config import ClusterSettings
@@ -48,8 +50,8 @@ _CHECK_AFTER_IDLE = 3
 class MetricLog:
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="cluster-log", daemon=True)
+        self._thread = LoopThread("cluster-log")
+        self._loop = self._thread.loop
         self._nc: Any = None
         self._js: Any = None
         self._stop = False
@@ -103,11 +105,10 @@ class MetricLog:
                 self.call(self._nc.close(), timeout=10)
             except Exception:
                 log.debug("closing the NATS connection failed", exc_info=True)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._thread.stop()
 
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return self._thread.submit(coroutine)
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return self.submit(coroutine).result(timeout)
@@ -159,7 +160,7 @@ class MetricLog:
         the stream held (messages the stream forgot are skipped: they are in blocks)."""
         subject = f"{self.settings.subject_prefix}.{'*' if partition is None else partition}"
         follower = self.submit(self._follow(after, apply, subject, caught_up or self.caught_up))
-        self._followers.append(follower)
+        self._followers = [f for f in self._followers if not f.done()] + [follower]
         return follower
 
     async def _follow(self, after: int, apply: Callable[[int, int, IngestBatch], None], subject: str,
