@@ -116,6 +116,14 @@ def test_the_querier_answers_as_the_single_process(cluster: Cluster, embedded: S
     for (path, params), answer, wanted in zip(queries, answers, expected):
         assert answer == wanted, (path, params)
     assert len(expected[3]["elements"]) == 6
+    # Everything flushed into blocks (and retention applied) by each ingester: the same answers still.
+    for ingester in cluster.ingesters:
+        with ingester.client() as client:
+            compacted = client.post("/v1/admin/compact")
+        assert compacted.status_code == 200 and compacted.json()["dropped_chunks"] == 0, compacted.text
+    with cluster.querier.client() as querier:
+        for (path, params), wanted in zip(queries, expected):
+            assert without_links(querier.get(path, params=params).json()) == wanted, (path, params)
 
 
 def test_no_acknowledged_sample_is_lost_when_nodes_die(cluster: Cluster) -> None:
