@@ -246,7 +246,7 @@ class ClusterNode:
             report["points_applied"] = self.ingester.points_accepted
         if self.querier is not None:
             report["resolutions"] = self.index.report()
-            report["covered"] = dict(self.querier.covered)
+            report["covered"] = {str(p): c for p, c in self.querier.covered.items()}  # JSON keys
         report["block_bytes"] = self.size_bytes()
         return report
 
