@@ -193,6 +193,14 @@ class Ingester:
                         exc_info=True)
         return sum(len(b.points) for _, b in fresh)
 
+    def apply_retention(self, now_ms: int) -> int:
+        """Retention on the blocks of the owned partitions (their manifests read again first)."""
+        with self._flush_lock:
+            owned = set(self.owned())
+            for partition in owned:
+                self.flusher.refresh(partition)
+            return self.flusher.apply_retention(now_ms, owned)
+
     # -- serving queriers ------------------------------------------------------------------------------
     def answer(self, query: HeadQuery) -> HeadAnswer:
         """What the owned, replayed partitions among those asked hold in their heads."""
