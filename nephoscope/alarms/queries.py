@@ -247,6 +247,14 @@ def _alarm_where(scope: str, alarm_filter: AlarmFilter, alarm_id: str | None = N
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", parameters
 
 
+def _direction(column: str, descending: bool, dialect: str) -> str:
+    """``column`` ascending or descending with NULL as the smallest value, as SQLite and MariaDB
+    order it (PostgreSQL's default is the largest)."""
+    if dialect == "postgresql":
+        return f"{column} DESC NULLS LAST" if descending else f"{column} ASC NULLS FIRST"
+    return f"{column} {'DESC' if descending else 'ASC'}"
+
+
 def _check_page(offset: int, limit: int) -> None:
     if not 0 <= offset <= _MAX_SQLITE_INTEGER:
         raise AlarmQueryError("offset", "offset must be a whole number of rows")
@@ -283,7 +291,7 @@ def list_alarms(database: AlarmDatabase, scope: str, alarm_filter: AlarmFilter, 
             raise AlarmQueryError("sort_by", f"sort_by field {name!r} must be one of {', '.join(SORT_FIELDS)}")
     _check_page(offset, limit)
     where, parameters = _alarm_where(scope, alarm_filter, dialect=database.dialect)
-    order = [f"{_SORT_COLUMNS[name]} {'DESC' if descending else 'ASC'}" for name, descending in sort_by]
+    order = [_direction(_SORT_COLUMNS[name], descending, database.dialect) for name, descending in sort_by]
     order.append("a.id ASC")  # the final tie-breaker makes the order total, so pages never overlap
     rows = database.execute(
         f"SELECT {_SELECT_ALARM}, d.id, d.name, d.severity {_FROM_ALARMS}{where} "
@@ -324,7 +332,8 @@ def count_alarms(database: AlarmDatabase, scope: str, alarm_filter: AlarmFilter,
     group_columns = [_GROUP_COLUMNS[name] for name in group_by]
     query = f"SELECT count(*){''.join(', ' + column for column in group_columns)} {source}{where}"
     if group_columns:
-        query += f" GROUP BY {', '.join(group_columns)} ORDER BY {', '.join(group_columns)}"
+        ordered = ", ".join(_direction(column, False, database.dialect) for column in group_columns)
+        query += f" GROUP BY {', '.join(group_columns)} ORDER BY {ordered}"
     rows = database.execute(f"{query} LIMIT ? OFFSET ?", [*parameters, limit, offset])
     counts = [list(row) for row in rows if row[0]]
     if not counts:

@@ -1,5 +1,6 @@
-"""The audit chain on each metadata database: appends from two processes at once (two nodes)
-serialize on the chain's head, and the chain verifies afterwards; queries page newest first."""
+"""The audit chain on each metadata database: two processes (two nodes) starting at once on an
+empty database migrate it once, their appends serialize on the chain's head, and the chain
+verifies afterwards; queries page newest first."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from nephoscope.audit.store import RecordFilter, SqliteAuditStorage
 from nephoscope.audit.verify import verify
 from nephoscope.tenancy import ALL_TENANTS
 from tests.conftest import ROOT
+from tests.support.sql import drop_tables
 
 _APPENDER = textwrap.dedent("""
     import sys, time
@@ -37,7 +39,9 @@ def _event(i: int) -> dict:
 
 
 def test_two_processes_append_to_one_chain_and_it_verifies(metadata_dir: Path, sql_url: str) -> None:
-    SqliteAuditStorage(metadata_dir).close()  # migrated once, before both start
+    # Both open a database with no tables yet: they migrate it once, under the migration lock.
+    if sql_url:
+        drop_tables(sql_url)
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     writers = [subprocess.Popen([sys.executable, "-c", _APPENDER, str(metadata_dir), sql_url, name, "40"],
                                 env=environment, cwd=ROOT) for name in ("node-a", "node-b")]

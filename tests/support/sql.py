@@ -72,3 +72,14 @@ def empty(url: str) -> None:
                     connection.execute(table.delete())
     finally:
         engine.dispose()
+
+
+def drop_tables(url: str) -> None:
+    """Drop every metadata table and the migrations' version table (the database as created)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            metadata.drop_all(connection, checkfirst=True)
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    finally:
+        engine.dispose()
