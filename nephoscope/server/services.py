@@ -67,6 +67,10 @@ class Services:
     def data_path(self) -> Path:
         return self.config.data_path
 
+    def alarm_status(self) -> dict:
+        """The embedded engine's counters, or on a node of a cluster what its alarm roles hold."""
+        return self.alarms.status() if self.cluster_roles is None else self.cluster_roles.status()
+
     def notification_method_exists(self, tenant: str, method_id: str) -> bool:
         return self.notifications.methods.get(tenant, method_id) is not None
 

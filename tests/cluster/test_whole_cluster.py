@@ -266,6 +266,9 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
             if history and history == sent or time.monotonic() > deadline:
                 break
             time.sleep(1)
+    with whole.role("evaluator")[1].client() as client:  # the survivor holds every evaluator partition
+        status = client.get("/v1/admin/alarm-engine").json()
+    assert status["evaluator_partitions"] == 4 and status["instances"] == len(FLIP_HOSTS) * 2, status
     print(f"load {load_seconds:.0f}s: {sum(len(w.acknowledged) for w in writers)} metric batches, "
           f"{len(wanted_lines)} log lines, {len(wanted_events)} events acknowledged; {len(history)} transitions, "
           f"{sum(keys.values())} webhooks for {len(keys)} keys")
