@@ -118,7 +118,7 @@ def start_cluster_roles(config: Config, roles: frozenset[str], store: MetricStor
 def _start_sources(config: Config, definitions: DefinitionStore, store: MetricStore,
                    ingester: Ingester) -> PartialSources:
     sources = PartialSources(config.cluster, definitions, store=OwnedSeries(ingester),  # type: ignore[arg-type]
-                             interval_seconds=1.0, sources=lambda: replayed(ingester))
+                             interval_seconds=1.0, sources=lambda: replayed(ingester), asynchronous=True)
     sources.start()
     store.subscribe(sources.on_batch)
 

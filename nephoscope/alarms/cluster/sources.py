@@ -4,7 +4,8 @@
 hook; a part holds the series of one partition, so its partition is known from its series), folds
 it (``partials.PartialFolder``) and publishes one report per evaluator partition it feeds,
 returning once JetStream stored them (so the evaluator reads them before any later watermark of
-this source). Every ``interval_seconds`` it reports, for each source partition this node applies
+this source) — or, ``asynchronous`` (a server's ingester), once queued for a thread that publishes
+reports and watermarks in their order, so a JetStream election does not stall the node's applies. Every ``interval_seconds`` it reports, for each source partition this node applies
 (``set_sources``: the ingester leases), a *watermark*: the time by which everything it applied has
 been sent. A batch is folded under the same lock, so a watermark never overtakes a batch being
 folded; a batch appended to the metric stream before a watermark but not yet applied is late, and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -39,11 +41,17 @@ from nephoscope.tenancy import ALL_TENANTS
 
 log = logging.getLogger(__name__)
 
+_QUEUED = 10_000  # report sets an asynchronous source holds while JetStream does not acknowledge
+
 
 class PartialSources:
     def __init__(self, settings: ClusterSettings, definitions: DefinitionStore, store: MetricStore | None = None,
                  interval_seconds: float = 1.0, clock: Callable[[], float] = time.time,
-                 definitions_seconds: float = 5.0, sources: Callable[[], Iterable[int]] | None = None) -> None:
+                 definitions_seconds: float = 5.0, sources: Callable[[], Iterable[int]] | None = None,
+                 asynchronous: bool = False) -> None:
+        """``asynchronous``: ``on_batch`` returns once the reports are queued, a thread of this object
+        publishing them in order (watermarks in the same queue, so none overtakes a report): a node's
+        apply step is not held up by a JetStream leader election. Otherwise it returns once stored."""
         self.settings = settings
         self.definitions = definitions
         self.store = store
@@ -59,6 +67,8 @@ class PartialSources:
         self._loop = LoopThread("alarm-partials")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._outbox: queue.Queue | None = queue.Queue(maxsize=_QUEUED) if asynchronous else None
+        self._sender: threading.Thread | None = None
         self._nc: Any = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -71,6 +81,9 @@ class PartialSources:
         for definition in definitions:
             self._route_existing(definition)
         self.definitions.subscribe(self._on_definition)
+        if self._outbox is not None:
+            self._sender = threading.Thread(target=self._send_queued, name="alarm-partials-sender", daemon=True)
+            self._sender.start()
         if self.interval > 0:
             self._thread = threading.Thread(target=self._beat, name="alarm-watermarks", daemon=True)
             self._thread.start()
@@ -85,6 +98,9 @@ class PartialSources:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._sender is not None:
+            self._outbox.put(None)  # after what is queued: sent, unless JetStream stays away
+            self._sender.join(timeout=15)
         if self._nc is not None:
             try:
                 self._loop.call(self._nc.close(), timeout=10)
@@ -177,8 +193,30 @@ class PartialSources:
         return int(self.clock() * 1000)
 
     def _send(self, reports: dict[int, Report], origin: bytes = b"") -> None:
-        if reports:
+        """Called under the fold's lock, so reports and watermarks are queued in their order."""
+        if not reports:
+            return
+        if self._outbox is not None:
+            self._outbox.put((reports, origin))  # blocks only while _QUEUED sets wait: back-pressure
+        else:
             self._loop.call(self._publish(reports, origin))
+
+    def _send_queued(self) -> None:
+        while (item := self._outbox.get()) is not None:
+            while True:  # the same reports again until stored: their message ids make copies one
+                try:
+                    self._loop.call(self._publish(*item))
+                    break
+                except Exception:  # noqa: BLE001 - JetStream away for longer than a publish timeout
+                    if self._stop.is_set():
+                        log.warning("alarm partials not published at stop; a new owner's replay folds them again")
+                        return
+                    log.warning("alarm partials could not be published; trying again", exc_info=True)
+                    time.sleep(0.5)
+
+    def pending(self) -> int:
+        """Report sets queued, not yet stored (asynchronous only)."""
+        return self._outbox.qsize() if self._outbox is not None else 0
 
     async def _publish(self, reports: dict[int, Report], origin: bytes) -> None:
         await asyncio.gather(*(self._publish_one(destination, report, origin)
