@@ -1,15 +1,17 @@
 """The whole cluster under load loses nothing and notifies once when each kind of node dies.
 
 `nephoscope serve --role …` processes on the module's own three-node JetStream cluster (one of its
-nodes is killed), the session's SeaweedFS and a PostgreSQL metadata database of the test's own: two
-API nodes, two ingesters, a querier, two evaluators and a notifier. Through both API nodes (the
-other when one is gone) run a steady Monasca load (every acknowledged batch recorded), log lines and
-events (POST /v1/logs, /v1/events; every acknowledged one recorded), and a ``flip`` metric whose
-hosts breach ``max(flip) > 5`` in alternate minutes, so its alarms go back and forth; every action
-is a webhook to a real HTTP receiver. Killed -9 in turn: an API node, an ingester, an evaluator, the
-notifier (then started again: it is the only one) and a JetStream node.
+nodes is killed), the session's SeaweedFS, a PostgreSQL metadata database and a RabbitMQ vhost of
+the test's own: two API nodes, two ingesters, a querier, two evaluators (each also a RabbitMQ
+consumer) and a notifier. Through both API nodes (the other when one is gone) run a steady Monasca
+load (every acknowledged batch recorded), log lines and events (POST /v1/logs, /v1/events; every
+acknowledged one recorded), and a ``flip`` metric whose hosts breach ``max(flip) > 5`` in alternate
+minutes, so its alarms go back and forth; every action is a webhook to a real HTTP receiver.
+Notifications are published to RabbitMQ meanwhile. Killed -9 in turn: an API node, an ingester, an
+evaluator (and consumer), the notifier (then started again: it is the only one) and a JetStream node.
 
-Afterwards every acknowledged sample, log line and event reads back through the querier, and every
+Afterwards every acknowledged sample, log line and event reads back through the querier, every
+notification published to RabbitMQ is stored exactly once, and every
 transition in the alarm history reached the receiver under its own idempotency key — none missing,
 none unrecorded, a key posted twice at most once (the notifier killed in the middle of a send cannot
 know whether the receiver got it; the receiver keeping the key sees one delivery).
@@ -31,7 +33,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, ServerProcess, missing
+from tests.conftest import ADMIN_TOKEN, ServerProcess, missing, wait_for
 from tests.support.cluster import NatsCluster, SeaweedS3
 from tests.support.cluster_nodes import HOSTS, WRITERS, Writer, cluster_env, iso, shows, start_nodes
 from tests.support.notifications import PROJECT, SAMPLE_DOCS, notification
@@ -40,7 +42,9 @@ from tests.support.receivers import Receiver
 LEASE_SECONDS = 3
 FLIP_HOSTS = ("f0", "f1", "f2", "f3")
 INSTANCES = [str(uuid.UUID(int=i + 1)) for i in range(8)]  # events spread over the partitions by resource
-ROLES = ["api", "api", "ingester", "ingester", "querier", "evaluator", "evaluator", "notifier"]
+# The consumers ride on the evaluator nodes: the evaluator's kill is also a consumer's, whose
+# unacknowledged deliveries the broker gives to the other.
+ROLES = ["api", "api", "ingester", "ingester", "querier", "evaluator,consumer", "evaluator,consumer", "notifier"]
 
 
 @dataclass
@@ -48,9 +52,10 @@ class WholeCluster:
     nats: NatsCluster
     nodes: list[ServerProcess]
     receiver: Receiver
+    vhost: str
 
     def role(self, name: str) -> list[ServerProcess]:
-        return [node for node, role in zip(self.nodes, ROLES) if role == name]
+        return [node for node, roles in zip(self.nodes, ROLES) if name in roles.split(",")]
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,14 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def whole(seaweed: SeaweedS3, postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WholeCluster]:
+    from tests.support.rabbitmq import amqp_url, broker_problem, ctl, list_queues
+
+    problem = broker_problem()
+    if problem:
+        missing(problem, "make services starts RabbitMQ")
+    vhost = f"nephoscope-whole-{uuid.uuid4().hex[:10]}"
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     root = tmp_path_factory.mktemp("whole")
     nats = NatsCluster(root / "nats").start()  # the module's own: one of its nodes is killed
     name = f"whole{os.getpid()}{time.time_ns() % 10**9}"
@@ -78,17 +91,54 @@ def whole(seaweed: SeaweedS3, postgres_url: str, tmp_path_factory: pytest.TempPa
            "NEPHOSCOPE_CLUSTER_LOGS_STREAM": f"LOGS_{name}", "NEPHOSCOPE_CLUSTER_LOGS_SUBJECT_PREFIX": f"{name}.logs",
            "NEPHOSCOPE_CLUSTER_LOGS_PREFIX": f"{name}/logs",
            # A minute closes two seconds after its end: the alarms flip within the test's minutes.
-           "NEPHOSCOPE_ALARMS_GRACE_SECONDS": "2"}
+           "NEPHOSCOPE_ALARMS_GRACE_SECONDS": "2",
+           "NEPHOSCOPE_RABBITMQ_ENABLED": "true", "NEPHOSCOPE_RABBITMQ_URLS": amqp_url(vhost),
+           "NEPHOSCOPE_RABBITMQ_EXCHANGES": "nova", "NEPHOSCOPE_RABBITMQ_TOPICS": "notifications",
+           "NEPHOSCOPE_RABBITMQ_WORKERS": "1", "NEPHOSCOPE_RABBITMQ_BATCH_SECONDS": "0.05"}
     receiver = Receiver().start()
     nodes: list[ServerProcess] = []
     try:
         nodes = start_nodes(env, root, ROLES)
-        yield WholeCluster(nats, nodes, receiver)
+        # The consumers' worker processes declare and bind the queue after the nodes answer: a
+        # notification published before is confirmed by the broker and routed nowhere.
+        queue = "nephoscope.cell0.notifications"
+        wait_for(lambda: list_queues(vhost).get(queue, {}).get("consumers") == 2, 60, "both consumers on the queue")
+        yield WholeCluster(nats, nodes, receiver, vhost)
     finally:
         for node in nodes:
             node.stop()
         receiver.stop()
         nats.stop()
+        ctl("delete_vhost", vhost)
+
+
+class Broker(threading.Thread):
+    """Every quarter second a notification (a new message id) through RabbitMQ, as nova sends one:
+    for the competing consumers; each published one (confirmed by the broker) is recorded."""
+
+    def __init__(self, vhost: str) -> None:
+        super().__init__(name="broker-notifications", daemon=True)
+        self.vhost = vhost
+        self.published: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import pika
+
+        from tests.support.notifications import oslo_v2
+        from tests.support.rabbitmq import amqp_url
+
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url(self.vhost)))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            while not self.stop.wait(0.25):
+                message_id = f"amqp-{uuid.uuid4()}"
+                channel.basic_publish("nova", "notifications.info", oslo_v2(message_id),
+                                      pika.BasicProperties(delivery_mode=2))
+                self.published.append(message_id)
+        finally:
+            connection.close()
 
 
 class Side(threading.Thread):
@@ -198,7 +248,8 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
     writers = [Writer(name, [n.url for n in (api if i == 0 else api[::-1])], start_ms + i * 600_000)
                for i, name in enumerate(WRITERS)]
     sides = [Side(name, [n.url for n in (api if i == 0 else api[::-1])]) for i, name in enumerate(("a", "b"))]
-    for thread in (*writers, *sides):
+    broker = Broker(whole.vhost)
+    for thread in (*writers, *sides, broker):
         thread.start()
     began = time.monotonic()
     try:
@@ -218,9 +269,9 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
         # Load through at least one more minute boundary, so alarms flip after every kill.
         time.sleep(max(10.0, 100 - (time.monotonic() - began)))
     finally:
-        for thread in (*writers, *sides):
+        for thread in (*writers, *sides, broker):
             thread.stop.set()
-        for thread in (*writers, *sides):
+        for thread in (*writers, *sides, broker):
             thread.join(timeout=30)
     load_seconds = time.monotonic() - began
     assert all(len(w.acknowledged) > 100 for w in writers), [len(w.acknowledged) for w in writers]
@@ -228,19 +279,32 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
     assert all(len(s.events) > 50 and len(s.lines) > 50 and s.flips > 25 for s in sides), \
         [(len(s.events), len(s.lines), s.flips) for s in sides]
 
-    # Every acknowledged sample, through the querier (a series at a time: a page holds 10,000).
-    found = {}
-    with querier.client() as client:
-        for writer in writers:
-            for host in HOSTS:
-                response = client.get("/v2.0/metrics/measurements", params={
-                    "name": "load.value", "dimensions": f"writer:{writer.writer},hostname:{host}",
-                    "start_time": iso(start_ms - 1000), "limit": 10000}, timeout=60)
-                assert response.status_code == 200, response.text
-                for element in response.json()["elements"]:
-                    found.setdefault((writer.writer, host), {}).update({r[0]: r[1] for r in element["measurements"]})
-    lost = [(w.writer, i) for w in writers for i in w.acknowledged if not shows(found, w, i)]
-    assert lost == [], f"{len(lost)} acknowledged batches not read back, e.g. {lost[:5]}"
+    # Every acknowledged sample, through the querier (a series at a time: a page holds 10,000). A
+    # write is acknowledged at JetStream's ack, applied by its ingester moments later: read again
+    # for a few seconds before calling a batch lost.
+    def read_samples() -> dict[tuple[str, str], dict[str, float]]:
+        found: dict[tuple[str, str], dict[str, float]] = {}
+        with querier.client() as client:
+            for writer in writers:
+                for host in HOSTS:
+                    response = client.get("/v2.0/metrics/measurements", params={
+                        "name": "load.value", "dimensions": f"writer:{writer.writer},hostname:{host}",
+                        "start_time": iso(start_ms - 1000), "limit": 10000}, timeout=60)
+                    assert response.status_code == 200, response.text
+                    for element in response.json()["elements"]:
+                        found.setdefault((writer.writer, host), {}).update(
+                            {r[0]: r[1] for r in element["measurements"]})
+        return found
+
+    deadline = time.monotonic() + 20
+    while True:
+        found = read_samples()
+        lost = [(w.writer, i) for w in writers for i in w.acknowledged if not shows(found, w, i)]
+        if not lost or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert lost == [], (f"{len(lost)} acknowledged batches not read back, e.g. {lost[:5]} "
+                        f"(last acknowledged: {[w.acknowledged[-1] for w in writers]})")
 
     begin = iso(start_ms)  # before the load
     with querier.client() as client:
@@ -258,6 +322,18 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
         assert wanted_lines - lines == set(), f"{len(wanted_lines - lines)} acknowledged log lines missing"
         assert wanted_events - events == set(), f"{len(wanted_events - events)} acknowledged events missing"
 
+        # Every notification published to RabbitMQ, stored exactly once by the competing consumers.
+        deadline = time.monotonic() + 60
+        while True:
+            consumed = Counter(e["message_id"] for e in pages(client, "/v1/events", {
+                "event_type": "compute.instance.update", "start_time": "2025-12-31T00:00:00Z", "limit": 1000}))
+            if set(broker.published) <= set(consumed) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert len(broker.published) > 100
+        assert set(consumed) == set(broker.published), f"{len(set(broker.published) - set(consumed))} missing"
+        assert max(consumed.values()) == 1, "each notification stored once"
+
         # Every transition in the history delivered, under one idempotency key each.
         deadline = time.monotonic() + 60
         while True:
@@ -270,7 +346,8 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
         status = client.get("/v1/admin/alarm-engine").json()
     assert status["evaluator_partitions"] == 4 and status["instances"] == len(FLIP_HOSTS) * 2, status
     print(f"load {load_seconds:.0f}s: {sum(len(w.acknowledged) for w in writers)} metric batches, "
-          f"{len(wanted_lines)} log lines, {len(wanted_events)} events acknowledged; {len(history)} transitions, "
+          f"{len(wanted_lines)} log lines, {len(wanted_events)} events acknowledged, {len(broker.published)} "
+          f"notifications through RabbitMQ; {len(history)} transitions, "
           f"{sum(keys.values())} webhooks for {len(keys)} keys")
     # Every alarm (side × host) got a state, and alarms flipped between OK and ALARM after it.
     assert len({alarm for alarm, *_ in history}) == len(FLIP_HOSTS) * 2, history
