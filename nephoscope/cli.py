@@ -66,6 +66,9 @@ def _config(config_file: Optional[Path], data_dir: Optional[Path], host: Optiona
         config.server.host = host
     if port is not None:
         config.server.port = port
+    from nephoscope.sql import bind
+
+    bind(config.data_path, config.cluster.sql_url)  # keys and audit commands: the cluster's database
     return config
 
 

@@ -640,6 +640,33 @@ def _check_cluster(cluster: ClusterSettings) -> None:
     bad = [server for server in cluster.servers if not server.startswith(("nats://", "tls://"))]
     if bad:
         raise ConfigError(f"[cluster] servers: {bad[0]!r} is not a nats:// or tls:// URL")
+    if cluster.sql_url:
+        _check_sql_url(cluster.sql_url)
+
+
+_SQL_DRIVERS = {"postgresql": ("psycopg", "postgresql+psycopg://"), "mysql": ("pymysql", "mysql+pymysql://")}
+
+
+def _check_sql_url(url: str) -> None:
+    """A metadata database URL SQLAlchemy can open with a driver that is installed."""
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("[cluster] sql_url: not a database URL such as postgresql+psycopg://user:password@host/db"
+                          " or mysql+pymysql://user:password@host/db") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in _SQL_DRIVERS and backend != "sqlite":
+        raise ConfigError(f"[cluster] sql_url: {backend!r} is not PostgreSQL, MariaDB/MySQL or SQLite")
+    if backend in _SQL_DRIVERS:
+        module, example = _SQL_DRIVERS[backend]
+        if driver != module or importlib.util.find_spec(module) is None:
+            raise ConfigError(f"[cluster] sql_url: use the {module} driver ({example}…, "
+                              "pip install 'nephoscope[cluster]')")
 
 
 def check_roles(config: Config) -> None:

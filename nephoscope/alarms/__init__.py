@@ -7,5 +7,5 @@ sub-alarms (``fanout``), the evaluator and the engine that follows the metric st
 evaluation across partitions in a cluster (``cluster``). Imports ``nephoscope.metrics`` (its
 store interface and summaries), ``nephoscope.notify`` (the outbox and the work queue transitions
 go to), ``nephoscope.cluster`` (leases, in ``alarms.cluster`` only), ``nephoscope.config``, ``nephoscope.errors``,
-``nephoscope.tenancy`` and ``nephoscope.sqlitefile``; never the API.
+``nephoscope.tenancy`` and ``nephoscope.sql`` (the metadata database); never the API.
 """

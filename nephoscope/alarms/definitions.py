@@ -1,20 +1,23 @@
-"""Alarm definitions: the record, Monasca's validation and update rules, and their SQLite table.
+"""Alarm definitions: the record, Monasca's validation and update rules, and their table.
 
-Definitions live in ``<data dir>/alarms.sqlite`` beside alarms and notification methods: small
-rows changed one at a time, which is what SQLite is for. Every read and write takes the tenant.
+Definitions live in the metadata database (``<data dir>/alarms.sqlite`` beside alarms and
+notification methods, or the cluster's database): small rows changed one at a time. The name is
+unique per tenant by the database's constraint, so two nodes creating the same name at once
+make one definition and one 409. Every read and write takes the tenant.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+import sqlalchemy as sa
 
 from nephoscope.alarms.expression import (
     Expression,
@@ -25,30 +28,13 @@ from nephoscope.alarms.expression import (
 )
 from nephoscope.errors import Rejected, unknown_names
 from nephoscope.metrics.ingest import validation
-from nephoscope.sqlitefile import SqliteFile
+from nephoscope.sql import Database
+from nephoscope.sql.schema import alarm_definitions
 from nephoscope.tenancy import ALL_TENANTS
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 ACTION_FIELDS = ("alarm_actions", "ok_actions", "undetermined_actions")
 SORT_FIELDS = ("id", "name", "severity", "updated_at", "created_at")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alarm_definitions (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL,
-    expression TEXT NOT NULL,
-    match_by TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    alarm_actions TEXT NOT NULL,
-    ok_actions TEXT NOT NULL,
-    undetermined_actions TEXT NOT NULL,
-    actions_enabled INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (tenant, name)
-);
-"""
 
 
 class DefinitionError(Exception):
@@ -219,7 +205,7 @@ Listener = Callable[[str, AlarmDefinition], None]
 
 class DefinitionStore:
     def __init__(self, data_dir: Path) -> None:
-        self.database = SqliteFile(data_dir / "alarms.sqlite", _SCHEMA)
+        self.database = Database(data_dir, "alarms.sqlite", ("definitions",))
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> None:
@@ -228,9 +214,6 @@ class DefinitionStore:
     def _publish(self, change: str, definition: AlarmDefinition) -> None:
         for listener in self._listeners:
             listener(change, definition)
-
-    def _connect(self) -> sqlite3.Connection:
-        return self.database.connect()
 
     @staticmethod
     def _row(row: tuple) -> AlarmDefinition:
@@ -241,20 +224,21 @@ class DefinitionStore:
             actions_enabled=bool(row[10]), created_at=row[11], updated_at=row[12])
 
     def _save(self, definition: AlarmDefinition, insert: bool) -> None:
-        values = (definition.tenant, definition.name, definition.description, definition.expression,
-                  json.dumps(definition.match_by), definition.severity, json.dumps(definition.alarm_actions),
-                  json.dumps(definition.ok_actions), json.dumps(definition.undetermined_actions),
-                  int(definition.actions_enabled), definition.created_at, definition.updated_at)
+        values = {"tenant": definition.tenant, "name": definition.name, "description": definition.description,
+                  "expression": definition.expression, "match_by": json.dumps(definition.match_by),
+                  "severity": definition.severity, "alarm_actions": json.dumps(definition.alarm_actions),
+                  "ok_actions": json.dumps(definition.ok_actions),
+                  "undetermined_actions": json.dumps(definition.undetermined_actions),
+                  "actions_enabled": int(definition.actions_enabled), "created_at": definition.created_at,
+                  "updated_at": definition.updated_at}
         try:
-            if insert:
-                self._connect().execute(
-                    "INSERT INTO alarm_definitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (definition.id, *values))
-            else:
-                self._connect().execute(
-                    "UPDATE alarm_definitions SET tenant=?, name=?, description=?, expression=?, match_by=?, "
-                    "severity=?, alarm_actions=?, ok_actions=?, undetermined_actions=?, actions_enabled=?, "
-                    "created_at=?, updated_at=? WHERE id=?", (*values, definition.id))
-        except sqlite3.IntegrityError:
+            with self.database.transaction() as connection:
+                if insert:
+                    connection.execute(alarm_definitions.insert().values(id=definition.id, **values))
+                else:
+                    connection.execute(alarm_definitions.update().where(alarm_definitions.c.id == definition.id)
+                                       .values(**values))
+        except sa.exc.IntegrityError:
             raise DefinitionError(409, "Conflict",
                                   f"An alarm definition with the name {definition.name!r} already exists") from None
 
@@ -267,12 +251,11 @@ class DefinitionStore:
         return definition
 
     def get(self, scope: str, definition_id: str) -> AlarmDefinition:
-        query = "SELECT * FROM alarm_definitions WHERE id = ?"
-        parameters: list = [definition_id]
+        query = sa.select(alarm_definitions).where(alarm_definitions.c.id == definition_id)
         if scope != ALL_TENANTS:
-            query += " AND tenant = ?"
-            parameters.append(scope)
-        row = self._connect().execute(query, parameters).fetchone()
+            query = query.where(alarm_definitions.c.tenant == scope)
+        with self.database.read() as connection:
+            row = connection.execute(query).first()
         if row is None:
             raise DefinitionError(404, "Not Found", f"No alarm definition with id {definition_id}")
         return self._row(row)
@@ -289,24 +272,24 @@ class DefinitionStore:
 
     def delete(self, scope: str, definition_id: str) -> AlarmDefinition:
         current = self.get(scope, definition_id)
-        self._connect().execute("DELETE FROM alarm_definitions WHERE id = ?", (definition_id,))
+        with self.database.transaction() as connection:
+            connection.execute(alarm_definitions.delete().where(alarm_definitions.c.id == definition_id))
         self._publish("deleted", current)
         return current
 
     def list(self, scope: str, name: str | None = None, severities: list[str] | None = None,
              dimensions: tuple[tuple[str, tuple[str, ...] | None], ...] = (),
              sort_by: list[tuple[str, bool]] | None = None) -> list[AlarmDefinition]:
-        query, parameters = "SELECT * FROM alarm_definitions WHERE 1=1", []
+        d = alarm_definitions.c
+        query = sa.select(alarm_definitions)
         if scope != ALL_TENANTS:
-            query += " AND tenant = ?"
-            parameters.append(scope)
+            query = query.where(d.tenant == scope)
         if name:
-            query += " AND name = ?"
-            parameters.append(name)
+            query = query.where(d.name == name)
         if severities:
-            query += f" AND severity IN ({','.join('?' * len(severities))})"
-            parameters.extend(severities)
-        definitions = [self._row(row) for row in self._connect().execute(query, parameters).fetchall()]
+            query = query.where(d.severity.in_(severities))
+        with self.database.read() as connection:
+            definitions = [self._row(tuple(row)) for row in connection.execute(query)]
         if dimensions:
             definitions = [d for d in definitions if _has_dimensions(d, dimensions)]
         order = sort_by or [("id", False)]

@@ -39,6 +39,7 @@ from nephoscope.alarms.repository import (
 )
 from nephoscope.alarms.windows import ALARM, OK, UNDETERMINED
 from nephoscope.config import AlarmsSettings
+from nephoscope.errors import Rejected
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store import MetricStore, SeriesFilter
 from nephoscope.metrics.summary import Points
@@ -213,6 +214,10 @@ class AlarmEngine:
     def call(self, function: Callable[[], object]) -> concurrent.futures.Future:
         """Run ``function`` on the engine thread, in order with the stream (for API changes)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
+        if self._thread is None:  # not started: a node of a cluster (its evaluators hold the alarms)
+            future.set_exception(Rejected(503, "this node does not run the alarm engine: alarm state changes and "
+                                               "deletion are not routed to a cluster's evaluators yet"))
+            return future
         self._submit(("call", function, future))
         return future
 

@@ -16,6 +16,7 @@ import orjson
 from nephoscope.alarms import repository
 from nephoscope.alarms.definitions import SEVERITIES
 from nephoscope.alarms.repository import AlarmDatabase, AlarmRecord, StateChange
+from nephoscope.sql.dialect import json_array_values, json_keys
 from nephoscope.tenancy import ALL_TENANTS
 
 STATES = ("OK", "UNDETERMINED", "ALARM")
@@ -185,18 +186,20 @@ def history_offset(last: StateChange, following: StateChange | None) -> str:
 
 # -- SQL building --------------------------------------------------------------------------------------------
 
-def _metric_match(alias: str, name: str | None, dimensions: Dimensions) -> tuple[list[str], list]:
+def _metric_match(alias: str, name: str | None, dimensions: Dimensions,
+                  dialect: str = "sqlite") -> tuple[list[str], list]:
     """Clauses true when the metric row ``alias`` has ``name`` and carries every wanted dimension."""
     clauses: list[str] = []
     parameters: list = []
     if name is not None:
         clauses.append(f"{alias}.name = ?")
         parameters.append(name)
+    source, key_of, value_of = json_keys(dialect, f"{alias}.dimensions")
     for key, values in dimensions:
-        clause = f"EXISTS (SELECT 1 FROM json_each({alias}.dimensions) j WHERE j.key = ?"
+        clause = f"EXISTS (SELECT 1 FROM {source} WHERE {key_of} = ?"
         parameters.append(key)
         if values is not None:
-            clause += f" AND j.value IN ({','.join('?' * len(values))})"
+            clause += f" AND {value_of} IN ({','.join('?' * len(values))})"
             parameters.extend(values)
         clauses.append(clause + ")")
     return clauses, parameters
@@ -210,7 +213,8 @@ def _check_filter(alarm_filter: AlarmFilter) -> None:
             raise AlarmQueryError("severity", f"severity must be among {', '.join(SEVERITIES)}")
 
 
-def _alarm_where(scope: str, alarm_filter: AlarmFilter, alarm_id: str | None = None) -> tuple[str, list]:
+def _alarm_where(scope: str, alarm_filter: AlarmFilter, alarm_id: str | None = None,
+                 dialect: str = "sqlite") -> tuple[str, list]:
     _check_filter(alarm_filter)
     clauses: list[str] = []
     parameters: list = []
@@ -236,11 +240,19 @@ def _alarm_where(scope: str, alarm_filter: AlarmFilter, alarm_id: str | None = N
     if alarm_filter.metric_name is not None or alarm_filter.metric_dimensions:
         # As in Monasca, the name and every dimension must hold for one and the same metric of the alarm.
         metric_clauses, metric_parameters = _metric_match("m", alarm_filter.metric_name,
-                                                          alarm_filter.metric_dimensions)
+                                                          alarm_filter.metric_dimensions, dialect)
         clauses.append("EXISTS (SELECT 1 FROM alarm_metrics m WHERE m.alarm_id = a.id AND "
                        + " AND ".join(metric_clauses) + ")")
         parameters.extend(metric_parameters)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", parameters
+
+
+def _direction(column: str, descending: bool, dialect: str) -> str:
+    """``column`` ascending or descending with NULL as the smallest value, as SQLite and MariaDB
+    order it (PostgreSQL's default is the largest)."""
+    if dialect == "postgresql":
+        return f"{column} DESC NULLS LAST" if descending else f"{column} ASC NULLS FIRST"
+    return f"{column} {'DESC' if descending else 'ASC'}"
 
 
 def _check_page(offset: int, limit: int) -> None:
@@ -255,9 +267,9 @@ def _metrics_of(database: AlarmDatabase, alarm_ids: list[str]) -> dict[str, list
     if not alarm_ids:
         return metrics
     # One bound JSON array instead of one parameter per id: a page may hold 10,000 alarms.
-    rows = database.connect().execute(
-        "SELECT alarm_id, name, dimensions FROM alarm_metrics WHERE alarm_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY alarm_id, name, dimensions", (orjson.dumps(alarm_ids).decode(),))
+    rows = database.execute(
+        "SELECT alarm_id, name, dimensions FROM alarm_metrics "
+        f"WHERE alarm_id IN ({json_array_values(database.dialect)}) ORDER BY alarm_id, name, dimensions", (orjson.dumps(alarm_ids).decode(),))
     for alarm_id, name, dimensions in rows:
         metrics.setdefault(alarm_id, []).append({"name": name, "dimensions": orjson.loads(dimensions)})
     return metrics
@@ -278,12 +290,12 @@ def list_alarms(database: AlarmDatabase, scope: str, alarm_filter: AlarmFilter, 
         if name not in _SORT_COLUMNS:
             raise AlarmQueryError("sort_by", f"sort_by field {name!r} must be one of {', '.join(SORT_FIELDS)}")
     _check_page(offset, limit)
-    where, parameters = _alarm_where(scope, alarm_filter)
-    order = [f"{_SORT_COLUMNS[name]} {'DESC' if descending else 'ASC'}" for name, descending in sort_by]
+    where, parameters = _alarm_where(scope, alarm_filter, dialect=database.dialect)
+    order = [_direction(_SORT_COLUMNS[name], descending, database.dialect) for name, descending in sort_by]
     order.append("a.id ASC")  # the final tie-breaker makes the order total, so pages never overlap
-    rows = database.connect().execute(
+    rows = database.execute(
         f"SELECT {_SELECT_ALARM}, d.id, d.name, d.severity {_FROM_ALARMS}{where} "
-        f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?", [*parameters, limit, offset]).fetchall()
+        f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?", [*parameters, limit, offset])
     metrics = _metrics_of(database, [row[0] for row in rows])
     return [_alarm_with_definition(row, metrics) for row in rows]
 
@@ -291,9 +303,9 @@ def list_alarms(database: AlarmDatabase, scope: str, alarm_filter: AlarmFilter, 
 def get_alarm(database: AlarmDatabase, scope: str,
               alarm_id: str) -> tuple[AlarmRecord, AlarmDefinitionSummary] | None:
     """One alarm of the scope with its definition, or None."""
-    where, parameters = _alarm_where(scope, AlarmFilter(), alarm_id)
-    row = database.connect().execute(f"SELECT {_SELECT_ALARM}, d.id, d.name, d.severity {_FROM_ALARMS}{where}",
-                                     parameters).fetchone()
+    where, parameters = _alarm_where(scope, AlarmFilter(), alarm_id, database.dialect)
+    rows = database.execute(f"SELECT {_SELECT_ALARM}, d.id, d.name, d.severity {_FROM_ALARMS}{where}", parameters)
+    row = rows[0] if rows else None
     return None if row is None else _alarm_with_definition(row, _metrics_of(database, [alarm_id]))
 
 
@@ -306,21 +318,23 @@ def count_alarms(database: AlarmDatabase, scope: str, alarm_filter: AlarmFilter,
     to show, the single row ``[0, None, ...]``."""
     check_group_by(group_by)
     _check_page(offset, limit)
-    where, parameters = _alarm_where(scope, alarm_filter)
+    where, parameters = _alarm_where(scope, alarm_filter, dialect=database.dialect)
     source = _FROM_ALARMS
     metric_groups = [name for name in _METRIC_GROUP_FIELDS if name in group_by]
     if metric_groups:
         with_dimensions = "dimension_name" in metric_groups or "dimension_value" in metric_groups
-        metric_source = ("alarm_metrics m, json_each(m.dimensions) j" if with_dimensions else "alarm_metrics m")
-        columns = {"metric_name": "m.name", "dimension_name": "j.key", "dimension_value": "j.value"}
+        keys, key_of, value_of = json_keys(database.dialect, "m.dimensions")
+        metric_source = f"alarm_metrics m, {keys}" if with_dimensions else "alarm_metrics m"
+        columns = {"metric_name": "m.name", "dimension_name": key_of, "dimension_value": value_of}
         selected = ", ".join(f"{columns[name]} AS {name}" for name in metric_groups)
         source += (f" JOIN (SELECT DISTINCT m.alarm_id AS alarm_id, {selected} FROM {metric_source}) g"
                    " ON g.alarm_id = a.id")
     group_columns = [_GROUP_COLUMNS[name] for name in group_by]
     query = f"SELECT count(*){''.join(', ' + column for column in group_columns)} {source}{where}"
     if group_columns:
-        query += f" GROUP BY {', '.join(group_columns)} ORDER BY {', '.join(group_columns)}"
-    rows = database.connect().execute(f"{query} LIMIT ? OFFSET ?", [*parameters, limit, offset]).fetchall()
+        ordered = ", ".join(_direction(column, False, database.dialect) for column in group_columns)
+        query += f" GROUP BY {', '.join(group_columns)} ORDER BY {ordered}"
+    rows = database.execute(f"{query} LIMIT ? OFFSET ?", [*parameters, limit, offset])
     counts = [list(row) for row in rows if row[0]]
     if not counts:
         counts = [[0] + [None] * len(group_by)]
@@ -356,11 +370,11 @@ def state_history(database: AlarmDatabase, scope: str, alarm_id: str | None, dim
             clauses.append("(h.timestamp_ms, h.alarm_id) > (?, ?)")
             parameters.extend((milliseconds, after_alarm))
     if dimensions:
-        metric_clauses, metric_parameters = _metric_match("m", None, dimensions)
+        metric_clauses, metric_parameters = _metric_match("m", None, dimensions, database.dialect)
         clauses.append(f"h.alarm_id IN (SELECT m.alarm_id FROM alarm_metrics m WHERE {' AND '.join(metric_clauses)})")
         parameters.extend(metric_parameters)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = database.connect().execute(
+    rows = database.execute(
         f"SELECT {_SELECT_HISTORY} FROM alarm_state_history h{where} ORDER BY h.timestamp_ms, h.alarm_id LIMIT ?",
-        [*parameters, limit]).fetchall()
+        [*parameters, limit])
     return [repository.history_from_row(row) for row in rows]

@@ -1,6 +1,8 @@
-"""Alarms and their state history in ``<data dir>/alarms.sqlite`` (beside the definitions).
+"""Alarms and their state history in the metadata database (``<data dir>/alarms.sqlite`` beside
+the definitions, or the cluster's database).
 
-This module owns the tables ``alarms``, ``alarm_metrics`` and ``alarm_state_history``. The
+This module owns the tables ``alarms``, ``alarm_metrics`` and ``alarm_state_history``
+(``nephoscope.sql.schema``). The
 alarm engine is the only writer of states (one thread, grouped in transactions); the API
 reads, and changes ``lifecycle_state`` and ``link`` through the engine. Every read takes a
 tenant scope.
@@ -13,49 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import sqlalchemy as sa
 
-from nephoscope.sqlitefile import SqliteFile
+from nephoscope.sql import Database
+from nephoscope.sql.dialect import insert_ignore, upsert
+from nephoscope.sql.schema import alarm_metrics, alarm_state_history, alarms
 from nephoscope.tenancy import ALL_TENANTS
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alarms (
-    id TEXT PRIMARY KEY,
-    definition_id TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    instance TEXT NOT NULL,
-    state TEXT NOT NULL,
-    sub_states TEXT NOT NULL,
-    lifecycle_state TEXT,
-    link TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    state_updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alarms_definition ON alarms (definition_id);
-CREATE INDEX IF NOT EXISTS alarms_tenant_state ON alarms (tenant, state);
-CREATE TABLE IF NOT EXISTS alarm_metrics (
-    alarm_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    dimensions TEXT NOT NULL,
-    PRIMARY KEY (alarm_id, name, dimensions)
-);
-CREATE INDEX IF NOT EXISTS alarm_metrics_name ON alarm_metrics (name);
-CREATE TABLE IF NOT EXISTS alarm_state_history (
-    alarm_id TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    timestamp_ms INTEGER NOT NULL,
-    old_state TEXT NOT NULL,
-    new_state TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    reason_data TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    sub_alarms TEXT NOT NULL,
-    link TEXT,
-    lifecycle_state TEXT,
-    PRIMARY KEY (alarm_id, timestamp_ms)
-);
-CREATE INDEX IF NOT EXISTS alarm_state_history_tenant_time ON alarm_state_history (tenant, timestamp_ms);
-"""
 
 
 @dataclass(slots=True)
@@ -98,23 +63,25 @@ def _metric_columns(metric: dict) -> tuple[str, str]:
     return metric["name"], orjson.dumps(metric["dimensions"], option=orjson.OPT_SORT_KEYS).decode()
 
 
-class AlarmDatabase(SqliteFile):
-    """``<data_dir>/alarms.sqlite`` with the alarm tables."""
+class AlarmDatabase(Database):
+    """``<data_dir>/alarms.sqlite`` (or the cluster's database) with the alarm tables."""
 
     def __init__(self, data_dir: Path) -> None:
-        super().__init__(Path(data_dir) / "alarms.sqlite", _SCHEMA)
+        super().__init__(Path(data_dir), "alarms.sqlite", ("alarms",))
 
 
-def _alarm_row(record: AlarmRecord) -> tuple:
-    return (record.id, record.definition_id, record.tenant, orjson.dumps(list(record.instance)).decode(),
-            record.state, orjson.dumps(record.sub_states).decode(), record.lifecycle_state, record.link,
-            record.created_at, record.updated_at, record.state_updated_at)
+def _alarm_row(record: AlarmRecord) -> dict:
+    return dict(zip(_ALARM_NAMES, (
+        record.id, record.definition_id, record.tenant, orjson.dumps(list(record.instance)).decode(),
+        record.state, orjson.dumps(record.sub_states).decode(), record.lifecycle_state, record.link,
+        record.created_at, record.updated_at, record.state_updated_at)))
 
 
-def _history_row(change: StateChange) -> tuple:
-    return (change.alarm_id, change.tenant, change.timestamp_ms, change.old_state, change.new_state, change.reason,
-            orjson.dumps(change.reason_data).decode(), orjson.dumps(change.metrics).decode(),
-            orjson.dumps(change.sub_alarms).decode(), change.link, change.lifecycle_state)
+def _history_row(change: StateChange) -> dict:
+    return dict(zip(_HISTORY_NAMES, (
+        change.alarm_id, change.tenant, change.timestamp_ms, change.old_state, change.new_state, change.reason,
+        orjson.dumps(change.reason_data).decode(), orjson.dumps(change.metrics).decode(),
+        orjson.dumps(change.sub_alarms).decode(), change.link, change.lifecycle_state)))
 
 
 _ALARM_COLUMNS = ("id, definition_id, tenant, instance, state, sub_states, lifecycle_state, link, created_at, "
@@ -135,6 +102,11 @@ def history_from_row(row: tuple) -> StateChange:
 
 _HISTORY_COLUMNS = ("alarm_id, tenant, timestamp_ms, old_state, new_state, reason, reason_data, metrics, "
                     "sub_alarms, link, lifecycle_state")
+_ALARM_NAMES = tuple(name.strip() for name in _ALARM_COLUMNS.split(","))
+_HISTORY_NAMES = tuple(name.strip() for name in _HISTORY_COLUMNS.split(","))
+_SELECT_ALARMS = sa.select(*(alarms.c[name] for name in _ALARM_NAMES))
+_SELECT_HISTORY = sa.select(*(alarm_state_history.c[name] for name in _HISTORY_NAMES))
+_ALARM_UPDATES = ("state", "sub_states", "lifecycle_state", "link", "updated_at", "state_updated_at")
 
 
 class AlarmRepository:
@@ -148,62 +120,62 @@ class AlarmRepository:
              history: Iterable[StateChange] = ()) -> None:
         """Upsert alarms, add metrics ``(alarm id, metric)`` and append history, in one transaction."""
         alarm_rows = [_alarm_row(record) for record in records]
-        metric_rows = [(alarm_id, *_metric_columns(metric)) for alarm_id, metric in new_metrics]
+        metric_rows = [dict(zip(("alarm_id", "name", "dimensions"), (alarm_id, *_metric_columns(metric))))
+                       for alarm_id, metric in new_metrics]
         history_rows = [_history_row(change) for change in history]
         if not (alarm_rows or metric_rows or history_rows):
             return
         with self.database.transaction() as connection:
-            if alarm_rows:
-                connection.executemany(
-                    f"INSERT INTO alarms ({_ALARM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT (id) DO UPDATE SET state=excluded.state, sub_states=excluded.sub_states, "
-                    "lifecycle_state=excluded.lifecycle_state, link=excluded.link, updated_at=excluded.updated_at, "
-                    "state_updated_at=excluded.state_updated_at", alarm_rows)
-            if metric_rows:
-                connection.executemany("INSERT OR IGNORE INTO alarm_metrics VALUES (?,?,?)", metric_rows)
-            if history_rows:
-                connection.executemany(
-                    f"INSERT OR REPLACE INTO alarm_state_history ({_HISTORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    history_rows)
+            upsert(connection, alarms, alarm_rows, ("id",), _ALARM_UPDATES)
+            insert_ignore(connection, alarm_metrics, metric_rows)
+            # A transition written again (an evaluator taking over replays it) replaces the row.
+            upsert(connection, alarm_state_history, history_rows, ("alarm_id", "timestamp_ms"),
+                   [name for name in _HISTORY_NAMES if name not in ("alarm_id", "timestamp_ms")])
 
     def delete(self, alarm_ids: list[str]) -> None:
         """Forget alarms and their metrics; their history stays (as in Monasca's persister)."""
         if not alarm_ids:
             return
         with self.database.transaction() as connection:
-            connection.executemany("DELETE FROM alarms WHERE id = ?", [(i,) for i in alarm_ids])
-            connection.executemany("DELETE FROM alarm_metrics WHERE alarm_id = ?", [(i,) for i in alarm_ids])
+            for start in range(0, len(alarm_ids), 5000):  # within every database's limit of parameters
+                chunk = alarm_ids[start:start + 5000]
+                connection.execute(alarms.delete().where(alarms.c.id.in_(chunk)))
+                connection.execute(alarm_metrics.delete().where(alarm_metrics.c.alarm_id.in_(chunk)))
 
     # -- reads ---------------------------------------------------------------------------------------
     def load_all(self) -> list[AlarmRecord]:
         """Every alarm with its metrics (for the engine at start)."""
-        connection = self.database.connect()
+        m = alarm_metrics.c
         metrics: dict[str, list[dict]] = {}
-        for alarm_id, name, dimensions in connection.execute(
-                "SELECT alarm_id, name, dimensions FROM alarm_metrics ORDER BY alarm_id, name, dimensions"):
-            metrics.setdefault(alarm_id, []).append({"name": name, "dimensions": orjson.loads(dimensions)})
-        return [record_from_row(row, metrics.get(row[0], []))
-                for row in connection.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms")]
+        with self.database.read() as connection:
+            for alarm_id, name, dimensions in connection.execute(
+                    sa.select(m.alarm_id, m.name, m.dimensions).order_by(m.alarm_id, m.name, m.dimensions)):
+                metrics.setdefault(alarm_id, []).append({"name": name, "dimensions": orjson.loads(dimensions)})
+            rows = connection.execute(_SELECT_ALARMS).all()
+        return [record_from_row(row, metrics.get(row[0], [])) for row in rows]
 
     def ids_for_definition(self, definition_id: str) -> list[str]:
-        rows = self.database.connect().execute("SELECT id FROM alarms WHERE definition_id = ?", (definition_id,))
+        with self.database.read() as connection:
+            rows = connection.execute(sa.select(alarms.c.id).where(alarms.c.definition_id == definition_id)).all()
         return [row[0] for row in rows]
 
     def get(self, scope: str, alarm_id: str) -> AlarmRecord | None:
-        connection = self.database.connect()
-        query, parameters = f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", [alarm_id]
+        query = _SELECT_ALARMS.where(alarms.c.id == alarm_id)
         if scope != ALL_TENANTS:
-            query += " AND tenant = ?"
-            parameters.append(scope)
-        row = connection.execute(query, parameters).fetchone()
-        if row is None:
-            return None
-        metrics = [{"name": name, "dimensions": orjson.loads(dimensions)} for name, dimensions in connection.execute(
-            "SELECT name, dimensions FROM alarm_metrics WHERE alarm_id = ? ORDER BY name, dimensions", (alarm_id,))]
+            query = query.where(alarms.c.tenant == scope)
+        m = alarm_metrics.c
+        with self.database.read() as connection:
+            row = connection.execute(query).first()
+            if row is None:
+                return None
+            rows = connection.execute(
+                sa.select(m.name, m.dimensions).where(m.alarm_id == alarm_id).order_by(m.name, m.dimensions)).all()
+        metrics = [{"name": name, "dimensions": orjson.loads(dimensions)} for name, dimensions in rows]
         return record_from_row(row, metrics)
 
     def history(self, alarm_id: str) -> list[StateChange]:
-        rows = self.database.connect().execute(
-            f"SELECT {_HISTORY_COLUMNS} FROM alarm_state_history WHERE alarm_id = ? ORDER BY timestamp_ms",
-            (alarm_id,)).fetchall()
+        query = _SELECT_HISTORY.where(alarm_state_history.c.alarm_id == alarm_id).order_by(
+            alarm_state_history.c.timestamp_ms)
+        with self.database.read() as connection:
+            rows = connection.execute(query).all()
         return [history_from_row(row) for row in rows]

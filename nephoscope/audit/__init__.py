@@ -7,7 +7,7 @@ Owns: building CADF events with pycadf and reading any CADF event (``cadf``), th
 that pages Nephoscope's records beside OpenStack's CADF notifications (``view``, ``openstack``),
 the ``AuditTrail`` service (``service``) and the ``nephoscope audit`` commands (``command``).
 
-Imports, outside itself: ``nephoscope.config``, ``nephoscope.tenancy``, ``nephoscope.sqlitefile``
+Imports, outside itself: ``nephoscope.config``, ``nephoscope.tenancy``, ``nephoscope.sql`` (the metadata database)
 and, of the events domain, its store and envelope parsing (where OpenStack's notifications are
 kept). Never the API, the server or the other domains: they import the audit trail (the
 notification worker records deliveries; the API records changes and refusals). See docs/audit.md.

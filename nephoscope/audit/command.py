@@ -6,13 +6,13 @@ Both read ``audit.sqlite`` read-only, so they run beside the server on the same 
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 audit_app = typer.Typer(
     help="The audit trail: every change, every notification sent and every refused request, chained by SHA-256.",
@@ -30,21 +30,31 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _reason(error: SQLAlchemyError) -> str:
+    """The driver's own words, on one line (SQLAlchemy appends a statement and a link)."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
 def _storage(data_dir: Path | None, config_file: Path | None):  # noqa: ANN202 - SqliteAuditStorage
     from nephoscope.audit.store import AuditFileMissing, SqliteAuditStorage
     from nephoscope.config import ConfigError, load_config
 
-    if data_dir is None:
-        try:
-            data_dir = load_config(config_file).data_path
-        except ConfigError as error:
+    from nephoscope.sql import bind
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as error:
+        if data_dir is None or config_file is not None:
             raise _fail(f"configuration error: {error}", 2) from None
+    else:
+        data_dir = data_dir or config.data_path
+        bind(data_dir, config.cluster.sql_url)  # [cluster] sql_url: the cluster's database holds the trail
     try:
         return SqliteAuditStorage(data_dir, read_only=True)
     except AuditFileMissing as error:
         raise _fail(str(error)) from None
-    except sqlite3.Error as error:
-        raise _fail(f"cannot open the audit trail in {data_dir}: {error}") from None
+    except SQLAlchemyError as error:
+        raise _fail(f"cannot open the audit trail in {data_dir}: {_reason(error)}") from None
 
 
 @audit_app.command("verify")
@@ -66,8 +76,8 @@ def verify_command(data_dir: DataDir = None, config_file: ConfigFile = None) -> 
 
     try:
         report = verify(storage.scan(), storage.head())
-    except sqlite3.Error as error:
-        raise _fail(f"cannot read the audit trail in {storage.path}: {error}") from None
+    except SQLAlchemyError as error:
+        raise _fail(f"cannot read the audit trail in {storage.path}: {_reason(error)}") from None
     finally:
         storage.close()
     if report.intact:
@@ -110,8 +120,8 @@ def list_command(
     try:
         found = storage.query(ALL_TENANTS, RecordFilter(initiator=initiator, action=action, outcome=outcome,
                                                          target=target), None, limit)
-    except sqlite3.Error as error:
-        raise _fail(f"cannot read the audit trail in {storage.path}: {error}") from None
+    except SQLAlchemyError as error:
+        raise _fail(f"cannot read the audit trail in {storage.path}: {_reason(error)}") from None
     finally:
         storage.close()
     columns = ("seq", "time (UTC)", "outcome", "action", "target", "initiator", "n")

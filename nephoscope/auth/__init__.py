@@ -7,5 +7,5 @@ the dashboard's login) side by side, with the caches of validated tokens (``toke
 memory, optionally memcached). Owns what each role may do: every policy rule and its default
 (``rules``, oslo.policy, Monasca's names) and the decisions, an operator's file over the
 defaults (``policy``: ``Denied`` names the rule). Imports ``nephoscope.tenancy``,
-``nephoscope.config`` (its settings classes) and ``nephoscope.sqlitefile`` only.
+``nephoscope.config`` (its settings classes) and ``nephoscope.sql`` (the metadata database) only.
 """

@@ -175,7 +175,7 @@ class StreamLog:
         object storage)."""
         follower = self.submit(self._follow(after, apply, sorted(partitions) if partitions is not None else None,
                                             caught_up or self.caught_up))
-        self._followers.append(follower)
+        self._followers = [f for f in self._followers if not f.done()] + [follower]  # finished ones forgotten
         return follower
 
     async def _follow(self, after: int, apply: Apply, partitions: list[int] | None,

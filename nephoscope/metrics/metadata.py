@@ -4,9 +4,10 @@ Remote write 1.0 sends it beside the series (``WriteRequest.metadata``), 2.0 wit
 OTLP with each metric. Entries are kept per *scope*: the writer's project, or ``ALL_TENANTS``
 for a writer with the delegate rule (a service user writing for every project: what it
 declares describes every project's series). A project reads its own scope and the shared
-one; an admin reads all. The rows live in ``prometheus_metadata.sqlite`` under the data dir;
-the server holds them in memory too, so a sender repeating what is known (Prometheus resends
-its metadata every minute) costs no write.
+one; an admin reads all. The rows live in the metadata database (``prometheus_metadata.sqlite``
+under the data dir, or the cluster's database); the server holds them in memory too, so a sender
+repeating what is known (Prometheus resends its metadata every minute) costs no write. In a
+cluster other nodes write too: a read of the metadata reloads them.
 """
 
 from __future__ import annotations
@@ -16,19 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nephoscope.sqlitefile import SqliteFile
-from nephoscope.tenancy import ALL_TENANTS
+import sqlalchemy as sa
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS metric_metadata (
-    scope TEXT NOT NULL,
-    family TEXT NOT NULL,
-    type TEXT NOT NULL,
-    help TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    PRIMARY KEY (scope, family)
-);
-"""
+from nephoscope.sql import Database
+from nephoscope.sql.dialect import upsert
+from nephoscope.sql.schema import metric_metadata
+from nephoscope.tenancy import ALL_TENANTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +37,16 @@ class FamilyMetadata:
 
 class MetadataStore:
     def __init__(self, data_dir: Path) -> None:
-        self._file = SqliteFile(data_dir / "prometheus_metadata.sqlite", _SCHEMA)
+        self._file = Database(data_dir, "prometheus_metadata.sqlite", ("metric_metadata",))
         self._lock = threading.Lock()
-        rows = self._file.connect().execute("SELECT scope, family, type, help, unit FROM metric_metadata").fetchall()
-        self._known: dict[tuple[str, str], FamilyMetadata] = {
-            (scope, family): FamilyMetadata(family, kind, help_text, unit) for scope, family, kind, help_text, unit in rows}
+        self._known: dict[tuple[str, str], FamilyMetadata] = self._load()
+
+    def _load(self) -> dict[tuple[str, str], FamilyMetadata]:
+        m = metric_metadata.c
+        with self._file.read() as connection:
+            rows = connection.execute(sa.select(m.scope, m.family, m.type, m.help, m.unit)).all()
+        return {(scope, family): FamilyMetadata(family, kind, help_text, unit)
+                for scope, family, kind, help_text, unit in rows}
 
     def changes(self, scope: str, entries: Iterable[FamilyMetadata]) -> list[FamilyMetadata]:
         """Those of ``entries`` that differ from what is kept (cheap: the caller writes only these)."""
@@ -55,15 +54,13 @@ class MetadataStore:
         return [entry for entry in {e.family: e for e in entries}.values() if known.get((scope, entry.family)) != entry]
 
     def record(self, scope: str, entries: list[FamilyMetadata]) -> None:
-        """Keep ``entries`` (blocking: an SQLite commit when something changed)."""
+        """Keep ``entries`` (blocking: a commit when something changed)."""
         if not entries:
             return
         with self._lock, self._file.transaction() as connection:
-            connection.executemany(
-                "INSERT INTO metric_metadata (scope, family, type, help, unit) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (scope, family) DO UPDATE SET type = excluded.type, help = excluded.help, "
-                "unit = excluded.unit",
-                [(scope, e.family, e.type, e.help, e.unit) for e in entries])
+            upsert(connection, metric_metadata,
+                   [{"scope": scope, "family": e.family, "type": e.type, "help": e.help, "unit": e.unit}
+                    for e in entries], ("scope", "family"), ("type", "help", "unit"))
             for entry in entries:
                 self._known[(scope, entry.family)] = entry
 
@@ -71,6 +68,9 @@ class MetadataStore:
                  limit_per_metric: int | None = None) -> dict[str, list[FamilyMetadata]]:
         """Metadata by family, as ``/api/v1/metadata`` answers it, for a read scope (a project, or
         ``ALL_TENANTS``): distinct entries per family, families sorted, within the limits."""
+        if self._file.dialect != "sqlite":
+            # A cluster: other nodes write too; this node's memory only spares it repeated writes.
+            self._known = self._load()
         found: dict[str, list[FamilyMetadata]] = {}
         for (owner, family), entry in sorted(self._known.items(), key=lambda item: (item[0][1], item[0][0])):
             if scope != ALL_TENANTS and owner not in (scope, ALL_TENANTS):

@@ -5,7 +5,7 @@ periodic re-sends, counters) and the ``DeliveryWorker`` with its senders (webhoo
 Slack, PagerDuty), which records each delivery and dead letter in the audit trail
 (``audit_entries``). Clustered, transitions come through a JetStream work queue instead and each
 is delivered once across notifier deaths (``workqueue``). Imports ``nephoscope.config``,
-``nephoscope.tenancy``, ``nephoscope.retry``, ``nephoscope.sqlitefile``, ``nephoscope.audit`` and
+``nephoscope.tenancy``, ``nephoscope.retry``, ``nephoscope.sql`` (the metadata database), ``nephoscope.audit`` and
 ``nephoscope.cluster`` (the loop thread; nats-py); never the alarms (they import it) or the API.
 """
 

@@ -25,7 +25,7 @@ def _gauges(services: Services) -> list:
                 "nephoscope.notify.queue_depth": counters.queue_depth}
 
     def alarms() -> dict[str, float]:
-        return {f"nephoscope.alarms.{name}": value for name, value in services.alarms.status().items()}
+        return {f"nephoscope.alarms.{name}": value for name, value in services.alarm_status().items()}
 
     def events() -> dict[str, float]:
         return {f"nephoscope.events.{name}": value for name, value in services.events.stats().items()

@@ -54,6 +54,7 @@ import pyarrow.parquet as pq
 from nephoscope.config import ClusterSettings
 from nephoscope.engines.jetstream import StreamLog
 from nephoscope.engines.objects import ObjectStore
+from nephoscope.errors import Rejected
 from nephoscope.tables.appendable import Position, Snapshot, ipc_bytes, kind_of, kind_of_schema
 
 log = logging.getLogger(__name__)
@@ -271,11 +272,18 @@ class ClusterTable:
                 own_rows.append(part.num_rows if own else 0)
         if not messages:
             return (self._applied, 0), 0
-        acks = self.log.call(self.log.publish_acks(messages))
+        try:
+            acks = self.log.call(self.log.publish_acks(messages))
+        except Exception as error:
+            # No quorum, a leader election, the stream full: nothing is known stored, so the request
+            # is refused to be retried (503); a copy stored meanwhile has the same message id.
+            raise Rejected(503, f"the {self.kind} stream did not acknowledge ({type(error).__name__}: {error}); "
+                                "retry shortly") from error
         target = max(ack.seq for ack in acks)
         with self._applied_changed:
             if not self._applied_changed.wait_for(lambda: self._applied >= target, _APPLY_SECONDS):
-                raise TimeoutError(f"sequence {target} was acknowledged but not applied within {_APPLY_SECONDS}s")
+                raise Rejected(503, f"sequence {target} was acknowledged but not applied within {_APPLY_SECONDS}s; "
+                                    "retry shortly (it is stored once)")
             refused = sum(self._refused.pop(ack.seq, 0) for ack, rows in zip(acks, own_rows)
                           if rows and not ack.duplicate)
         return (target, 0), refused + sum(rows for ack, rows in zip(acks, own_rows) if ack.duplicate)

@@ -15,12 +15,14 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import ServerProcess
 from tests.support.cluster import NatsCluster, SeaweedS3
+from tests.support.monasca_reads import measurements
 from tests.support.cluster_nodes import (
     HOSTS,
     WRITERS,
@@ -116,6 +118,34 @@ def test_the_querier_answers_as_the_single_process(cluster: Cluster, embedded: S
     for (path, params), answer, wanted in zip(queries, answers, expected):
         assert answer == wanted, (path, params)
     assert len(expected[3]["elements"]) == 6
+    # Everything flushed into blocks (and retention applied) by each ingester: the same answers still.
+    for ingester in cluster.ingesters:
+        with ingester.client() as client:
+            compacted = client.post("/v1/admin/compact")
+        assert compacted.status_code == 200 and compacted.json()["dropped_chunks"] == 0, compacted.text
+    with cluster.querier.client() as querier:
+        for (path, params), wanted in zip(queries, expected):
+            assert without_links(querier.get(path, params=params).json()) == wanted, (path, params)
+        report = querier.get("/v1/admin/storage").json()
+    assert report["roles"] == ["querier"] and set(report["covered"]) == {"0", "1", "2", "3"}, report
+
+
+def test_all_roles_in_one_process_on_the_cluster_engines(cluster: Cluster, seaweed: SeaweedS3,
+                                                        tmp_path: Path) -> None:
+    """`serve` without --role on a [cluster]: the cluster store playing every role in one process."""
+    env = cluster_env(cluster.nats, seaweed, f"single{os.getpid()}{time.time_ns() % 10**9}", LEASE_SECONDS)
+    node = ServerProcess(tmp_path / "data", extra_env=env).start()
+    try:
+        start = (int(time.time()) - 600) * 1000
+        rows = [{"name": "single.value", "dimensions": {"hostname": "h1"}, "timestamp": start + i * 1000,
+                 "value": float(i)} for i in range(20)]
+        with node.client() as client:
+            assert client.post("/v2.0/metrics", json=rows).status_code == 204
+            assert [value for _, value in measurements(client, "single.value")] == [float(i) for i in range(20)]
+            report = client.get("/v1/admin/storage").json()
+        assert report.get("stream_bytes", 0) > 0, report  # the JetStream log, not the embedded WAL
+    finally:
+        node.stop()
 
 
 def test_no_acknowledged_sample_is_lost_when_nodes_die(cluster: Cluster) -> None:

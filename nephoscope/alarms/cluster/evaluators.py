@@ -225,7 +225,15 @@ class AlarmEvaluators:
                     messages = []
                 transitions: list[Transition] = []
                 for message in messages:
-                    transitions += evaluator.apply(message.metadata.sequence.stream, decode(message.data))
+                    report = decode(message.data)
+                    known = evaluator.evaluator.definitions
+                    if time.monotonic() - synced >= 0.2 and any(
+                            route.target.definition_id not in known for route in report.routes):
+                        # A definition made through another node's API, which the ingester's folder
+                        # read before this member's periodic sync: read them now, or the route is lost.
+                        synced = time.monotonic()
+                        await self._sync_definitions(evaluator)
+                    transitions += evaluator.apply(message.metadata.sequence.stream, report)
                 await self._emit(evaluator, transitions)
                 if time.monotonic() - synced >= self.definitions_seconds:
                     synced = time.monotonic()

@@ -72,7 +72,7 @@ async def storage(request: Request, _: Principal = Depends(requires("api:admin:s
 @router.get("/admin/alarm-engine", summary="The alarm engine: instances, routes, backlog, dropped points, CPU time")
 async def alarm_engine(request: Request, _: Principal = Depends(requires("api:admin:alarm_engine")),
                        services: Services = Depends(get_services)) -> Response:
-    return responses.json_response(services.alarms.status())
+    return responses.json_response(services.alarm_status())
 
 
 @router.get("/admin/events", summary="The events pipeline: consumers per broker, stored, duplicates, parts")

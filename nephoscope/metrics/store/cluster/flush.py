@@ -194,10 +194,13 @@ class Flusher:
                                              list(latest_meta.values())))
 
     # -- retention -----------------------------------------------------------------------------
-    def apply_retention(self, now_ms: int) -> int:
-        """Drop chunks whose retention ended; returns the chunks dropped."""
+    def apply_retention(self, now_ms: int, partitions: set[int] | None = None) -> int:
+        """Drop chunks whose retention ended (of ``partitions``, None: all this node knows); returns
+        the chunks dropped."""
         dropped = 0
-        for partition, manifest in self.manifests.items():
+        for partition, manifest in list(self.manifests.items()):
+            if partitions is not None and partition not in partitions:
+                continue
             changed, replaced = False, []
             for name, entry in list(manifest.blocks.items()):
                 data = self.objects.get_immutable(entry.key)
@@ -231,6 +234,9 @@ class Flusher:
                 self.index.replace_block(partition, entry.window_start, entry.window_start + self.width, key,
                                          new_head)
             if changed:
+                if self.may_commit is not None and not self.may_commit(partition):
+                    self.manifests.pop(partition, None)  # moved meanwhile: its new owner's manifest stands
+                    continue
                 self.objects.put(manifests.manifest_key(partition), manifests.encode(manifest))
                 for key in replaced:
                     self.objects.delete(key)

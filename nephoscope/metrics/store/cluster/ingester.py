@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -26,7 +26,8 @@ import numpy as np
 
 from nephoscope.cluster import PartitionLeases
 from nephoscope.config import ClusterSettings
-from nephoscope.metrics.series import IngestBatch
+from nephoscope.metrics.series import IngestBatch, SeriesDefinition
+from nephoscope.metrics.store.cluster.blocks import definitions
 from nephoscope.metrics.store.cluster.flush import Flusher, LeaseLost
 from nephoscope.metrics.store.cluster.heads import HeadAnswer, HeadQuery
 from nephoscope.metrics.store.cluster.index import BlockIndex
@@ -139,6 +140,15 @@ class Ingester:
         with self._lock:
             return dict(self._partitions)
 
+    def series(self, partitions: Collection[int], tenant: str | None = None,
+               name: str | None = None) -> list[SeriesDefinition]:
+        """The series these partitions hold (blocks and stream alike, as indexed here), of a tenant and
+        name when given: what the alarm partials route from when a partition or a definition is new."""
+        ids = self.index.series_ids()
+        ids = ids[np.isin(ids % self.settings.partitions, np.fromiter(partitions, np.int64))]
+        found = definitions(self.index.definitions(ids))
+        return [d for d in found if (tenant is None or d.tenant == tenant) and (name is None or d.name == name)]
+
     # -- flushing ------------------------------------------------------------------------------------
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.settings.flush_interval):
@@ -182,6 +192,14 @@ class Ingester:
             log.warning("the stream could not drop partition %d's messages up to %d", partition, covered,
                         exc_info=True)
         return sum(len(b.points) for _, b in fresh)
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Retention on the blocks of the owned partitions (their manifests read again first)."""
+        with self._flush_lock:
+            owned = set(self.owned())
+            for partition in owned:
+                self.flusher.refresh(partition)
+            return self.flusher.apply_retention(now_ms, owned)
 
     # -- serving queriers ------------------------------------------------------------------------------
     def answer(self, query: HeadQuery) -> HeadAnswer:

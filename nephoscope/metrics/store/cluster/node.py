@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -214,10 +215,16 @@ class ClusterNode:
             self.ingester.flush_now()
 
     def compact(self, force: bool = False) -> dict:
-        """Flush the partitions this node ingests into blocks (a block is its window's compaction)."""
+        """Flush the partitions this node ingests into blocks (a block is its window's compaction)
+        and apply retention to their blocks."""
         del force
-        points = self.ingester.flush_now() if self.ingester is not None else 0
-        return {"points": points, "store_bytes": self.size_bytes()}
+        started = time.perf_counter()
+        points, dropped = 0, 0
+        if self.ingester is not None:
+            points = self.ingester.flush_now()
+            dropped = self.ingester.apply_retention(int(time.time() * 1000))
+        return {"points": points, "dropped_chunks": dropped, "seconds": round(time.perf_counter() - started, 3),
+                "store_bytes": self.size_bytes()}
 
     def size_bytes(self) -> int:
         flusher = self.flusher if self.querier is not None else self.ingester.flusher if self.ingester else None
@@ -239,7 +246,7 @@ class ClusterNode:
             report["points_applied"] = self.ingester.points_accepted
         if self.querier is not None:
             report["resolutions"] = self.index.report()
-            report["covered"] = dict(self.querier.covered)
+            report["covered"] = {str(p): c for p, c in self.querier.covered.items()}  # JSON keys
         report["block_bytes"] = self.size_bytes()
         return report
 

@@ -269,7 +269,8 @@ class ClusterStore:
     def storage_report(self) -> dict:
         return {"resolutions": self.index.report(), "block_bytes": self.flusher.stored_bytes(),
                 "stream_bytes": self.log.stream_bytes(), "block_cache_bytes": self.objects.cached_bytes(),
-                "covered": dict(self._covered), "total_bytes": self.size_bytes(), "series": len(self.registry)}
+                "covered": {str(p): c for p, c in self._covered.items()},  # JSON object keys are strings
+                "total_bytes": self.size_bytes(), "series": len(self.registry)}
 
 
 def _refused(error: Exception) -> Overloaded:
