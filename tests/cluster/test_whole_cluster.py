@@ -37,6 +37,8 @@ from tests.support.cluster_nodes import HOSTS, WRITERS, Writer, cluster_env, iso
 from tests.support.notifications import PROJECT, SAMPLE_DOCS, notification
 from tests.support.receivers import Receiver
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 LEASE_SECONDS = 3
 FLIP_HOSTS = ("f0", "f1", "f2", "f3")
 INSTANCES = [str(uuid.UUID(int=i + 1)) for i in range(8)]  # events spread over the partitions by resource

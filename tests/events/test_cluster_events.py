@@ -31,6 +31,8 @@ from nephoscope.tenancy import ALL_TENANTS
 from tests.support.cluster import cluster_settings
 from tests.support.record_writer import EVENTS, T0, event, log_lines
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

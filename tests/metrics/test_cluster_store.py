@@ -37,6 +37,8 @@ from tests.support.cluster import NatsCluster, SeaweedS3
 from tests.support.cluster_writer import batch_points
 from tests.support.cluster_writer import series as writer_series
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3_600_000
 
