@@ -30,9 +30,9 @@ run: $(VENV)/.installed
 services: $(VENV)/.test-installed
 	$(BIN)/python tests/services.py
 
-## test: install test extras, ensure services, run the whole suite
+## test: install test extras, ensure services, run the whole suite (two lanes at once: tests/lanes.py)
 test: services
-	$(BIN)/python -m pytest -q
+	$(BIN)/python tests/lanes.py
 
 ## bench: run every benchmark (figures go to docs/benchmarks.md by hand, with the command)
 bench: $(VENV)/.test-installed

@@ -2,13 +2,12 @@
 
 A clustered Nephoscope is many processes on NATS JetStream, S3-compatible object storage and a SQL
 database (``[cluster]`` in the one TOML file). This package owns the pieces they share that belong
-to no one domain: ``loop`` (an asyncio event loop on a thread of its own, so blocking code and
-request handlers can both use one NATS connection) and ``leases`` (members of a group, such as the
+to no one domain: ``leases`` (members of a group, such as the
 ingesters or the alarm evaluators, sharing a fixed number of partitions through leases in a
 JetStream key-value bucket: spread evenly over the live members, never two owners at once, a dead
 member's partitions taken over within a lease).
 
-Imports only ``nephoscope.config`` and nats-py (the ``cluster`` extra); the domains (metrics,
+Imports only ``nephoscope.config``, ``nephoscope.engines`` (the loop thread) and nats-py (the ``cluster`` extra); the domains (metrics,
 alarms, …) import it, never the other way round. Speaks no HTTP.
 """
 

@@ -39,7 +39,7 @@ import nats
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
-from nephoscope.cluster.loop import LoopThread
+from nephoscope.engines.loop import LoopThread
 from nephoscope.config import ClusterSettings
 
 log = logging.getLogger(__name__)

@@ -33,6 +33,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from nephoscope.config import ClusterSettings
+from nephoscope.engines.loop import LoopThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,8 +57,7 @@ class StreamLog:
         self.settings = settings
         self.stream = stream or settings.stream
         self.subject_prefix = subject_prefix or settings.subject_prefix
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._loop = LoopThread(name)
         self._nc: Any = None
         self._js: Any = None
         self._stop = False
@@ -75,7 +75,7 @@ class StreamLog:
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
         """Connect and make sure the stream exists, replicated as configured."""
-        self._thread.start()
+        self._loop.start()
         self.call(self._open())
 
     async def _open(self) -> None:
@@ -119,14 +119,13 @@ class StreamLog:
                 self.call(self._nc.close(), timeout=10)
             except Exception:
                 log.debug("closing the NATS connection failed", exc_info=True)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._loop.stop()
 
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return self._loop.submit(coroutine)
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return self.submit(coroutine).result(timeout)
+        return self._loop.call(coroutine, timeout)
 
     def subject(self, partition: int) -> str:
         return f"{self.subject_prefix}.{partition}"
@@ -155,13 +154,13 @@ class StreamLog:
     async def _publish_one(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
         # While a stream leader is being elected JetStream answers "no responders" or times out:
         # retry with the same message id (stored once) until the publish timeout has passed.
-        deadline = self._loop.time() + self.settings.publish_timeout_seconds
+        deadline = self._loop.loop.time() + self.settings.publish_timeout_seconds
         while True:
             try:
                 return await self._js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id},
-                                              timeout=max(0.5, deadline - self._loop.time()))
+                                              timeout=max(0.5, deadline - self._loop.loop.time()))
             except Exception:
-                if self._loop.time() >= deadline:
+                if self._loop.loop.time() >= deadline:
                     raise
                 await asyncio.sleep(0.1)
 

@@ -43,7 +43,7 @@ from nats.js.api import (
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from nephoscope.audit import AuditTrail
-from nephoscope.cluster.loop import LoopThread
+from nephoscope.engines.loop import LoopThread
 from nephoscope.config import ClusterSettings
 from nephoscope.notify.audit_entries import delivery_entry
 from nephoscope.notify.model import AlarmTransition, Delivery, NotifySettings

@@ -19,6 +19,7 @@ from pathlib import Path
 import nats
 import numpy as np
 import orjson
+import pytest
 
 from nephoscope.alarms.cluster.merging import PartitionEvaluator, Report
 from nephoscope.alarms.cluster.partials import PartialFolder
@@ -31,6 +32,8 @@ from nephoscope.config import ClusterSettings
 from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
 from nephoscope.notify.workqueue import stream_name, transition_id
 from tests.support.cluster import NatsCluster
+
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 MINUTE = 60_000

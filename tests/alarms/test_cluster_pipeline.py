@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nephoscope.alarms.cluster.evaluators import AlarmEvaluators
 from nephoscope.alarms.cluster.sources import PartialSources
@@ -24,6 +25,8 @@ from tests.conftest import wait_for
 from tests.support.cluster import cluster_settings
 from tests.support.cluster import NatsCluster, SeaweedS3
 from tests.support.receivers import Receiver
+
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
 
 MINUTE = 60_000
 HOSTS = ("h0", "h1", "h2")

@@ -12,6 +12,8 @@ from nephoscope.metrics.series import define_series
 from nephoscope.metrics.store.cluster.heads import HeadAnswer, HeadQuery, decode_answer, encode_answer
 from nephoscope.metrics.summary import FIELDS, Points
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 rows = st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.integers(0, 2**62), st.integers(1, 10**6),
                           *[st.floats(allow_nan=False)] * 4, st.integers(1, 2**62)), max_size=50)
 

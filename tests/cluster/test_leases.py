@@ -26,6 +26,8 @@ from nephoscope.cluster.leases import assign
 from nephoscope.config import ClusterSettings
 from tests.support.cluster import NatsCluster
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 8
 LEASE = 2.0

@@ -37,6 +37,8 @@ from tests.support.cluster_nodes import (
     start_nodes,
 )
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 LEASE_SECONDS = 3
 FAILOVER_BOUND = 15.0
 

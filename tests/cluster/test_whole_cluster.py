@@ -39,6 +39,9 @@ from tests.support.cluster_nodes import HOSTS, WRITERS, Writer, cluster_env, iso
 from tests.support.notifications import PROJECT, SAMPLE_DOCS, notification
 from tests.support.receivers import Receiver
 
+# Not in the engines' lane (tests/lanes.py): its consumers need the machine's RabbitMQ, which some
+# tests of the main lane stop; RabbitMQ tests stay in the main lane.
+
 LEASE_SECONDS = 3
 FLIP_HOSTS = ("f0", "f1", "f2", "f3")
 INSTANCES = [str(uuid.UUID(int=i + 1)) for i in range(8)]  # events spread over the partitions by resource

@@ -31,6 +31,8 @@ from nephoscope.tenancy import ALL_TENANTS
 from tests.support.cluster import cluster_settings
 from tests.support.record_writer import EVENTS, T0, event, log_lines
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -210,7 +212,7 @@ def test_a_node_that_lagged_behind_a_flush_reads_what_the_stream_forgot(settings
         lagging.table.sync()
         held = threading.Event()
         # Hold the lagging node's NATS thread (a long pause, a busy host) past its pending fetch.
-        lagging.table.log._loop.call_soon_threadsafe(held.wait, 30)
+        lagging.table.log._loop.loop.call_soon_threadsafe(held.wait, 30)
         time.sleep(1.5)
         owner.add_batch(from_events([event(f"g-{n}", T0 + n, resource=f"vm-{n}") for n in range(10, 30)]))
         owner.table.flush()  # into S3; the stream forgets them before the lagging node read them

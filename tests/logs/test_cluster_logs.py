@@ -20,6 +20,8 @@ from nephoscope.logs.server.store import LogQuery, LogStore
 from nephoscope.tenancy import ALL_TENANTS
 from tests.support.cluster import cluster_settings
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 T0 = 1_800_000_000_000  # 2027-01-15 08:00:00 UTC, the lines' first second
 REQUEST = "req-11111111-2222-4333-8444-555555555555"
 

@@ -27,6 +27,8 @@ from tests.metrics.test_cluster_store import HOUR, raw_batch, recent_hour
 from tests.support.cluster import SeaweedS3
 from tests.support.netns import PartitionableNats
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 
 @pytest.fixture
 def partitionable(tmp_path: Path) -> Iterator[PartitionableNats]:

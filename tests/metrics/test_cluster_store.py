@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nephoscope.config import Config
+from nephoscope.config import ArchivePolicy, Config
 from nephoscope.metrics.series import IngestBatch, PointBatch, ValueMeta, define_series
 from nephoscope.metrics.store import EmbeddedStore, Overloaded, SeriesFilter
 from nephoscope.metrics.store.cluster import ClusterSettings, ClusterStore
@@ -36,6 +36,8 @@ from tests.support.cluster import cluster_settings
 from tests.support.cluster import NatsCluster, SeaweedS3
 from tests.support.cluster_writer import batch_points
 from tests.support.cluster_writer import series as writer_series
+
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3_600_000
@@ -368,5 +370,29 @@ def test_a_write_the_log_cannot_acknowledge_is_refused_not_lost(own_nats: NatsCl
         store.write_now(batch)
         assert len(store.read(ids, start - HOUR, start + HOUR, 0)) == 120
         assert store.stats().points_accepted == 120
+    finally:
+        store.close()
+
+
+def test_retention_runs_on_its_own_on_the_compaction_interval(nats_cluster: NatsCluster, seaweed: SeaweedS3,
+                                                              tmp_path: Path) -> None:
+    """Nobody calls compact: the flush thread drops what the policy no longer keeps raw."""
+    config = Config()
+    config.server.data_dir = str(tmp_path)
+    config.store.policies = [ArchivePolicy(raw=3600)]
+    config.store.compaction_interval = 0.5
+    store = ClusterStore(config, cluster_settings(nats_cluster, seaweed, f"retain{time.time_ns()}",
+                                                  flush_interval=0.3))
+    store.open()
+    try:
+        old = (int(time.time() * 1000) // HOUR) * HOUR - 6 * HOUR
+        batch = raw_batch("project-a", ["h1"], old, 60)
+        ids = [d.id for d in batch.tenant_series]
+        store.write_now(batch)
+        deadline = time.monotonic() + 20
+        while len(store.read(ids, old, old + HOUR, 0)):
+            assert time.monotonic() < deadline, "raw points past their retention were never dropped"
+            time.sleep(0.2)
+        assert int(store.read(ids, old, old + HOUR, 60).count.sum()) == 60  # the roll-ups stay
     finally:
         store.close()

@@ -10,12 +10,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from nephoscope.audit.chain import Pending
 from nephoscope.audit.store import RecordFilter, SqliteAuditStorage
 from nephoscope.audit.verify import verify
 from nephoscope.tenancy import ALL_TENANTS
 from tests.conftest import ROOT
 from tests.support.sql import drop_tables
+
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
 
 _APPENDER = textwrap.dedent("""
     import sys, time

@@ -6,6 +6,8 @@ import pytest
 
 from nephoscope.config import ConfigError, load_config
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 
 @pytest.mark.parametrize("url", ["postgresql+psycopg://nephoscope:secret@db/nephoscope",
                                  "mysql+pymysql://nephoscope@db:3306/nephoscope", ""])

@@ -27,6 +27,8 @@ from tests.conftest import missing
 from tests.sql.old_schema import PRE_ALEMBIC
 from tests.support.sql import BACKENDS, session_database
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 HEADS = set().union(*(heads(owner) for owner in OWNERS))
 
 

@@ -21,6 +21,8 @@ from nephoscope.notify.outbox import idempotency_key
 from nephoscope.notify.repository import Database, DeliveryRepository, DuplicateName, MethodRepository
 from nephoscope.tenancy import ALL_TENANTS
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 
 def test_keys_create_list_revoke_and_a_second_node_sees_the_revocation(metadata_dir: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import ROOT, ServerProcess
 
+pytestmark = pytest.mark.engines  # the distributed engines' lane (tests/lanes.py)
+
 DEFINITION = {"name": "cpu high", "expression": "avg(cpu.idle_perc) < 10", "match_by": ["hostname"]}
 
 

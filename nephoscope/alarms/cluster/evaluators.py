@@ -54,7 +54,7 @@ from nephoscope.alarms.engine import notification, record_of, state_change
 from nephoscope.alarms.evaluator import Transition
 from nephoscope.alarms.repository import AlarmRepository
 from nephoscope.cluster import PartitionLeases
-from nephoscope.cluster.loop import LoopThread
+from nephoscope.engines.loop import LoopThread
 from nephoscope.config import AlarmsSettings, ClusterSettings
 from nephoscope.notify.workqueue import ensure_transitions, publish
 from nephoscope.tenancy import ALL_TENANTS

@@ -33,7 +33,7 @@ from nephoscope.alarms.cluster.partials import FeedRoute, PartialFolder
 from nephoscope.alarms.cluster.streams import ensure_partials, partials_subject
 from nephoscope.alarms.cluster.wire import batch_origin, encode, message_id
 from nephoscope.alarms.definitions import AlarmDefinition, DefinitionStore
-from nephoscope.cluster.loop import LoopThread
+from nephoscope.engines.loop import LoopThread
 from nephoscope.config import ClusterSettings
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store import MetricStore, SeriesFilter

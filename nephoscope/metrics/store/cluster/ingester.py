@@ -55,8 +55,12 @@ class Partition:
 
 class Ingester:
     def __init__(self, settings: ClusterSettings, member: str, log_: MetricLog, flusher: Flusher, index: BlockIndex,
-                 registry: SeriesRegistry, listeners: list[Callable[[IngestBatch], None]]) -> None:
+                 registry: SeriesRegistry, listeners: list[Callable[[IngestBatch], None]],
+                 retention_interval: float = 60.0) -> None:
         self.settings = settings
+        # Seconds between retention passes over the owned partitions' blocks (the embedded store's
+        # compaction interval): expired chunks leave object storage without anyone asking.
+        self.retention_interval = retention_interval
         self.member = member
         self.log = log_
         self.flusher = flusher
@@ -151,11 +155,20 @@ class Ingester:
 
     # -- flushing ------------------------------------------------------------------------------------
     def _flush_loop(self) -> None:
+        retained = time.monotonic()
         while not self._stop.wait(self.settings.flush_interval):
             try:
                 self.flush_now(final=False)
             except Exception:
                 log.exception("flush failed; the points stay in the stream and the heads and will be retried")
+            if time.monotonic() - retained >= self.retention_interval:
+                retained = time.monotonic()
+                try:
+                    dropped = self.apply_retention(int(time.time() * 1000))
+                    if dropped:
+                        log.info("retention dropped %d chunks from the owned partitions' blocks", dropped)
+                except Exception:
+                    log.exception("retention failed; it runs again in %.0f s", self.retention_interval)
 
     def flush_now(self, final: bool = True) -> int:
         """Every owned partition's head into blocks; the points flushed. Not ``final`` (the flush

@@ -66,7 +66,8 @@ class ClusterNode:
         if "ingester" in roles:
             index = self._index("ingester-index")
             flusher = Flusher(self.objects, index, config.store, settings.partitions)
-            self.ingester = Ingester(settings, member, self.log, flusher, index, self.registry, self._listeners)
+            self.ingester = Ingester(settings, member, self.log, flusher, index, self.registry, self._listeners,
+                                     config.store.compaction_interval)
         if "querier" in roles:
             if not token:
                 raise ValueError("a querier asks the ingesters for their heads with the admin token: set "

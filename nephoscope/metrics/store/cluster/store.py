@@ -198,11 +198,19 @@ class ClusterStore:
         return report
 
     def _flush_loop(self) -> None:
+        retained = time.monotonic()
         while not self._stop.wait(self.settings.flush_interval):
             try:
                 self.flush_now()
             except Exception:
                 log.exception("flush failed; the points stay in the stream and the head and will be retried")
+            if time.monotonic() - retained >= self.config.store.compaction_interval:
+                retained = time.monotonic()
+                try:
+                    with self._flush_lock:
+                        self.flusher.apply_retention(int(time.time() * 1000))
+                except Exception:
+                    log.exception("retention failed; it runs again in %.0f s", self.config.store.compaction_interval)
 
     def compact(self, force: bool = False) -> dict:
         """Flush the head into blocks (every block is a finished window's compaction) and apply retention."""
