@@ -15,7 +15,8 @@ from concurrent.futures import Future
 from nephoscope.config import ClusterSettings
 from nephoscope.engines.jetstream import StreamLog
 from nephoscope.metrics.series import IngestBatch
-from nephoscope.metrics.store.cluster.partitions import message_id
+from nephoscope.metrics.store.cluster.partitions import message_id, split
+from nephoscope.metrics.store.interface import Overloaded
 from nephoscope.metrics.store.wal import decode_record, encode_record
 
 
@@ -33,6 +34,19 @@ class MetricLog(StreamLog):
             payload = encode_record(0, part)
             messages.append((self.subject(partition), payload, message_id(partition, payload)))
         return await self.publish_encoded(messages)
+
+    async def write(self, batch: IngestBatch, partitions: int) -> list[int]:
+        """``batch`` split by partition and published; its parts' stream sequences. JetStream not
+        acknowledging (no quorum, the stream full while blocks cannot be written) refuses the write as
+        ``Overloaded``, to be retried: parts already stored are recognised on the retry."""
+        parts = split(batch, partitions)
+        if not parts:
+            return []
+        try:
+            return await self.publish(parts)
+        except Exception as error:
+            raise Overloaded(f"the metric log did not acknowledge the write ({type(error).__name__}: {error}); "
+                             "retry shortly", backlog=True) from error
 
     def follow(self, after: int, apply: Callable[[int, int, IngestBatch], None],  # type: ignore[override]
                partition: int | None = None, caught_up: threading.Event | None = None) -> Future[None]:

@@ -32,10 +32,8 @@ from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.ingester import Ingester
 from nephoscope.metrics.store.cluster.log import MetricLog
 from nephoscope.engines.objects import ObjectStore
-from nephoscope.metrics.store.cluster.partitions import split
 from nephoscope.metrics.store.cluster.querier import AnsweredHead, Querier
 from nephoscope.metrics.store.cluster.reader import Reader
-from nephoscope.metrics.store.cluster.store import _refused
 from nephoscope.metrics.store.interface import Overloaded, SeriesFilter, SeriesInfo, StoreStats
 from nephoscope.metrics.store.registry import SeriesRegistry
 from nephoscope.metrics.summary import Points
@@ -124,22 +122,15 @@ class ClusterNode:
     async def write(self, batch: IngestBatch) -> int:
         """Durable in the replicated log when it returns; the highest stream sequence of its parts."""
         self.admit()
-        parts = split(batch, self.settings.partitions)
         self._pending_points += len(batch.points)
         try:
-            sequences = await asyncio.wrap_future(self.log.submit(self.log.publish(parts))) if parts else []
-        except Exception as error:
-            raise _refused(error) from error
+            sequences = await asyncio.wrap_future(self.log.submit(self.log.write(batch, self.settings.partitions)))
         finally:
             self._pending_points -= len(batch.points)
         return self._published(batch, sequences)
 
     def write_now(self, batch: IngestBatch) -> int:
-        parts = split(batch, self.settings.partitions)
-        try:
-            sequences = self.log.call(self.log.publish(parts)) if parts else []
-        except Exception as error:
-            raise _refused(error) from error
+        sequences = self.log.call(self.log.write(batch, self.settings.partitions))
         return self._published(batch, sequences)
 
     def _published(self, batch: IngestBatch, sequences: list[int]) -> int:

@@ -27,7 +27,6 @@ from nephoscope.metrics.store.cluster.flush import Flusher, FlushReport, partiti
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.log import MetricLog
 from nephoscope.engines.objects import ObjectStore
-from nephoscope.metrics.store.cluster.partitions import split
 from nephoscope.metrics.store.cluster.reader import Reader
 from nephoscope.config import ClusterSettings
 from nephoscope.metrics.store.head import Head
@@ -123,12 +122,9 @@ class ClusterStore:
     async def write(self, batch: IngestBatch) -> int:
         """Durable in the replicated log when it returns (and applied here); its stream sequence."""
         self.admit()
-        parts = split(batch, self.settings.partitions)
         self._pending_points += len(batch.points)
         try:
-            sequences = await asyncio.wrap_future(self.log.submit(self.log.publish(parts))) if parts else []
-        except Exception as error:
-            raise _refused(error) from error
+            sequences = await asyncio.wrap_future(self.log.submit(self.log.write(batch, self.settings.partitions)))
         finally:
             self._pending_points -= len(batch.points)
         target = max(sequences, default=self._applied)
@@ -137,11 +133,7 @@ class ClusterStore:
         return target
 
     def write_now(self, batch: IngestBatch) -> int:
-        parts = split(batch, self.settings.partitions)
-        try:
-            sequences = self.log.call(self.log.publish(parts)) if parts else []
-        except Exception as error:
-            raise _refused(error) from error
+        sequences = self.log.call(self.log.write(batch, self.settings.partitions))
         target = max(sequences, default=self._applied)
         self._wait_applied(target)
         return target
@@ -280,9 +272,3 @@ class ClusterStore:
                 "covered": {str(p): c for p, c in self._covered.items()},  # JSON object keys are strings
                 "total_bytes": self.size_bytes(), "series": len(self.registry)}
 
-
-def _refused(error: Exception) -> Overloaded:
-    """JetStream did not acknowledge (no quorum, the stream full while blocks cannot be written):
-    the write is refused, to be retried; parts already stored are recognised on the retry."""
-    return Overloaded(f"the metric log did not acknowledge the write ({type(error).__name__}: {error}); "
-                      "retry shortly", backlog=True)
