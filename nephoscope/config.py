@@ -280,7 +280,8 @@ class EventsSettings:
     dedupe_ids: int = 4_000_000
     # Seconds between lifecycle metrics (openstack.instances, openstack.volumes.gb, ...); 0 = off.
     metrics_interval: float = 60.0
-    # Events are kept this many days (whole Parquet parts are dropped); 0 keeps them forever.
+    # Events are kept this many days (whole Parquet parts are dropped; from their arrival for events
+    # stamped long ago); 0 keeps them forever.
     retention_days: float = 90.0
     # Events held in memory (and in the log) before they are written as a Parquet part.
     flush_events: int = 100_000

@@ -35,6 +35,7 @@ import pyarrow as pa
 from nephoscope.events.batch import EVENT_SCHEMA, EventBatch
 from nephoscope.events.dedupe import RecentIds
 from nephoscope.config import ClusterSettings
+from nephoscope.engines.outages import describe, is_outage
 from nephoscope.events.failures import Failure
 from nephoscope.tables.appendable import AppendTable, Position, ipc_bytes, kind_of
 from nephoscope.tables.cluster import ClusterTable
@@ -273,8 +274,11 @@ class EventStore:
                 self.apply_now()
                 if self.table.flush_due():
                     self.table.flush(before_delete=lambda _end: self.apply_now())
-            except Exception:  # noqa: BLE001 - retried at the next turn; the log keeps the records
-                log.exception("events: could not apply failures and lifecycle records, or flush")
+            except Exception as error:  # noqa: BLE001 - retried at the next turn; the log keeps the records
+                if is_outage(error):
+                    log.warning("events: applying derived records or flushing deferred: %s", describe(error))
+                else:
+                    log.exception("events: could not apply failures and lifecycle records, or flush")
 
     def apply_now(self) -> None:
         """Apply every committed derived record to the DuckDB tables, in one transaction."""

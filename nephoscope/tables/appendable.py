@@ -8,7 +8,9 @@ after it). Writers that arrive while another is writing are committed with it: o
 fsync for all of them (group commit). The table's rows are kept in memory (the *tail*) and flushed
 in the background to Parquet parts (zstd, sorted by ``ts``, one folder per UTC day), after which
 the log files they came from are deleted. Parts of a day are merged when they grow many; whole
-parts are dropped by retention. At start the log is replayed: rows into the tail, the other
+parts are dropped by retention once their newest row *and* their writing are older than it (a part's
+file time says when it was written): rows that arrive late, an import of old notifications or a
+backlog, are kept for the retention from their arrival rather than deleted at the next upkeep. At start the log is replayed: rows into the tail, the other
 records handed back with their position, so the owner can apply what it had not applied yet (a
 torn last write is cut off).
 
@@ -54,14 +56,24 @@ class Part:
     last_ms: int
     sequence: int
     size: int  # bytes on disk, known when the part is written or found (parts never change)
+    written_ms: int  # when its rows arrived: the file's time (a merge keeps its sources' newest)
 
     @classmethod
     def parse(cls, path: Path) -> Part | None:
         try:
             first, last, sequence = path.stem.split("-")[:3]  # merged parts add "-m<time>"
-            return cls(path, path.parent.name, int(first), int(last), int(sequence), path.stat().st_size)
+            return cls.found(path, int(first), int(last), int(sequence))
         except (ValueError, OSError):
             return None
+
+    @classmethod
+    def found(cls, path: Path, first_ms: int, last_ms: int, sequence: int) -> Part:
+        stat = path.stat()
+        return cls(path, path.parent.name, first_ms, last_ms, sequence, stat.st_size, stat.st_mtime_ns // 1_000_000)
+
+    def expired(self, cutoff_ms: int) -> bool:
+        """Past a retention whose cutoff is ``cutoff_ms``: its newest row and its writing both older."""
+        return max(self.last_ms, self.written_ms) < cutoff_ms
 
 
 Position = tuple[int, int]
@@ -328,7 +340,7 @@ class AppendTable:
             os.fsync(handle.fileno())
         temporary.rename(path)
         _fsync_directory(folder)
-        return Part(path, folder.name, first, last, sequence, path.stat().st_size)
+        return Part.found(path, first, last, sequence)
 
     # -- upkeep --
 
@@ -350,7 +362,7 @@ class AppendTable:
                 new = self._merge(small)
                 self._replace(small, [new])
                 merged += 1
-                log.info("events: merged %d parts of %s into one of %.0f MB", len(small), day, new.size / 2**20)
+                log.info("%s: merged %d parts of %s into one of %.0f MB", self.kind, len(small), day, new.size / 2**20)
         return merged
 
     def _merge(self, parts: list[Part]) -> Part:
@@ -366,18 +378,25 @@ class AppendTable:
                 source = pq.ParquetFile(part.path)
                 for group in range(source.num_row_groups):
                     writer.write_table(source.read_row_group(group).cast(self.schema))
+        written_ns = max(p.written_ms for p in parts) * 1_000_000
+        # Merging is not arriving: retention counts from the rows' arrival.
+        os.utime(temporary, ns=(written_ns, written_ns))
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         temporary.rename(path)
         _fsync_directory(folder)
-        return Part(path, folder.name, first, last, sequence, path.stat().st_size)
+        return Part.found(path, first, last, sequence)
 
     def drop_before(self, cutoff_ms: int) -> int:
-        """Delete the parts holding only events older than ``cutoff_ms``; returns events dropped."""
+        """Delete the parts holding only rows older than ``cutoff_ms`` and written before it;
+        returns rows dropped."""
         with self._maintenance:
-            old = [part for part in self._parts if part.last_ms < cutoff_ms]
+            old = [part for part in self._parts if part.expired(cutoff_ms)]
             dropped = sum(pq.ParquetFile(part.path).metadata.num_rows for part in old)
             self._replace(old, [])
+        if old:
+            log.info("%s: retention dropped %d parts (%d rows, the newest of %s)", self.kind, len(old), dropped,
+                     max(part.day for part in old))
         return dropped
 
     def _replace(self, old: list[Part], new: list[Part]) -> None:

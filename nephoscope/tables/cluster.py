@@ -30,7 +30,8 @@ the events and logs stores run unchanged over it:
   read them: it lagged behind another node's flush), or the manifests are over a second old, they
   are re-read first.
 
-Retention drops whole files of owned partitions. Small files are not merged yet (one file per
+Retention drops whole files of owned partitions once their newest row and their writing are older
+than it (as the embedded table does). Small files are not merged yet (one file per
 partition and flush).
 """
 
@@ -72,6 +73,12 @@ class PartFile(msgspec.Struct):
     last_ms: int
     rows: int
     bytes: int
+    written_ms: int = 0  # when its rows arrived (0 in manifests written before it was kept)
+
+    def expired(self, cutoff_ms: int) -> bool:
+        """Past a retention whose cutoff is ``cutoff_ms``: its newest row and its writing both older
+        (late rows, an import or a backlog, are kept for the retention from their arrival)."""
+        return max(self.last_ms, self.written_ms) < cutoff_ms
 
 
 class TableManifest(msgspec.Struct):
@@ -396,7 +403,7 @@ class ClusterTable:
             key = part_key(partition, first_ms, covered)
             self.objects.put(key, data)
             self.cache.keep(key, data)  # the newest files are the ones read most
-            new_parts.append(PartFile(key, first_ms, last_ms, table.num_rows, len(data)))
+            new_parts.append(PartFile(key, first_ms, last_ms, table.num_rows, len(data), int(time.time() * 1000)))
         updated = TableManifest(partition, covered, [*manifest.parts, *new_parts])
         self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
         with self._lock:
@@ -414,10 +421,10 @@ class ClusterTable:
             for partition in set(self.owned()):
                 with self._lock:
                     manifest = self._manifests[partition]
-                old = [p for p in manifest.parts if p.last_ms < cutoff_ms]
+                old = [p for p in manifest.parts if p.expired(cutoff_ms)]
                 if not old:
                     continue
-                kept = [p for p in manifest.parts if p.last_ms >= cutoff_ms]
+                kept = [p for p in manifest.parts if not p.expired(cutoff_ms)]
                 updated = TableManifest(partition, manifest.covered, kept)
                 self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
                 with self._lock:
@@ -426,6 +433,8 @@ class ClusterTable:
                     self.objects.delete(part.key)
                     self.cache.forget(part.key)
                 dropped += len(old)
+                log.info("%s partition %d: retention dropped %d files (%d rows, newest row %d ms)", self.log.stream,
+                         partition, len(old), sum(p.rows for p in old), max(p.last_ms for p in old))
         return dropped
 
     # -- reading ------------------------------------------------------------------------------

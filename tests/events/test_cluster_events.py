@@ -253,3 +253,19 @@ def test_partitions_are_written_by_their_owners_and_a_new_owner_keeps_the_old_fi
     finally:
         a.close()
         b.close()
+
+
+def test_events_stamped_long_ago_are_kept_for_the_retention_from_their_arrival(
+        open_node: Callable[[str], EventStore]) -> None:
+    """Notifications stamped before the retention's cutoff (a backlog, an import) are kept once
+    acknowledged: the whole-cluster test saw parts of them dropped at the next upkeep otherwise."""
+    store = open_node("a")
+    day = 86_400_000
+    now = int(time.time() * 1000)
+    old = [event(f"old-{n}", now - 200 * day + n, resource=f"vm-{n}") for n in range(6)]
+    assert store.add_batch(from_events(old)) == 6
+    store.table.flush()
+    store.maintain(retention_ms=90 * day, now_ms=now)
+    assert sorted(ids(store)) == sorted(e.message_id for e in old), "dropped at the upkeep after their arrival"
+    store.maintain(retention_ms=90 * day, now_ms=now + 91 * day)  # the retention, counted from arrival
+    assert ids(store) == []

@@ -4,6 +4,8 @@ unknown types counted with a sample, and the lifecycle state behind the derived 
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +238,25 @@ def test_derived_records_are_applied_exactly_once_across_crashes(tmp_path: Path)
     assert len(third.failures(ALL_TENANTS)) == 1
     third.close()
     assert [u["count"] for u in EventStore(tmp_path).unknown_types()] == [1]
+
+
+def test_merging_parts_keeps_when_their_rows_arrived(tmp_path: Path) -> None:
+    """Retention counts from arrival for rows stamped long ago; a merge is not an arrival."""
+    store = EventStore(tmp_path, flush_rows=2)
+    for n in range(3):
+        add(store, [event(2 * n, at=T0 + 2 * n), event(2 * n + 1, at=T0 + 2 * n + 1)])
+        store.maintain(None, T0)
+    store.close()
+    week_ago_ms = int(time.time() * 1000) - 7 * 86_400_000
+    for number, path in enumerate(sorted(tmp_path.rglob("*.parquet"))):
+        arrived_ns = (week_ago_ms + number) * 1_000_000
+        os.utime(path, ns=(arrived_ns, arrived_ns))
+    store = EventStore(tmp_path, flush_rows=2)
+    assert len(store.table._parts) == 3
+    store.table.max_parts_per_day = 2
+    store.maintain(None, T0)
+    [merged] = store.table._parts
+    assert merged.written_ms == week_ago_ms + 2, "the newest arrival among the merged parts"
+    assert ids(store) == [f"m-{n}" for n in range(6)]
+    store.maintain(retention_ms=3 * 86_400_000, now_ms=T0 + 4 * 86_400_000)  # arrived and stamped before
+    assert ids(store) == []
