@@ -18,6 +18,8 @@ embedded ``AlarmEngine``'s job but three roles' (docs/alarm-evaluation.md, "Clus
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,7 +102,7 @@ def start_cluster_roles(config: Config, roles: frozenset[str], store: MetricStor
     try:
         ingester = getattr(store, "ingester", None)
         if "ingester" in roles and ingester is not None:
-            built.sources = _start_sources(config, definitions, store, ingester)
+            built.sources = start_sources(config, definitions, store, ingester)
         if "evaluator" in roles:
             built.evaluators = AlarmEvaluators(config.cluster, definitions, member_url(config), config.alarms,
                                                repository=AlarmRepository(AlarmDatabase(config.data_path)),
@@ -115,24 +117,33 @@ def start_cluster_roles(config: Config, roles: frozenset[str], store: MetricStor
     return built
 
 
-def _start_sources(config: Config, definitions: DefinitionStore, store: MetricStore,
-                   ingester: Ingester) -> PartialSources:
+def start_sources(config: Config, definitions: DefinitionStore, store: MetricStore, ingester: Ingester,
+                  clock: Callable[[], float] = time.time) -> PartialSources:
+    """The alarm partials of an ingester's partitions, following its leases (``clock``: the time its
+    reports carry, for tests)."""
     sources = PartialSources(config.cluster, definitions, store=OwnedSeries(ingester),  # type: ignore[arg-type]
-                             interval_seconds=1.0, sources=lambda: replayed(ingester), asynchronous=True)
+                             interval_seconds=1.0, clock=clock, sources=lambda: replayed(ingester),
+                             asynchronous=True)
     sources.start()
-    store.subscribe(sources.on_batch)
+    # A partition taken over: its blocks' series routed, then its replay folded (what the previous
+    # owner applied and never sent reaches the evaluators; what it sent is merged once there).
+    ingester.on_taking.append(lambda partition: sources.begin_source(partition, ingester.series([partition])))
+    ingester.on_applied.append(sources.on_applied)
 
-    def gained(partitions: frozenset[int], _lost: frozenset[int]) -> None:
+    def gained(partitions: frozenset[int], lost: frozenset[int]) -> None:
         # Called after the ingester's own listener, which returns once the gained partitions are
-        # replayed: their series (from blocks, or defined before this node took them) are routed now,
-        # then the partitions count as sources at once rather than at the next beat.
+        # replayed: their series are routed again (any a definition matched meanwhile), then the
+        # partitions count as sources (watermarks) at once rather than at the next beat.
+        if lost:
+            sources.drop_sources(lost)
         if partitions:
             sources.publish_routes(ingester.series(partitions))
         sources.set_sources(frozenset(replayed(ingester)))
 
     ingester.leases.add_listener(gained)
-    # Partitions gained before this listener was added (the ingester opened with the store): their
-    # replay's new series are indexed once it is done (a partition gained meanwhile comes again above).
+    # Partitions gained before these hooks were added (the ingester opened with the store): their
+    # replay was not folded (a known gap at a node's own start); their series are routed once it is
+    # done (a partition gained meanwhile comes again above).
     owned = ingester.owned()
     for partition in owned.values():
         partition.replayed.wait(120)

@@ -30,9 +30,12 @@ the events and logs stores run unchanged over it:
   read them: it lagged behind another node's flush), or the manifests are over a second old, they
   are re-read first.
 
-Retention drops whole files of owned partitions once their newest row and their writing are older
-than it (as the embedded table does). Small files are not merged yet (one file per
-partition and flush).
+Upkeep, on the owned partitions: a partition's small files of one UTC day (one per flush: 8,640 a
+day at the default 10 s) are merged once there are more than ``max_parts_per_day``, row group by row
+group, into files of up to ``full_part_bytes``; retention drops whole files once their newest row
+and their writing are older than it (as the embedded table does). Files replaced or dropped are
+deleted from S3 only ``retired_seconds`` later: a node that read the manifest just before still
+finds them (reads re-read manifests older than a second).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ log = logging.getLogger(__name__)
 _APPLY_SECONDS = 120.0
 """How long opening may take to replay the stream, and an append to see its own rows applied."""
 _REFRESH_SECONDS = 1.0
+_DAY_MS = 86_400_000
 """A read re-reads the manifests when they are older than this: a node whose follower lagged behind
 another node's flush (the stream forgot messages before it read them) finds them in the files."""
 
@@ -211,6 +215,10 @@ class ClusterTable:
         self._opening: list[tuple[Position, pa.Table]] | None = []
         self._maintenance = threading.Lock()
         self._last_flush = time.monotonic()
+        self.max_parts_per_day = 24  # small files of a partition's day beyond which they are merged
+        self.full_part_bytes = 128 * 2**20  # a file this big is never merged again
+        self.retired_seconds = 60.0  # a replaced or dropped file is deleted from S3 this much later
+        self._retired: list[tuple[float, str]] = []  # (when, key)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> list[tuple[Position, pa.Table]]:
@@ -412,7 +420,82 @@ class ClusterTable:
         self.log.forget(partition, covered)
 
     def merge_small_parts(self) -> int:
-        return 0
+        """Merge each owned partition's small files of a day when they are more than
+        ``max_parts_per_day`` (a merged file is at most about ``full_part_bytes``); merges done."""
+        merged = 0
+        with self._maintenance:
+            self._delete_retired()
+            for partition in sorted(set(self.owned())):
+                manifest = self._read_manifest(partition)  # a previous owner may have written since
+                by_day: dict[int, list[PartFile]] = {}
+                for part in manifest.parts:
+                    if part.bytes < self.full_part_bytes:
+                        by_day.setdefault(part.first_ms // _DAY_MS, []).append(part)
+                groups = [group for small in by_day.values() if len(small) > self.max_parts_per_day
+                          for group in self._merge_groups(small)]
+                if not groups:
+                    continue
+                replaced, new_parts = set(), []
+                for group in groups:
+                    new_parts.append(self._merge(partition, manifest.covered, group))
+                    replaced.update(part.key for part in group)
+                kept = [part for part in manifest.parts if part.key not in replaced]
+                updated = TableManifest(partition, manifest.covered, sorted([*kept, *new_parts],
+                                                                            key=lambda p: p.first_ms))
+                self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
+                with self._lock:
+                    self._manifests[partition] = updated
+                self._retire(replaced)
+                merged += len(groups)
+                log.info("%s partition %d: merged %d small files into %d", self.kind, partition, len(replaced),
+                         len(new_parts))
+        return merged
+
+    def _merge_groups(self, small: list[PartFile]) -> list[list[PartFile]]:
+        """Runs of files in time order whose sum stays within ``full_part_bytes`` (two or more)."""
+        groups: list[list[PartFile]] = [[]]
+        size = 0
+        for part in sorted(small, key=lambda p: p.first_ms):
+            if groups[-1] and size + part.bytes > self.full_part_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(part)
+            size += part.bytes
+        return [group for group in groups if len(group) > 1]
+
+    def _merge(self, partition: int, covered: int, group: list[PartFile]) -> PartFile:
+        sink = io.BytesIO()
+        with self.cache.pinned([part.key for part in group]) as files, \
+                pq.ParquetWriter(sink, self.schema, compression="zstd") as writer:
+            for path in files:  # memory: one row group at a time, and the merged file's bytes
+                source = pq.ParquetFile(path)
+                for number in range(source.num_row_groups):
+                    writer.write_table(source.read_row_group(number).cast(self.schema))
+        data = sink.getvalue()
+        first_ms = min(part.first_ms for part in group)
+        key = part_key(partition, first_ms, covered)
+        self.objects.put(key, data)
+        self.cache.keep(key, data)
+        # A merge is not an arrival: retention counts from the newest of its files' arrivals.
+        return PartFile(key, first_ms, max(part.last_ms for part in group), sum(part.rows for part in group),
+                        len(data), max(part.written_ms for part in group))
+
+    def _retire(self, keys: Collection[str]) -> None:
+        now = time.monotonic()
+        self._retired += [(now, key) for key in keys]
+        for key in keys:
+            self.cache.forget(key)
+        self._delete_retired()
+
+    def _delete_retired(self) -> None:
+        cutoff = time.monotonic() - self.retired_seconds
+        due = [key for retired, key in self._retired if retired <= cutoff]
+        self._retired = [(retired, key) for retired, key in self._retired if retired > cutoff]
+        for key in due:
+            try:
+                self.objects.delete(key)
+            except OSError as error:  # gone already, or S3 away: an orphan at worst
+                log.warning("%s: could not delete %s: %s", self.kind, key, error)
 
     def drop_before(self, cutoff_ms: int) -> int:
         """Drop the owned partitions' files whose rows all precede ``cutoff_ms``; files dropped."""
@@ -429,9 +512,7 @@ class ClusterTable:
                 self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
                 with self._lock:
                     self._manifests[partition] = updated
-                for part in old:
-                    self.objects.delete(part.key)
-                    self.cache.forget(part.key)
+                self._retire([part.key for part in old])
                 dropped += len(old)
                 log.info("%s partition %d: retention dropped %d files (%d rows, newest row %d ms)", self.log.stream,
                          partition, len(old), sum(p.rows for p in old), max(p.last_ms for p in old))

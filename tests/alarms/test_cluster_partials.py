@@ -234,3 +234,47 @@ def test_definitions_changed_elsewhere_are_caught_up_on_both_sides() -> None:
     removed = evaluator.sync([DEFINITIONS[0]])
     assert removed == [alarm_id("low", ())] and not evaluator.evaluator.alarms
     assert folder.sync([DEFINITIONS[0]]) == [] and not len(folder.fold(batch([(0, 0, 0)], T0)).partials)
+
+
+def test_a_successor_replaying_a_partition_gives_each_batch_once() -> None:
+    """Source 0's owner sends its first batch and dies before sending its second; the new owner
+    replays both (a folder of its own, routes again) with their stream sequences. avg(a) is 5 only
+    when each is merged once: 9 twice, or the 1 missing, would raise the alarm."""
+    steps = [(5_000, False, [(0, 0, 9), (1, 0, 1)]), (5_000, False, [(0, 0, 1)]), (60_000 + GRACE, True, [])]
+    expected = single_node(steps)
+    both = alarm_id("both", ())
+    assert [(t[2], t[3]) for t in expected if t[1] == both] == [("UNDETERMINED", "OK")]
+
+    evaluator = PartitionEvaluator(0, SOURCES, GRACE, T0)
+    evaluator.load(DEFINITIONS[:1])
+    sequence = iter(range(1, 100))
+    seen: list = []
+
+    def send(report: Report) -> None:
+        seen.extend((both, t.old_state, t.new_state) for t in evaluator.apply(next(sequence), report)
+                    if t.alarm.id == both)
+
+    def owner(source: int) -> PartialFolder:
+        folder = PartialFolder(1)
+        folder.load(DEFINITIONS[:1])
+        send(Report(source, T0, routes=folder.route(s for s in SERIES if s.id % SOURCES == source)[0]))
+        return folder
+
+    def fold(folder: PartialFolder, source: int, index: int, origin: int) -> Report:
+        elapsed = sum(step[0] for step in steps[:index + 1])
+        partials = folder.fold(part(batch(steps[index][2], T0 + elapsed), source)).partials[0]
+        return Report(source, T0 + elapsed, partials=partials, origin=origin)
+
+    first, other = owner(0), owner(1)
+    send(fold(first, 0, 0, origin=101))
+    send(fold(other, 1, 0, origin=102))
+    fold(first, 0, 1, origin=103)  # applied, never sent: the owner is killed
+    successor = owner(0)
+    send(fold(successor, 0, 0, origin=101))  # sent already: merged once
+    send(fold(successor, 0, 1, origin=103))
+    closed = T0 + sum(step[0] for step in steps)
+    for source in range(SOURCES):
+        send(Report(source, closed, watermark_ms=closed))
+    assert seen == [(both, "UNDETERMINED", "OK")]
+    assert evaluator.folded.tolist() == [103, 102]
+    assert PartitionEvaluator.restore(evaluator.snapshot()).folded.tolist() == [103, 102]

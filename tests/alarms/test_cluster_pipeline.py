@@ -80,3 +80,67 @@ def test_points_written_to_the_cluster_store_become_one_webhook_per_transition(
         evaluators.stop()
         sources.stop()
         store.close()
+
+
+def test_an_ingester_dying_before_it_sent_its_partials_is_replaced_with_each_batch_merged_once(
+        nats_cluster: NatsCluster, seaweed: SeaweedS3, tmp_path: Path) -> None:  # noqa: F811
+    """Two ingesters, their partials wired as a server wires them. The owner of ``a``'s partition
+    sends the first minute's first batch (a=9), applies its second (a=1) and dies before sending it
+    and before flushing. The other takes the partition over and replays both: avg(a) is 5 (OK) only
+    if the replay is folded (else 9) and the batch sent already is merged once (else 19/3), past
+    JetStream's duplicate window."""
+    from nephoscope.metrics.store.cluster.node import ClusterNode
+    from nephoscope.server.cluster_roles import start_sources
+
+    # A duplicate window shorter than the hand-over: the copies are told apart by the evaluator alone.
+    settings = cluster_settings(nats_cluster, seaweed, f"hand{time.time_ns()}", partitions=2, lease_seconds=2.0,
+                                duplicate_window_seconds=1.0)
+    definitions = DefinitionStore(tmp_path)
+    definition = definitions.create("p", {"name": "avg", "expression": "avg(a) > 5 and max(b) < 3"})
+    a, b = define_series("p", "a", {"host": "x"}), define_series("p", "b", {"host": "y"})
+    start = (int(time.time() * 1000) // MINUTE + 2) * MINUTE
+    clock = [start / 1000]
+    nodes, sources = {}, {}
+    for name in ("n1", "n2"):
+        config = Config()
+        config.server.data_dir = str(tmp_path / name)
+        config.cluster = settings
+        nodes[name] = ClusterNode(config, settings, frozenset({"ingester"}), name, "token")
+        nodes[name].open()
+    wait_for(lambda: all(len(n.ingester.owned()) == 1 for n in nodes.values()), 30, "one partition each")
+    for name, node in nodes.items():
+        sources[name] = start_sources(node.config, definitions, node, node.ingester, clock=lambda: clock[0])
+    dying = next(name for name, node in nodes.items() if a.id % 2 in node.ingester.owned())
+    [survivor] = set(nodes) - {dying}
+    repository = AlarmRepository(AlarmDatabase(tmp_path))
+    evaluators = AlarmEvaluators(settings, definitions, "solo", AlarmsSettings(grace_seconds=30),
+                                 repository=repository, lateness_seconds=3600, clock=lambda: clock[0])
+    evaluators.start()
+    try:
+        def write(points: list[tuple], new: list) -> None:
+            owner = nodes[dying].ingester
+            before = owner.points_accepted
+            nodes[survivor].write_now(IngestBatch(new, PointBatch(
+                np.array([s.id for s, _ in points], np.int64), np.full(len(points), start + 5_000, np.int64),
+                value=np.array([v for _, v in points])), ValueMeta(), "p"))
+            wait_for(lambda: owner.points_accepted > before, 30, "the dying owner applied the batch")
+
+        write([(a, 9.0), (b, 1.0)], [a, b])
+        wait_for(lambda: sources[dying].pending() == 0, 30, "the first batch's partials sent")
+        sources[dying]._send = lambda reports, origin=b"": None  # dead from here: nothing more leaves it
+        write([(a, 1.0)], [])
+        nodes[dying].ingester._stop.set()  # no flush: killed, not stopped
+        nodes[dying].ingester.leases.stop()
+        sources[dying].stop()
+        wait_for(lambda: len(nodes[survivor].ingester.owned()) == 2
+                 and all(p.replayed.is_set() for p in nodes[survivor].ingester.owned().values()), 30,
+                 "the survivor replayed both partitions")
+        clock[0] = (start + MINUTE + 30_000 + 2_000) / 1000  # the minute closes on the survivor's watermarks
+        wait_for(lambda: any(r.state != "UNDETERMINED" for r in repository.load_all()), 30, "the alarm's state")
+        [alarm] = repository.load_all()
+        assert alarm.id == alarm_id(definition.id, ()) and alarm.state == "OK", alarm.state
+    finally:
+        evaluators.stop()
+        for name in nodes:
+            sources[name].stop()
+            nodes[name].close()

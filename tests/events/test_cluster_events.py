@@ -269,3 +269,41 @@ def test_events_stamped_long_ago_are_kept_for_the_retention_from_their_arrival(
     assert sorted(ids(store)) == sorted(e.message_id for e in old), "dropped at the upkeep after their arrival"
     store.maintain(retention_ms=90 * day, now_ms=now + 91 * day)  # the retention, counted from arrival
     assert ids(store) == []
+
+
+def test_small_files_of_a_day_are_merged_and_read_the_same(open_node: Callable[[str], EventStore]) -> None:
+    """One file per flush (and partition) would pile up: 8,640 a day at the cluster's 10 s. Beyond
+    ``max_parts_per_day`` a day's small files are merged; every node reads the same events after."""
+    store = open_node("a")
+    store.table.max_parts_per_day = 2
+    for flush in range(5):
+        batch = [event(f"m-{flush}-{k}", T0 + flush * 1000 + k, resource=f"vm-{k}") for k in range(3)]
+        assert store.add_batch(from_events(batch)) == 3
+        store.table.flush()
+    before = store.table.stats()["parts"]
+    expected = sorted(f"m-{flush}-{k}" for flush in range(5) for k in range(3))
+    assert store.table.merge_small_parts() >= 1
+    after = store.table.stats()["parts"]
+    assert after < before and sorted(ids(store)) == expected
+    assert sorted(ids(open_node("b"))) == expected  # another node: the merged files, from S3
+
+
+def test_merged_and_expired_files_leave_object_storage_after_a_grace(settings: ClusterSettings,
+                                                                     tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "a", cluster=settings)
+    try:
+        table = store.table
+        table.max_parts_per_day = 1
+        for flush in range(3):
+            store.add_batch(from_events([event(f"g-{flush}", T0 + flush, resource="vm-1")]))
+            table.flush()
+        [partition] = [p for p, m in table._manifests.items() if m.parts]
+        old = [part.key for part in table._manifests[partition].parts]
+        assert table.merge_small_parts() == 1
+        assert all(table.objects.exists(key) for key in old), "kept for readers holding the old manifest"
+        table.retired_seconds = 0
+        table.merge_small_parts()  # the next upkeep deletes what is due
+        assert sorted(ids(store)) == ["g-0", "g-1", "g-2"]
+        assert not any(table.objects.exists(key) for key in old)
+    finally:
+        store.close()

@@ -14,6 +14,13 @@ therefore closed once every source partition has reported past its end plus grac
 a silent source's watermark after a bounded lateness, through the same stream). Applying the same
 messages from the same ``snapshot`` thus yields the same transitions, with the same timestamps:
 what lets a successor resume a dead evaluator's partition without missing or doubling one.
+
+A source's partials carry the metric stream sequence of the batch they were folded from
+(``Report.origin``). An ingester that takes a partition over replays it from its blocks' covered
+sequence and folds the replay again, so what its predecessor applied but never sent arrives; what
+the predecessor had sent arrives twice and is merged once: per source, partials of a batch at or
+below the highest sequence merged are passed over (``folded``). One owner sends in stream order, and
+two owners of the same sequence fold the same batch.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from nephoscope.alarms.evaluator import Evaluator, Transition
 from nephoscope.alarms.matching import Matcher
 from nephoscope.metrics.summary import Points
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 2: ``folded`` (version 1 snapshots restore with none)
 
 
 @dataclass(slots=True)
@@ -44,6 +51,7 @@ class Report:
     partials: Partials | None = None
     watermark_ms: int | None = None
     forced: bool = False
+    origin: int = 0  # the metric stream sequence of the batch the partials come from; 0: not known
 
 
 class PartitionEvaluator:
@@ -55,6 +63,7 @@ class PartitionEvaluator:
         self.latest_ms = start_ms  # the newest source time seen: ``now`` of immediate evaluations
         self.clock_ms = start_ms  # the lowest watermark: periods ending (plus grace) before it are closed
         self.sequence = 0  # the last stream sequence applied (messages up to it are in the state)
+        self.folded = np.zeros(sources, np.int64)  # per source, the highest batch sequence merged
         self.history_ms: dict[str, int] = {}  # per alarm, the last history timestamp (history keys are unique)
 
     # -- definitions ------------------------------------------------------------------------------
@@ -95,11 +104,20 @@ class PartitionEvaluator:
         self.latest_ms = max(self.latest_ms, report.at_ms)
         if report.routes:
             self.evaluator.route_targets(((r.feed, r.target, r.metric) for r in report.routes), self.latest_ms)
-        if report.partials is not None and len(report.partials):
+        if report.partials is not None and len(report.partials) and self._first_fold(report):
             transitions += self.ingest(report.partials)
         if report.watermark_ms is not None:
             transitions += self.watermark(report.source, report.watermark_ms)
         return transitions
+
+    def _first_fold(self, report: Report) -> bool:
+        """Whether the report's batch is not merged yet (a successor's replay sends it again)."""
+        if not report.origin:
+            return True
+        if report.origin <= self.folded[report.source]:
+            return False
+        self.folded[report.source] = report.origin
+        return True
 
     def ingest(self, partials: Partials) -> list[Transition]:
         points = Points(partials.feed, partials.last_time, partials.count, partials.sum, partials.min,
@@ -126,14 +144,15 @@ class PartitionEvaluator:
         """Everything needed to resume: alarms, windows, routes, watermarks, the sequence applied."""
         state = {name: value for name, value in vars(self.evaluator).items() if name != "matcher"}
         return pickle.dumps((_SNAPSHOT_VERSION, self.partition, self.sources, self.watermarks, self.latest_ms,
-                             self.clock_ms, self.sequence, self.history_ms, state), protocol=pickle.HIGHEST_PROTOCOL)
+                             self.clock_ms, self.sequence, self.history_ms, state, self.folded),
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def restore(cls, data: bytes) -> PartitionEvaluator:
         """The evaluator a snapshot was taken of (our own bucket's bytes: trusted like the database)."""
         loaded = pickle.loads(data)  # noqa: S301 - our own bucket's bytes
-        version, partition, sources, watermarks, latest, clock, sequence, history, state = loaded
-        if version != _SNAPSHOT_VERSION:
+        version, partition, sources, watermarks, latest, clock, sequence, history, state = loaded[:9]
+        if version not in (1, _SNAPSHOT_VERSION):
             raise ValueError(f"alarm evaluator snapshot version {version} is not {_SNAPSHOT_VERSION}")
         restored = cls(partition, sources, state["grace_ms"], clock)
         evaluator = restored.evaluator
@@ -143,4 +162,6 @@ class PartitionEvaluator:
         restored.watermarks, restored.latest_ms, restored.clock_ms = watermarks, latest, clock
         restored.sequence = sequence
         restored.history_ms = history
+        if version >= 2:
+            restored.folded = loaded[9]
         return restored

@@ -1,7 +1,8 @@
 """The ingester side of clustered alarms: fold applied batches, publish partials and watermarks.
 
-``PartialSources`` is given every batch the node applies (``on_batch``: the store's subscriber
-hook; a part holds the series of one partition, so its partition is known from its series), folds
+``PartialSources`` is given every batch the node applies (``on_applied``: an ingester's hook, with
+the batch's partition and stream sequence; or ``on_batch``, the store's subscriber hook, where a
+part holds the series of one partition, so its partition is known from its series), folds
 it (``partials.PartialFolder``) and publishes one report per evaluator partition it feeds,
 returning once JetStream stored them (so the evaluator reads them before any later watermark of
 this source) — or, ``asynchronous`` (a server's ingester), once queued for a thread that publishes
@@ -10,6 +11,11 @@ reports and watermarks in their order, so a JetStream election does not stall th
 been sent. A batch is folded under the same lock, so a watermark never overtakes a batch being
 folded; a batch appended to the metric stream before a watermark but not yet applied is late, and
 still merged unless its period has closed (the grace absorbs the apply delay).
+
+A partition being taken over (``begin_source``, before the ingester replays it) has the series of
+its blocks routed, then its replayed batches folded and sent with their stream sequences: what the
+previous owner applied and never sent reaches the evaluators, what it had sent is merged once there
+(``merging``); its watermarks start once the replay is done (``set_sources``).
 
 Definitions come from the ``DefinitionStore`` (loaded at start, changes followed); with a ``store``,
 the series that exist already are routed at start and when a definition is created, as the
@@ -63,6 +69,7 @@ class PartialSources:
         self._synced = time.monotonic()
         self.folder = PartialFolder(settings.partitions)
         self._sources: frozenset[int] | None = None  # None: every batch given is folded, no watermark beats
+        self._replaying: set[int] = set()  # taken over, being replayed: folded, no watermark yet
         self._lock = threading.Lock()
         self._loop = LoopThread("alarm-partials")
         self._stop = threading.Event()
@@ -111,9 +118,24 @@ class PartialSources:
     def set_sources(self, partitions: frozenset[int]) -> None:
         """The source partitions this node owns *and has caught up with* (the ingester leases'
         ``owned()``, each added once its replay is done: a watermark says everything was sent).
-        Batches of other partitions are not folded; a new owner's replay folds them again, and the
-        reports' message ids make the copies one."""
-        self._sources = frozenset(partitions)
+        Batches of other partitions are not folded, unless being replayed (``begin_source``)."""
+        with self._lock:
+            self._sources = frozenset(partitions)
+            self._replaying -= self._sources
+
+    def begin_source(self, partition: int, series: Iterable) -> None:
+        """A partition is being taken over: route ``series`` (its blocks' series) now, then fold its
+        replayed batches as they are applied (before its first watermark)."""
+        with self._lock:
+            self._replaying.add(partition)
+        self.publish_routes(series)
+
+    def drop_sources(self, partitions: Iterable[int]) -> None:
+        """Partitions let go (or lost during their replay): their batches are no longer folded."""
+        with self._lock:
+            self._replaying.difference_update(partitions)
+            if self._sources is not None:
+                self._sources = self._sources.difference(partitions)
 
     # -- batches ----------------------------------------------------------------------------------
     def on_batch(self, batch: IngestBatch) -> None:
@@ -124,14 +146,22 @@ class PartialSources:
             source = batch.tenant_series[0].id % self.settings.partitions
         else:
             return
-        if self._sources is not None and source not in self._sources:
-            return
+        self._fold(source, 0, batch)
+
+    def on_applied(self, partition: int, sequence: int, batch: IngestBatch) -> None:
+        """Fold and publish a batch of ``partition`` applied at metric stream ``sequence``."""
+        self._fold(partition, sequence, batch)
+
+    def _fold(self, source: int, sequence: int, batch: IngestBatch) -> None:
         with self._lock:
+            if self._sources is not None and source not in self._sources and source not in self._replaying:
+                return
             fold = self.folder.fold(batch)
             now = self._now_ms()
             reports = {destination: Report(source, now, routes=routes) for destination, routes in fold.routes.items()}
             for destination, partials in fold.partials.items():
-                reports.setdefault(destination, Report(source, now)).partials = partials
+                report = reports.setdefault(destination, Report(source, now))
+                report.partials, report.origin = partials, sequence
             self._send(reports, batch_origin(batch) if reports else b"")
 
     def _route_existing(self, definition: AlarmDefinition, only: str | None = None) -> None:

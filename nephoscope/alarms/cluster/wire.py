@@ -32,6 +32,8 @@ def _body(report: Report) -> dict:
     if report.watermark_ms is not None:
         body["w"] = report.watermark_ms
         body["f"] = report.forced
+    if report.origin:
+        body["o"] = report.origin
     return body
 
 
@@ -68,4 +70,4 @@ def decode(payload: bytes) -> Report:
     if "p" in body:
         partials = Partials(*(np.frombuffer(body["p"][name], _DTYPES[name]).astype(_DTYPES[name][1:])
                               for name in PARTIAL_FIELDS))
-    return Report(body["s"], body["a"], routes, partials, body.get("w"), body.get("f", False))
+    return Report(body["s"], body["a"], routes, partials, body.get("w"), body.get("f", False), body.get("o", 0))

@@ -11,6 +11,10 @@ covers are dropped, not merged over newer blocks), and the manifest is written o
 still held just before (``Flusher.may_commit``). ``answer`` serves a querier's
 ``HeadQuery`` for the partitions owned and replayed; the others are reported as not served, so the
 querier asks again once the lease table shows their new owner.
+
+Two hooks let the alarm partials follow a partition: ``on_taking(partition)`` runs once its blocks
+are indexed and before its replay, ``on_applied(partition, sequence, batch)`` for every batch applied,
+the replay's included (the store's subscribers get the batch alone).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ class Ingester:
         self.index = index
         self.registry = registry
         self.listeners = listeners
+        self.on_taking: list[Callable[[int], None]] = []
+        self.on_applied: list[Callable[[int, int, IngestBatch], None]] = []
         self.leases = PartitionLeases(settings, GROUP, member, settings.partitions)
         self.flusher.may_commit = lambda partition: partition in self.leases.owned()
         self._partitions: dict[int, Partition] = {}
@@ -124,10 +130,13 @@ class Ingester:
         self.registry.add_known(self.index.series_ids().tolist())
         with self._lock:
             self._partitions[partition] = owned
-        owned.follower = self.log.follow(covered, lambda s, p, b: self._apply(owned, s, b), partition, owned.replayed)
+        for hook in self.on_taking:
+            hook(partition)
+        owned.follower = self.log.follow(covered, lambda s, p, b: self._apply(owned, s, b, p), partition,
+                                         owned.replayed)
         return owned
 
-    def _apply(self, owned: Partition, sequence: int, batch: IngestBatch) -> None:
+    def _apply(self, owned: Partition, sequence: int, batch: IngestBatch, partition: int) -> None:
         """One message of an owned partition, in order (on the log's thread)."""
         if sequence <= owned.covered:
             return
@@ -139,6 +148,8 @@ class Ingester:
         self.requests_accepted += 1
         for listener in self.listeners:
             listener(batch)
+        for hook in self.on_applied:
+            hook(partition, sequence, batch)
 
     def owned(self) -> dict[int, Partition]:
         with self._lock:
