@@ -7,29 +7,9 @@ import asyncio
 import logging
 
 import nats.errors
-import nats.js.errors
 import pytest
 
-from nephoscope.engines.outages import describe, is_outage
 from nephoscope.periodic import every
-
-
-def test_outages_are_told_from_defects_through_their_causes() -> None:
-    assert is_outage(TimeoutError())
-    assert is_outage(nats.errors.TimeoutError())
-    assert is_outage(nats.js.errors.ServiceUnavailableError())
-    assert is_outage(ConnectionRefusedError(111, "refused"))
-    try:
-        try:
-            raise nats.errors.NoServersError()
-        except nats.errors.Error as cause:
-            raise RuntimeError("publishing failed") from cause
-    except RuntimeError as wrapped:
-        assert is_outage(wrapped)
-    assert not is_outage(ValueError("bad"))
-    assert not is_outage(nats.js.errors.NotFoundError())  # a stream that is not there is no outage
-    assert describe(TimeoutError()) == "TimeoutError"
-    assert describe(ValueError("bad value")) == "ValueError: bad value"
 
 
 def test_a_failing_turn_is_logged_and_the_next_turn_comes(caplog: pytest.LogCaptureFixture) -> None:

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from pyarrow import fs
 
 from nephoscope.config import ClusterSettings
+
+T = TypeVar("T")
+_TORN_READS = 8
 
 
 class ObjectStore:
@@ -50,6 +56,21 @@ class ObjectStore:
         """An object's bytes, fetched fresh (a manifest may have been replaced)."""
         with self.filesystem.open_input_stream(self._path(key)) as stream:
             return stream.read()
+
+    def get_document(self, key: str, decode: Callable[[bytes], T]) -> T:
+        """An object replaced in place (a manifest), decoded. pyarrow learns an object's size, then
+        reads its bytes, in two requests: a read racing a replacement can get the new object cut at
+        the old one's size (seen under load: a manifest that did not decode). Such a read is
+        retried; a document still undecodable after a few tries raises the decoder's error."""
+        for attempt in range(_TORN_READS):
+            data = self.get(key)
+            try:
+                return decode(data)
+            except ValueError:  # msgspec's DecodeError is one: a torn read, or a bad object
+                if attempt == _TORN_READS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def get_immutable(self, key: str) -> bytes:
         """An object never rewritten under its key (a block), through the cache."""

@@ -24,8 +24,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nephoscope.alarms.cluster.changes import RoutedChanges
 from nephoscope.alarms.definitions import DefinitionStore
 from nephoscope.alarms.engine import AlarmEngine
+from nephoscope.alarms.repository import AlarmDatabase, AlarmRepository
 from nephoscope.audit import FAILURE, SUCCESS, AuditTrail
 from nephoscope.audit.openstack import OpenStackRecords
 from nephoscope.auth.keys import KeyStore
@@ -62,6 +64,12 @@ class Services:
     request_stats: RequestStats = field(default_factory=RequestStats)
     roles: frozenset[str] = frozenset(ROLES)
     cluster_roles: ClusterRoles | None = None  # the clustered alarm roles of a node of a cluster
+    # Where API changes to alarms go: the embedded engine, or on a node of a cluster the evaluators.
+    routed_changes: RoutedChanges | None = None
+
+    @property
+    def alarm_changes(self) -> AlarmEngine | RoutedChanges:
+        return self.routed_changes if self.routed_changes is not None else self.alarms
 
     @property
     def data_path(self) -> Path:
@@ -138,11 +146,15 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     definitions = DefinitionStore(config.data_path)
     alarms = AlarmEngine(store, config.data_path, definitions, notifications.outbox, config.alarms)
     cluster_roles = None
+    routed_changes = None
     if single:
         await asyncio.to_thread(alarms.start)
     elif clustered:
         cluster_roles = await asyncio.to_thread(start_cluster_roles, config, roles, store, definitions,
                                                 notifications.config, notifications.methods, audit)
+        if "api" in roles:
+            routed_changes = RoutedChanges(config.cluster, AlarmRepository(AlarmDatabase(config.data_path)))
+            await asyncio.to_thread(routed_changes.start)
     else:  # roles without a cluster: the embedded engine and worker where their role runs, as before
         if "notifier" in roles:
             await notifications.start()
@@ -156,13 +168,15 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
                     store=store, metrics=metrics, promql=Engine(store, QueryLimits.of(config.prometheus)),
                     notifications=notifications, definitions=definitions,
                     alarms=alarms, events=events, logs=logs, request_stats=request_stats or RequestStats(), roles=roles,
-                    cluster_roles=cluster_roles)
+                    cluster_roles=cluster_roles, routed_changes=routed_changes)
 
 
 async def close_services(services: Services) -> None:
     """Stop everything in the reverse order of ``open_services``."""
     await services.events.stop()
     await asyncio.to_thread(services.logs.close)
+    if services.routed_changes is not None:
+        await asyncio.to_thread(services.routed_changes.stop)
     if services.cluster_roles is not None:
         await asyncio.to_thread(services.cluster_roles.stop)
     await asyncio.to_thread(services.alarms.stop)

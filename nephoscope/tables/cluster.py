@@ -248,7 +248,8 @@ class ClusterTable:
 
     def _read_manifest(self, partition: int) -> TableManifest:
         try:
-            return msgspec.json.decode(self.objects.get(manifest_key(partition)), type=TableManifest)
+            return self.objects.get_document(manifest_key(partition),
+                                             lambda data: msgspec.json.decode(data, type=TableManifest))
         except FileNotFoundError:
             return TableManifest(partition)
 

@@ -278,3 +278,47 @@ def test_a_successor_replaying_a_partition_gives_each_batch_once() -> None:
     assert seen == [(both, "UNDETERMINED", "OK")]
     assert evaluator.folded.tolist() == [103, 102]
     assert PartitionEvaluator.restore(evaluator.snapshot()).folded.tolist() == [103, 102]
+
+
+def test_api_changes_apply_in_order_with_the_partials_and_replay_the_same() -> None:
+    """A state set through the API is a transition at the change's time; lifecycle state and link
+    are kept; another project's alarm is not found; a deletion drops the alarm; a successor
+    replaying from a snapshot decides the same (the same transition, the same answers)."""
+    from nephoscope.alarms.cluster.wire import decode, encode
+
+    reports = []
+    for source, point in enumerate(((0, 0, 9), (1, 0, 1))):  # the alarm exists once both sides have points
+        folder = PartialFolder(1)
+        folder.load(DEFINITIONS[:1])
+        reports += [Report(source, T0, routes=folder.route(s for s in SERIES if s.id % SOURCES == source)[0]),
+                    Report(source, T0 + 5_000,
+                           partials=folder.fold(part(batch([point], T0 + 5_000), source)).partials[0])]
+    both = alarm_id("both", ())
+    changes = [{"alarm": both, "scope": "other", "reply": "r1", "state": "OK"},
+               {"alarm": both, "scope": "p", "reply": "r2", "state": "OK", "lifecycle_state": "OPEN",
+                "link": "http://ticket/1"},
+               {"alarm": both, "scope": "p", "reply": "r3", "delete": True},
+               {"alarm": both, "scope": "p", "reply": "r4", "state": "ALARM"}]
+    reports += [decode(encode(Report(-1, T0 + 6_000 + i, change=change))) for i, change in enumerate(changes)]
+
+    def run(evaluator: PartitionEvaluator, start: int, stop: int) -> list:
+        out = []
+        for sequence, report in enumerate(reports[start:stop], start + 1):
+            out += [(t.alarm.id, t.old_state, t.new_state, t.reason, t.timestamp_ms)
+                    for t in evaluator.apply(sequence, report)]
+        return out
+
+    evaluator = PartitionEvaluator(0, SOURCES, GRACE, T0)
+    evaluator.load(DEFINITIONS[:1])
+    assert run(evaluator, 0, 5) == []
+    snapshot = evaluator.snapshot()
+    made = run(evaluator, 5, 6)
+    assert made == [(both, "UNDETERMINED", "OK", "Alarm state updated via API", T0 + 6_001)]
+    alarm = evaluator.evaluator.alarms[both]
+    assert (alarm.lifecycle_state, alarm.link) == ("OPEN", "http://ticket/1")
+    run(evaluator, 6, len(reports))
+    assert evaluator.answers == [("r1", False), ("r2", True), ("r3", True), ("r4", False)]
+    assert evaluator.deleted == [both] and both not in evaluator.evaluator.alarms
+    successor = PartitionEvaluator.restore(snapshot)
+    assert run(successor, 5, len(reports)) == made
+    assert successor.answers[-3:] == [("r2", True), ("r3", True), ("r4", False)]

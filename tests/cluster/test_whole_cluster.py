@@ -14,7 +14,8 @@ Afterwards every acknowledged sample, log line and event reads back through the 
 notification published to RabbitMQ is stored exactly once, and every
 transition in the alarm history reached the receiver under its own idempotency key — none missing,
 none unrecorded, a key posted twice at most once (the notifier killed in the middle of a send cannot
-know whether the receiver got it; the receiver keeping the key sees one delivery).
+know whether the receiver got it; the receiver keeping the key sees one delivery). Last, an alarm's
+state changed and another deleted through the surviving API node reach the evaluator holding them.
 """
 
 from __future__ import annotations
@@ -366,3 +367,20 @@ def test_nothing_acknowledged_is_lost_and_each_transition_is_notified_once(whole
     # (once, parts holding only them were dropped at the next upkeep: this test found it).
     assert unstored == set(), (f"{len(unstored)} of {len(broker.published)} notifications confirmed by RabbitMQ "
                                "were never stored")
+
+    # API changes to alarms, through the surviving API node, reach the evaluator that holds them.
+    changed, deleted = sorted({alarm for alarm, *_ in history})[:2]
+    with api[1].client() as client:
+        current = client.get(f"/v2.0/alarms/{changed}").json()["state"]
+        wanted = "OK" if current == "ALARM" else "ALARM"
+        response = client.patch(f"/v2.0/alarms/{changed}", json={"state": wanted, "lifecycle_state": "ACKNOWLEDGED",
+                                                                  "link": "http://tickets/42"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["state"], body["lifecycle_state"], body["link"]) == (wanted, "ACKNOWLEDGED", "http://tickets/42")
+        reasons = [h["reason"] for h in client.get(f"/v2.0/alarms/{changed}/state-history").json()["elements"]]
+        assert "Alarm state updated via API" in reasons
+        assert client.delete(f"/v2.0/alarms/{deleted}").status_code == 204
+        assert client.get(f"/v2.0/alarms/{deleted}").status_code == 404
+        assert client.delete(f"/v2.0/alarms/{deleted}").status_code == 404
+        assert client.patch(f"/v2.0/alarms/{uuid.uuid4()}", json={"state": "OK"}).status_code == 404

@@ -11,10 +11,11 @@ snapshot's sequence, written with the state, is the one read position). Then, in
 2. hand the transitions to the notifiers (``notify.workqueue.publish``, message id = transition id)
    and write alarms and history through the alarm repository (idempotent: the history key is the
    alarm and transition time);
-3. every ``snapshot_seconds``, write the snapshot (compare-and-set: a member that lost the lease
+3. answer the API nodes whose changes (state, deletion) were among the reports, once persisted;
+4. every ``snapshot_seconds``, write the snapshot (compare-and-set: a member that lost the lease
    fails here and stops) and purge the reports it covers.
 
-A member dying between 2 and 3 leaves transitions published beyond its last snapshot; its successor
+A member dying between 2 and 4 leaves transitions published beyond its last snapshot; its successor
 applies the same reports to the same state and makes the same transitions with the same ids, which
 JetStream stores once (the snapshot interval is far below the duplicate window): none is missed or
 doubled. Sources that stop reporting (an ingester dead, its partitions not yet taken over) hold
@@ -235,6 +236,7 @@ class AlarmEvaluators:
                         await self._sync_definitions(evaluator)
                     transitions += evaluator.apply(message.metadata.sequence.stream, report)
                 await self._emit(evaluator, transitions)
+                await self._answer(evaluator)
                 if time.monotonic() - synced >= self.definitions_seconds:
                     synced = time.monotonic()
                     await self._sync_definitions(evaluator)
@@ -273,6 +275,16 @@ class AlarmEvaluators:
                    if alarm.id in evaluator.evaluator.alarms]
         metrics = list(metrics) + [(alarm.id, metric) for alarm in created for metric in alarm.metrics.values()]
         await asyncio.to_thread(self.repository.save, records, metrics, history)
+
+    async def _answer(self, evaluator: PartitionEvaluator) -> None:
+        """Persist the API's deletions, then tell each waiting API node whether its alarm was found
+        (after ``_emit``: the alarm as changed is in the repository when the answer arrives)."""
+        deleted, evaluator.deleted = evaluator.deleted, []
+        answers, evaluator.answers = evaluator.answers, []
+        if deleted and self.repository is not None:
+            await asyncio.to_thread(self.repository.delete, deleted)
+        for reply, found in answers:  # a replay answers again: nobody listens any more
+            await self._nc.publish(reply, b"1" if found else b"0")
 
     async def _force_late(self, evaluator: PartitionEvaluator) -> None:
         now = self._now_ms()

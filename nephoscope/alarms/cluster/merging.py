@@ -21,6 +21,11 @@ sequence and folds the replay again, so what its predecessor applied but never s
 the predecessor had sent arrives twice and is merged once: per source, partials of a batch at or
 below the highest sequence merged are passed over (``folded``). One owner sends in stream order, and
 two owners of the same sequence fold the same batch.
+
+An API change to an alarm (state, lifecycle state, link, deletion) travels in the same stream as a
+report whose ``change`` names it (``changes.RoutedChanges``), so it is applied in order with the
+partials and a replay decides it the same; ``answers`` says, per change, whether the alarm was
+found, and ``deleted`` which alarms went, for the member to persist and answer.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from nephoscope.alarms.cluster.partials import FeedRoute, Partials
 from nephoscope.alarms.evaluator import Evaluator, Transition
 from nephoscope.alarms.matching import Matcher
 from nephoscope.metrics.summary import Points
+from nephoscope.tenancy import ALL_TENANTS
 
 _SNAPSHOT_VERSION = 2  # 2: ``folded`` (version 1 snapshots restore with none)
 
@@ -52,6 +58,7 @@ class Report:
     watermark_ms: int | None = None
     forced: bool = False
     origin: int = 0  # the metric stream sequence of the batch the partials come from; 0: not known
+    change: dict | None = None  # an API change (``changes.AlarmChange`` as a dict), for ``source`` -1
 
 
 class PartitionEvaluator:
@@ -65,6 +72,8 @@ class PartitionEvaluator:
         self.sequence = 0  # the last stream sequence applied (messages up to it are in the state)
         self.folded = np.zeros(sources, np.int64)  # per source, the highest batch sequence merged
         self.history_ms: dict[str, int] = {}  # per alarm, the last history timestamp (history keys are unique)
+        self.answers: list[tuple[str, bool]] = []  # (reply subject, alarm found) of changes applied, to answer
+        self.deleted: list[str] = []  # alarms deleted through the API, to delete from the repository
 
     # -- definitions ------------------------------------------------------------------------------
     def load(self, definitions: list[AlarmDefinition]) -> None:
@@ -108,7 +117,28 @@ class PartitionEvaluator:
             transitions += self.ingest(report.partials)
         if report.watermark_ms is not None:
             transitions += self.watermark(report.source, report.watermark_ms)
+        if report.change is not None:
+            transitions += self._change(report.change, report.at_ms)
         return transitions
+
+    def _change(self, change: dict, at_ms: int) -> list[Transition]:
+        """An API change, as the embedded engine applies it (Monasca: "Alarm state updated via API")."""
+        alarm = self.evaluator.alarms.get(change["alarm"])
+        scope = change["scope"]
+        if alarm is None or not alarm.created or (scope != ALL_TENANTS and alarm.definition.tenant != scope):
+            self.answers.append((change["reply"], False))
+            return []
+        self.answers.append((change["reply"], True))
+        if change.get("delete"):
+            self.evaluator.delete_alarm(alarm.id)
+            self.deleted.append(alarm.id)
+            return []
+        alarm.lifecycle_state = change.get("lifecycle_state") or alarm.lifecycle_state
+        alarm.link = change.get("link") or alarm.link
+        alarm.updated_at = at_ms / 1000
+        transition = self.evaluator.set_state(alarm, change["state"], at_ms) if change.get("state") else None
+        self.evaluator.dirty[alarm.id] = alarm
+        return [transition] if transition else []
 
     def _first_fold(self, report: Report) -> bool:
         """Whether the report's batch is not merged yet (a successor's replay sends it again)."""

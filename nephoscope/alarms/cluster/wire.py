@@ -34,6 +34,8 @@ def _body(report: Report) -> dict:
         body["f"] = report.forced
     if report.origin:
         body["o"] = report.origin
+    if report.change is not None:
+        body["c"] = report.change
     return body
 
 
@@ -70,4 +72,5 @@ def decode(payload: bytes) -> Report:
     if "p" in body:
         partials = Partials(*(np.frombuffer(body["p"][name], _DTYPES[name]).astype(_DTYPES[name][1:])
                               for name in PARTIAL_FIELDS))
-    return Report(body["s"], body["a"], routes, partials, body.get("w"), body.get("f", False), body.get("o", 0))
+    return Report(body["s"], body["a"], routes, partials, body.get("w"), body.get("f", False), body.get("o", 0),
+                  body.get("c"))

@@ -277,7 +277,7 @@ async def _update(request: Request, services: Services, principal: Principal, al
                   replace: bool) -> Response:
     scope = services.policy.effective_tenant(principal, tenant_id)
     changes = _changes(await json_object(request, services.config.limits.max_body_bytes), replace)
-    applied = await asyncio.wrap_future(services.alarms.update_alarm(scope, alarm_id, changes))
+    applied = await asyncio.wrap_future(services.alarm_changes.update_alarm(scope, alarm_id, changes))
     if applied.record is None:
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
     found = await run_in_threadpool(queries.get_alarm, _alarm_database(services), scope, alarm_id)
@@ -303,6 +303,6 @@ async def patch_alarm(request: Request, alarm_id: str, principal: PatchAlarm, te
 async def delete_alarm(request: Request, alarm_id: str, principal: DeleteAlarm, tenant_id: TenantId = None,
                        services: Services = Depends(get_services)) -> Response:
     scope = services.policy.effective_tenant(principal, tenant_id)
-    if not await asyncio.wrap_future(services.alarms.delete_alarm(scope, alarm_id)):
+    if not await asyncio.wrap_future(services.alarm_changes.delete_alarm(scope, alarm_id)):
         raise ApiError(404, f"No alarm with id {alarm_id}", "Not Found")
     return Response(status_code=204)

@@ -92,7 +92,7 @@ class Flusher:
         """Read the partition's manifest again (another node may have written it: a querier's view,
         an ingester taking a partition over) and index the blocks that changed; what it covers."""
         try:
-            manifest = manifests.decode(self.objects.get(manifests.manifest_key(partition)))
+            manifest = self.objects.get_document(manifests.manifest_key(partition), manifests.decode)
         except FileNotFoundError:
             manifest = Manifest(partition)
         known = self.manifests.get(partition)
