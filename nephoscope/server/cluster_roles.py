@@ -96,13 +96,16 @@ class ClusterRoles:
 
 
 def start_cluster_roles(config: Config, roles: frozenset[str], store: MetricStore, definitions: DefinitionStore,
-                        notify: NotifySettings, methods: MethodRepository, audit: AuditTrail) -> ClusterRoles:
-    """Build and start the alarm roles this node runs (blocking: call in a thread)."""
+                        notify: NotifySettings, methods: MethodRepository, audit: AuditTrail,
+                        sources: PartialSources | None = None) -> ClusterRoles:
+    """Build and start the alarm roles this node runs (blocking: call in a thread). ``sources``: an
+    ingester's partials, started before its store opened (``start_sources``)."""
     built = ClusterRoles()
     try:
         ingester = getattr(store, "ingester", None)
         if "ingester" in roles and ingester is not None:
-            built.sources = start_sources(config, definitions, store, ingester)
+            built.sources = sources if sources is not None else start_sources(config, definitions, ingester)
+            follow_leases(built.sources, ingester)
         if "evaluator" in roles:
             built.evaluators = AlarmEvaluators(config.cluster, definitions, member_url(config), config.alarms,
                                                repository=AlarmRepository(AlarmDatabase(config.data_path)),
@@ -117,23 +120,29 @@ def start_cluster_roles(config: Config, roles: frozenset[str], store: MetricStor
     return built
 
 
-def start_sources(config: Config, definitions: DefinitionStore, store: MetricStore, ingester: Ingester,
+def start_sources(config: Config, definitions: DefinitionStore, ingester: Ingester,
                   clock: Callable[[], float] = time.time) -> PartialSources:
-    """The alarm partials of an ingester's partitions, following its leases (``clock``: the time its
-    reports carry, for tests)."""
+    """The alarm partials of an ingester's partitions: started, and hooked to the ingester *before*
+    its store opens, so even the replay of the partitions it takes at its own start is folded
+    (``clock``: the time its reports carry, for tests). ``follow_leases`` once it is open."""
     sources = PartialSources(config.cluster, definitions, store=OwnedSeries(ingester),  # type: ignore[arg-type]
                              interval_seconds=1.0, clock=clock, sources=lambda: replayed(ingester),
                              asynchronous=True)
     sources.start()
-    # A partition taken over: its blocks' series routed, then its replay folded (what the previous
-    # owner applied and never sent reaches the evaluators; what it sent is merged once there).
+    # A partition taken: its blocks' series routed, then its replay folded (what a previous owner
+    # applied and never sent reaches the evaluators; what it sent is merged once there).
     ingester.on_taking.append(lambda partition: sources.begin_source(partition, ingester.series([partition])))
     ingester.on_applied.append(sources.on_applied)
+    return sources
 
+
+def follow_leases(sources: PartialSources, ingester: Ingester) -> None:
+    """Once the ingester is open: partitions count as sources (watermarks) once replayed, and stop
+    being folded once let go."""
     def gained(partitions: frozenset[int], lost: frozenset[int]) -> None:
         # Called after the ingester's own listener, which returns once the gained partitions are
         # replayed: their series are routed again (any a definition matched meanwhile), then the
-        # partitions count as sources (watermarks) at once rather than at the next beat.
+        # partitions count as sources at once rather than at the next beat.
         if lost:
             sources.drop_sources(lost)
         if partitions:
@@ -141,12 +150,10 @@ def start_sources(config: Config, definitions: DefinitionStore, store: MetricSto
         sources.set_sources(frozenset(replayed(ingester)))
 
     ingester.leases.add_listener(gained)
-    # Partitions gained before these hooks were added (the ingester opened with the store): their
-    # replay was not folded (a known gap at a node's own start); their series are routed once it is
-    # done (a partition gained meanwhile comes again above).
+    # Partitions taken while the store opened: sources once their replay is done (a partition
+    # gained meanwhile comes again above).
     owned = ingester.owned()
     for partition in owned.values():
         partition.replayed.wait(120)
     if owned:
         gained(frozenset(owned), frozenset())
-    return sources

@@ -41,7 +41,7 @@ from nephoscope.metrics.promql import Engine, QueryLimits
 from nephoscope.metrics.service import MetricService
 from nephoscope.metrics.store import EmbeddedStore, MetricStore
 from nephoscope.notify import NotificationService, NotifySettings
-from nephoscope.server.cluster_roles import ClusterRoles, member_url, start_cluster_roles
+from nephoscope.server.cluster_roles import ClusterRoles, member_url, start_cluster_roles, start_sources
 from nephoscope.sql import bind
 from nephoscope.telemetry.requests import RequestStats
 
@@ -138,12 +138,16 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
     if store is None:
         store = build_metric_store(config, roles)
     metrics = MetricService(store, config.store, config.prometheus, MetadataStore(config.data_path))
+    definitions = DefinitionStore(config.data_path)
+    ingester = getattr(store, "ingester", None) if clustered and "ingester" in roles else None
+    # An ingester's alarm partials are hooked to it before it opens: the replay of the partitions it
+    # takes at its own start is folded too (what it applied and never sent before a crash).
+    sources = None if ingester is None else await asyncio.to_thread(start_sources, config, definitions, ingester)
     await asyncio.to_thread(store.open)
     notifications = NotificationService(config.data_path, notify_config or config.notify, audit)
     # Clustered, alarm transitions reach a notifier through the work queue (cluster_roles), not the outbox.
     if single:
         await notifications.start()
-    definitions = DefinitionStore(config.data_path)
     alarms = AlarmEngine(store, config.data_path, definitions, notifications.outbox, config.alarms)
     cluster_roles = None
     routed_changes = None
@@ -151,7 +155,7 @@ async def open_services(config: Config, notify_config: NotifySettings | None = N
         await asyncio.to_thread(alarms.start)
     elif clustered:
         cluster_roles = await asyncio.to_thread(start_cluster_roles, config, roles, store, definitions,
-                                                notifications.config, notifications.methods, audit)
+                                                notifications.config, notifications.methods, audit, sources)
         if "api" in roles:
             routed_changes = RoutedChanges(config.cluster, AlarmRepository(AlarmDatabase(config.data_path)))
             await asyncio.to_thread(routed_changes.start)

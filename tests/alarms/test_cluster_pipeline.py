@@ -90,7 +90,7 @@ def test_an_ingester_dying_before_it_sent_its_partials_is_replaced_with_each_bat
     if the replay is folded (else 9) and the batch sent already is merged once (else 19/3), past
     JetStream's duplicate window."""
     from nephoscope.metrics.store.cluster.node import ClusterNode
-    from nephoscope.server.cluster_roles import start_sources
+    from nephoscope.server.cluster_roles import follow_leases, start_sources
 
     # A duplicate window shorter than the hand-over: the copies are told apart by the evaluator alone.
     settings = cluster_settings(nats_cluster, seaweed, f"hand{time.time_ns()}", partitions=2, lease_seconds=2.0,
@@ -101,15 +101,15 @@ def test_an_ingester_dying_before_it_sent_its_partials_is_replaced_with_each_bat
     start = (int(time.time() * 1000) // MINUTE + 2) * MINUTE
     clock = [start / 1000]
     nodes, sources = {}, {}
-    for name in ("n1", "n2"):
+    for name in ("n1", "n2"):  # wired as a server wires them: the partials hooked before the store opens
         config = Config()
         config.server.data_dir = str(tmp_path / name)
         config.cluster = settings
         nodes[name] = ClusterNode(config, settings, frozenset({"ingester"}), name, "token")
+        sources[name] = start_sources(config, definitions, nodes[name].ingester, clock=lambda: clock[0])
         nodes[name].open()
+        follow_leases(sources[name], nodes[name].ingester)
     wait_for(lambda: all(len(n.ingester.owned()) == 1 for n in nodes.values()), 30, "one partition each")
-    for name, node in nodes.items():
-        sources[name] = start_sources(node.config, definitions, node, node.ingester, clock=lambda: clock[0])
     dying = next(name for name, node in nodes.items() if a.id % 2 in node.ingester.owned())
     [survivor] = set(nodes) - {dying}
     repository = AlarmRepository(AlarmDatabase(tmp_path))
