@@ -112,5 +112,13 @@ class ObjectStore:
         return [(info.path[start:], info.size) for info in self.filesystem.get_file_info(selector)
                 if info.type == fs.FileType.File]
 
+    def older_than(self, prefix: str, seconds: float) -> list[str]:
+        """Keys under ``prefix`` last written more than ``seconds`` ago (candidates for a sweep)."""
+        selector = fs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
+        start = len(self.root) + 1
+        cutoff = time.time() - seconds
+        return [info.path[start:] for info in self.filesystem.get_file_info(selector)
+                if info.type == fs.FileType.File and info.mtime is not None and info.mtime.timestamp() < cutoff]
+
     def cached_bytes(self) -> int:
         return self._cache_bytes

@@ -35,7 +35,8 @@ day at the default 10 s) are merged once there are more than ``max_parts_per_day
 group, into files of up to ``full_part_bytes``; retention drops whole files once their newest row
 and their writing are older than it (as the embedded table does). Files replaced or dropped are
 deleted from S3 only ``retired_seconds`` later: a node that read the manifest just before still
-finds them (reads re-read manifests older than a second).
+finds them (reads re-read manifests older than a second). Files no manifest lists (a crash between a
+file and its manifest, or before a retired file's deletion) are swept once an hour old.
 """
 
 from __future__ import annotations
@@ -219,6 +220,9 @@ class ClusterTable:
         self.full_part_bytes = 128 * 2**20  # a file this big is never merged again
         self.retired_seconds = 60.0  # a replaced or dropped file is deleted from S3 this much later
         self._retired: list[tuple[float, str]] = []  # (when, key)
+        self.orphan_seconds = 3600.0  # an unlisted file this old is an orphan
+        self.sweep_interval = 600.0
+        self._swept = time.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> list[tuple[Position, pa.Table]]:
@@ -426,6 +430,8 @@ class ClusterTable:
         merged = 0
         with self._maintenance:
             self._delete_retired()
+            if time.monotonic() - self._swept >= self.sweep_interval:
+                self._sweep_orphans()
             for partition in sorted(set(self.owned())):
                 manifest = self._read_manifest(partition)  # a previous owner may have written since
                 by_day: dict[int, list[PartFile]] = {}
@@ -451,6 +457,22 @@ class ClusterTable:
                 log.info("%s partition %d: merged %d small files into %d", self.kind, partition, len(replaced),
                          len(new_parts))
         return merged
+
+    def _sweep_orphans(self) -> int:
+        """Delete the owned partitions' files that their manifests do not list, once
+        ``orphan_seconds`` old (a file being committed is listed within seconds of its upload)."""
+        self._swept = time.monotonic()
+        retired = {key for _, key in self._retired}
+        deleted = 0
+        for partition in sorted(set(self.owned())):
+            listed = {part.key for part in self._read_manifest(partition).parts}
+            for key in self.objects.older_than(f"p{partition}/parts/", self.orphan_seconds):
+                if key not in listed and key not in retired:
+                    self.objects.delete(key)
+                    deleted += 1
+        if deleted:
+            log.info("%s: swept %d orphan files (written, never listed by a manifest)", self.kind, deleted)
+        return deleted
 
     def _merge_groups(self, small: list[PartFile]) -> list[list[PartFile]]:
         """Runs of files in time order whose sum stays within ``full_part_bytes`` (two or more)."""

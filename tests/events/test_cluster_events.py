@@ -307,3 +307,23 @@ def test_merged_and_expired_files_leave_object_storage_after_a_grace(settings: C
         assert not any(table.objects.exists(key) for key in old)
     finally:
         store.close()
+
+
+def test_files_no_manifest_lists_are_swept_once_old(settings: ClusterSettings, tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "a", cluster=settings)
+    try:
+        table = store.table
+        store.add_batch(from_events([event("s-1", T0, resource="vm-1")]))
+        table.flush()
+        orphan = "p0/parts/0-00000000000000000009-1.parquet"
+        table.objects.put(orphan, b"written, never listed")
+        listed = [part.key for manifest in table._manifests.values() for part in manifest.parts]
+        table.orphan_seconds, table.sweep_interval = 3600, 0
+        table.merge_small_parts()
+        assert table.objects.exists(orphan), "too young: perhaps a flush being committed"
+        table.orphan_seconds = 0
+        table.merge_small_parts()
+        assert not table.objects.exists(orphan)
+        assert all(table.objects.exists(key) for key in listed) and ids(store) == ["s-1"]
+    finally:
+        store.close()

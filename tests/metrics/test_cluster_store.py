@@ -396,3 +396,30 @@ def test_retention_runs_on_its_own_on_the_compaction_interval(nats_cluster: Nats
         assert int(store.read(ids, old, old + HOUR, 60).count.sum()) == 60  # the roll-ups stay
     finally:
         store.close()
+
+
+def test_blocks_no_manifest_lists_are_swept_once_old(nats_cluster: NatsCluster, seaweed: SeaweedS3,
+                                                     tmp_path: Path) -> None:
+    """A crash between a block's upload and its manifest's leaves an object nothing reads: swept once
+    older than ``orphan_seconds``, the listed blocks kept and read as before."""
+    store = open_store(tmp_path, cluster_settings(nats_cluster, seaweed, f"sweep{time.time_ns()}", partitions=2))
+    try:
+        start = recent_hour()
+        batch = raw_batch("project-a", ["h1", "h2"], start, 30)
+        ids = [d.id for d in batch.tenant_series]
+        store.write_now(batch)
+        store.compact()
+        objects = store.flusher.objects
+        orphans = ["p0/blocks/0/00000000000000000007-1.blk", "p1/blocks/7200000/00000000000000000003-2.blk"]
+        for key in orphans:
+            objects.put(key, b"never listed")
+        listed = sorted(key for key, _ in objects.list("") if "/blocks/" in key and key not in orphans)
+        assert listed
+        store.flusher.orphan_seconds = 3600
+        assert store.flusher.sweep_orphans(due=True) == 0, "too young: perhaps a flush being committed"
+        store.flusher.orphan_seconds = 0
+        assert store.flusher.sweep_orphans(due=True) == 2
+        assert sorted(key for key, _ in objects.list("") if "/blocks/" in key) == listed
+        assert int(store.read(ids, start, start + HOUR, 0).count.sum()) == 60
+    finally:
+        store.close()

@@ -9,7 +9,9 @@ blocks deleted and the stream allowed to forget the covered messages. A crash an
 replays the messages after the manifest's sequence into blocks equal to those already written.
 
 Retention rewrites a block without the chunks whose retention ended (by the series' archive policy)
-and deletes a block left empty.
+and deletes a block left empty. ``sweep_orphans`` deletes blocks no manifest lists (a crash between a
+block's upload and its manifest's, a flush whose lease was lost) once they are an hour old: a
+block being committed is listed within seconds of its upload.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class Flusher:
         self.policies = store.policies
         self.partitions = partitions
         self.manifests: dict[int, Manifest] = {}
+        self.orphan_seconds = 3600.0  # an unlisted block this old is an orphan
+        self.sweep_interval = 600.0  # seconds between sweeps (each lists the partitions' blocks)
+        self._swept = time.monotonic()
 
     # -- opening -----------------------------------------------------------------------------
     def load(self) -> dict[int, int]:
@@ -194,6 +199,25 @@ class Flusher:
                                              list(latest_meta.values())))
 
     # -- retention -----------------------------------------------------------------------------
+    def sweep_orphans(self, partitions: set[int] | None = None, due: bool = False) -> int:
+        """Delete the blocks of ``partitions`` (None: all this node knows) that their manifests, read
+        again, do not list and that are older than ``orphan_seconds``; at most every
+        ``sweep_interval`` unless ``due``. Returns the blocks deleted."""
+        if not due and time.monotonic() - self._swept < self.sweep_interval:
+            return 0
+        self._swept = time.monotonic()
+        deleted = 0
+        for partition in sorted(self.manifests if partitions is None else partitions):
+            self.refresh(partition)
+            listed = {entry.key for entry in self.manifests[partition].blocks.values()}
+            for key in self.objects.older_than(f"p{partition}/blocks/", self.orphan_seconds):
+                if key not in listed:
+                    self.objects.delete(key)
+                    deleted += 1
+        if deleted:
+            log.info("swept %d orphan blocks (uploaded, never listed by a manifest)", deleted)
+        return deleted
+
     def apply_retention(self, now_ms: int, partitions: set[int] | None = None) -> int:
         """Drop chunks whose retention ended (of ``partitions``, None: all this node knows); returns
         the chunks dropped."""

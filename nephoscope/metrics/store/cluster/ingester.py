@@ -223,7 +223,9 @@ class Ingester:
             owned = set(self.owned())
             for partition in owned:
                 self.flusher.refresh(partition)
-            return self.flusher.apply_retention(now_ms, owned)
+            dropped = self.flusher.apply_retention(now_ms, owned)
+            self.flusher.sweep_orphans(owned)
+            return dropped
 
     # -- serving queriers ------------------------------------------------------------------------------
     def answer(self, query: HeadQuery) -> HeadAnswer:

@@ -201,6 +201,7 @@ class ClusterStore:
                 try:
                     with self._flush_lock:
                         self.flusher.apply_retention(int(time.time() * 1000))
+                        self.flusher.sweep_orphans()
                 except Exception:
                     log.exception("retention failed; it runs again in %.0f s", self.config.store.compaction_interval)
 
