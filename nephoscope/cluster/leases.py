@@ -35,12 +35,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import nats
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from nephoscope.engines.loop import LoopThread
 from nephoscope.config import ClusterSettings
+from nephoscope.engines.jetstream import connect
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +165,7 @@ class PartitionLeases:
 
     # -- the bucket ------------------------------------------------------------------------------
     async def _open(self) -> None:
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._nc = await connect(self.settings)
         js = self._nc.jetstream(timeout=max(0.5, self.beat))
         name = bucket_name(self.settings)
         for attempt in range(100):  # a fresh cluster elects its meta leader within a second or two
@@ -317,8 +316,7 @@ class LeaseTable:
         self._loop.call(self._open())
 
     async def _open(self) -> None:
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._nc = await connect(self.settings)
         js = self._nc.jetstream(timeout=max(0.5, self.settings.lease_seconds / _BEATS_PER_LEASE))
         for attempt in range(150):  # the members create the bucket
             try:

@@ -50,6 +50,15 @@ Apply = Callable[[int, int, bytes, dict[str, str]], None]
 """``apply(sequence, partition, payload, headers)`` for each message followed."""
 
 
+async def connect(settings: ClusterSettings) -> nats.NATS:
+    """A connection to the cluster's NATS servers, as every clustered client of ours makes it:
+    reconnecting for ever, quickly. A server cut off by a partition does not close its connections,
+    they hang: pings every second, two unanswered, make the client move to another server within
+    ~3 s (the default, two minutes, would stall every publish, lease and fetch for that long)."""
+    return await nats.connect(servers=settings.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                              connect_timeout=5, ping_interval=_PING_SECONDS, max_outstanding_pings=2)
+
+
 class StreamLog:
     def __init__(self, settings: ClusterSettings, stream: str | None = None, subject_prefix: str | None = None,
                  name: str = "cluster-log") -> None:
@@ -79,12 +88,7 @@ class StreamLog:
         self.call(self._open())
 
     async def _open(self) -> None:
-        # A server cut off by a partition does not close its connections, they hang: pings every
-        # second, two unanswered, make the client move to another server within ~3 s (the default,
-        # two minutes, would stall every write for that long).
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5,
-                                      ping_interval=_PING_SECONDS, max_outstanding_pings=2)
+        self._nc = await connect(self.settings)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
         # Consumers are (re)created with short requests, retried: after a node's death the first ones
         # wait for JetStream to elect new leaders, and a long timeout would only add to the wait.

@@ -30,7 +30,6 @@ import logging
 import time
 from typing import Any
 
-import nats
 import orjson
 from nats.js.api import (
     AckPolicy,
@@ -51,6 +50,7 @@ from nephoscope.notify.outbox import idempotency_key
 from nephoscope.notify.repository import MethodRepository
 from nephoscope.notify.senders import DeliveryError, Senders
 from nephoscope.retry import backoff
+from nephoscope.engines.jetstream import connect
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,7 @@ class TransitionNotifier:
         self._loop.stop()
 
     async def _open(self) -> None:
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._nc = await connect(self.settings)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
         await ensure_transitions(self._js, self.settings)
         self._kv = await ensure_bucket(self._js, KeyValueConfig(

@@ -114,7 +114,6 @@ def test_spread_evenly_never_two_owners_and_taken_over_after_kill_9(settings: Cl
         theirs = {p for p, m in table.owners().items() if m == "127.0.0.1:9003"}
         os.kill(other.pid, signal.SIGKILL)
         other.wait()
-        killed = time.monotonic()
         taken = wait_for(lambda: len(a.owned() | b.owned()) == PARTITIONS, LEASE + LEASE / 4 + SLACK + 2,
                          "the killed member's partitions taken over", lambda: exclusive(members, table))
         assert taken <= LEASE + LEASE / 4 + SLACK, taken

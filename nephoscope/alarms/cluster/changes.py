@@ -34,6 +34,7 @@ from nephoscope.alarms.repository import AlarmRepository
 from nephoscope.config import ClusterSettings
 from nephoscope.engines.loop import LoopThread
 from nephoscope.errors import Rejected
+from nephoscope.engines.jetstream import connect
 
 API_SOURCE = -1
 """The ``source`` of a change's report: not a partition, so no watermark or fold is touched."""
@@ -54,8 +55,7 @@ class RoutedChanges:
         self._loop.call(self._open())
 
     async def _open(self) -> None:
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._nc = await connect(self.settings)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
         await ensure_partials(self._js, self.settings)
 

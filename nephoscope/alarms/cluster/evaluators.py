@@ -33,7 +33,6 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
@@ -59,6 +58,7 @@ from nephoscope.engines.loop import LoopThread
 from nephoscope.config import AlarmsSettings, ClusterSettings
 from nephoscope.notify.workqueue import ensure_transitions, publish
 from nephoscope.tenancy import ALL_TENANTS
+from nephoscope.engines.jetstream import connect
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ class AlarmEvaluators:
         self.leases.start()
 
     async def _open(self) -> None:
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._nc = await connect(self.settings)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
         await ensure_partials(self._js, self.settings)
         await ensure_transitions(self._js, self.settings)

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import nats
 
 from nephoscope.alarms.cluster.merging import Report
 from nephoscope.alarms.cluster.partials import FeedRoute, PartialFolder
@@ -44,6 +43,7 @@ from nephoscope.config import ClusterSettings
 from nephoscope.metrics.series import IngestBatch
 from nephoscope.metrics.store import MetricStore, SeriesFilter
 from nephoscope.tenancy import ALL_TENANTS
+from nephoscope.engines.jetstream import connect
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ class PartialSources:
             self._thread.start()
 
     async def _open(self) -> None:
-        self._nc = await nats.connect(servers=self.settings.servers, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, connect_timeout=5)
+        self._nc = await connect(self.settings)
         self._js = self._nc.jetstream(timeout=self.settings.publish_timeout_seconds)
         await ensure_partials(self._js, self.settings)
 
