@@ -131,7 +131,8 @@ def start_sources(config: Config, definitions: DefinitionStore, ingester: Ingest
     sources.start()
     # A partition taken: its blocks' series routed, then its replay folded (what a previous owner
     # applied and never sent reaches the evaluators; what it sent is merged once there).
-    ingester.on_taking.append(lambda partition: sources.begin_source(partition, ingester.series([partition])))
+    ingester.on_taking.append(lambda partition: sources.begin_source(
+        partition, lambda names: ingester.series([partition], names=names)))
     ingester.on_applied.append(sources.on_applied)
     return sources
 
@@ -146,7 +147,7 @@ def follow_leases(sources: PartialSources, ingester: Ingester) -> None:
         if lost:
             sources.drop_sources(lost)
         if partitions:
-            sources.publish_routes(ingester.series(partitions))
+            sources.route_series(lambda names: ingester.series(partitions, names=names))
         sources.set_sources(frozenset(replayed(ingester)))
 
     ingester.leases.add_listener(gained)

@@ -118,6 +118,10 @@ class PartialFolder:
         for index in mine:
             self._width[index] = expressions[self._targets[index].sub_index].period * 1000
 
+    def metric_names(self) -> set[str]:
+        """The metric names the definitions read (the only series worth routing)."""
+        return {sub.metric_name for definition in self._definitions.values() for sub in definition.sub_expressions}
+
     def sync(self, definitions: list[AlarmDefinition]) -> list[AlarmDefinition]:
         """Catch up with the definitions as they are now (another node's API changed them); returns
         the definitions created, whose existing series the caller routes."""

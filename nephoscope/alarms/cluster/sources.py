@@ -29,7 +29,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 
@@ -122,12 +122,20 @@ class PartialSources:
             self._sources = frozenset(partitions)
             self._replaying -= self._sources
 
-    def begin_source(self, partition: int, series: Iterable) -> None:
-        """A partition is being taken over: route ``series`` (its blocks' series) now, then fold its
-        replayed batches as they are applied (before its first watermark)."""
+    def begin_source(self, partition: int, series_named: Callable[[Collection[str]], Iterable]) -> None:
+        """A partition is being taken over: route its blocks' series now, then fold its replayed
+        batches as they are applied (before its first watermark)."""
         with self._lock:
             self._replaying.add(partition)
-        self.publish_routes(series)
+        self.route_series(series_named)
+
+    def route_series(self, series_named: Callable[[Collection[str]], Iterable]) -> None:
+        """Route the series ``series_named(names)`` gives for the metric names the definitions read
+        (none asked when no definition exists: a takeover does not wait on a partition's series)."""
+        with self._lock:
+            names = self.folder.metric_names()
+        if names:
+            self.publish_routes(series_named(names))
 
     def drop_sources(self, partitions: Iterable[int]) -> None:
         """Partitions let go (or lost during their replay): their batches are no longer folded."""

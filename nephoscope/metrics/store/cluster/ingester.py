@@ -27,6 +27,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nephoscope.cluster import PartitionLeases
 from nephoscope.config import ClusterSettings
@@ -155,14 +157,20 @@ class Ingester:
         with self._lock:
             return dict(self._partitions)
 
-    def series(self, partitions: Collection[int], tenant: str | None = None,
-               name: str | None = None) -> list[SeriesDefinition]:
-        """The series these partitions hold (blocks and stream alike, as indexed here), of a tenant and
-        name when given: what the alarm partials route from when a partition or a definition is new."""
+    def series(self, partitions: Collection[int], tenant: str | None = None, name: str | None = None,
+               names: Collection[str] | None = None) -> list[SeriesDefinition]:
+        """The series these partitions hold (blocks and stream alike, as indexed here), of a tenant,
+        a name, or any of ``names`` when given: what the alarm partials route from when a partition
+        or a definition is new. Filtered in columns: a partition may hold a million series."""
         ids = self.index.series_ids()
         ids = ids[np.isin(ids % self.settings.partitions, np.fromiter(partitions, np.int64))]
-        found = definitions(self.index.definitions(ids))
-        return [d for d in found if (tenant is None or d.tenant == tenant) and (name is None or d.name == name)]
+        table = self.index.definitions(ids)
+        wanted = set(names or ()) | ({name} if name is not None else set())
+        if names is not None or name is not None:
+            table = table.filter(pc.is_in(table.column("name"), pa.array(sorted(wanted), pa.string())))
+        if tenant is not None:
+            table = table.filter(pc.equal(table.column("tenant"), tenant))
+        return definitions(table)
 
     # -- flushing ------------------------------------------------------------------------------------
     def _flush_loop(self) -> None:
