@@ -26,11 +26,12 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     StorageType,
     StreamConfig,
     StreamState,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from nephoscope.config import ClusterSettings
 from nephoscope.engines.loop import LoopThread
@@ -57,6 +58,38 @@ async def connect(settings: ClusterSettings) -> nats.NATS:
     ~3 s (the default, two minutes, would stall every publish, lease and fetch for that long)."""
     return await nats.connect(servers=settings.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
                               connect_timeout=5, ping_interval=_PING_SECONDS, max_outstanding_pings=2)
+
+
+async def ensure_stream(js: Any, config: StreamConfig) -> None:
+    """Create the stream unless it exists; a fresh cluster elects its meta leader within a second or
+    two, so early requests are retried (as the metric log does)."""
+    for attempt in range(100):
+        try:
+            try:
+                await js.stream_info(config.name)
+            except NotFoundError:
+                await js.add_stream(config)
+            return
+        except Exception as error:  # noqa: BLE001 - no leader yet
+            if attempt == 99:
+                raise
+            log.debug("stream %s not ready yet: %s", config.name, error)
+            await asyncio.sleep(0.2)
+
+
+async def ensure_bucket(js: Any, config: KeyValueConfig) -> Any:
+    for attempt in range(100):
+        try:
+            try:
+                return await js.key_value(config.bucket)
+            except BucketNotFoundError:
+                return await js.create_key_value(config)
+        except Exception as error:  # noqa: BLE001 - no leader yet
+            if attempt == 99:
+                raise
+            log.debug("bucket %s not ready yet: %s", config.bucket, error)
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 class StreamLog:
@@ -130,6 +163,11 @@ class StreamLog:
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return self._loop.call(coroutine, timeout)
+
+    def jetstream(self, timeout: float) -> Any:
+        """A JetStream context on this log's connection with its own request timeout (for buckets
+        beside the stream)."""
+        return self._nc.jetstream(timeout=timeout)
 
     def subject(self, partition: int) -> str:
         return f"{self.subject_prefix}.{partition}"

@@ -50,7 +50,7 @@ from nephoscope.notify.outbox import idempotency_key
 from nephoscope.notify.repository import MethodRepository
 from nephoscope.notify.senders import DeliveryError, Senders
 from nephoscope.retry import backoff
-from nephoscope.engines.jetstream import connect
+from nephoscope.engines.jetstream import connect, ensure_bucket, ensure_stream
 
 log = logging.getLogger(__name__)
 
@@ -73,38 +73,6 @@ def deliveries_bucket(settings: ClusterSettings) -> str:
 def transition_id(transition: AlarmTransition) -> str:
     """The message id of a transition: the same input gives the same id on any evaluator."""
     return f"{transition.alarm_id}.{transition.new_state}.{transition.timestamp_ms}"
-
-
-async def ensure_stream(js: Any, config: StreamConfig) -> None:
-    """Create the stream unless it exists; a fresh cluster elects its meta leader within a second or
-    two, so early requests are retried (as the metric log does)."""
-    for attempt in range(100):
-        try:
-            try:
-                await js.stream_info(config.name)
-            except NotFoundError:
-                await js.add_stream(config)
-            return
-        except Exception as error:  # noqa: BLE001 - no leader yet
-            if attempt == 99:
-                raise
-            log.debug("stream %s not ready yet: %s", config.name, error)
-            await asyncio.sleep(0.2)
-
-
-async def ensure_bucket(js: Any, config: KeyValueConfig) -> Any:
-    for attempt in range(100):
-        try:
-            try:
-                return await js.key_value(config.bucket)
-            except BucketNotFoundError:
-                return await js.create_key_value(config)
-        except Exception as error:  # noqa: BLE001 - no leader yet
-            if attempt == 99:
-                raise
-            log.debug("bucket %s not ready yet: %s", config.bucket, error)
-            await asyncio.sleep(0.2)
-    raise AssertionError("unreachable")
 
 
 async def ensure_transitions(js: Any, settings: ClusterSettings) -> None:

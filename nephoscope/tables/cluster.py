@@ -20,8 +20,10 @@ the events and logs stores run unchanged over it:
   ``(stream sequence, 0)``).
 * **Flush** (the partitions this node owns, ``owned()``; all by default): the partition's tail is
   written as one immutable Parquet file (zstd, sorted by ``ts``) to S3, then the partition's
-  manifest (``p<n>/manifest.json``: its files and the stream sequence they cover) is replaced in one
-  PUT, and only then does the stream forget the covered messages. A partition owned elsewhere has
+  manifest (its files and the stream sequence they cover) is written under a name of its own and
+  the partition's pointer switched to it by compare-and-set (``engines.pointers``: a writer that did
+  not read the latest writes nothing current), and only then does the stream forget the covered
+  messages. A partition owned elsewhere has
   its manifest re-read instead, and the tail it covers dropped. A crash between the file and the
   manifest leaves an orphan nobody reads; the messages are replayed into a new file.
 * **Read**: a snapshot is the overlapping files (downloaded once into a bounded local cache
@@ -49,6 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -59,6 +62,7 @@ import pyarrow.parquet as pq
 from nephoscope.config import ClusterSettings
 from nephoscope.engines.jetstream import StreamLog
 from nephoscope.engines.objects import ObjectStore
+from nephoscope.engines.pointers import Moved, Pointers
 from nephoscope.errors import Rejected
 from nephoscope.tables.appendable import Position, Snapshot, ipc_bytes, kind_of, kind_of_schema
 
@@ -93,7 +97,12 @@ class TableManifest(msgspec.Struct):
 
 
 def manifest_key(partition: int) -> str:
+    """The manifest of a partition never switched through a pointer (written before pointers)."""
     return f"p{partition}/manifest.json"
+
+
+def manifest_object_key(partition: int, covered: int) -> str:
+    return f"p{partition}/manifests/{covered:020d}-{time.time_ns()}.json"
 
 
 def part_key(partition: int, first_ms: int, covered: int) -> str:
@@ -181,6 +190,14 @@ class _FileCache:
                 self.path(key).unlink(missing_ok=True)
 
 
+class Current(NamedTuple):
+    """A manifest as read, with the pointer revision and object name it was read through."""
+
+    manifest: TableManifest
+    revision: int | None
+    name: str | None
+
+
 class ClusterTable:
     def __init__(self, settings: ClusterSettings, schema: pa.Schema, *, stream: str, subject_prefix: str,
                  object_prefix: str, cache_dir: Path, partition_column: str, id_column: str | None = None,
@@ -196,6 +213,8 @@ class ClusterTable:
         self.id_column = id_column
         self.log = StreamLog(settings, stream, subject_prefix, name=f"cluster-{self.kind}")
         self.objects = ObjectStore(settings, object_prefix)
+        self.pointers = Pointers(self.log, f"{stream}_manifests", settings.replicas)
+        self._names: dict[int, str | None] = {}  # per partition, the manifest object read or written last
         self.cache = _FileCache(self.objects, Path(cache_dir), settings.block_cache_bytes)
         self._on_committed = on_committed
         self._admit = admit
@@ -228,6 +247,7 @@ class ClusterTable:
     def open(self) -> list[tuple[Position, pa.Table]]:
         """Read the manifests, replay the stream after what they cover; the other records replayed."""
         self.log.open()
+        self.pointers.open()
         for partition in range(self.partitions):
             self._manifests[partition] = self._read_manifest(partition)
         if self._prepare is not None:
@@ -251,11 +271,41 @@ class ClusterTable:
             self.log.close()
 
     def _read_manifest(self, partition: int) -> TableManifest:
+        return self._read_for_write(partition).manifest
+
+    def _read_for_write(self, partition: int) -> Current:
+        """The partition's manifest with the pointer it was read through (what a commit swaps from)."""
+        for attempt in range(5):
+            name, revision = self.pointers.get(f"p{partition}")
+            try:
+                manifest = self.objects.get_document(name or manifest_key(partition),
+                                                     lambda data: msgspec.json.decode(data, type=TableManifest))
+            except FileNotFoundError:
+                if name is not None:  # replaced and deleted since the pointer was read: read it again
+                    if attempt == 4:
+                        raise
+                    continue
+                manifest = TableManifest(partition)
+            with self._lock:
+                self._names[partition] = name
+            return Current(manifest, revision, name)
+        raise AssertionError("unreachable")
+
+    def _commit(self, partition: int, manifest: TableManifest, read: Current) -> None:
+        """Make ``manifest`` the partition's current one: written under its own name, then the
+        pointer switched from the revision ``read`` came through; ``Moved`` when another writer
+        switched it since (the object written is deleted again). The replaced manifest is retired."""
+        name = manifest_object_key(partition, manifest.covered)
+        self.objects.put(name, msgspec.json.encode(manifest))
         try:
-            return self.objects.get_document(manifest_key(partition),
-                                             lambda data: msgspec.json.decode(data, type=TableManifest))
-        except FileNotFoundError:
-            return TableManifest(partition)
+            self.pointers.swap(f"p{partition}", name, read.revision)
+        except Moved:
+            self.objects.delete(name)
+            raise
+        with self._lock:
+            self._names[partition] = name
+            self._manifests[partition] = manifest
+        self._retire([read.name or manifest_key(partition)])
 
     # -- writing ------------------------------------------------------------------------------
     def append(self, records: list[tuple[bytes | bytearray, pa.Table]], identity: str | None = None) -> Position:
@@ -378,7 +428,12 @@ class ClusterTable:
             owned = set(self.owned())
             for partition in range(self.partitions):
                 if partition in owned:
-                    self._flush_partition(partition)
+                    try:
+                        self._flush_partition(partition)
+                    except Moved:  # another node wrote the manifest since: its tail is covered there
+                        log.info("%s partition %d: the manifest was switched by another node; flushed there",
+                                 self.kind, partition)
+                        self._refresh_partition(partition)
                 else:
                     self._refresh_partition(partition)
 
@@ -397,7 +452,8 @@ class ClusterTable:
 
     def _flush_partition(self, partition: int) -> None:
         # The manifest as it is now: the partition may have been flushed by its previous owner.
-        manifest = self._read_manifest(partition)
+        read = self._read_for_write(partition)
+        manifest = read.manifest
         with self._lock:
             self._manifests[partition] = manifest
             taken = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
@@ -418,9 +474,8 @@ class ClusterTable:
             self.cache.keep(key, data)  # the newest files are the ones read most
             new_parts.append(PartFile(key, first_ms, last_ms, table.num_rows, len(data), int(time.time() * 1000)))
         updated = TableManifest(partition, covered, [*manifest.parts, *new_parts])
-        self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
+        self._commit(partition, updated, read)
         with self._lock:
-            self._manifests[partition] = updated
             self._tail[partition] = [(s, t) for s, t in self._tail[partition] if s > covered]
         self.log.forget(partition, covered)
 
@@ -433,13 +488,12 @@ class ClusterTable:
             if time.monotonic() - self._swept >= self.sweep_interval:
                 self._sweep_orphans()
             for partition in sorted(set(self.owned())):
-                manifest = self._read_manifest(partition)  # a previous owner may have written since
-                by_day: dict[int, list[PartFile]] = {}
-                for part in manifest.parts:
-                    if part.bytes < self.full_part_bytes:
-                        by_day.setdefault(part.first_ms // _DAY_MS, []).append(part)
-                groups = [group for small in by_day.values() if len(small) > self.max_parts_per_day
-                          for group in self._merge_groups(small)]
+                with self._lock:
+                    if not self._small_groups(self._manifests[partition]):
+                        continue  # nothing to merge (as last read): no request to S3
+                read = self._read_for_write(partition)  # a previous owner may have written since
+                manifest = read.manifest
+                groups = self._small_groups(manifest)
                 if not groups:
                     continue
                 replaced, new_parts = set(), []
@@ -449,9 +503,12 @@ class ClusterTable:
                 kept = [part for part in manifest.parts if part.key not in replaced]
                 updated = TableManifest(partition, manifest.covered, sorted([*kept, *new_parts],
                                                                             key=lambda p: p.first_ms))
-                self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
-                with self._lock:
-                    self._manifests[partition] = updated
+                try:
+                    self._commit(partition, updated, read)
+                except Moved:  # another writer's manifest stands: the merged files are nobody's
+                    for part in new_parts:
+                        self.objects.delete(part.key)
+                    continue
                 self._retire(replaced)
                 merged += len(groups)
                 log.info("%s partition %d: merged %d small files into %d", self.kind, partition, len(replaced),
@@ -466,13 +523,24 @@ class ClusterTable:
         deleted = 0
         for partition in sorted(set(self.owned())):
             listed = {part.key for part in self._read_manifest(partition).parts}
-            for key in self.objects.older_than(f"p{partition}/parts/", self.orphan_seconds):
+            listed.add(self._names.get(partition) or "")
+            for key in [*self.objects.older_than(f"p{partition}/parts/", self.orphan_seconds),
+                        *self.objects.older_than(f"p{partition}/manifests/", self.orphan_seconds)]:
                 if key not in listed and key not in retired:
                     self.objects.delete(key)
                     deleted += 1
         if deleted:
             log.info("%s: swept %d orphan files (written, never listed by a manifest)", self.kind, deleted)
         return deleted
+
+    def _small_groups(self, manifest: TableManifest) -> list[list[PartFile]]:
+        """The runs of small files to merge: of days holding more than ``max_parts_per_day``."""
+        by_day: dict[int, list[PartFile]] = {}
+        for part in manifest.parts:
+            if part.bytes < self.full_part_bytes:
+                by_day.setdefault(part.first_ms // _DAY_MS, []).append(part)
+        return [group for small in by_day.values() if len(small) > self.max_parts_per_day
+                for group in self._merge_groups(small)]
 
     def _merge_groups(self, small: list[PartFile]) -> list[list[PartFile]]:
         """Runs of files in time order whose sum stays within ``full_part_bytes`` (two or more)."""
@@ -526,15 +594,18 @@ class ClusterTable:
         with self._maintenance:
             for partition in set(self.owned()):
                 with self._lock:
-                    manifest = self._manifests[partition]
+                    if not any(p.expired(cutoff_ms) for p in self._manifests[partition].parts):
+                        continue  # nothing to drop (as last read): no request to S3
+                read = self._read_for_write(partition)  # a previous owner may have written since
+                manifest = read.manifest
                 old = [p for p in manifest.parts if p.expired(cutoff_ms)]
                 if not old:
                     continue
                 kept = [p for p in manifest.parts if not p.expired(cutoff_ms)]
-                updated = TableManifest(partition, manifest.covered, kept)
-                self.objects.put(manifest_key(partition), msgspec.json.encode(updated))
-                with self._lock:
-                    self._manifests[partition] = updated
+                try:
+                    self._commit(partition, TableManifest(partition, manifest.covered, kept), read)
+                except Moved:  # another writer's manifest stands
+                    continue
                 self._retire([part.key for part in old])
                 dropped += len(old)
                 log.info("%s partition %d: retention dropped %d files (%d rows, newest row %d ms)", self.log.stream,

@@ -327,3 +327,30 @@ def test_files_no_manifest_lists_are_swept_once_old(settings: ClusterSettings, t
         assert all(table.objects.exists(key) for key in listed) and ids(store) == ["s-1"]
     finally:
         store.close()
+
+
+def test_a_writer_that_did_not_read_the_latest_manifest_cannot_replace_it(settings: ClusterSettings,
+                                                                         tmp_path: Path) -> None:
+    """A previous owner still flushing after its successor (a stalled process, a lease it lost
+    without knowing): its manifest is refused, the successor's stands, nothing is lost."""
+    from nephoscope.engines.pointers import Moved
+    from nephoscope.tables.cluster import TableManifest
+
+    old, new = (EventStore(tmp_path / name, cluster=settings) for name in ("old", "new"))
+    try:
+        old.add_batch(from_events([event("f-1", T0, resource="vm-1")]))
+        old.table.flush()
+        [partition] = [p for p, m in old.table._manifests.items() if m.parts]
+        stale = old.table._read_for_write(partition)  # read, then stalled
+        new.add_batch(from_events([event("f-2", T0 + 1, resource="vm-1")]))
+        new.table.flush()  # the successor flushes first
+        with pytest.raises(Moved):
+            old.table._commit(partition, TableManifest(partition, stale.manifest.covered, []), stale)
+        reader = EventStore(tmp_path / "reader", cluster=settings, owned_partitions=tuple)
+        try:
+            assert sorted(ids(reader)) == ["f-1", "f-2"]
+        finally:
+            reader.close()
+    finally:
+        new.close()
+        old.close()

@@ -423,3 +423,33 @@ def test_blocks_no_manifest_lists_are_swept_once_old(nats_cluster: NatsCluster, 
         assert int(store.read(ids, start, start + HOUR, 0).count.sum()) == 60
     finally:
         store.close()
+
+
+def test_a_flusher_that_did_not_read_the_latest_manifest_cannot_replace_it(
+        nats_cluster: NatsCluster, seaweed: SeaweedS3, tmp_path: Path) -> None:
+    """Two writers of one partition (a previous owner stalled past its lease): the one whose manifest
+    read is older loses the compare-and-set of the manifest pointer; the other's blocks stand."""
+    from nephoscope.metrics.store.cluster.flush import LeaseLost
+
+    settings = cluster_settings(nats_cluster, seaweed, f"fence{time.time_ns()}", partitions=1)
+    first, second = (open_store(tmp_path / name, settings) for name in ("first", "second"))
+    try:
+        start = recent_hour()
+        early = raw_batch("project-a", ["h1"], start, 10)
+        first.write_now(early)
+        first.compact()
+        second.flusher.refresh(0)  # second reads the manifest, then stalls
+        late = raw_batch("project-a", ["h1"], start + 10_000, 10, value=2.0)
+        first.write_now(late)
+        first.compact()  # first writes again meanwhile
+        with pytest.raises(LeaseLost):
+            second.flusher.flush([(10**6, raw_batch("project-a", ["h1"], start + 20_000, 5, value=3.0))])
+        reader = open_store(tmp_path / "reader", settings)
+        try:
+            ids = [d.id for d in early.tenant_series]
+            assert int(reader.read(ids, start, start + HOUR, 0).count.sum()) >= 20
+        finally:
+            reader.close()
+    finally:
+        second.close()
+        first.close()

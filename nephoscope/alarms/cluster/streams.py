@@ -21,7 +21,7 @@ from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamCo
 from nats.js.errors import BucketNotFoundError
 
 from nephoscope.config import ClusterSettings
-from nephoscope.notify.workqueue import ensure_bucket, ensure_stream
+from nephoscope.engines.jetstream import ensure_bucket, ensure_stream
 
 _PARTIALS_MAX_AGE = 86400.0
 """A day: a safety net only; snapshots purge what they cover within seconds."""

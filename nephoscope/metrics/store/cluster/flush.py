@@ -4,8 +4,9 @@ A flush takes the head's batches (stream order), groups their points by partitio
 and for each (partition, window) writes a new block: the current block's raw points merged with the
 new ones (the latest write of a series and timestamp wins), rolled up afresh — a block is always a
 complete recomputation, so writing it again is idempotent. Then the partition's manifest switches to
-the new blocks and records the stream sequence they cover, in one PUT; only then are the replaced
-blocks deleted and the stream allowed to forget the covered messages. A crash anywhere in between
+the new blocks and records the stream sequence they cover (a new manifest object, then its pointer
+switched by compare-and-set: ``engines.pointers``); only then are the replaced blocks deleted and the
+stream allowed to forget the covered messages. A crash anywhere in between
 replays the messages after the manifest's sequence into blocks equal to those already written.
 
 Retention rewrites a block without the chunks whose retention ended (by the series' archive policy)
@@ -40,6 +41,7 @@ from nephoscope.metrics.store.cluster.blocks import (
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.manifest import BlockEntry, Manifest
 from nephoscope.engines.objects import ObjectStore
+from nephoscope.engines.pointers import Moved, Pointers
 from nephoscope.metrics.store.duckdb.compaction import points_from_chunks
 from nephoscope.metrics.store.head import batch_points
 from nephoscope.metrics.summary import Points, latest_per_timestamp
@@ -48,7 +50,12 @@ log = logging.getLogger(__name__)
 
 
 class LeaseLost(RuntimeError):
-    """A flush found its partition owned by another node before committing its manifest."""
+    """A flush found its partition owned by another node before committing its manifest (its lease
+    gone, or the manifest switched by another writer since it was read)."""
+
+
+def pointer_key(partition: int) -> str:
+    return f"p{partition}"
 
 
 @dataclass
@@ -69,8 +76,13 @@ def partition_of_batch(batch: IngestBatch, partitions: int) -> int:
 
 class Flusher:
     def __init__(self, objects: ObjectStore, index: BlockIndex, store: StoreSettings, partitions: int,
-                 may_commit: Callable[[int], bool] | None = None) -> None:
+                 may_commit: Callable[[int], bool] | None = None, pointers: Pointers | None = None) -> None:
+        """``pointers``: which manifest object is current, switched by compare-and-set (None: the
+        legacy ``manifest.json`` replaced in place, for a store that is the only writer)."""
         self.objects = objects
+        self.pointers = pointers
+        self._revisions: dict[int, int | None] = {}  # per partition, the pointer revision read last
+        self._names: dict[int, str | None] = {}  # per partition, the manifest object read or written last
         # Whether this node may still write a partition's manifest (it holds the partition's lease),
         # asked just before each manifest PUT; None: the one writer of every partition.
         self.may_commit = may_commit
@@ -96,10 +108,7 @@ class Flusher:
     def refresh(self, partition: int) -> int:
         """Read the partition's manifest again (another node may have written it: a querier's view,
         an ingester taking a partition over) and index the blocks that changed; what it covers."""
-        try:
-            manifest = self.objects.get_document(manifests.manifest_key(partition), manifests.decode)
-        except FileNotFoundError:
-            manifest = Manifest(partition)
+        manifest = self._read(partition)
         known = self.manifests.get(partition)
         old = known.blocks if known is not None else {}
         for name, entry in manifest.blocks.items():
@@ -112,6 +121,42 @@ class Flusher:
                 self.index.drop_block(partition, entry.window_start)
         self.manifests[partition] = manifest
         return manifest.covered
+
+    def _read(self, partition: int) -> Manifest:
+        for attempt in range(5):
+            name, revision = self.pointers.get(pointer_key(partition)) if self.pointers else (None, None)
+            try:
+                manifest = self.objects.get_document(name or manifests.manifest_key(partition), manifests.decode)
+            except FileNotFoundError:
+                if name is not None:  # replaced and deleted since the pointer was read: read it again
+                    if attempt == 4:
+                        raise
+                    continue
+                manifest = Manifest(partition)
+            self._revisions[partition], self._names[partition] = revision, name
+            return manifest
+        raise AssertionError("unreachable")
+
+    def _commit(self, partition: int, manifest: Manifest) -> None:
+        """Make ``manifest`` the partition's current one: written under a name of its own, then the
+        pointer switched from the revision read last. Another writer switched it since: the object
+        is deleted and ``LeaseLost`` raised (the caller's head stays; its next flush reads again)."""
+        data = manifests.encode(manifest)
+        if self.pointers is None:
+            self.objects.put(manifests.manifest_key(partition), data)
+            return
+        name = manifests.manifest_object_key(partition, manifest.covered)
+        self.objects.put(name, data)
+        try:
+            self._revisions[partition] = self.pointers.swap(pointer_key(partition), name,
+                                                            self._revisions.get(partition))
+        except Moved as error:
+            self.manifests.pop(partition, None)
+            self.objects.delete(name)
+            raise LeaseLost(f"partition {partition}'s manifest was switched by another node") from error
+        previous, self._names[partition] = self._names.get(partition), name
+        # Readers holding the old name read the pointer again; the legacy object goes once switched.
+        self.objects.delete(previous or manifests.manifest_key(partition))
 
     # -- flushing ------------------------------------------------------------------------------
     def flush(self, batches: list[tuple[int, IngestBatch]]) -> FlushReport:
@@ -132,7 +177,9 @@ class Flusher:
         new_series = [d for _, batch in taken for d in batch.tenant_series]
         meta = [(s, t, m) for _, batch in taken for s, t, m in zip(batch.value_meta.series,
                                                                      batch.value_meta.timestamp, batch.value_meta.meta)]
-        manifest = self.manifests.setdefault(partition, Manifest(partition))
+        if partition not in self.manifests:  # never read, or dropped by a commit that lost: read it now
+            self.refresh(partition)
+        manifest = self.manifests[partition]
         windows = (points.timestamp // self.width) * self.width
         written = []
         for window in np.unique(windows).tolist():
@@ -155,7 +202,7 @@ class Flusher:
             self.manifests.pop(partition, None)
             raise LeaseLost(f"partition {partition} is no longer this node's to write")
         manifest.covered = covered
-        self.objects.put(manifests.manifest_key(partition), manifests.encode(manifest))
+        self._commit(partition, manifest)
         for window, key, _, head in written:
             self.index.replace_block(partition, window, window + self.width, key, head)
             report.blocks += 1
@@ -210,7 +257,9 @@ class Flusher:
         for partition in sorted(self.manifests if partitions is None else partitions):
             self.refresh(partition)
             listed = {entry.key for entry in self.manifests[partition].blocks.values()}
-            for key in self.objects.older_than(f"p{partition}/blocks/", self.orphan_seconds):
+            listed.add(self._names.get(partition) or "")
+            for key in [*self.objects.older_than(f"p{partition}/blocks/", self.orphan_seconds),
+                        *self.objects.older_than(f"p{partition}/manifests/", self.orphan_seconds)]:
                 if key not in listed:
                     self.objects.delete(key)
                     deleted += 1
@@ -261,7 +310,10 @@ class Flusher:
                 if self.may_commit is not None and not self.may_commit(partition):
                     self.manifests.pop(partition, None)  # moved meanwhile: its new owner's manifest stands
                     continue
-                self.objects.put(manifests.manifest_key(partition), manifests.encode(manifest))
+                try:
+                    self._commit(partition, manifest)
+                except LeaseLost:
+                    continue  # switched meanwhile by another writer: its manifest stands
                 for key in replaced:
                     self.objects.delete(key)
         return dropped

@@ -1,19 +1,26 @@
 """A partition's manifest: which blocks are current and which stream sequence they cover.
 
-One JSON object per partition (``p<partition>/manifest.json``), replaced whole by the partition's one
-writer (the ingester owning it; leases are issue 21's next step). Blocks are immutable and named by
-partition, window and the sequence they cover, so a new block never overwrites a block a reader may
-be reading; the manifest switches to it in one PUT, and only then is the replaced block deleted. A
-crash between the block's upload and the manifest's leaves an orphan object that nothing reads
-(collected by a later sweep). ``covered`` is the stream sequence up to which every message of the
-partition is in the listed blocks: replay after a restart starts after it.
+One JSON object per partition version, written once (``p<partition>/manifests/<covered>-<time>.json``)
+by the partition's owner; which one is current is a key of a JetStream bucket switched by
+compare-and-set (``engines.pointers``), so a previous owner cannot overwrite its successor's. A
+partition never switched yet is read from ``p<partition>/manifest.json`` (written before pointers,
+or by a store without them). Blocks are immutable and named by partition, window and the sequence
+they cover, so a new block never overwrites a block a reader may be reading; the manifest switches
+to it, and only then is the replaced block deleted. A crash between the block's upload and the
+manifest's leaves an orphan object that nothing reads (swept later). ``covered`` is the stream
+sequence up to which every message of the partition is in the listed blocks: replay after a
+restart starts after it.
 """
-
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import msgspec
+
+from nephoscope.config import ClusterSettings
+from nephoscope.engines.jetstream import StreamLog
+from nephoscope.engines.pointers import Pointers
 
 
 class BlockEntry(msgspec.Struct):
@@ -32,6 +39,16 @@ class Manifest(msgspec.Struct):
 
 def manifest_key(partition: int) -> str:
     return f"p{partition}/manifest.json"
+
+
+def manifest_pointers(log: StreamLog, settings: ClusterSettings) -> Pointers:
+    """The bucket naming each partition's current manifest (beside the metric stream)."""
+    return Pointers(log, f"{settings.stream}_manifests", settings.replicas)
+
+
+def manifest_object_key(partition: int, covered: int) -> str:
+    """A manifest written once under a name of its own (``engines.pointers`` says which is current)."""
+    return f"p{partition}/manifests/{covered:020d}-{time.time_ns()}.json"
 
 
 def block_key(partition: int, window_start: int, covered: int, generation: int) -> str:

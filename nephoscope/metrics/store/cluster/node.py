@@ -29,6 +29,7 @@ from nephoscope.metrics.store.chunkcache import ChunkCache
 from nephoscope.metrics.store.cluster.flush import Flusher
 from nephoscope.metrics.store.cluster.heads import HeadAnswer, HeadQuery, encode_answer
 from nephoscope.metrics.store.cluster.index import BlockIndex
+from nephoscope.metrics.store.cluster.manifest import manifest_pointers
 from nephoscope.metrics.store.cluster.ingester import Ingester
 from nephoscope.metrics.store.cluster.log import MetricLog
 from nephoscope.engines.objects import ObjectStore
@@ -60,10 +61,11 @@ class ClusterNode:
         self.index: BlockIndex | None = None
         self.flusher: Flusher | None = None
         self.objects = ObjectStore(settings) if roles & {"ingester", "querier"} else None
+        self.pointers = manifest_pointers(self.log, settings) if self.objects is not None else None
         self._indexes: list[BlockIndex] = []
         if "ingester" in roles:
             index = self._index("ingester-index")
-            flusher = Flusher(self.objects, index, config.store, settings.partitions)
+            flusher = Flusher(self.objects, index, config.store, settings.partitions, pointers=self.pointers)
             self.ingester = Ingester(settings, member, self.log, flusher, index, self.registry, self._listeners,
                                      config.store.compaction_interval)
         if "querier" in roles:
@@ -71,7 +73,7 @@ class ClusterNode:
                 raise ValueError("a querier asks the ingesters for their heads with the admin token: set "
                                  "[auth] admin_token (NEPHOSCOPE_ADMIN_TOKEN) on every node")
             self.index = self._index("querier-index")
-            self.flusher = Flusher(self.objects, self.index, config.store, settings.partitions)
+            self.flusher = Flusher(self.objects, self.index, config.store, settings.partitions, pointers=self.pointers)
             self.querier = Querier(settings, self.flusher, self.index, token)
             self.cache = ChunkCache(config.store.chunk_cache_bytes)
 
@@ -84,6 +86,8 @@ class ClusterNode:
     # -- lifecycle ----------------------------------------------------------------------------------
     def open(self) -> None:
         self.log.open()
+        if self.pointers is not None:
+            self.pointers.open()
         if self.querier is not None:
             self.querier.open()
             self.registry.add_known(self.index.series_ids().tolist())

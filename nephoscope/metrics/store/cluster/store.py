@@ -26,6 +26,7 @@ from nephoscope.metrics.store.chunkcache import ChunkCache
 from nephoscope.metrics.store.cluster.flush import Flusher, FlushReport, partition_of_batch
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.log import MetricLog
+from nephoscope.metrics.store.cluster.manifest import manifest_pointers
 from nephoscope.engines.objects import ObjectStore
 from nephoscope.metrics.store.cluster.reader import Reader
 from nephoscope.config import ClusterSettings
@@ -50,7 +51,8 @@ class ClusterStore:
         self.objects = ObjectStore(settings)
         self.index = BlockIndex(config.data_path / "cluster-index", config.store.memory_limit, self.registry,
                                 settings.partitions)
-        self.flusher = Flusher(self.objects, self.index, config.store, settings.partitions)
+        self.pointers = manifest_pointers(self.log, settings)
+        self.flusher = Flusher(self.objects, self.index, config.store, settings.partitions, pointers=self.pointers)
         self.reader = Reader(self.index, self.objects, self.head, ChunkCache(config.store.chunk_cache_bytes))
         self._covered: dict[int, int] = {}
         self._applied = 0
@@ -69,6 +71,7 @@ class ClusterStore:
     def open(self) -> None:
         started = time.perf_counter()
         self.log.open()
+        self.pointers.open()
         self._covered = self.flusher.load()
         self.registry.add_known(self.index.series_ids().tolist())
         after = min(self._covered.values(), default=0)
