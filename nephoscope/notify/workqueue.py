@@ -39,7 +39,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError
 
 from nephoscope.audit import AuditTrail
 from nephoscope.engines.loop import LoopThread

@@ -10,9 +10,9 @@ in the background to Parquet parts (zstd, sorted by ``ts``, one folder per UTC d
 the log files they came from are deleted. Parts of a day are merged when they grow many; whole
 parts are dropped by retention once their newest row *and* their writing are older than it (a part's
 file time says when it was written): rows that arrive late, an import of old notifications or a
-backlog, are kept for the retention from their arrival rather than deleted at the next upkeep. At start the log is replayed: rows into the tail, the other
-records handed back with their position, so the owner can apply what it had not applied yet (a
-torn last write is cut off).
+backlog, are kept for the retention from their arrival rather than deleted at the next upkeep.
+At start the log is replayed: rows into the tail, the other records handed back with their
+position, so the owner can apply what it had not applied yet (a torn last write is cut off).
 
 Layout::
 
