@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from nephoscope.engines.jetstream import StreamLog, ensure_bucket
+from nephoscope.engines.objects import ObjectStore
 from nephoscope.engines.outages import is_outage
 
 T = TypeVar("T")
@@ -31,6 +33,15 @@ answers nothing for a moment; short requests retried find the new leader sooner 
 
 class Moved(RuntimeError):
     """The pointer was switched by another writer since this one read it."""
+
+
+@dataclass(frozen=True)
+class Pointed(Generic[T]):
+    """A document as read through its pointer: what a later ``publish`` switches from."""
+
+    document: T | None  # None: nothing written yet
+    revision: int | None
+    name: str | None  # the object read (None: the legacy object, or nothing)
 
 
 class Pointers:
@@ -83,6 +94,31 @@ class Pointers:
             current, current_revision = self.get(key)
             if current == name and current_revision is not None:
                 return current_revision
+            raise
+
+    def read(self, key: str, objects: ObjectStore, decode: Callable[[bytes], T], legacy: str) -> Pointed[T]:
+        """The document ``key`` points to (``legacy``, the object written before pointers, when it
+        was never switched). An object replaced and deleted between reading the pointer and reading
+        it is read again through the new pointer."""
+        for attempt in range(5):
+            name, revision = self.get(key)
+            try:
+                return Pointed(objects.get_document(name or legacy, decode), revision, name)
+            except FileNotFoundError:
+                if name is None:
+                    return Pointed(None, None, None)
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def publish(self, key: str, objects: ObjectStore, name: str, data: bytes, read: Pointed) -> int:
+        """Write ``data`` as the object ``name`` and switch ``key`` to it from ``read``'s revision;
+        the new revision. ``Moved`` (the object deleted again) when another writer switched it since."""
+        objects.put(name, data)
+        try:
+            return self.swap(key, name, read.revision)
+        except Moved:
+            objects.delete(name)
             raise
 
     async def _retried(self, request: Callable[[], Awaitable[T]]) -> T:

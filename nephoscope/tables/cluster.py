@@ -51,7 +51,6 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -62,7 +61,7 @@ import pyarrow.parquet as pq
 from nephoscope.config import ClusterSettings
 from nephoscope.engines.jetstream import StreamLog
 from nephoscope.engines.objects import ObjectStore
-from nephoscope.engines.pointers import Moved, Pointers
+from nephoscope.engines.pointers import Moved, Pointed, Pointers
 from nephoscope.errors import Rejected
 from nephoscope.tables.appendable import Position, Snapshot, ipc_bytes, kind_of, kind_of_schema
 
@@ -190,14 +189,6 @@ class _FileCache:
                 self.path(key).unlink(missing_ok=True)
 
 
-class Current(NamedTuple):
-    """A manifest as read, with the pointer revision and object name it was read through."""
-
-    manifest: TableManifest
-    revision: int | None
-    name: str | None
-
-
 class ClusterTable:
     def __init__(self, settings: ClusterSettings, schema: pa.Schema, *, stream: str, subject_prefix: str,
                  object_prefix: str, cache_dir: Path, partition_column: str, id_column: str | None = None,
@@ -271,37 +262,21 @@ class ClusterTable:
             self.log.close()
 
     def _read_manifest(self, partition: int) -> TableManifest:
-        return self._read_for_write(partition).manifest
+        return self._read_for_write(partition).document
 
-    def _read_for_write(self, partition: int) -> Current:
+    def _read_for_write(self, partition: int) -> Pointed[TableManifest]:
         """The partition's manifest with the pointer it was read through (what a commit swaps from)."""
-        for attempt in range(5):
-            name, revision = self.pointers.get(f"p{partition}")
-            try:
-                manifest = self.objects.get_document(name or manifest_key(partition),
-                                                     lambda data: msgspec.json.decode(data, type=TableManifest))
-            except FileNotFoundError:
-                if name is not None:  # replaced and deleted since the pointer was read: read it again
-                    if attempt == 4:
-                        raise
-                    continue
-                manifest = TableManifest(partition)
-            with self._lock:
-                self._names[partition] = name
-            return Current(manifest, revision, name)
-        raise AssertionError("unreachable")
+        read = self.pointers.read(f"p{partition}", self.objects,
+                                  lambda data: msgspec.json.decode(data, type=TableManifest), manifest_key(partition))
+        with self._lock:
+            self._names[partition] = read.name
+        return read if read.document is not None else Pointed(TableManifest(partition), None, None)
 
-    def _commit(self, partition: int, manifest: TableManifest, read: Current) -> None:
-        """Make ``manifest`` the partition's current one: written under its own name, then the
-        pointer switched from the revision ``read`` came through; ``Moved`` when another writer
-        switched it since (the object written is deleted again). The replaced manifest is retired."""
+    def _commit(self, partition: int, manifest: TableManifest, read: Pointed[TableManifest]) -> None:
+        """Make ``manifest`` the partition's current one (``Pointers.publish``: ``Moved`` when another
+        writer switched it since ``read``); the replaced manifest is retired."""
         name = manifest_object_key(partition, manifest.covered)
-        self.objects.put(name, msgspec.json.encode(manifest))
-        try:
-            self.pointers.swap(f"p{partition}", name, read.revision)
-        except Moved:
-            self.objects.delete(name)
-            raise
+        self.pointers.publish(f"p{partition}", self.objects, name, msgspec.json.encode(manifest), read)
         with self._lock:
             self._names[partition] = name
             self._manifests[partition] = manifest
@@ -453,7 +428,7 @@ class ClusterTable:
     def _flush_partition(self, partition: int) -> None:
         # The manifest as it is now: the partition may have been flushed by its previous owner.
         read = self._read_for_write(partition)
-        manifest = read.manifest
+        manifest = read.document
         with self._lock:
             self._manifests[partition] = manifest
             taken = [(s, t) for s, t in self._tail[partition] if s > manifest.covered]
@@ -492,7 +467,7 @@ class ClusterTable:
                     if not self._small_groups(self._manifests[partition]):
                         continue  # nothing to merge (as last read): no request to S3
                 read = self._read_for_write(partition)  # a previous owner may have written since
-                manifest = read.manifest
+                manifest = read.document
                 groups = self._small_groups(manifest)
                 if not groups:
                     continue
@@ -597,7 +572,7 @@ class ClusterTable:
                     if not any(p.expired(cutoff_ms) for p in self._manifests[partition].parts):
                         continue  # nothing to drop (as last read): no request to S3
                 read = self._read_for_write(partition)  # a previous owner may have written since
-                manifest = read.manifest
+                manifest = read.document
                 old = [p for p in manifest.parts if p.expired(cutoff_ms)]
                 if not old:
                     continue

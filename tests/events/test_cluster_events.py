@@ -345,7 +345,7 @@ def test_a_writer_that_did_not_read_the_latest_manifest_cannot_replace_it(settin
         new.add_batch(from_events([event("f-2", T0 + 1, resource="vm-1")]))
         new.table.flush()  # the successor flushes first
         with pytest.raises(Moved):
-            old.table._commit(partition, TableManifest(partition, stale.manifest.covered, []), stale)
+            old.table._commit(partition, TableManifest(partition, stale.document.covered, []), stale)
         reader = EventStore(tmp_path / "reader", cluster=settings, owned_partitions=tuple)
         try:
             assert sorted(ids(reader)) == ["f-1", "f-2"]

@@ -17,6 +17,7 @@ block being committed is listed within seconds of its upload.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from nephoscope.metrics.store.cluster.blocks import (
 from nephoscope.metrics.store.cluster.index import BlockIndex
 from nephoscope.metrics.store.cluster.manifest import BlockEntry, Manifest
 from nephoscope.engines.objects import ObjectStore
-from nephoscope.engines.pointers import Moved, Pointers
+from nephoscope.engines.pointers import Moved, Pointed, Pointers
 from nephoscope.metrics.store.duckdb.compaction import points_from_chunks
 from nephoscope.metrics.store.head import batch_points
 from nephoscope.metrics.summary import Points, latest_per_timestamp
@@ -81,8 +82,7 @@ class Flusher:
         legacy ``manifest.json`` replaced in place, for a store that is the only writer)."""
         self.objects = objects
         self.pointers = pointers
-        self._revisions: dict[int, int | None] = {}  # per partition, the pointer revision read last
-        self._names: dict[int, str | None] = {}  # per partition, the manifest object read or written last
+        self._reads: dict[int, Pointed[Manifest]] = {}  # per partition, the manifest as read or written last
         # Whether this node may still write a partition's manifest (it holds the partition's lease),
         # asked just before each manifest PUT; None: the one writer of every partition.
         self.may_commit = may_commit
@@ -123,40 +123,34 @@ class Flusher:
         return manifest.covered
 
     def _read(self, partition: int) -> Manifest:
-        for attempt in range(5):
-            name, revision = self.pointers.get(pointer_key(partition)) if self.pointers else (None, None)
-            try:
-                manifest = self.objects.get_document(name or manifests.manifest_key(partition), manifests.decode)
-            except FileNotFoundError:
-                if name is not None:  # replaced and deleted since the pointer was read: read it again
-                    if attempt == 4:
-                        raise
-                    continue
-                manifest = Manifest(partition)
-            self._revisions[partition], self._names[partition] = revision, name
-            return manifest
-        raise AssertionError("unreachable")
+        if self.pointers is None:
+            read = Pointed(None, None, None)
+            with contextlib.suppress(FileNotFoundError):
+                read = Pointed(self.objects.get_document(manifests.manifest_key(partition), manifests.decode), None, None)
+        else:
+            read = self.pointers.read(pointer_key(partition), self.objects, manifests.decode,
+                                      manifests.manifest_key(partition))
+        self._reads[partition] = read
+        return read.document if read.document is not None else Manifest(partition)
 
     def _commit(self, partition: int, manifest: Manifest) -> None:
         """Make ``manifest`` the partition's current one: written under a name of its own, then the
-        pointer switched from the revision read last. Another writer switched it since: the object
-        is deleted and ``LeaseLost`` raised (the caller's head stays; its next flush reads again)."""
+        pointer switched from the revision read last. Another writer switched it since: ``LeaseLost``
+        (the caller's head stays; its next flush reads again)."""
         data = manifests.encode(manifest)
         if self.pointers is None:
             self.objects.put(manifests.manifest_key(partition), data)
             return
         name = manifests.manifest_object_key(partition, manifest.covered)
-        self.objects.put(name, data)
+        previous = self._reads.get(partition, Pointed(None, None, None))
         try:
-            self._revisions[partition] = self.pointers.swap(pointer_key(partition), name,
-                                                            self._revisions.get(partition))
+            revision = self.pointers.publish(pointer_key(partition), self.objects, name, data, previous)
         except Moved as error:
             self.manifests.pop(partition, None)
-            self.objects.delete(name)
             raise LeaseLost(f"partition {partition}'s manifest was switched by another node") from error
-        previous, self._names[partition] = self._names.get(partition), name
+        self._reads[partition] = Pointed(manifest, revision, name)
         # Readers holding the old name read the pointer again; the legacy object goes once switched.
-        self.objects.delete(previous or manifests.manifest_key(partition))
+        self.objects.delete(previous.name or manifests.manifest_key(partition))
 
     # -- flushing ------------------------------------------------------------------------------
     def flush(self, batches: list[tuple[int, IngestBatch]]) -> FlushReport:
@@ -257,7 +251,7 @@ class Flusher:
         for partition in sorted(self.manifests if partitions is None else partitions):
             self.refresh(partition)
             listed = {entry.key for entry in self.manifests[partition].blocks.values()}
-            listed.add(self._names.get(partition) or "")
+            listed.add(self._reads[partition].name or "")  # refreshed just above
             for key in [*self.objects.older_than(f"p{partition}/blocks/", self.orphan_seconds),
                         *self.objects.older_than(f"p{partition}/manifests/", self.orphan_seconds)]:
                 if key not in listed:
