@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from nephoscope.engines.loop import LoopThread
 from nephoscope.config import ClusterSettings
-from nephoscope.engines.jetstream import connect
+from nephoscope.engines.jetstream import connect, ensure_bucket
 
 log = logging.getLogger(__name__)
 
@@ -167,21 +167,8 @@ class PartitionLeases:
     async def _open(self) -> None:
         self._nc = await connect(self.settings)
         js = self._nc.jetstream(timeout=max(0.5, self.beat))
-        name = bucket_name(self.settings)
-        for attempt in range(100):  # a fresh cluster elects its meta leader within a second or two
-            try:
-                try:
-                    self._kv = await js.key_value(name)
-                except BucketNotFoundError:
-                    self._kv = await js.create_key_value(KeyValueConfig(
-                        bucket=name, history=1, ttl=self.lease, replicas=self.settings.replicas,
-                        storage=StorageType.FILE))
-                return
-            except Exception as error:
-                if attempt == 99:
-                    raise
-                log.debug("lease bucket not ready yet: %s", error)
-                await asyncio.sleep(0.2)
+        self._kv = await ensure_bucket(js, KeyValueConfig(bucket=bucket_name(self.settings), history=1, ttl=self.lease,
+                                                          replicas=self.settings.replicas, storage=StorageType.FILE))
 
     async def _first_beat(self) -> None:
         for attempt in range(100):  # a new bucket elects its leader within a second or two
